@@ -1,0 +1,24 @@
+"""LiveEnv: a SimPy-driven Gymnasium environment of a live-streaming platform.
+
+>>> import gymnasium as gym, liveenv
+>>> env = gym.make("liveenv/Default-v0")
+"""
+
+from __future__ import annotations
+
+from gymnasium.envs.registration import register, registry
+
+from liveenv.config import EnvConfig, ResponseConfig, StreamerConfig, UserConfig
+from liveenv.env import LiveStreamEnv
+from liveenv.objectives import DEFAULT_WEIGHTS, OBJECTIVES, as_weight_vector
+from liveenv.presets import ENV_IDS, PRESETS, make_config
+
+for _preset, _env_id in ENV_IDS.items():
+    if _env_id not in registry:
+        register(id=_env_id, entry_point="liveenv.env:LiveStreamEnv", kwargs={"config": _preset},
+                 disable_env_checker=False)  # fmt: skip
+
+__all__ = [
+    "DEFAULT_WEIGHTS", "ENV_IDS", "OBJECTIVES", "PRESETS", "EnvConfig", "LiveStreamEnv",
+    "ResponseConfig", "StreamerConfig", "UserConfig", "as_weight_vector", "make_config",
+]  # fmt: skip

@@ -1,0 +1,248 @@
+"""The live-streaming world as a Gymnasium environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from liveenv.config import EnvConfig
+from liveenv.objectives import N_OBJECTIVES, OBJECTIVES, as_weight_vector
+from liveenv.population import USER_FEATURES
+from liveenv.presets import make_config
+from liveenv.render import render_ansi, render_rgb
+from liveenv.rhythm import TIME_FEATURES, hour_of_day, time_features
+from liveenv.rooms import PHASES
+from liveenv.world import ROOM_STAT_COLUMNS, STREAMER_COHORTS, USER_COHORTS, World
+
+FOLLOWED_COLUMN = -1  # index of the per-user "followed" column in the room table
+
+
+class LiveStreamEnv(gym.Env):
+    """
+    ## Description
+
+    A live-streaming platform. Streamers go live and off; each live room's
+    content drifts in 30-second segments. Users arrive on a daily rhythm and
+    ask for a room to watch; they click or swipe away, watch segment by
+    segment (leaving when the *current* content stops suiting them), and may
+    like, comment, follow or send a gift. New users and streamers keep joining.
+
+    One `step` answers one recommendation request of one user; SimPy then
+    advances the simulated clock to the next request.
+
+    ## Action Space
+
+    `Discrete(max_rooms)`: the slot of a live room in the observation's room
+    table; with `slate_size = K > 1`, `MultiDiscrete([max_rooms] * K)` of
+    distinct slots. Only slots with `room_mask == 1` are valid;
+    `action_masks()` gives the mask for maskable algorithms.
+
+    ## Observation Space
+
+    A flat `Dict` of fixed-shape arrays (`H = users.history_len`,
+    `R = max_rooms`, `o = obs_dim`):
+
+    | key | shape | meaning |
+    |---|---|---|
+    | `user` | (20,) | demographics one-hot, new-user flag, log visits, log age, follows |
+    | `history_streamer` | (H,) | streamer id of past clicked rooms, -1 padding, newest last |
+    | `history_content` | (H, o) | observed content embedding at the time |
+    | `history_feedback` | (H, 6) | feedback vector of each past impression |
+    | `history_age` | (H,) | log(1 + hours since the event) |
+    | `history_mask` | (H,) | 1 where the history slot is real |
+    | `rooms` | (R, 2o + 7) | observed 30-s embedding, pooled streamer embedding, log viewers, like/comment/gift rates, hours live, new-streamer flag, followed |
+    | `room_streamer` | (R,) | streamer id per slot, -1 empty |
+    | `room_mask` | (R,) | 1 where a live room sits |
+    | `time` | (4,) | sin/cos of hour of day and day of week |
+
+    The latent interests and content vectors are never observed.
+
+    ## Rewards
+
+    The weighted sum `w . f` of the impression's feedback vector
+    `f = (click, watch minutes, like, comment, follow, gift value)`.
+    `info["feedback"]` holds `f`; `reward_space` is its `Box`. Weights come
+    from the config and can be changed with `reset(options={"reward_weights": ...})`.
+
+    ## Episode End
+
+    Never terminated (the platform does not end). Truncated when the next
+    request falls after `horizon_hours` of simulated time.
+
+    ## Arguments
+
+    `gymnasium.make("liveenv/Default-v0", config=None, render_mode=None, **overrides)`;
+    presets: Default, ColdStart, FastDrift, NoDrift, ShortLifecycle, Large.
+    `overrides` are dotted config fields, e.g. `**{"users.n_users": 5000}`.
+    """
+
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+
+    def __init__(self, config: EnvConfig | str | None = None, render_mode: str | None = None,
+                 **overrides: Any) -> None:  # fmt: skip
+        if config is None or isinstance(config, str):
+            config = make_config(config or "default", **overrides)
+        elif overrides:
+            config = config.replace(**overrides)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode={render_mode!r} is not supported; allowed: {self.metadata['render_modes']}"
+            )
+        self.config, self.render_mode = config, render_mode
+        self.weights = config.weight_vector
+        self.observation_space = self._observation_space(config)
+        r, k = config.max_rooms, config.slate_size
+        self.action_space = spaces.Discrete(r) if k == 1 else spaces.MultiDiscrete([r] * k)
+        r_cfg = config.response
+        high = np.array([1, r_cfg.max_watch_min, 1, 1, 1, max(r_cfg.gift_prices)], dtype=np.float32)
+        self.reward_space = spaces.Box(np.zeros(N_OBJECTIVES, np.float32), high, dtype=np.float32)
+        self.world: World | None = None
+        self._last: dict[str, Any] = {}
+
+    @staticmethod
+    def _observation_space(cfg: EnvConfig) -> spaces.Dict:
+        h, r, o = cfg.users.history_len, cfg.max_rooms, cfg.obs_dim
+        big = np.iinfo(np.int32).max
+        f32 = np.float32
+
+        def box(shape: tuple[int, ...], lo: float = -np.inf, hi: float = np.inf) -> spaces.Box:
+            return spaces.Box(lo, hi, shape, dtype=f32)
+
+        return spaces.Dict(
+            {
+                "user": box((USER_FEATURES,), 0.0, np.inf),
+                "history_streamer": spaces.Box(-1, big, (h,), dtype=np.int64),
+                "history_content": box((h, o), -1.0, 1.0),
+                "history_feedback": box((h, N_OBJECTIVES), 0.0, np.inf),
+                "history_age": box((h,), 0.0, np.inf),
+                "history_mask": spaces.MultiBinary(h),
+                "rooms": box((r, 2 * o + len(ROOM_STAT_COLUMNS))),
+                "room_streamer": spaces.Box(-1, big, (r,), dtype=np.int64),
+                "room_mask": spaces.MultiBinary(r),
+                "time": box((TIME_FEATURES,), -1.0, 1.0),
+            }
+        )
+
+    # ----- Gymnasium API ----------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        options = dict(options or {})
+        if "reward_weights" in options:
+            self.weights = as_weight_vector(options.pop("reward_weights"), "options.reward_weights")
+        if options:
+            raise ValueError(
+                f"reset options {sorted(options)} are unknown; allowed: ['reward_weights']"
+            )
+        self.world = World(self.config, self.np_random)
+        self._next()
+        return self._obs(), self._info_base()
+
+    def step(self, action):
+        if self.world is None:
+            raise RuntimeError("call reset() before step()")
+        slate = self._check_action(action)
+        w = self.world
+        served = w.serve(self._user, self._time, slate[None, :])
+        fb = served.feedback[0]
+        reward = float(fb @ self.weights)
+        info = self._step_info(served, slate)
+        self._last = {"slate": slate, "feedback": fb, "user": int(self._user[0]), "reward": reward}
+        self._next()
+        truncated = bool(self._time[0] >= w.t0 + self.config.horizon_s)
+        info.update(self._info_base())
+        return self._obs(), reward, False, truncated, info
+
+    def action_masks(self) -> np.ndarray:
+        """Valid slots: ``(max_rooms,)`` bool, or ``(K * max_rooms,)`` for a slate."""
+        mask = np.zeros(self.config.max_rooms, dtype=bool)
+        mask[: self.world.n_live if self.world else 0] = True
+        return np.tile(mask, self.config.slate_size) if self.config.slate_size > 1 else mask
+
+    # ----- privileged oracle ------------------------------------------------
+    def oracle_expected_feedback(self) -> np.ndarray:
+        """``(max_rooms, 6)`` true expected feedback of each slot for the current
+        request (zeros on empty slots). Privileged: never part of the observation."""
+        out = np.zeros((self.config.max_rooms, N_OBJECTIVES))
+        n = self.world.n_live
+        out[:n] = self.world.expected_feedback(int(self._user[0]), float(self._time[0]))
+        return out
+
+    def oracle_utilities(self) -> np.ndarray:
+        """``(max_rooms,)`` true expected reward per slot (-inf on empty slots)."""
+        util = self.oracle_expected_feedback() @ self.weights
+        util[self.world.n_live :] = -np.inf
+        return util
+
+    # ----- internals --------------------------------------------------------
+    def _next(self) -> None:
+        self._user, self._time = self.world.next_requests(1)
+
+    def _check_action(self, action: Any) -> np.ndarray:
+        slate = np.atleast_1d(np.asarray(action)).astype(np.int64).reshape(-1)
+        k, n_live = self.config.slate_size, self.world.n_live
+        if slate.shape[0] != k:
+            raise ValueError(f"action={action!r}: expected {k} slot(s), got {slate.shape[0]}")
+        bad = slate[(slate < 0) | (slate >= self.config.max_rooms)]
+        if len(bad):
+            raise ValueError(
+                f"action slot {int(bad[0])} is out of range: slots must be in [0, {self.config.max_rooms})"
+            )
+        masked = slate[slate >= n_live]
+        if len(masked):
+            raise ValueError(
+                f"action slot {int(masked[0])} is masked: only slots [0, {n_live}) hold live rooms now"
+            )
+        if len(np.unique(slate)) != k:
+            raise ValueError(f"action={slate.tolist()}: the slots of a slate must be distinct")
+        return slate
+
+    def _obs(self) -> dict[str, np.ndarray]:
+        w, user, now = self.world, self._user, self._time
+        n = w.n_live
+        rooms = w.table.copy()
+        rooms[:, FOLLOWED_COLUMN] = w.followed_mask(user)[0]
+        streamer = np.full(self.config.max_rooms, -1, dtype=np.int64)
+        streamer[:n] = w.rooms.t.streamer[w.table_slots]
+        mask = np.zeros(self.config.max_rooms, dtype=np.int8)
+        mask[:n] = 1
+        obs = {k: v[0] for k, v in w.history.gather(user, now).items()}
+        obs.update(
+            user=w.user_features(user, now)[0], rooms=rooms, room_streamer=streamer, room_mask=mask,
+            time=time_features(now[0]),
+        )  # fmt: skip
+        return obs
+
+    def _info_base(self) -> dict[str, Any]:
+        w, t = self.world, float(self._time[0])
+        return {
+            "user_id": int(self._user[0]),
+            "user_cohort": USER_COHORTS[int(w.cohort(self._user, self._time)[0])],
+            "time_s": t,
+            "hour": float(hour_of_day(t)),
+            "n_live": w.n_live,
+        }
+
+    def _step_info(self, served: Any, slate: np.ndarray) -> dict[str, Any]:
+        pos = int(served.clicked_pos[0])
+        j = max(pos, 0)
+        return {
+            "feedback": served.feedback[0].copy(),
+            "objectives": dict(zip(OBJECTIVES, served.feedback[0].tolist(), strict=True)),
+            "clicked_slot": int(slate[pos]) if pos >= 0 else -1,
+            "room_id": int(served.slate_rooms[0, j]),
+            "streamer_id": int(served.slate_streamers[0, j]),
+            "phase": PHASES[int(served.slate_phase[0, j])],
+            "streamer_cohort": STREAMER_COHORTS[0 if served.slate_new_streamer[0, j] else 1],
+            "served_user_cohort": USER_COHORTS[int(served.user_cohort[0])],
+            "watch_s": float(served.watch_s[0]),
+        }
+
+    def render(self):
+        if self.render_mode is None or self.world is None:
+            return None
+        if self.render_mode == "ansi":
+            return render_ansi(self.world, self._last, self.weights)
+        return render_rgb(self.world, self._last)

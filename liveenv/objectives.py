@@ -1,0 +1,68 @@
+"""The objectives of one impression and the reward weights over them.
+
+This module is the one place that names the objectives and validates reward
+weights; the environment, the reward model, the cascade's score fusion and
+alignment all read them from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+#: Feedback of one impression, in this order, in these units:
+#: click (0/1), watch time (minutes), like (0/1), comment (0/1),
+#: follow (0/1), gift value (platform price units).
+OBJECTIVES: tuple[str, ...] = ("click", "watch_time", "like", "comment", "follow", "gift")
+N_OBJECTIVES = len(OBJECTIVES)
+
+#: Default weights: a mix in which clicks, watch minutes, interactions and
+#: gifts all matter and none dominates under the default world.
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "click": 0.5,
+    "watch_time": 0.1,
+    "like": 1.0,
+    "comment": 1.0,
+    "follow": 3.0,
+    "gift": 0.02,
+}
+
+WeightsLike = Mapping[str, float] | Sequence[float] | np.ndarray
+
+
+def as_weight_vector(weights: WeightsLike | None, field: str = "reward_weights") -> np.ndarray:
+    """Validate ``weights`` (a name -> value mapping or a sequence in
+    :data:`OBJECTIVES` order) and return a float64 vector.
+
+    A mapping may name a subset of the objectives; the others keep their
+    default weight. Unknown names, a wrong length, or a non-finite value raise
+    ``ValueError`` naming the field, the value and what is allowed.
+    """
+    if weights is None:
+        return np.array([DEFAULT_WEIGHTS[k] for k in OBJECTIVES], dtype=np.float64)
+    if isinstance(weights, Mapping):
+        unknown = sorted(set(weights) - set(OBJECTIVES))
+        if unknown:
+            raise ValueError(
+                f"{field}: unknown objective name(s) {unknown}; allowed names are {list(OBJECTIVES)}"
+            )
+        merged = {**DEFAULT_WEIGHTS, **{k: float(v) for k, v in weights.items()}}
+        vec = np.array([merged[k] for k in OBJECTIVES], dtype=np.float64)
+    else:
+        vec = np.asarray(weights, dtype=np.float64).reshape(-1)
+        if vec.shape[0] != N_OBJECTIVES:
+            raise ValueError(
+                f"{field}: got {vec.shape[0]} weights {vec.tolist()}; expected exactly "
+                f"{N_OBJECTIVES}, one per objective in the order {list(OBJECTIVES)}"
+            )
+    if not np.all(np.isfinite(vec)):
+        raise ValueError(
+            f"{field}={vec.tolist()} contains a non-finite value; weights must be finite"
+        )
+    return vec
+
+
+def weights_dict(vec: np.ndarray) -> dict[str, float]:
+    """The weight vector as a name -> value dict."""
+    return {k: float(v) for k, v in zip(OBJECTIVES, vec, strict=True)}

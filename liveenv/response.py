@@ -1,0 +1,263 @@
+"""How a viewer answers one impression: pure functions of the world's state.
+
+For a batch of ``B`` impressions (one user, one room each):
+
+* appeal of segment ``k`` (the one that plays after the ``k``-th 30-s boundary)
+  ``a_k = u.c_k - w_b (b.c_k) + w_f followed + w_q log(quality) + phase_k``,
+  the lifecycle term taken at the segment's start;
+* click with ``sigmoid(click_bias + click_slope a_0)``;
+* a clicked viewer bounces in the first seconds with
+  ``sigmoid(bounce_bias - bounce_slope a_0)`` (watch ~ Exp(bounce_mean_s),
+  cut at the first boundary), otherwise leaves at boundary ``k`` with hazard
+  ``sigmoid(leave_bias - leave_slope a_k)``: content that drifts away from the
+  viewer after the click makes the viewer leave;
+* the watch ends at the room's end or after ``max_watch_segments`` at most;
+* like, comment, follow and gift each happen with ``1 - exp(-rate W)`` where
+  ``W`` is the watch in minutes and the rate grows with ``exp(slope * mean
+  appeal watched)``; a gift's price comes from the configured price table.
+
+Randomness enters only through the uniforms passed in (columns ``U_*``), so
+the fast vectorised path and the plain reference (:func:`sample_reference`)
+can be compared draw for draw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from liveenv.config import EnvConfig
+from liveenv.objectives import N_OBJECTIVES
+from liveenv.rhythm import SEGMENT_S
+
+U_BOUNCE, U_BOUNCE_T, U_LEAVE, U_LIKE, U_COMMENT, U_FOLLOW, U_GIFT, U_PRICE = range(8)
+U_CONTINUE, U_GAP, U_CLICK = 8, 9, 10
+#: Uniforms used by one impression besides the per-slot click uniforms.
+N_UNIFORMS = U_CLICK
+
+
+@dataclass
+class Impressions:
+    """A batch of impressions: who sees which room when (arrays of length B).
+
+    ``vec = interest - boredom_weight * boredom`` is the viewer's taste vector;
+    ``bias[slot, g % L]`` holds the room's quality and lifecycle term for the
+    segment of global tick ``g``, generated with the content.
+    """
+
+    t: np.ndarray  # (B,) request time, seconds
+    vec: np.ndarray  # (B, d) interest minus weighted boredom
+    like_prop: np.ndarray  # (B,)
+    comment_prop: np.ndarray  # (B,)
+    gift_prop: np.ndarray  # (B,)
+    followed: np.ndarray  # (B,) bool: viewer follows the room's streamer
+    end_t: np.ndarray  # (B,) broadcast end
+    slot: np.ndarray  # (B,) room slot in the content ring
+    content: np.ndarray  # (S, L, d) the rooms' content ring (read only)
+    bias: np.ndarray  # (S, L) the rooms' quality + lifecycle ring (read only)
+    follow_bonus: float = 0.0
+
+    @property
+    def tick(self) -> np.ndarray:
+        return (self.t // SEGMENT_S).astype(np.int64)
+
+    @property
+    def first_boundary(self) -> np.ndarray:
+        """Seconds from the request to the first 30-s boundary, in (0, 30]."""
+        return (self.tick + 1) * SEGMENT_S - self.t
+
+    def n_boundaries(self, cfg: EnvConfig) -> np.ndarray:
+        """Boundaries a viewer can pass before the room ends or the cap."""
+        rest = self.end_t - self.t - self.first_boundary
+        n = np.ceil(np.maximum(rest, 0.0) / SEGMENT_S).astype(np.int64)
+        return np.minimum(n, cfg.response.max_watch_segments)
+
+    def full_watch_s(self, cfg: EnvConfig) -> np.ndarray:
+        """Watch of a viewer who passes every boundary (room end or cap)."""
+        cap = self.first_boundary + SEGMENT_S * (cfg.response.max_watch_segments - 1)
+        return np.minimum(self.end_t - self.t, cap)
+
+    def take(self, rows: np.ndarray) -> Impressions:
+        """The impressions at ``rows`` (the rings are shared, not copied)."""
+        shared = ("content", "bias", "follow_bonus")
+        return Impressions(**{k: (v if k in shared else v[rows]) for k, v in self.__dict__.items()})
+
+    def appeal(self, rows: np.ndarray, k0: int, k1: int) -> np.ndarray:
+        """``(len(rows), k1-k0)`` appeal of segments ``k0..k1-1`` after the request."""
+        slot = self.slot[rows, None]
+        idx = (self.tick[rows, None] + np.arange(k0, k1)) % self.content.shape[1]
+        match = np.einsum("nd,nkd->nk", self.vec[rows], self.content[slot, idx])
+        return match + self.bias[slot, idx] + self.follow_bonus * self.followed[rows, None]
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def click_probability(appeal0: np.ndarray, cfg: EnvConfig) -> np.ndarray:
+    return sigmoid(cfg.response.click_bias + cfg.response.click_slope * appeal0)
+
+
+def bounce_probability(appeal0: np.ndarray, cfg: EnvConfig) -> np.ndarray:
+    return sigmoid(cfg.response.bounce_bias - cfg.response.bounce_slope * appeal0)
+
+
+def leave_hazard(appeal: np.ndarray, cfg: EnvConfig) -> np.ndarray:
+    return sigmoid(cfg.response.leave_bias - cfg.response.leave_slope * appeal)
+
+
+def interaction_rates(imp: Impressions, mean_appeal: np.ndarray, cfg: EnvConfig) -> np.ndarray:
+    """``(B, 4)`` per-minute rates of like, comment, follow, gift."""
+    return interaction_rates_grid(imp, mean_appeal[:, None], cfg)[:, 0, :]
+
+
+def gift_price(u: np.ndarray, cfg: EnvConfig) -> np.ndarray:
+    cdf = np.cumsum(cfg.response.gift_price_probs)
+    idx = np.minimum(np.searchsorted(cdf, u, side="right"), len(cdf) - 1)
+    return np.asarray(cfg.response.gift_prices, dtype=np.float64)[idx]
+
+
+def sample_watch(imp: Impressions, rows: np.ndarray, appeal0: np.ndarray, u: np.ndarray,
+                 cfg: EnvConfig) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Watch seconds and mean appeal watched for the clicked ``rows``.
+
+    ``u`` holds each row's uniforms. The leave boundary is the first ``k``
+    whose cumulative hazard ``sum -log(1 - h_j)`` reaches ``-log(u_leave)``.
+    """
+    n = len(rows)
+    watch = np.zeros(n)
+    mean_a = appeal0.astype(np.float64).copy()
+    tau = imp.first_boundary[rows]
+    n_b = imp.n_boundaries(cfg)[rows]
+    full = imp.full_watch_s(cfg)[rows]
+    bounce = u[:, U_BOUNCE] < bounce_probability(appeal0, cfg)
+    bounce_w = -cfg.response.bounce_mean_s * np.log1p(-u[:, U_BOUNCE_T])
+    watch[bounce] = np.minimum(np.minimum(bounce_w[bounce], tau[bounce]), full[bounce])
+    ends_now = ~bounce & (n_b == 0)
+    watch[ends_now] = full[ends_now]
+    alive = np.flatnonzero(~bounce & ~ends_now)
+    need = -np.log(np.maximum(u[alive, U_LEAVE], 1e-300))
+    hazard_sum = np.zeros(len(alive))
+    appeal_sum = appeal0[alive].astype(np.float64)
+    k, chunk = 1, 4
+    while len(alive):
+        k1 = min(k + chunk, cfg.response.max_watch_segments + 1)
+        a = imp.appeal(rows[alive], k, k1)  # (m, c) boundaries k..k1-1
+        ks = np.arange(k, k1)
+        valid = ks[None, :] <= n_b[alive, None]
+        h = np.where(valid, -np.log1p(-leave_hazard(a, cfg)), 0.0)
+        cum_h = hazard_sum[:, None] + np.cumsum(h, axis=1)
+        cum_a = appeal_sum[:, None] + np.cumsum(a, axis=1)
+        hit = (cum_h >= need[:, None]) & valid
+        left = hit.any(axis=1)
+        j = hit.argmax(axis=1)
+        idx_left = alive[left]
+        watch[idx_left] = tau[idx_left] + SEGMENT_S * (ks[j[left]] - 1)
+        before = np.where(j[left] > 0, cum_a[left, j[left] - 1], appeal_sum[left])
+        mean_a[idx_left] = before / ks[j[left]]
+        done = ~left & (k1 - 1 >= n_b[alive])
+        idx_done = alive[done]
+        watch[idx_done] = full[idx_done]
+        last = np.clip(n_b[idx_done] - k, 0, k1 - k - 1)
+        mean_a[idx_done] = cum_a[done, last] / (n_b[idx_done] + 1)
+        keep = ~left & ~done
+        alive, need = alive[keep], need[keep]
+        hazard_sum, appeal_sum = cum_h[keep, -1], cum_a[keep, -1]
+        k, chunk = k1, chunk * 2
+    return watch, mean_a
+
+
+def sample_feedback(imp: Impressions, appeal0: np.ndarray, clicked: np.ndarray, u: np.ndarray,
+                    cfg: EnvConfig) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """``(B, 6)`` feedback vectors (see :data:`liveenv.objectives.OBJECTIVES`)
+    and ``(B,)`` watch seconds, for impressions already decided to be clicked or not."""
+    b = len(imp.t)
+    fb = np.zeros((b, N_OBJECTIVES))
+    watch_s = np.zeros(b)
+    rows = np.flatnonzero(clicked)
+    if len(rows) == 0:
+        return fb, watch_s
+    w, mean_a = sample_watch(imp, rows, appeal0[rows], u[rows], cfg)
+    minutes = w / 60.0
+    rates = interaction_rates(imp.take(rows), mean_a, cfg)
+    p = 1.0 - np.exp(-rates * minutes[:, None])  # (n, 4)
+    happened = u[rows][:, [U_LIKE, U_COMMENT, U_FOLLOW, U_GIFT]] < p
+    fb[rows, 0] = 1.0
+    fb[rows, 1] = minutes
+    fb[rows, 2:5] = happened[:, :3]
+    fb[rows, 5] = np.where(happened[:, 3], gift_price(u[rows, U_PRICE], cfg), 0.0)
+    watch_s[rows] = w
+    return fb, watch_s
+
+
+def expected_feedback(imp: Impressions, cfg: EnvConfig, tol: float = 1e-7) -> np.ndarray:
+    """``(B, 6)`` exact expected feedback of each impression (the oracle's view).
+
+    The expectation runs over click, bounce and the leave boundary; the
+    survival sum stops once every row's survival is below ``tol``.
+    """
+    b, r = len(imp.t), cfg.response
+    rows = np.arange(b)
+    a0 = imp.appeal(rows, 0, 1)[:, 0]
+    tau, n_b, full = imp.first_boundary, imp.n_boundaries(cfg), imp.full_watch_s(cfg)
+    # bounce: W = min(Exp(mu), cut)
+    mu, cut = r.bounce_mean_s, np.minimum(tau, full)
+    lam = interaction_rates(imp, a0, cfg) / 60.0  # (B, 4) per second
+    decay = lam + 1.0 / mu
+    surv_b = np.exp(-decay * cut[:, None])
+    bounce_inter = 1.0 - ((1.0 / mu) / decay * (1.0 - surv_b) + surv_b)
+    bounce_w = mu * (1.0 - np.exp(-cut / mu))
+    # staying: leave at boundary k with prob S_{k-1} h_k, else watch to the end
+    stay_w, stay_inter = np.zeros(b), np.zeros((b, 4))
+    surv, a_sum = np.ones(b), a0.astype(np.float64)
+    k, chunk = 1, 8
+    while k <= max(int(n_b.max(initial=0)), 0) and surv.max() > tol:
+        k1 = min(k + chunk, r.max_watch_segments + 1)
+        ks = np.arange(k, k1)
+        a = imp.appeal(rows, k, k1)  # (B, c)
+        valid = ks[None, :] <= n_b[:, None]
+        h = np.where(valid, leave_hazard(a, cfg), 0.0)
+        s_prev = surv[:, None] * np.concatenate([np.ones((b, 1)), np.cumprod(1 - h, 1)[:, :-1]], 1)
+        p_leave = s_prev * h  # (B, c)
+        mean_prev = (
+            a_sum[:, None] + np.concatenate([np.zeros((b, 1)), np.cumsum(a, 1)[:, :-1]], 1)
+        ) / ks
+        w_k = tau[:, None] + SEGMENT_S * (ks - 1)
+        stay_w += (p_leave * w_k).sum(1)
+        lam_k = interaction_rates_grid(imp, mean_prev, cfg) / 60.0  # (B, c, 4)
+        stay_inter += (p_leave[..., None] * (1 - np.exp(-lam_k * w_k[..., None]))).sum(1)
+        surv = surv * np.prod(1 - h, axis=1)
+        a_sum = a_sum + np.where(valid, a, 0.0).sum(1)
+        k, chunk = k1, chunk * 2
+    mean_end = a_sum / (n_b + 1)
+    lam_end = interaction_rates(imp, mean_end, cfg) / 60.0
+    stay_w += surv * full
+    stay_inter += surv[:, None] * (1 - np.exp(-lam_end * full[:, None]))
+    p_b = bounce_probability(a0, cfg)
+    watch = p_b * bounce_w + (1 - p_b) * stay_w
+    inter = p_b[:, None] * bounce_inter + (1 - p_b[:, None]) * stay_inter
+    mean_price = float(np.dot(r.gift_prices, r.gift_price_probs))
+    pc = click_probability(a0, cfg)
+    out = np.empty((b, N_OBJECTIVES))
+    out[:, 0] = pc
+    out[:, 1] = pc * watch / 60.0
+    out[:, 2:5] = pc[:, None] * inter[:, :3]
+    out[:, 5] = pc * inter[:, 3] * mean_price
+    return out
+
+
+def interaction_rates_grid(imp: Impressions, mean_appeal: np.ndarray, cfg: EnvConfig) -> np.ndarray:
+    """:func:`interaction_rates` for a ``(B, c)`` grid of mean appeals -> ``(B, c, 4)``."""
+    r = cfg.response
+    boost = np.exp(r.engagement_slope * mean_appeal)[..., None]
+    base = np.stack(
+        [
+            r.like_per_min * imp.like_prop,
+            r.comment_per_min * imp.comment_prop,
+            r.follow_per_min * ~imp.followed,
+            r.gift_per_min * imp.gift_prop,
+        ],
+        axis=-1,
+    )
+    return base[:, None, :] * boost
