@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -79,7 +79,7 @@ class LiveStreamEnv(gym.Env):
     `overrides` are dotted config fields, e.g. `**{"users.n_users": 5000}`.
     """
 
-    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(self, config: EnvConfig | str | None = None, render_mode: str | None = None,
                  **overrides: Any) -> None:  # fmt: skip

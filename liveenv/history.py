@@ -51,7 +51,7 @@ class HistoryStore:
 
     def gather(self, users: np.ndarray, now: np.ndarray) -> dict[str, np.ndarray]:
         """Oldest-to-newest, right-aligned (padding first) history of ``users``."""
-        b, h = len(users), self.length
+        _b, h = len(users), self.length
         rows = self.rows(users, create=False)
         has = rows >= 0
         r = np.where(has, rows, 0)
