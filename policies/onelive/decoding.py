@@ -1,0 +1,226 @@
+"""Beam search constrained to the SIDs of live rooms, and reference scorers.
+
+The distribution everything here uses ("constrained p"): at level l the model's
+softmax is renormalised over the tokens that extend the current prefix to a prefix
+of some live SID, i.e. log p(t | prefix) = log_softmax(logits[allowed])[t], and
+-inf for any other token. log p(sid) is the sum over levels. beam_search ranks by
+it, `sequence_log_prob` (differentiable, cached path) and `score_all_live`
+(brute-force reference, full re-run per SID) compute it.
+
+Allowed tokens come from vectorised prefix matching of the beams against the live
+SIDs (B, K, N) -- the batched equivalent of walking a prefix trie.
+
+Duplicate SIDs in the live table (collisions) are one sequence: a beam maps to the
+first live entry with its SID; `score_all_live` gives every duplicate that score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from policies.onelive.config import GeneratorBatch
+from policies.onelive.model import OneLiveGenerator, gather_beams
+
+NEG_INF = float("-inf")
+
+
+class BeamResult(NamedTuple):
+    sids: Tensor  # (B, top_k, L) long, -1 where fewer results
+    scores: Tensor  # (B, top_k) constrained log p(sid), -inf where fewer
+    index: Tensor  # (B, top_k) long index into the N live entries, -1 where fewer
+
+
+def check_live(model: OneLiveGenerator, live_sids: Tensor, live_mask: Tensor) -> None:
+    cfg = model.config
+    if live_sids.dim() != 3 or live_sids.shape[-1] != cfg.n_levels or live_sids.dtype != torch.long:
+        raise ValueError(
+            f"live_sids must be a long tensor (B, N, {cfg.n_levels}), got "
+            f"{live_sids.dtype} {tuple(live_sids.shape)}"
+        )
+    if live_mask.shape != live_sids.shape[:2] or live_mask.dtype != torch.bool:
+        raise ValueError(
+            f"live_mask must be bool {tuple(live_sids.shape[:2])}, got {live_mask.dtype} "
+            f"{tuple(live_mask.shape)}"
+        )
+    vocab = live_sids.new_tensor(cfg.vocab_sizes)  # (L,)
+    bad = ((live_sids < 0) | (live_sids >= vocab)).any(-1) & live_mask  # (B, N)
+    if bool(bad.any()):
+        raise ValueError(
+            f"live_sids has tokens outside [0, vocab_sizes={cfg.vocab_sizes}) in unmasked entries"
+        )
+
+
+def allowed_next_tokens(prefix: Tensor, live_sids: Tensor, live_mask: Tensor, vocab: int) -> Tensor:
+    """prefix (B, K, l) -> (B, K, vocab) bool: t is allowed iff prefix + [t] starts a live SID."""
+    B, K, n = prefix.shape
+    N = live_sids.shape[1]
+    match = (prefix[:, :, None, :] == live_sids[:, None, :, :n]).all(-1)  # (B, K, N)
+    match = match & live_mask[:, None, :]
+    nxt = live_sids[:, :, n].clamp(0, vocab - 1)[:, None, :].expand(B, K, N)  # (B, K, N)
+    hits = torch.zeros(B, K, vocab, device=prefix.device)
+    return hits.scatter_add_(2, nxt, match.float()) > 0  # (B, K, vocab)
+
+
+def constrained_log_softmax(logits: Tensor, allowed: Tensor) -> Tensor:
+    """log_softmax renormalised over allowed tokens, -inf elsewhere (NaN-free, also in grad)."""
+    any_ok = allowed.any(-1, keepdim=True)
+    masked = logits.masked_fill(~allowed & any_ok, NEG_INF)
+    return F.log_softmax(masked, -1).masked_fill(~allowed, NEG_INF)
+
+
+def match_live_index(sids: Tensor, live_sids: Tensor, live_mask: Tensor) -> Tensor:
+    """sids (B, K, L) -> (B, K) index of the first live entry with that SID, -1 if none."""
+    eq = (sids[:, :, None, :] == live_sids[:, None, :, :]).all(-1) & live_mask[
+        :, None, :
+    ]  # (B,K,N)
+    return torch.where(eq.any(-1), eq.int().argmax(-1), -1)
+
+
+def _shift_gumbel(g_phi: Tensor, g_parent: Tensor) -> Tensor:
+    """Stochastic beam search: condition children's Gumbels g_phi (B, K, V) on their max
+    being the parent's value g_parent (B, K) (Kool et al. 2019, numerically stable form)."""
+    T = g_parent[..., None]
+    Z = g_phi.amax(-1, keepdim=True)
+    u = T - g_phi + torch.log1p(-torch.exp(g_phi - Z))
+    out = T - F.relu(u) - torch.log1p(torch.exp(-u.abs()))
+    return out.masked_fill(torch.isneginf(g_phi) | torch.isneginf(T), NEG_INF)
+
+
+def _gumbel(shape: torch.Size, like: Tensor, generator: torch.Generator | None) -> Tensor:
+    u = torch.rand(shape, generator=generator, device=like.device, dtype=like.dtype)
+    tiny = torch.finfo(like.dtype).tiny
+    return -torch.log(-torch.log(u.clamp(tiny, 1.0 - 1e-7)))
+
+
+@torch.no_grad()
+def beam_search(
+    model: OneLiveGenerator,
+    batch: GeneratorBatch,
+    live_sids: Tensor,
+    live_mask: Tensor,
+    beam_size: int,
+    top_k: int,
+    *,
+    sample: bool = False,
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> BeamResult:
+    """Constrained beam search for every request of the batch.
+
+    live_sids (B, N, L) long, live_mask (B, N) bool. Returns the top_k beams,
+    best first, with constrained log p(sid) as scores and the live index of each.
+    With beam_size >= number of distinct live SIDs the result is exact.
+    sample=True: stochastic beam search (Gumbel top-k over sequences, Kool et al.
+    2019) from the constrained distribution at `temperature`, so the beams are a
+    sample without replacement, in sampled order; scores stay the temperature-1
+    constrained log-probs. Noise comes from `generator` (or torch's global RNG).
+    The model is put in eval mode for the call and restored afterwards.
+    """
+    if beam_size < 1 or top_k < 1:
+        raise ValueError(f"beam_size={beam_size} and top_k={top_k} must be >= 1")
+    if sample and not temperature > 0:
+        raise ValueError(f"temperature={temperature} must be > 0")
+    check_live(model, live_sids, live_mask)
+    was_training = model.training
+    model.eval()
+    try:
+        B, _, L = live_sids.shape
+        logits, state = model.decode_start(batch)  # (B, 1, V_1)
+        prefix = live_sids.new_zeros(B, 1, 0)  # (B, K, l)
+        score = logits.new_zeros(B, 1)  # (B, K) constrained log p of the prefix
+        key = logits.new_zeros(B, 1)  # (B, K) ranking key (score, or perturbed phi)
+        phi = logits.new_zeros(B, 1)  # (B, K) tempered log p (sampling)
+        parent = token = prefix.new_zeros(B, 1)
+        for lvl in range(L):
+            if lvl > 0:
+                logits, state = model.decode_step(state, parent, token)  # (B, K, V)
+            V = logits.shape[-1]
+            allowed = allowed_next_tokens(prefix, live_sids, live_mask, V)  # (B, K, V)
+            cand = score[..., None] + constrained_log_softmax(logits.float(), allowed)  # (B, K, V)
+            if sample:
+                cand_phi = phi[..., None] + constrained_log_softmax(
+                    logits.float() / temperature, allowed
+                )
+                cand_key = _shift_gumbel(
+                    cand_phi + _gumbel(cand_phi.shape, cand_phi, generator), key
+                )
+            else:
+                cand_key = cand
+            k = min(beam_size, cand.shape[1] * V)
+            key, flat = cand_key.flatten(1).topk(k, dim=1)  # (B, k)
+            parent, token = flat // V, flat % V  # (B, k)
+            score = cand.flatten(1).gather(1, flat)
+            if sample:
+                phi = cand_phi.flatten(1).gather(1, flat)
+            prefix = torch.cat([gather_beams(prefix, parent), token[..., None]], -1)  # (B, k, l+1)
+    finally:
+        model.train(was_training)
+    ok = torch.isfinite(score)  # (B, K)
+    index = match_live_index(prefix, live_sids, live_mask).masked_fill(~ok, -1)
+    sids, score = prefix.masked_fill(~ok[..., None], -1), score.masked_fill(~ok, NEG_INF)
+    K = sids.shape[1]
+    if top_k > K:  # pad
+        sids = torch.cat([sids, sids.new_full((B, top_k - K, L), -1)], 1)
+        score = torch.cat([score, score.new_full((B, top_k - K), NEG_INF)], 1)
+        index = torch.cat([index, index.new_full((B, top_k - K), -1)], 1)
+    return BeamResult(sids[:, :top_k], score[:, :top_k], index[:, :top_k])
+
+
+def sequence_log_prob(
+    model: OneLiveGenerator,
+    batch: GeneratorBatch,
+    sids: Tensor,
+    live_sids: Tensor,
+    live_mask: Tensor,
+) -> Tensor:
+    """Constrained log p of given SIDs, sids (B, M, L) -> (B, M); -inf for SIDs that are
+    not live (or contain -1). One context pass per request, the M SIDs decoded as beams
+    through the same cached path as beam_search. Differentiable (policy-gradient ratios);
+    runs in the model's current train/eval mode."""
+    check_live(model, live_sids, live_mask)
+    B, M, L = sids.shape
+    safe = sids.clamp(min=0)
+    logits, state = model.decode_start(batch)  # (B, 1, V_1)
+    logits = logits.expand(B, M, -1)
+    total = logits.new_zeros(B, M)
+    root = sids.new_zeros(B, M)  # level 1: every SID extends the single BOS beam
+    same = torch.arange(M, device=sids.device).expand(B, M)  # later: beam m extends beam m
+    for lvl in range(L):
+        if lvl > 0:
+            parent = root if lvl == 1 else same
+            logits, state = model.decode_step(state, parent, safe[:, :, lvl - 1])  # (B, M, V)
+        allowed = allowed_next_tokens(safe[:, :, :lvl], live_sids, live_mask, logits.shape[-1])
+        logp = constrained_log_softmax(logits, allowed)  # (B, M, V)
+        total = total + logp.gather(-1, safe[:, :, lvl : lvl + 1]).squeeze(-1)
+    return total.masked_fill((sids < 0).any(-1), NEG_INF)
+
+
+@torch.no_grad()
+def score_all_live(
+    model: OneLiveGenerator, batch: GeneratorBatch, live_sids: Tensor, live_mask: Tensor
+) -> Tensor:
+    """Brute-force reference: constrained log p of every live SID, (B, N), -inf where masked.
+
+    Uses the plain teacher-forced `forward` on the batch repeated N times (B*N context
+    passes, no cache), independent of the decoding path; meant for tests and small N.
+    """
+    check_live(model, live_sids, live_mask)
+    was_training = model.training
+    model.eval()
+    try:
+        B, N, L = live_sids.shape
+        tgt = live_sids.masked_fill(~live_mask[..., None], 0)  # (B, N, L)
+        logits = model(replace(batch.repeat_interleave(N), target_sid=tgt.reshape(B * N, L)))
+    finally:
+        model.train(was_training)
+    total = torch.zeros(B, N, device=live_sids.device)
+    for lvl, lg in enumerate(logits):  # lg (B*N, V)
+        allowed = allowed_next_tokens(tgt[:, :, :lvl], live_sids, live_mask, lg.shape[-1])
+        logp = constrained_log_softmax(lg.float().view(B, N, -1), allowed)  # (B, N, V)
+        total = total + logp.gather(-1, tgt[:, :, lvl : lvl + 1]).squeeze(-1)
+    return total.masked_fill(~live_mask, NEG_INF)

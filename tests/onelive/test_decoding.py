@@ -1,0 +1,183 @@
+"""Tests of constrained beam search, sampling and the reference scorers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from policies.onelive import (
+    GeneratorBatch,
+    OneLiveConfig,
+    OneLiveGenerator,
+    allowed_next_tokens,
+    beam_search,
+    score_all_live,
+    sequence_log_prob,
+)
+
+MODES = [pytest.param(True, id="mtp"), pytest.param(False, id="ar")]
+
+
+def setup(mtp: bool, B: int = 3, N: int = 10, seed: int = 0, unique: bool = True):
+    """Tiny model, a random batch, and a live table (B, N, 3) with ~20% masked entries."""
+    torch.manual_seed(seed)
+    cfg = OneLiveConfig(
+        vocab_sizes=(4, 3, 3), user_dim=3, time_dim=2, max_history=6, d_model=16, n_head=2,
+        n_layer=2, use_mtp=mtp,
+    )  # fmt: skip
+    model = OneLiveGenerator(cfg)
+    with torch.no_grad():  # sharper distributions than at init
+        for head in model.heads:
+            head.weight.mul_(50.0)
+    g = torch.Generator().manual_seed(seed)
+    batch = GeneratorBatch.random(cfg, B, 5, generator=g)
+    if unique:
+        code = torch.stack([torch.randperm(36, generator=g)[:N] for _ in range(B)])  # (B, N)
+    else:
+        code = torch.randint(0, 6, (B, N), generator=g)  # many duplicates, shared prefixes
+    live = torch.stack([code // 9, (code // 3) % 3, code % 3], -1)  # (B, N, 3)
+    mask = torch.rand(B, N, generator=g) < 0.8
+    mask[:, 0] = True
+    return model, batch, live, mask
+
+
+def _trie_allowed(prefix: list[int], live: list[list[int]], vocab: int) -> list[bool]:
+    """Plain reference: walk a python dict trie."""
+    trie: dict = {}
+    for sid in live:
+        node = trie
+        for t in sid:
+            node = node.setdefault(t, {})
+    node = trie
+    for t in prefix:
+        node = node.get(t, {})
+    return [t in node for t in range(vocab)]
+
+
+def test_allowed_next_tokens_matches_a_trie() -> None:
+    _, _, live, mask = setup(True, B=2, N=8, unique=False)
+    for lvl in range(3):
+        prefix = live[:, :, :lvl]  # beams = the live SIDs' own prefixes, plus a dead one
+        prefix = torch.cat([prefix, torch.full((2, 1, lvl), 2)], 1)
+        got = allowed_next_tokens(prefix, live, mask, 4)
+        for b in range(2):
+            real = [s for s, m in zip(live[b].tolist(), mask[b].tolist(), strict=True) if m]
+            for k in range(prefix.shape[1]):
+                assert got[b, k].tolist() == _trie_allowed(prefix[b, k].tolist(), real, 4)
+
+
+@pytest.mark.parametrize("mtp", MODES)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_beam_search_equals_brute_force(mtp: bool, seed: int) -> None:
+    model, batch, live, mask = setup(mtp, seed=seed)
+    ref = score_all_live(model, batch, live, mask)  # (B, N)
+    res = beam_search(model, batch, live, mask, beam_size=10, top_k=6)
+    best, idx = ref.topk(6, dim=1)
+    n_live = mask.sum(1, keepdim=True)
+    valid = torch.arange(6)[None] < n_live  # fewer live rooms than top_k in some rows
+    torch.testing.assert_close(res.scores[valid], best[valid], atol=1e-4, rtol=1e-4)
+    assert torch.equal(res.index[valid], idx[valid])
+    assert torch.equal(res.sids[valid], live.gather(1, idx[..., None].expand(-1, -1, 3))[valid])
+    assert (res.index[~valid] == -1).all() and (res.sids[~valid] == -1).all()
+    assert torch.isneginf(res.scores[~valid]).all()
+    # all N live SIDs together carry the whole constrained probability mass
+    torch.testing.assert_close(ref.exp().sum(1), torch.ones(3), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("mtp", MODES)
+def test_sequence_log_prob_matches_reference_and_has_gradients(mtp: bool) -> None:
+    model, batch, live, mask = setup(mtp, unique=False)
+    model.train()  # dropout is 0; mode must be left alone
+    ref = score_all_live(model, batch, live, mask)
+    assert model.training
+    sids = torch.cat([live, torch.full((3, 1, 3), -1)], 1)  # plus an invalid SID
+    lp = sequence_log_prob(model, batch, sids, live, mask)  # (B, N + 1)
+    torch.testing.assert_close(lp[:, :-1][mask], ref[mask], atol=1e-4, rtol=1e-4)
+    assert torch.isneginf(lp[:, -1]).all()
+    lp[:, :-1][mask].sum().backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize("mtp", MODES)
+@pytest.mark.parametrize("sample", [False, True])
+def test_results_are_always_live(mtp: bool, sample: bool) -> None:
+    model, batch, live, mask = setup(mtp, N=12, unique=False)
+    res = beam_search(model, batch, live, mask, beam_size=2, top_k=3, sample=sample)
+    for b in range(3):
+        real = {tuple(s) for s, m in zip(live[b].tolist(), mask[b].tolist(), strict=True) if m}
+        rows = zip(res.sids[b].tolist(), res.index[b].tolist(), res.scores[b].tolist(), strict=True)
+        for sid, i, s in rows:
+            if i >= 0:
+                assert tuple(sid) in real and s > float("-inf")
+                assert mask[b, i] and live[b, i].tolist() == sid
+            else:
+                assert sid == [-1, -1, -1] and s == float("-inf")
+    assert (res.index[:, :2] >= 0).all()  # at least two distinct live SIDs in every row
+
+
+def test_no_live_rooms_gives_empty_results() -> None:
+    model, batch, live, mask = setup(True)
+    res = beam_search(model, batch, live, torch.zeros_like(mask), beam_size=4, top_k=2)
+    assert (res.index == -1).all() and (res.sids == -1).all() and torch.isneginf(res.scores).all()
+
+
+def test_bad_live_table_is_rejected() -> None:
+    model, batch, live, mask = setup(True)
+    with pytest.raises(ValueError, match="outside"):
+        beam_search(model, batch, live + 5, mask, beam_size=4, top_k=2)
+    with pytest.raises(ValueError, match="live_sids"):
+        beam_search(model, batch, live[..., :2], mask, beam_size=4, top_k=2)
+    with pytest.raises(ValueError, match="beam_size"):
+        beam_search(model, batch, live, mask, beam_size=0, top_k=2)
+
+
+@pytest.mark.parametrize("mtp", MODES)
+def test_sampling_is_reproducible(mtp: bool) -> None:
+    model, batch, live, mask = setup(mtp, N=12)
+    model.train()
+    kw = dict(beam_size=3, top_k=3, sample=True, temperature=2.0)
+
+    def draw(seed: int):
+        return beam_search(
+            model, batch, live, mask, generator=torch.Generator().manual_seed(seed), **kw
+        )
+
+    a, b = draw(7), draw(7)
+    assert torch.equal(a.sids, b.sids) and torch.equal(a.scores, b.scores)
+    assert model.training  # mode restored
+    torch.manual_seed(3)
+    c = beam_search(model, batch, live, mask, **kw)
+    torch.manual_seed(3)
+    assert torch.equal(c.sids, beam_search(model, batch, live, mask, **kw).sids)
+    assert any(not torch.equal(a.sids, draw(s).sids) for s in range(8, 20))
+
+
+@pytest.mark.parametrize("mtp", MODES)
+def test_low_temperature_sampling_is_greedy(mtp: bool) -> None:
+    model, batch, live, mask = setup(mtp)
+    greedy = beam_search(model, batch, live, mask, beam_size=1, top_k=1)
+    cold = beam_search(
+        model, batch, live, mask, beam_size=1, top_k=1, sample=True, temperature=1e-3
+    )
+    assert torch.equal(greedy.sids, cold.sids)
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_sampling_follows_the_constrained_distribution(beam_size: int) -> None:
+    """The first beam of stochastic beam search is a draw from p (any beam size)."""
+    model, batch, live, mask = setup(True, B=1, N=6)
+    model.eval()
+    mask[:] = True
+    with torch.no_grad():
+        for head in model.heads:
+            head.weight.mul_(0.02)  # back to flatter distributions
+    p = score_all_live(model, batch, live, mask)[0].exp()  # (N,)
+    R = 4000
+    big = batch.repeat_interleave(R)
+    res = beam_search(
+        model, big, live.expand(R, -1, -1), mask.expand(R, -1), beam_size=beam_size, top_k=1,
+        sample=True, generator=torch.Generator().manual_seed(0),
+    )  # fmt: skip
+    freq = torch.bincount(res.index[:, 0], minlength=6).float() / R
+    torch.testing.assert_close(freq, p, atol=0.03, rtol=0)
