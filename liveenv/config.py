@@ -177,6 +177,10 @@ class EnvConfig:
     horizon_hours: float = _num(24.0, 1 / 60, 24 * 365, doc="simulated length of an episode")
     start_hour: float = _num(0.0, 0, 24, doc="hour of day at which an episode starts")
     reward_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    #: "raise": a masked slot is refused with an error; "skip": the request is
+    #: answered with nothing (zero feedback, the visit ends) so that agents and
+    #: checkers that sample the whole action space can run.
+    masked_action: str = "raise"
     preset: str = "custom"
 
     def __post_init__(self) -> None:
@@ -185,6 +189,8 @@ class EnvConfig:
         object.__setattr__(
             self, "reward_weights", dict(zip(DEFAULT_WEIGHTS, vec.tolist(), strict=True))
         )
+        if self.masked_action not in ("raise", "skip"):
+            raise ValueError(f"masked_action={self.masked_action!r} is invalid: must be 'raise' or 'skip'")
         if self.slate_size > self.max_rooms:
             raise ValueError(
                 f"slate_size={self.slate_size} is invalid: must be <= max_rooms={self.max_rooms}"

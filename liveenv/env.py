@@ -18,6 +18,12 @@ from liveenv.rooms import PHASES
 from liveenv.world import ROOM_STAT_COLUMNS, STREAMER_COHORTS, USER_COHORTS, World
 
 FOLLOWED_COLUMN = -1  # index of the per-user "followed" column in the room table
+OBS_HIGH = 1e4  # finite bound of unbounded-looking features (values are clipped to it)
+
+
+def _feedback_high(cfg: EnvConfig) -> np.ndarray:
+    r = cfg.response
+    return np.array([1, r.max_watch_min, 1, 1, 1, max(r.gift_prices)], dtype=np.float32)
 
 
 class LiveStreamEnv(gym.Env):
@@ -69,6 +75,9 @@ class LiveStreamEnv(gym.Env):
 
     ## Episode End
 
+    A masked slot raises `ValueError` (config `masked_action="raise"`), or with
+    `masked_action="skip"` shows nothing: zero feedback and the visit ends.
+
     Never terminated (the platform does not end). Truncated when the next
     request falls after `horizon_hours` of simulated time.
 
@@ -96,8 +105,7 @@ class LiveStreamEnv(gym.Env):
         self.observation_space = self._observation_space(config)
         r, k = config.max_rooms, config.slate_size
         self.action_space = spaces.Discrete(r) if k == 1 else spaces.MultiDiscrete([r] * k)
-        r_cfg = config.response
-        high = np.array([1, r_cfg.max_watch_min, 1, 1, 1, max(r_cfg.gift_prices)], dtype=np.float32)
+        high = _feedback_high(config)
         self.reward_space = spaces.Box(np.zeros(N_OBJECTIVES, np.float32), high, dtype=np.float32)
         self.world: World | None = None
         self._last: dict[str, Any] = {}
@@ -108,18 +116,20 @@ class LiveStreamEnv(gym.Env):
         big = np.iinfo(np.int32).max
         f32 = np.float32
 
-        def box(shape: tuple[int, ...], lo: float = -np.inf, hi: float = np.inf) -> spaces.Box:
+        def box(shape: tuple[int, ...], lo: float, hi: float) -> spaces.Box:
             return spaces.Box(lo, hi, shape, dtype=f32)
+
+        fb_high = np.broadcast_to(_feedback_high(cfg), (h, N_OBJECTIVES)).astype(f32)
 
         return spaces.Dict(
             {
-                "user": box((USER_FEATURES,), 0.0, np.inf),
+                "user": box((USER_FEATURES,), 0.0, OBS_HIGH),
                 "history_streamer": spaces.Box(-1, big, (h,), dtype=np.int64),
                 "history_content": box((h, o), -1.0, 1.0),
-                "history_feedback": box((h, N_OBJECTIVES), 0.0, np.inf),
-                "history_age": box((h,), 0.0, np.inf),
+                "history_feedback": spaces.Box(np.zeros_like(fb_high), fb_high, dtype=f32),
+                "history_age": box((h,), 0.0, OBS_HIGH),
                 "history_mask": spaces.MultiBinary(h),
-                "rooms": box((r, 2 * o + len(ROOM_STAT_COLUMNS))),
+                "rooms": box((r, 2 * o + len(ROOM_STAT_COLUMNS)), -1.0, OBS_HIGH),
                 "room_streamer": spaces.Box(-1, big, (r,), dtype=np.int64),
                 "room_mask": spaces.MultiBinary(r),
                 "time": box((TIME_FEATURES,), -1.0, 1.0),
@@ -145,10 +155,15 @@ class LiveStreamEnv(gym.Env):
             raise RuntimeError("call reset() before step()")
         slate = self._check_action(action)
         w = self.world
-        served = w.serve(self._user, self._time, slate[None, :])
-        fb = served.feedback[0]
-        reward = float(fb @ self.weights)
-        info = self._step_info(served, slate)
+        if slate.max() >= w.n_live:  # masked slot under masked_action="skip"
+            w.end_sessions(self._user)
+            fb, reward = np.zeros(N_OBJECTIVES), 0.0
+            info = {"feedback": fb, "invalid_action": True, "clicked_slot": -1}
+        else:
+            served = w.serve(self._user, self._time, slate[None, :])
+            fb = served.feedback[0]
+            reward = float(fb @ self.weights)
+            info = self._step_info(served, slate)
         self._last = {"slate": slate, "feedback": fb, "user": int(self._user[0]), "reward": reward}
         self._next()
         truncated = bool(self._time[0] >= w.t0 + self.config.horizon_s)
@@ -191,7 +206,7 @@ class LiveStreamEnv(gym.Env):
                 f"action slot {int(bad[0])} is out of range: slots must be in [0, {self.config.max_rooms})"
             )
         masked = slate[slate >= n_live]
-        if len(masked):
+        if len(masked) and self.config.masked_action == "raise":
             raise ValueError(
                 f"action slot {int(masked[0])} is masked: only slots [0, {n_live}) hold live rooms now"
             )
@@ -202,7 +217,7 @@ class LiveStreamEnv(gym.Env):
     def _obs(self) -> dict[str, np.ndarray]:
         w, user, now = self.world, self._user, self._time
         n = w.n_live
-        rooms = w.table.copy()
+        rooms = w.table.copy()  # features clipped to the space when the table is built
         rooms[:, FOLLOWED_COLUMN] = w.followed_mask(user)[0]
         streamer = np.full(self.config.max_rooms, -1, dtype=np.int64)
         streamer[:n] = w.rooms.t.streamer[w.table_slots]
@@ -237,6 +252,7 @@ class LiveStreamEnv(gym.Env):
             "phase": PHASES[int(served.slate_phase[0, j])],
             "streamer_cohort": STREAMER_COHORTS[0 if served.slate_new_streamer[0, j] else 1],
             "served_user_cohort": USER_COHORTS[int(served.user_cohort[0])],
+            "invalid_action": False,
             "watch_s": float(served.watch_s[0]),
         }
 

@@ -220,7 +220,7 @@ class World:
         table[:n, 2 * o : 2 * o + 4] = rt.stats[slots]
         table[:n, 2 * o + 4] = (now - rt.start_t[slots]) / 3600.0
         table[:n, 2 * o + 5] = (now - self.streamers.join_t[st]) < cfg.streamers.new_days * DAY_S
-        return table
+        return np.minimum(table, 1e4, out=table)
 
     # ----- requests ---------------------------------------------------------
     def _start_sessions(self, users: np.ndarray, times: np.ndarray) -> None:
@@ -268,7 +268,7 @@ class World:
         k = N_AGE + N_GENDER + N_REGION
         age_s = now - u.join_t[users]
         out[:, k] = age_s < self.cfg.users.new_days * DAY_S
-        out[:, k + 1] = np.log1p(u.visits[users]) / 5.0
+        out[:, k + 1] = np.log1p(u.visits[users]) / 5.0  # < 5 for any int32 count
         out[:, k + 2] = np.log1p(np.maximum(age_s, 0) / DAY_S) / 3.0
         out[:, k + 3] = np.minimum(u.n_follows[users], 10) / 10.0
         return out
@@ -368,9 +368,10 @@ class World:
         gap = -ucfg.gap_mean_s * np.log1p(-u[:, U_GAP])
         nxt = np.flatnonzero(go_on)
         self._push(users[nxt], times[nxt] + watch[nxt] + gap[nxt] + 1e-3)
-        self._end_sessions(users[~go_on])
+        self.end_sessions(users[~go_on])
 
-    def _end_sessions(self, users: np.ndarray) -> None:
+    def end_sessions(self, users: np.ndarray) -> None:
+        """End these users' visits; their satisfaction sets how soon they return."""
         us, ucfg = self.users, self.cfg.users
         us.in_session[users] = False
         mean_sat = us.session_value[users] / np.maximum(us.session_requests[users], 1)

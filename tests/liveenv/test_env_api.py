@@ -1,0 +1,178 @@
+from __future__ import annotations
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import liveenv
+from liveenv import ENV_IDS, LiveStreamEnv
+
+SMALL_IDS = [i for p, i in ENV_IDS.items() if p != "large"]
+
+
+def _allow_explained_sb3_warnings() -> None:
+    # The history and room tables are 2-D by design (one row per event / room);
+    # SB3 suggests flattening, and our Dict features extractor handles them.
+    warnings.filterwarnings("ignore", message=r"Your observation \w+ has an unconventional shape")
+
+
+def _small(env_id: str) -> dict:
+    """Registered ids with a smaller population so the checkers run fast.
+
+    The checkers sample the whole action space, masked slots included, so they
+    run with ``masked_action="skip"`` (the default "raise" refuses them)."""
+    return {"users.n_users": 3000, "streamers.n_streamers": 300, "masked_action": "skip"}
+
+
+@pytest.mark.parametrize("env_id", SMALL_IDS)
+def test_gymnasium_check_env(env_id):
+    env = gym.make(env_id, **_small(env_id))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env.unwrapped, skip_render_check=False)
+
+
+@pytest.mark.parametrize("env_id", SMALL_IDS)
+def test_sb3_check_env(env_id):
+    from stable_baselines3.common.env_checker import check_env as sb3_check
+
+    env = gym.make(env_id, **_small(env_id)).unwrapped
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _allow_explained_sb3_warnings()
+        sb3_check(env, warn=True)
+
+
+@pytest.mark.slow
+def test_large_preset_passes_checkers():
+    from stable_baselines3.common.env_checker import check_env as sb3_check
+
+    env = gym.make("liveenv/Large-v0", masked_action="skip").unwrapped
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env)
+        _allow_explained_sb3_warnings()
+        sb3_check(env, warn=True)
+
+
+def test_every_preset_is_registered():
+    assert set(ENV_IDS.values()) <= set(gym.registry)
+    assert liveenv.ENV_IDS["cold_start"] == "liveenv/ColdStart-v0"
+
+
+def rollout(env: LiveStreamEnv, seed: int, steps: int):
+    obs, info = env.reset(seed=seed)
+    rng = np.random.default_rng(seed + 100)
+    trace = [obs]
+    for _ in range(steps):
+        action = rng.choice(np.flatnonzero(env.action_masks()))
+        obs, reward, term, trunc, info = env.step(action)
+        trace.append((obs, reward, term, trunc, {k: v for k, v in info.items() if k != "feedback"},
+                      info["feedback"]))  # fmt: skip
+    return trace
+
+
+def _equal(a, b) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    if isinstance(a, tuple | list):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, np.ndarray):
+        return np.array_equal(a, b)
+    return a == b
+
+
+def test_same_seed_same_trajectory_bit_for_bit(tiny_config):
+    a = rollout(LiveStreamEnv(tiny_config), seed=7, steps=1500)
+    b = rollout(LiveStreamEnv(tiny_config), seed=7, steps=1500)
+    assert _equal(a, b)
+    c = rollout(LiveStreamEnv(tiny_config), seed=8, steps=1500)
+    assert not _equal(a, c)
+
+
+def test_masked_and_out_of_range_actions_are_refused(tiny_config):
+    env = LiveStreamEnv(tiny_config)
+    env.reset(seed=0)
+    n_live = int(env.action_masks().sum())
+    assert 0 < n_live < tiny_config.max_rooms
+    with pytest.raises(ValueError, match=rf"slot {n_live} is masked: only slots \[0, {n_live}\)"):
+        env.step(n_live)
+    with pytest.raises(ValueError, match=r"slot 999 is out of range: slots must be in \[0, 128\)"):
+        env.step(999)
+    with pytest.raises(ValueError, match="out of range"):
+        env.step(-1)
+
+
+def test_slate_actions(tiny_config):
+    env = LiveStreamEnv(tiny_config.replace(slate_size=3))
+    env.reset(seed=0)
+    assert env.action_space.shape == (3,)
+    assert env.action_masks().shape == (3 * tiny_config.max_rooms,)
+    with pytest.raises(ValueError, match="must be distinct"):
+        env.step([0, 0, 1])
+    clicked = 0
+    for _ in range(300):
+        _, _, _, _, info = env.step([0, 1, 2])
+        clicked += info["clicked_slot"] >= 0
+        assert info["clicked_slot"] in (-1, 0, 1, 2)
+    assert clicked > 0
+
+
+def test_reward_is_weighted_feedback_and_weights_change_on_reset(tiny_config):
+    env = LiveStreamEnv(tiny_config)
+    env.reset(seed=0)
+    for _ in range(200):
+        _, r, _, _, info = env.step(0)
+        assert r == pytest.approx(float(info["feedback"] @ env.weights))
+    env.reset(seed=0, options={"reward_weights": {"click": 7.0}})
+    assert env.weights[0] == 7.0
+    with pytest.raises(ValueError, match="unknown objective"):
+        env.reset(options={"reward_weights": {"clik": 1.0}})
+    with pytest.raises(ValueError, match="reset options"):
+        env.reset(options={"nope": 1})
+
+
+def test_episode_truncates_at_the_horizon_and_never_terminates(tiny_config):
+    env = LiveStreamEnv(tiny_config.replace(horizon_hours=0.25))
+    _, info = env.reset(seed=1)
+    t0 = env.world.t0
+    assert info["time_s"] < t0 + 0.25 * 3600
+    for _ in range(100_000):
+        _, _, term, trunc, info = env.step(0)
+        assert not term
+        if trunc:
+            break
+    assert trunc and info["time_s"] >= t0 + 0.25 * 3600 - 1
+
+
+def test_oracle_and_info(tiny_config):
+    env = LiveStreamEnv(tiny_config)
+    env.reset(seed=3)
+    util = env.oracle_utilities()
+    mask = env.action_masks()
+    assert np.all(np.isfinite(util[mask])) and np.all(np.isneginf(util[~mask]))
+    exp = env.oracle_expected_feedback()
+    assert np.all(exp[mask][:, 0] > 0) and np.all(exp[mask][:, 0] < 1)
+    _, _, _, _, info = env.step(int(np.argmax(util)))
+    assert info["phase"] in ("warmup", "peak", "decline")
+    assert info["streamer_cohort"] in ("new", "established")
+    assert info["user_cohort"] in ("new", "light", "heavy")
+    assert env.reward_space.shape == (6,)
+
+
+def test_render_modes(tiny_config):
+    env = LiveStreamEnv(tiny_config, render_mode="rgb_array")
+    env.reset(seed=0)
+    env.step(0)
+    img = env.render()
+    assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3 and img.std() > 0
+    env = LiveStreamEnv(tiny_config, render_mode="ansi")
+    env.reset(seed=0)
+    env.step(0)
+    text = env.render()
+    assert "live rooms" in text and "reward" in text
+    with pytest.raises(ValueError, match="render_mode='human' is not supported"):
+        LiveStreamEnv(tiny_config, render_mode="human")
