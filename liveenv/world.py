@@ -354,8 +354,7 @@ class World:
                 users[c]
             ] + ucfg.boredom_rate * seg
             for i in np.flatnonzero(fb[:, 4] > 0):
-                self.follows.setdefault(int(users[i]), set()).add(int(st[i]))
-                us.n_follows[users[i]] += 1
+                self.add_follow(int(users[i]), int(st[i]))
         interest = us.interest[users] + ucfg.interest_drift * drift / np.sqrt(self.cfg.latent_dim)
         us.interest[users] = interest / np.linalg.norm(interest, axis=1, keepdims=True)
         sat = np.log1p(fb[:, 1]) + fb[:, 2] + fb[:, 3] + 2 * fb[:, 4] + (fb[:, 5] > 0)
@@ -369,6 +368,13 @@ class World:
         nxt = np.flatnonzero(go_on)
         self._push(users[nxt], times[nxt] + watch[nxt] + gap[nxt] + 1e-3)
         self.end_sessions(users[~go_on])
+
+    def add_follow(self, user: int, streamer: int) -> None:
+        """``user`` follows ``streamer`` from now on (raises affinity and return rate)."""
+        followed = self.follows.setdefault(user, set())
+        if streamer not in followed:
+            followed.add(streamer)
+            self.users.n_follows[user] += 1
 
     def end_sessions(self, users: np.ndarray) -> None:
         """End these users' visits; their satisfaction sets how soon they return."""
