@@ -13,11 +13,10 @@ from liveenv.objectives import N_OBJECTIVES, OBJECTIVES, as_weight_vector
 from liveenv.population import USER_FEATURES
 from liveenv.presets import make_config
 from liveenv.render import render_ansi, render_rgb
-from liveenv.rhythm import TIME_FEATURES, hour_of_day, time_features
+from liveenv.rhythm import TIME_FEATURES, hour_of_day
 from liveenv.rooms import PHASES
 from liveenv.world import ROOM_STAT_COLUMNS, STREAMER_COHORTS, USER_COHORTS, World
 
-FOLLOWED_COLUMN = -1  # index of the per-user "followed" column in the room table
 OBS_HIGH = 1e4  # finite bound of unbounded-looking features (values are clipped to it)
 
 
@@ -59,7 +58,8 @@ class LiveStreamEnv(gym.Env):
     | `history_feedback` | (H, 6) | feedback vector of each past impression |
     | `history_age` | (H,) | log(1 + hours since the event) |
     | `history_mask` | (H,) | 1 where the history slot is real |
-    | `rooms` | (R, 2o + 7) | observed 30-s embedding, pooled streamer embedding, log viewers, like/comment/gift rates, hours live, new-streamer flag, followed |
+    | `rooms` | (R, 2o + 6) | observed 30-s embedding, pooled streamer embedding, log viewers, like/comment/gift rates, hours live, new-streamer flag |
+    | `room_followed` | (R,) | 1 where the user follows the room's streamer |
     | `room_streamer` | (R,) | streamer id per slot, -1 empty |
     | `room_mask` | (R,) | 1 where a live room sits |
     | `time` | (4,) | sin/cos of hour of day and day of week |
@@ -130,6 +130,7 @@ class LiveStreamEnv(gym.Env):
                 "history_age": box((h,), 0.0, OBS_HIGH),
                 "history_mask": spaces.MultiBinary(h),
                 "rooms": box((r, 2 * o + len(ROOM_STAT_COLUMNS)), -1.0, OBS_HIGH),
+                "room_followed": spaces.MultiBinary(r),
                 "room_streamer": spaces.Box(-1, big, (r,), dtype=np.int64),
                 "room_mask": spaces.MultiBinary(r),
                 "time": box((TIME_FEATURES,), -1.0, 1.0),
@@ -215,20 +216,8 @@ class LiveStreamEnv(gym.Env):
         return slate
 
     def _obs(self) -> dict[str, np.ndarray]:
-        w, user, now = self.world, self._user, self._time
-        n = w.n_live
-        rooms = w.table.copy()  # features clipped to the space when the table is built
-        rooms[:, FOLLOWED_COLUMN] = w.followed_mask(user)[0]
-        streamer = np.full(self.config.max_rooms, -1, dtype=np.int64)
-        streamer[:n] = w.rooms.t.streamer[w.table_slots]
-        mask = np.zeros(self.config.max_rooms, dtype=np.int8)
-        mask[:n] = 1
-        obs = {k: v[0] for k, v in w.history.gather(user, now).items()}
-        obs.update(
-            user=w.user_features(user, now)[0], rooms=rooms, room_streamer=streamer, room_mask=mask,
-            time=time_features(now[0]),
-        )  # fmt: skip
-        return obs
+        # copies: the room table is shared by every request of a tick
+        return {k: v[0].copy() for k, v in self.world.observe(self._user, self._time).items()}
 
     def _info_base(self) -> dict[str, Any]:
         w, t = self.world, float(self._time[0])

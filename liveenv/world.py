@@ -40,7 +40,7 @@ from liveenv.response import (
     expected_feedback,
     sample_feedback,
 )  # fmt: skip
-from liveenv.rhythm import DAY_S, SEGMENT_S, user_rhythm
+from liveenv.rhythm import DAY_S, SEGMENT_S, time_features, user_rhythm
 from liveenv.rooms import Rooms, phase_penalty
 from liveenv.schedule import BroadcastPlan
 
@@ -49,7 +49,7 @@ STREAMER_COHORTS = ("new", "established")
 #: Room features in the observation: observed segment embedding, pooled
 #: streamer embedding, then these named columns.
 ROOM_STAT_COLUMNS = ("log_viewers", "like_rate", "comment_rate", "gift_rate", "hours_live",
-                     "new_streamer", "followed")  # fmt: skip
+                     "new_streamer")  # fmt: skip
 EXAMINE_DECAY = 0.7  # chance of looking one slate position further down
 
 
@@ -272,6 +272,26 @@ class World:
         out[:, k + 2] = np.log1p(np.maximum(age_s, 0) / DAY_S) / 3.0
         out[:, k + 3] = np.minimum(u.n_follows[users], 10) / 10.0
         return out
+
+    def observe(self, users: np.ndarray, now: np.ndarray) -> dict[str, np.ndarray]:
+        """The observation of each request, batched: every key has a leading
+        ``B`` axis; ``rooms`` is a read-only broadcast view of this tick's table."""
+        b, r = len(users), self.cfg.max_rooms
+        n = self.n_live
+        streamer = np.full(r, -1, dtype=np.int64)
+        streamer[:n] = self.rooms.t.streamer[self.table_slots]
+        mask = np.zeros(r, dtype=np.int8)
+        mask[:n] = 1
+        obs = self.history.gather(users, now)
+        obs.update(
+            user=self.user_features(users, now),
+            rooms=np.broadcast_to(self.table, (b, *self.table.shape)),
+            room_followed=self.followed_mask(users).astype(np.int8),
+            room_streamer=np.broadcast_to(streamer, (b, r)),
+            room_mask=np.broadcast_to(mask, (b, r)),
+            time=time_features(now),
+        )  # fmt: skip
+        return obs
 
     def followed_mask(self, users: np.ndarray) -> np.ndarray:
         """``(B, max_rooms)`` bool: the user follows the streamer of that table slot."""
