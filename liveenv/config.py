@@ -190,7 +190,9 @@ class EnvConfig:
             self, "reward_weights", dict(zip(DEFAULT_WEIGHTS, vec.tolist(), strict=True))
         )
         if self.masked_action not in ("raise", "skip"):
-            raise ValueError(f"masked_action={self.masked_action!r} is invalid: must be 'raise' or 'skip'")
+            raise ValueError(
+                f"masked_action={self.masked_action!r} is invalid: must be 'raise' or 'skip'"
+            )
         if self.slate_size > self.max_rooms:
             raise ValueError(
                 f"slate_size={self.slate_size} is invalid: must be <= max_rooms={self.max_rooms}"

@@ -10,7 +10,11 @@ from liveenv.config import ResponseConfig
     ("field", "value", "message"),
     [
         ("users.n_users", -5, r"users\.n_users=-5 is invalid: must be an integer in \[1, "),
-        ("users.gifter_share", 1.5, r"users\.gifter_share=1\.5 is invalid: must be a number in \[0, 1\]"),
+        (
+            "users.gifter_share",
+            1.5,
+            r"users\.gifter_share=1\.5 is invalid: must be a number in \[0, 1\]",
+        ),
         ("streamers.content_switch_prob", -0.1, r"streamers\.content_switch_prob=-0\.1"),
         ("max_rooms", 0, r"max_rooms=0 is invalid"),
         ("users.n_users", 2.5, r"must be an integer"),
@@ -23,7 +27,9 @@ def test_bad_values_name_field_value_and_range(field, value, message):
 
 
 def test_unknown_preset_lists_the_allowed_ones():
-    with pytest.raises(ValueError, match=r"preset='nope' is unknown; allowed presets: \['cold_start'"):
+    with pytest.raises(
+        ValueError, match=r"preset='nope' is unknown; allowed presets: \['cold_start'"
+    ):
         make_config("nope")
 
 
@@ -56,7 +62,12 @@ def test_save_load_round_trip(tmp_path, suffix):
 
 def test_presets_differ_where_they_should():
     assert make_config("no_drift").streamers.drift_rate == 0.0
-    assert make_config("fast_drift").streamers.drift_rate > make_config("default").streamers.drift_rate
+    assert (
+        make_config("fast_drift").streamers.drift_rate > make_config("default").streamers.drift_rate
+    )
     large = make_config("large")
     assert large.users.n_users >= 1_000_000 and large.streamers.n_streamers >= 20_000
-    assert make_config("cold_start").users.initial_new_share > make_config("default").users.initial_new_share
+    assert (
+        make_config("cold_start").users.initial_new_share
+        > make_config("default").users.initial_new_share
+    )

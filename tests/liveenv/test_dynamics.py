@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from liveenv import LiveStreamEnv, make_config
+from liveenv import make_config
 from liveenv.rhythm import DAY_S, SEGMENT_S
 from liveenv.world import World
 
@@ -35,7 +35,9 @@ def test_no_drift_rooms_keep_their_content_through_clock_ticks():
     while world.sim.now < world.t0 + 20 * SEGMENT_S:
         world.sim.step()
     if world.rooms.t.live[slot]:
-        np.testing.assert_allclose(world.rooms.current_latent(np.array([slot]), world.tick), first, atol=1e-6)
+        np.testing.assert_allclose(
+            world.rooms.current_latent(np.array([slot]), world.tick), first, atol=1e-6
+        )
 
 
 def test_cold_start_cohorts_in_the_configured_proportions():

@@ -71,7 +71,9 @@ def test_unclicked_impressions_give_zero_feedback():
     cfg = make_config("default")
     rng = np.random.default_rng(2)
     imp = random_impressions(cfg, 10, rng)
-    fb, watch = sample_feedback(imp, np.zeros(10), np.zeros(10, dtype=bool), rng.random((10, 11)), cfg)
+    fb, watch = sample_feedback(
+        imp, np.zeros(10), np.zeros(10, dtype=bool), rng.random((10, 11)), cfg
+    )
     assert not fb.any() and not watch.any()
 
 
