@@ -1,0 +1,297 @@
+"""Online evaluation of policies in the simulator.
+
+Every policy plays the same seeds (common random numbers: the same world and
+the same first request for every policy at a given seed). The result is a tidy
+table with one row per policy x seed x group, where a group is the whole run
+(``breakdown == "all"``) or one value of a breakdown: ``user_cohort`` (new /
+light / heavy, of the served user), ``streamer_cohort`` (new / established, of
+the clicked room, else the first room of the slate), lifecycle ``phase`` of
+that room, or ``hour`` of day of the request.
+
+Metrics per row: ``n_impressions``, the per-impression rate of each objective
+(``click`` ... ``gift``, in the units of :data:`liveenv.objectives.OBJECTIVES`),
+``weighted_return`` (mean reward per impression under the env's weights) and
+``oracle_normalised`` ``(R - R_random) / (R_oracle - R_random)`` computed per
+seed and group against the random and oracle policies of the same run (they
+are added when missing, see :func:`evaluate`); with ``expected=True`` also
+``expected_return`` (the true expected reward of the chosen room: the same
+quantity without the sampling noise of rare, heavy-tailed gifts) and its
+``expected_normalised`` score. Rows of the whole run also carry
+``gini`` and ``coverage`` of streamer exposure: counts of impressions (every
+slot of a slate) per streamer over every streamer that was live at some request
+of the run, zeros included. The summary averages rows across seeds with 95 %
+Student-t intervals.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from agents.metrics import coverage, gini, mean_ci, oracle_normalised_score
+from agents.offline import offline_metrics
+from liveenv.config import EnvConfig
+from liveenv.env import LiveStreamEnv
+from liveenv.objectives import OBJECTIVES
+from liveenv.presets import make_config
+from policies.base import Policy
+from policies.baselines import OraclePolicy, RandomPolicy
+
+BREAKDOWNS = ("user_cohort", "streamer_cohort", "phase", "hour")
+METRICS = ("weighted_return", *OBJECTIVES, "expected_return")
+SUMMARY_METRICS = (*METRICS, "oracle_normalised", "expected_normalised", "gini", "coverage")
+DEFAULT_STEPS = 2000
+
+__all__ = ["EvalResult", "evaluate", "offline_metrics", "run_episode"]
+
+
+@dataclass
+class EvalResult:
+    """Everything one evaluation produced (see the module doc for the columns)."""
+
+    table: pd.DataFrame  # one row per policy x seed x (breakdown, group)
+    summary: pd.DataFrame  # one row per policy x (breakdown, group): mean/lo/hi per metric
+    impressions: pd.DataFrame  # one row per impression
+    config: EnvConfig
+    seeds: tuple[int, ...]
+    steps_per_seed: int | None
+    wall_s: float
+    references: dict[str, str] = field(default_factory=dict)  # "random"/"oracle" -> policy
+
+    def overall(self) -> pd.DataFrame:
+        """Summary rows of the whole run, best weighted return first."""
+        rows = self.summary[self.summary["breakdown"] == "all"]
+        return rows.sort_values("weighted_return_mean", ascending=False).reset_index(drop=True)
+
+    def ranking(self) -> list[str]:
+        return self.overall()["policy"].tolist()
+
+    def save(self, outdir: str | Path, figures: bool = True) -> dict[str, Path]:
+        """Write the tables (CSV, Parquet), a Markdown summary and figures."""
+        from agents.report import save_report
+
+        return save_report(self, outdir, figures=figures)
+
+
+def _policy_seed(seed: int, name: str) -> int:
+    """A per-policy seed derived from the run seed, stable across processes."""
+    ss = np.random.SeedSequence([int(seed), zlib.crc32(name.encode())])
+    return int(ss.generate_state(1)[0])
+
+
+def run_episode(policy: Policy, env: LiveStreamEnv, seed: int, max_steps: int | None,
+                bar: Any = None, expected: bool = False) -> tuple[pd.DataFrame, np.ndarray]:  # fmt: skip
+    """Play ``policy`` from ``env.reset(seed=seed)`` for at most ``max_steps``
+    steps (``None``: to the end of the episode).
+
+    Returns ``(impressions, exposure)``: one row per impression, and the
+    impression count of every streamer that was live at some request.
+    ``expected``: also record ``expected_return``, the env's true expected
+    reward of the chosen room (privileged; one room per request only).
+    """
+    if expected and env.config.slate_size != 1:
+        raise ValueError("expected=True needs slate_size == 1 (no slate-level oracle)")
+    obs, info = env.reset(seed=seed)
+    policy.reset(_policy_seed(seed, policy.name))
+    priv = env if policy.requires_env else None
+    rows: list[tuple[Any, ...]] = []
+    feedback: list[np.ndarray] = []
+    shown: list[np.ndarray] = []
+    expect: list[float] = []
+    seen = np.zeros(1024, dtype=bool)
+    limit = np.inf if max_steps is None else max_steps
+    while len(rows) < limit:
+        live = obs["room_streamer"][obs["room_mask"].astype(bool)]
+        if len(live) and live.max() >= len(seen):
+            seen = np.concatenate([seen, np.zeros(2 * int(live.max()) + 1 - len(seen), bool)])
+        seen[live] = True
+        action = policy.act(obs, env=priv).action(0)
+        if expected:
+            expect.append(float(env.unwrapped.oracle_utilities()[action]))
+        shown.append(obs["room_streamer"][np.atleast_1d(action)])
+        hour = int(info["hour"]) % 24
+        obs, reward, terminated, truncated, info = env.step(action)
+        feedback.append(info["feedback"])
+        rows.append((reward, info["served_user_cohort"], info["streamer_cohort"],
+                     info["phase"], hour))  # fmt: skip
+        if bar is not None:
+            bar.update(1)
+        if terminated or truncated:
+            break
+    frame = pd.DataFrame(rows, columns=["weighted_return", *BREAKDOWNS])
+    frame[list(OBJECTIVES)] = np.asarray(feedback, dtype=np.float64).reshape(-1, len(OBJECTIVES))
+    if expected:
+        frame["expected_return"] = expect
+    counts = np.bincount(np.concatenate(shown), minlength=len(seen)) if shown else np.zeros(0)
+    return frame, counts[np.flatnonzero(seen)] if len(counts) else counts
+
+
+def _with_references(policies: Mapping[str, Policy], slate_size: int,
+                     add: bool) -> tuple[dict[str, Policy], dict[str, str]]:  # fmt: skip
+    out, refs = dict(policies), {}
+    for kind, cls in (("random", RandomPolicy), ("oracle", OraclePolicy)):
+        name = next((n for n, p in out.items() if type(p) is cls), None)
+        if name is None and add:
+            name = kind if kind not in out else f"{kind}_reference"
+            out[name] = cls(name=name, slate_size=slate_size)
+        if name is not None:
+            refs[kind] = name
+    return out, refs
+
+
+def _check(policies: Mapping[str, Policy], cfg: EnvConfig) -> None:
+    for name, p in policies.items():
+        if p.slate_size != cfg.slate_size:
+            raise ValueError(
+                f"policy {name!r} has slate_size={p.slate_size}; the env's is {cfg.slate_size}"
+            )
+
+
+def _aggregate(imp: pd.DataFrame) -> pd.DataFrame:
+    metrics = [m for m in METRICS if m in imp]
+    parts = []
+    for breakdown in ("all", *BREAKDOWNS):
+        keys = ["policy", "seed"] + ([] if breakdown == "all" else [breakdown])
+        g = imp.groupby(keys, sort=True)
+        part = g[metrics].mean()
+        part.insert(0, "n_impressions", g.size())
+        part = part.reset_index()
+        part["group"] = "all" if breakdown == "all" else part.pop(breakdown).astype(str)
+        part["breakdown"] = breakdown
+        parts.append(part)
+    table = pd.concat(parts, ignore_index=True)
+    front = ["policy", "seed", "breakdown", "group", "n_impressions"]
+    return table[front + metrics]
+
+
+def _normalise(table: pd.DataFrame, refs: Mapping[str, str], metric: str,
+               column: str) -> pd.DataFrame:  # fmt: skip
+    """Add ``column``: ``metric`` normalised by the references of the same seed and group."""
+    keys = ["seed", "breakdown", "group"]
+    if "random" not in refs or "oracle" not in refs:
+        return table.assign(**{column: np.nan})
+    out = table
+    for kind in ("random", "oracle"):
+        ref = table.loc[table["policy"] == refs[kind], [*keys, metric]]
+        out = out.merge(ref.rename(columns={metric: f"_{kind}"}), on=keys, how="left")
+    out[column] = oracle_normalised_score(
+        out[metric].to_numpy(), out["_random"].to_numpy(), out["_oracle"].to_numpy()
+    )
+    return out.drop(columns=["_random", "_oracle"])
+
+
+def summarise(table: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Mean and ``level`` t-interval across seeds of every metric, per group."""
+    rows = []
+    for (policy, breakdown, group), g in table.groupby(
+        ["policy", "breakdown", "group"], sort=False
+    ):
+        row: dict[str, Any] = {"policy": policy, "breakdown": breakdown, "group": group,
+                               "n_seeds": g["seed"].nunique(),
+                               "n_impressions": int(g["n_impressions"].sum())}  # fmt: skip
+        for m in SUMMARY_METRICS:
+            if m in g:
+                row[f"{m}_mean"], row[f"{m}_lo"], row[f"{m}_hi"] = mean_ci(g[m], level)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def evaluate(
+    policies: Mapping[str, Policy],
+    preset: str = "default",
+    seeds: Iterable[int] = (0, 1, 2),
+    steps_per_seed: int | None = DEFAULT_STEPS,
+    overrides: Mapping[str, Any] | None = None,
+    config: EnvConfig | None = None,
+    add_references: bool = True,
+    progress: bool = True,
+    expected: bool = False,
+) -> EvalResult:
+    """Run every policy on every seed of one world and tabulate the outcome.
+
+    ``config`` (else ``make_config(preset, **overrides)``) defines the world;
+    ``steps_per_seed`` caps each episode (``None``: play to the horizon).
+    ``add_references``: add a :class:`RandomPolicy` named ``random`` and an
+    :class:`OraclePolicy` named ``oracle`` when no policy of that class is in
+    ``policies`` (they anchor ``oracle_normalised``; without them it is NaN).
+    ``expected``: also report ``expected_return`` (the true expected reward of
+    the chosen room, a low-variance twin of ``weighted_return`` that costs one
+    oracle call per step) and its ``expected_normalised`` score.
+    """
+    if not policies and not add_references:
+        raise ValueError("policies is empty: nothing to evaluate")
+    cfg = (
+        config.replace(**(overrides or {})) if config else make_config(preset, **(overrides or {}))
+    )
+    seeds = tuple(int(s) for s in seeds)
+    if not seeds:
+        raise ValueError("seeds is empty: give at least one seed")
+    runs, refs = _with_references(policies, cfg.slate_size, add_references)
+    _check(runs, cfg)
+    env = LiveStreamEnv(cfg)
+    total = None if steps_per_seed is None else len(runs) * len(seeds) * steps_per_seed
+    t0 = time.perf_counter()
+    frames, exposure = [], []
+    with tqdm(total=total, disable=not progress, desc="evaluate", unit="step") as bar:
+        for name, policy in runs.items():
+            for seed in seeds:
+                bar.set_postfix_str(f"{name} seed={seed}")
+                frame, counts = run_episode(policy, env, seed, steps_per_seed, bar, expected)
+                frames.append(frame.assign(policy=name, seed=seed))
+                exposure.append({"policy": name, "seed": seed, "breakdown": "all",
+                                 "gini": gini(counts), "coverage": coverage(counts)})  # fmt: skip
+    impressions = pd.concat(frames, ignore_index=True)
+    table = _normalise(_aggregate(impressions), refs, "weighted_return", "oracle_normalised")
+    if expected:
+        table = _normalise(table, refs, "expected_return", "expected_normalised")
+    table = table.merge(pd.DataFrame(exposure), on=["policy", "seed", "breakdown"], how="left")
+    return EvalResult(
+        table=table, summary=summarise(table), impressions=impressions, config=cfg, seeds=seeds,
+        steps_per_seed=steps_per_seed, wall_s=time.perf_counter() - t0, references=refs,
+    )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m agents.evaluate --preset default --seeds 0 1 2 --steps 2000 --out DIR``"""
+    import argparse
+    import json
+
+    from agents.report import markdown_summary
+    from policies.baselines import BASELINES, make_baseline
+
+    ap = argparse.ArgumentParser(description="Evaluate the baselines in the simulator.")
+    ap.add_argument("--preset", default="default")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="per seed; 0: full episode")
+    ap.add_argument("--policies", nargs="+", default=list(BASELINES), choices=list(BASELINES))
+    ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                    help="config overrides, e.g. users.n_users=2000 (values parsed as JSON)")  # fmt: skip
+    ap.add_argument("--out", default=None, help="folder for tables, summary.md and figures")
+    ap.add_argument("--expected", action="store_true", help="also report expected returns")
+    args = ap.parse_args(argv)
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    slate = make_config(args.preset, **overrides).slate_size
+    policies = {k: make_baseline(k, slate_size=slate) for k in args.policies}
+    result = evaluate(policies, args.preset, args.seeds, args.steps or None, overrides,
+                      expected=args.expected)  # fmt: skip
+    print(markdown_summary(result))
+    if args.out:
+        print(f"wrote {len(result.save(args.out))} files to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

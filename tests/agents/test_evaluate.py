@@ -1,0 +1,117 @@
+"""The online evaluation harness on a tiny world."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from agents.evaluate import BREAKDOWNS, evaluate, run_episode
+from agents.report import markdown_summary
+from liveenv.env import LiveStreamEnv
+from liveenv.objectives import OBJECTIVES
+from liveenv.presets import make_config
+from policies.baselines import OraclePolicy, PopularPolicy, RandomPolicy
+
+TINY = {"users.n_users": 2000, "streamers.n_streamers": 150, "horizon_hours": 1, "start_hour": 20}
+STEPS, SEEDS = 250, (0, 1)
+
+
+@pytest.fixture(scope="module")
+def result():
+    return evaluate({"popular": PopularPolicy()}, seeds=SEEDS, steps_per_seed=STEPS,
+                    overrides=TINY, progress=False, expected=True)  # fmt: skip
+
+
+def test_references_are_added_and_oracle_wins(result) -> None:
+    assert result.references == {"random": "random", "oracle": "oracle"}
+    overall = result.overall().set_index("policy")
+    r = overall["weighted_return_mean"]
+    assert r["oracle"] > r["popular"] and r["oracle"] > r["random"]
+    assert result.ranking()[0] == "oracle"
+    assert overall.loc["oracle", "oracle_normalised_mean"] == pytest.approx(1.0)
+    assert overall.loc["random", "oracle_normalised_mean"] == pytest.approx(0.0)
+
+
+def test_expected_return_and_its_normalised_score(result) -> None:
+    o = result.overall().set_index("policy")
+    e = o["expected_return_mean"]
+    assert e["oracle"] > max(e["popular"], e["random"])
+    per_imp = result.impressions.groupby(["policy", "seed"])["expected_return"]
+    assert per_imp.count().eq(STEPS).all()
+    assert o.loc["oracle", "expected_normalised_mean"] == pytest.approx(1.0)
+    assert "expected return" in markdown_summary(result)
+
+
+def test_tidy_table_shape_and_counts(result) -> None:
+    t = result.table
+    assert set(t["policy"]) == {"popular", "random", "oracle"}
+    assert set(t["breakdown"]) == {"all", *BREAKDOWNS}
+    assert not t.duplicated(["policy", "seed", "breakdown", "group"]).any()
+    for col in ("n_impressions", "weighted_return", *OBJECTIVES, "oracle_normalised"):
+        assert col in t
+    sums = t.groupby(["policy", "seed", "breakdown"])["n_impressions"].sum()
+    assert (sums == STEPS).all()  # every breakdown partitions the impressions
+    assert set(t.loc[t["breakdown"] == "user_cohort", "group"]) <= {"new", "light", "heavy"}
+    assert set(t.loc[t["breakdown"] == "streamer_cohort", "group"]) <= {"new", "established"}
+    assert set(t.loc[t["breakdown"] == "phase", "group"]) <= {"warmup", "peak", "decline"}
+    assert set(t.loc[t["breakdown"] == "hour", "group"]) <= {"20", "21"}
+    whole = t[t["breakdown"] == "all"]
+    assert whole["gini"].between(0, 1).all() and whole["coverage"].between(0, 1).all()
+    assert t.loc[t["breakdown"] != "all", "gini"].isna().all()
+    # the weighted return is the env's weights applied to the objective rates
+    w = result.config.weight_vector
+    np.testing.assert_allclose(whole[list(OBJECTIVES)].to_numpy() @ w, whole["weighted_return"])
+
+
+def test_summary_has_cis_across_seeds(result) -> None:
+    s = result.overall()
+    assert (s["n_seeds"] == len(SEEDS)).all()
+    assert (s["weighted_return_lo"] <= s["weighted_return_mean"]).all()
+    assert (s["weighted_return_mean"] <= s["weighted_return_hi"]).all()
+
+
+def test_report_files(result, tmp_path) -> None:
+    paths = result.save(tmp_path)
+    back = pd.read_parquet(paths["table_parquet"])
+    assert len(back) == len(result.table)
+    assert len(pd.read_csv(paths["table_csv"])) == len(result.table)
+    md = paths["summary_md"].read_text()
+    assert "| oracle |" in md and "oracle-normalised" in md and md == markdown_summary(result)
+    for name in ("weighted_return", "by_user_cohort", "by_hour"):
+        assert paths[name].stat().st_size > 1000
+
+
+def test_seeds_reproduce_and_masks_hold() -> None:
+    env = LiveStreamEnv(make_config("default", **TINY))
+    a, ea = run_episode(RandomPolicy(), env, seed=3, max_steps=80)
+    b, eb = run_episode(RandomPolicy(), env, seed=3, max_steps=80)
+    pd.testing.assert_frame_equal(a, b)
+    assert ea.tolist() == eb.tolist() and ea.sum() == 80
+    c, _ = run_episode(RandomPolicy(), env, seed=4, max_steps=80)
+    assert not a.equals(c)
+
+
+def test_episode_stops_at_truncation() -> None:
+    env = LiveStreamEnv(make_config("default", **{**TINY, "horizon_hours": 0.05}))
+    frame, _ = run_episode(PopularPolicy(), env, seed=0, max_steps=None)
+    assert 0 < len(frame) < 1000
+
+
+def test_without_references_and_bad_inputs() -> None:
+    res = evaluate({"pop": PopularPolicy()}, seeds=(0,), steps_per_seed=20, overrides=TINY,
+                   add_references=False, progress=False)  # fmt: skip
+    assert res.table["oracle_normalised"].isna().all() and res.references == {}
+    assert np.isnan(res.overall()["weighted_return_lo"]).all()  # one seed: no interval
+    with pytest.raises(ValueError, match="slate_size"):
+        evaluate({"p": PopularPolicy(slate_size=2)}, seeds=(0,), steps_per_seed=5,
+                 overrides=TINY, progress=False)  # fmt: skip
+    with pytest.raises(ValueError, match="seeds"):
+        evaluate({"p": PopularPolicy()}, seeds=(), overrides=TINY, progress=False)
+
+
+def test_existing_references_are_reused() -> None:
+    res = evaluate({"rnd": RandomPolicy(name="rnd"), "orc": OraclePolicy(name="orc")},
+                   seeds=(0,), steps_per_seed=20, overrides=TINY, progress=False)  # fmt: skip
+    assert res.references == {"random": "rnd", "oracle": "orc"}
+    assert set(res.table["policy"]) == {"rnd", "orc"}
