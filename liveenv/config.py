@@ -12,13 +12,13 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from liveenv.atomic import atomic_write_bytes
 from liveenv.objectives import DEFAULT_WEIGHTS, as_weight_vector
 
 INF = math.inf
@@ -282,13 +282,5 @@ def _from_dict(cls: type, data: dict[str, Any], prefix: str) -> Any:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``text`` to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode())

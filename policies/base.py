@@ -14,18 +14,18 @@ the key ``__meta__``. Writes are atomic (temporary file + ``os.replace``).
 from __future__ import annotations
 
 import abc
-import contextlib
 import importlib
 import io
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+
+from liveenv.atomic import atomic_write_bytes
 
 Obs = Mapping[str, np.ndarray]
 
@@ -208,18 +208,7 @@ class ScoringPolicy(Policy):
 
 # ----- files -----------------------------------------------------------------
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, data)
 
 
 def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -8,14 +8,13 @@ same folder + fsync + os.replace). Loading uses torch.load(weights_only=True), s
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from liveenv.atomic import atomic_write
 from policies.onelive.config import OneLiveConfig
 from policies.onelive.model import OneLiveGenerator
 
@@ -39,17 +38,7 @@ def save_checkpoint(
         "optimizer": None if optimizer is None else optimizer.state_dict(),
         "extra": dict(extra or {}),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda fh: torch.save(payload, fh))
 
 
 def load_checkpoint(
