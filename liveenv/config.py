@@ -66,7 +66,7 @@ class StreamerConfig:
     evening_share: float = _num(0.72, 0, 1, doc="share of broadcasts planned around 20:30")
     noon_share: float = _num(0.12, 0, 1, doc="share planned around 12:00 (rest: any hour)")
     n_content_types: int = _num(8, 1, 64, integer=True, doc="chatting, singing, gaming, PK...")
-    content_switch_prob: float = _num(0.02, 0, 1, doc="chance per 30-s segment to switch type")
+    content_switch_prob: float = _num(0.01, 0, 1, doc="chance per 30-s segment to switch type")
     drift_rate: float = _num(0.04, 0, 5, doc="per-segment std of drift within a type (0: none)")
     style_weight: float = _num(0.6, 0, 10, doc="weight of the streamer's own style in content")
     obs_noise: float = _num(0.03, 0, 10, doc="per-segment noise of the observed embedding")
@@ -101,7 +101,7 @@ class UserConfig:
     heavy_visits_per_day: float = _num(3.0, 0, doc="users at or above this rate are 'heavy'")
     like_sigma: float = _num(1.0, 0, 5, doc="log-normal sigma of like propensity")
     comment_sigma: float = _num(1.0, 0, 5, doc="log-normal sigma of comment propensity")
-    gifter_share: float = _num(0.08, 0, 1, doc="share of users who ever gift")
+    gifter_share: float = _num(0.10, 0, 1, doc="share of users who ever gift")
     interest_drift: float = _num(0.01, 0, 1, doc="std of interest drift per request")
     boredom_rate: float = _num(0.15, 0, 1, doc="how fast watched content bores a user")
     session_continue: float = _num(0.8, 0, 1, doc="base chance to ask for another room")
@@ -124,22 +124,23 @@ class ResponseConfig:
     boredom_weight: float = _num(0.5, 0, 10, doc="appeal lost to content the user is bored of")
     quality_weight: float = _num(0.35, 0, 10, doc="appeal per unit of log streamer quality")
     phase_weight: float = _num(0.25, 0, 10, doc="appeal lost in warm-up and decline")
-    click_bias: float = _num(-1.6, -20, 20, doc="click logit at zero appeal")
+    click_bias: float = _num(-1.4, -20, 20, doc="click logit at zero appeal")
     click_slope: float = _num(2.5, 0, 50, doc="click logit per unit of appeal")
-    bounce_bias: float = _num(0.6, -20, 20, doc="logit of leaving in the first seconds")
+    bounce_bias: float = _num(1.8, -20, 20, doc="logit of leaving in the first seconds")
     bounce_slope: float = _num(3.0, 0, 50, doc="bounce logit lost per unit of appeal")
     bounce_mean_s: float = _num(5.0, 0.1, 30, doc="mean watch of a bounce (seconds)")
-    leave_bias: float = _num(-2.3, -20, 20, doc="leave logit at each 30-s boundary")
-    leave_slope: float = _num(3.5, 0, 50, doc="leave logit lost per unit of appeal")
-    like_per_min: float = _num(0.004, 0, 10, doc="like rate per minute watched")
-    comment_per_min: float = _num(0.0045, 0, 10, doc="comment rate per minute watched")
+    leave_bias: float = _num(0.1, -20, 20, doc="leave logit at each 30-s boundary")
+    leave_slope: float = _num(8.0, 0, 50, doc="leave logit lost per unit of appeal")
+    like_per_min: float = _num(0.0035, 0, 10, doc="like rate per minute watched")
+    comment_per_min: float = _num(0.0037, 0, 10, doc="comment rate per minute watched")
     follow_per_min: float = _num(0.0015, 0, 10, doc="follow rate per minute watched")
-    gift_per_min: float = _num(0.012, 0, 10, doc="gift rate per minute for gifters")
+    gift_per_min: float = _num(0.08, 0, 10, doc="gift rate per minute for gifters")
     engagement_slope: float = _num(1.5, 0, 20, doc="interaction rates grow exp(slope*appeal)")
     max_watch_min: float = _num(240.0, 1, 1440, doc="longest single watch (minutes)")
     gift_prices: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 88, 200, 520, 1314, 3344)
+    # KuaiLive: median 2, p90 88, p99 about 1,500, 44 % of gifts at the lowest price
     gift_price_probs: tuple[float, ...] = (
-        0.44, 0.10, 0.08, 0.08, 0.06, 0.08, 0.06, 0.04, 0.03, 0.02, 0.01,
+        0.44, 0.12, 0.08, 0.07, 0.06, 0.07, 0.08, 0.035, 0.025, 0.015, 0.005,
     )  # fmt: skip
 
     def __post_init__(self) -> None:

@@ -77,5 +77,5 @@ def test_sb3_vec_env_runs(tiny_config):
     venv.seed(0)
     obs = venv.reset()
     assert obs["rooms"].shape[0] == 2
-    obs, rewards, dones, infos = venv.step(np.zeros(2, dtype=np.int64))
+    obs, rewards, _dones, infos = venv.step(np.zeros(2, dtype=np.int64))
     assert rewards.shape == (2,) and "feedback" in infos[0]

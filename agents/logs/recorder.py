@@ -1,0 +1,250 @@
+"""Record every impression of a :class:`liveenv.env.LiveStreamEnv` to Parquet.
+
+>>> env = LogRecorder(LiveStreamEnv("default"), "logs/run0", policy_name="random")
+>>> obs, info = env.reset(seed=0)
+>>> obs, r, term, trunc, info = env.step_with_propensity(slot, 1 / n_live)
+>>> env.close()  # flushes the last chunk
+
+Rows are buffered and written every ``chunk_rows`` rows as ``part-00000.parquet``,
+``part-00001.parquet``, ... Each part is written to a hidden temporary name in
+the same directory, synced, then renamed with ``os.replace``: a run killed at
+any moment leaves only complete parts (and at most one hidden ``.tmp`` file,
+which the reader ignores).
+
+Propensity: ``step_with_propensity(action, propensity)`` records the behaviour
+policy's probability of the action; plain ``step(action)`` records NaN. For a
+slate, ``propensity`` is either one number (stored on every row of the
+request) or ``K`` numbers, the probability of each slot at its position.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from agents.logs.behaviour import followed
+from agents.logs.schema import LOG_SCHEMA, LOG_VERSION
+from liveenv.rooms import PHASES
+from liveenv.world import ROOM_STAT_COLUMNS, STREAMER_COHORTS
+
+PART_RE = re.compile(r"^part-(\d{5,})\.parquet$")
+NEW_STREAMER_COLUMN = ROOM_STAT_COLUMNS.index("new_streamer")
+
+
+def part_name(index: int) -> str:
+    return f"part-{index:05d}.parquet"
+
+
+def existing_parts(out_dir: Path) -> list[Path]:
+    """Complete part files of ``out_dir`` in index order (temp files excluded)."""
+    if not out_dir.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in out_dir.iterdir() if (m := PART_RE.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+class LogRecorder(gym.Wrapper):
+    """A wrapper that logs one row per exposure of the wrapped env (see
+    :mod:`agents.logs.schema`). Its observations, rewards and infos are the
+    wrapped env's, unchanged."""
+
+    def __init__(self, env: gym.Env, out_dir: str | os.PathLike[str], *, chunk_rows: int = 65_536,
+                 policy_name: str = "unknown", append: bool = False,
+                 compression: str = "zstd") -> None:  # fmt: skip
+        super().__init__(env)
+        if chunk_rows < 1:
+            raise ValueError(f"chunk_rows={chunk_rows} is invalid: must be >= 1")
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        parts = existing_parts(self.out_dir)
+        if parts and not append:
+            raise FileExistsError(
+                f"{self.out_dir} already holds {len(parts)} log part(s); pass append=True "
+                "to add to it or choose an empty directory"
+            )
+        self.next_part = int(PART_RE.match(parts[-1].name).group(1)) + 1 if parts else 0
+        self.chunk_rows, self.policy_name, self.compression = chunk_rows, policy_name, compression
+        self.rows_written, self.invalid_actions = 0, 0
+        self.parts_written: list[Path] = []
+        self._req: dict[str, list[Any]] = {}  # one entry per request
+        self._row: dict[str, list[Any]] = {}  # one array of K entries per request
+        self._buffered = 0
+        self._episode, self._request = -1, 0
+        self._obs: dict[str, np.ndarray] | None = None
+        self._info: dict[str, Any] = {}
+
+    # ----- Gymnasium API --------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._episode += 1
+        self._obs, self._info = obs, info
+        return obs, info
+
+    def step(self, action: Any):
+        return self.step_with_propensity(action, None)
+
+    def step_with_propensity(self, action: Any, propensity: float | np.ndarray | None):
+        """``step(action)`` and record the behaviour policy's ``propensity``."""
+        if self._obs is None:
+            raise RuntimeError("call reset() before step()")
+        slate = np.atleast_1d(np.asarray(action)).astype(np.int64).reshape(-1)
+        prop = _propensities(propensity, len(slate))
+        before = None
+        if len(slate) > 1:
+            before = _slate_meta(self.env.unwrapped.world, slate, self._info["time_s"], self._obs)
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if info.get("invalid_action", False):
+            self.invalid_actions += 1  # a masked slot under masked_action="skip": no exposure
+        else:
+            self._record(slate, prop, info, before)
+        self._obs, self._info = obs, info
+        if self._buffered >= self.chunk_rows:
+            self.flush()
+        return obs, reward, terminated, truncated, info
+
+    def action_masks(self) -> np.ndarray:
+        return self.env.unwrapped.action_masks()
+
+    def close(self) -> None:
+        self.flush()
+        super().close()
+
+    # ----- rows -----------------------------------------------------------
+    def _record(self, slate: np.ndarray, prop: np.ndarray, info: dict[str, Any],
+                before: dict[str, np.ndarray] | None) -> None:  # fmt: skip
+        """Buffer one request: per-request values once, per-row values as arrays."""
+        obs, prev, k = self._obs, self._info, len(slate)
+        hits = np.flatnonzero(slate == info["clicked_slot"])
+        request = {
+            "k": k, "episode": self._episode, "request_id": self._request,
+            "user_id": prev["user_id"], "timestamp_ms": int(round(prev["time_s"] * 1000.0)),
+            "user_cohort": info.get("served_user_cohort", prev["user_cohort"]),
+            "clicked_pos": int(hits[0]) if len(hits) else -1,
+            "watch_time_ms": int(round(info["watch_s"] * 1000.0)) if len(hits) else 0,
+            "feedback": np.asarray(info["feedback"], dtype=np.float64),
+            "user_feat": obs["user"],
+        }  # fmt: skip
+        meta = before or {
+            "live_id": [info["room_id"]], "phase": [info["phase"]],
+            "streamer_cohort": [info["streamer_cohort"]],
+        }  # fmt: skip
+        rows = {
+            "slot": slate, "streamer_id": obs["room_streamer"][slate], "policy_propensity": prop,
+            "followed": followed(obs)[slate] > 0, "rooms": obs["rooms"][slate], **meta,
+        }  # fmt: skip
+        for name, value in request.items():
+            self._req.setdefault(name, []).append(value)
+        for name, value in rows.items():
+            self._row.setdefault(name, []).append(value)
+        self._buffered += k
+        self._request += 1
+
+    def _columns(self) -> dict[str, np.ndarray]:
+        """The buffered rows as one array per schema column."""
+        req = {name: np.asarray(v) for name, v in self._req.items() if name != "user_feat"}
+        row = {name: np.concatenate(v) for name, v in self._row.items()}
+        k = req.pop("k")
+        pos = np.concatenate([np.arange(n) for n in k.tolist()])
+        each = {name: np.repeat(v, k, axis=0) for name, v in req.items()}
+        clicked = pos == each["clicked_pos"]
+        fb = np.where(clicked[:, None], each["feedback"], 0.0)
+        o = _obs_dim(self._obs)
+        t_ms = each["timestamp_ms"]
+        cols = {name: each[name] for name in ("episode", "request_id", "user_id", "user_cohort")}
+        cols.update({name: row[name] for name in ("slot", "streamer_id", "live_id",
+                     "policy_propensity", "followed", "phase", "streamer_cohort")})  # fmt: skip
+        cols.update(
+            timestamp_ms=t_ms, day=t_ms // 86_400_000, hour=(t_ms // 3_600_000) % 24,
+            slate_pos=pos, is_click=clicked, watch_time_ms=np.where(clicked, each["watch_time_ms"], 0),
+            like=fb[:, 2] > 0, comment=fb[:, 3] > 0, follow=fb[:, 4] > 0, gift_price=fb[:, 5],
+            reward=fb @ self.env.unwrapped.weights, policy=np.full(len(pos), self.policy_name),
+            content_emb=row["rooms"][:, :o], pooled_emb=row["rooms"][:, o : 2 * o],
+            room_stats=row["rooms"][:, 2 * o :],
+            user_feat=np.repeat(np.stack(self._req["user_feat"]), k, axis=0),
+        )  # fmt: skip
+        return cols
+
+    # ----- files ----------------------------------------------------------
+    def flush(self) -> Path | None:
+        """Write the buffered rows as the next part (atomically); return its path."""
+        if self._buffered == 0:
+            return None
+        table = self._table()
+        path = self.out_dir / part_name(self.next_part)
+        write_table_atomic(table, path, self.compression)
+        self.next_part += 1
+        self.parts_written.append(path)
+        self.rows_written += table.num_rows
+        self._req, self._row, self._buffered = {}, {}, 0
+        return path
+
+    def _table(self) -> pa.Table:
+        cols, arrays = self._columns(), []
+        for field in LOG_SCHEMA:
+            values = cols[field.name]
+            if pa.types.is_list(field.type):
+                arrays.append(_list_array(values))
+            else:
+                arrays.append(pa.array(values, type=field.type))
+        meta = dict(LOG_SCHEMA.metadata)
+        meta[b"liveenv.config"] = json.dumps(self.env.unwrapped.config.to_dict()).encode()
+        meta[b"liveenv.log_version"] = LOG_VERSION.encode()
+        return pa.Table.from_arrays(arrays, schema=LOG_SCHEMA.with_metadata(meta))
+
+
+def write_table_atomic(table: pa.Table, path: Path, compression: str = "zstd") -> None:
+    """Write ``table`` to a hidden temp file beside ``path``, sync it, rename it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            pq.write_table(table, fh, compression=compression)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _list_array(values: np.ndarray) -> pa.Array:
+    n, d = values.shape
+    offsets = pa.array(np.arange(0, n * d + 1, d, dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, pa.array(values.reshape(-1), type=pa.float32()))
+
+
+def _obs_dim(obs: dict[str, np.ndarray]) -> int:
+    return (obs["rooms"].shape[1] - len(ROOM_STAT_COLUMNS)) // 2
+
+
+def _propensities(propensity: float | np.ndarray | None, k: int) -> np.ndarray:
+    if propensity is None:
+        return np.full(k, np.nan)
+    p = np.asarray(propensity, dtype=np.float64).reshape(-1)
+    if p.size == 1:
+        p = np.repeat(p, k)
+    if p.size != k:
+        raise ValueError(f"propensity has {p.size} values; expected 1 or {k} (the slate size)")
+    if np.any((p < 0) | (p > 1)):
+        raise ValueError(f"propensity={p.tolist()} is invalid: must be in [0, 1] or NaN")
+    return p
+
+
+def _slate_meta(world: Any, slate: np.ndarray, now: float,
+                obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:  # fmt: skip
+    """Room id, phase and streamer cohort of every slate position, read from
+    the world before the step (the env's info reports only the clicked one)."""
+    slots = world.table_slots[slate]
+    new = obs["rooms"][slate, 2 * _obs_dim(obs) + NEW_STREAMER_COLUMN] > 0
+    return {
+        "live_id": world.rooms.t.room_id[slots],
+        "phase": np.asarray(PHASES, dtype=object)[world.rooms.phase(slots, now)],
+        "streamer_cohort": np.where(new, STREAMER_COHORTS[0], STREAMER_COHORTS[1]).astype(object),
+    }
