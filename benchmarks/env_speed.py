@@ -60,11 +60,15 @@ def main() -> None:
     cart, _ = single_env("CartPole-v1", args.steps * 5, masked=False)
     ours, live = single_env(env_id, args.steps, masked=True)
     fast, mean_batch = batched(args.preset, args.steps * 10, args.batch_size)
-    print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}"
+    )
     print(f"CartPole-v1 (gym.make)      : {cart:12,.0f} steps/s")
     print(f"{env_id:<28}: {ours:12,.0f} steps/s  ({live:.0f} live rooms on average)")
     print(f"ratio liveenv / CartPole    : {ours / cart:12.3f}")
-    print(f"batched path ({args.preset})     : {fast:12,.0f} requests/s  (mean batch {mean_batch:.0f})")
+    print(
+        f"batched path ({args.preset})     : {fast:12,.0f} requests/s  (mean batch {mean_batch:.0f})"
+    )
     print(f"ratio batched / single      : {fast / ours:12.2f}")
 
 

@@ -41,7 +41,9 @@ def main() -> None:
     print(f"build + reset       : {build:8.1f} s")
     print(f"simulated hours     : {args.hours:g} from {args.start_hour:g}:00")
     print(f"requests served     : {n:,} ({n / (wall - build):,.0f} requests/s)")
-    print(f"live rooms in table : {np.mean(live):.0f} (of {len(env.world.rooms.live_slots())} live)")
+    print(
+        f"live rooms in table : {np.mean(live):.0f} (of {len(env.world.rooms.live_slots())} live)"
+    )
     print(f"world state         : {env.world.nbytes() / 2**20:,.0f} MiB")
     print(f"wall time           : {wall:8.1f} s")
     print(f"peak RSS            : {peak_mib:8,.0f} MiB")
