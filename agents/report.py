@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from liveenv.atomic import atomic_write
 from liveenv.config import atomic_write_text
 from liveenv.objectives import OBJECTIVES
 from liveenv.rooms import PHASES
@@ -30,20 +28,9 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix not in (".csv", ".parquet"):
         raise ValueError(f"{path}: table suffix must be .csv or .parquet")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        if path.suffix == ".csv":
-            df.to_csv(tmp, index=False)
-        else:
-            df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+    if path.suffix == ".csv":
+        return atomic_write(path, lambda fh: df.to_csv(fh, index=False, encoding="utf-8"))
+    return atomic_write(path, lambda fh: df.to_parquet(fh, index=False))
 
 
 def _fmt(x: float, digits: int = 3) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from liveenv.config import EnvConfig
-from liveenv.objectives import as_weight_vector
+from liveenv.objectives import weights_from_reset_options
 from liveenv.presets import make_config
 from liveenv.world import World
 
@@ -49,13 +49,7 @@ class BatchedLiveEnv:
         self.world: World | None = None
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):
-        options = dict(options or {})
-        if "reward_weights" in options:
-            self.weights = as_weight_vector(options.pop("reward_weights"), "options.reward_weights")
-        if options:
-            raise ValueError(
-                f"reset options {sorted(options)} are unknown; allowed: ['reward_weights']"
-            )
+        self.weights = weights_from_reset_options(options, self.weights)
         # the same seeding as gymnasium.Env.reset, so batch_size=1 matches the single env
         from gymnasium.utils.seeding import np_random
 

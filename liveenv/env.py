@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from liveenv.config import EnvConfig
-from liveenv.objectives import N_OBJECTIVES, OBJECTIVES, as_weight_vector
+from liveenv.objectives import N_OBJECTIVES, OBJECTIVES, weights_from_reset_options
 from liveenv.population import USER_FEATURES
 from liveenv.presets import make_config
 from liveenv.render import render_ansi, render_rgb
@@ -140,13 +140,7 @@ class LiveStreamEnv(gym.Env):
     # ----- Gymnasium API ----------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        options = dict(options or {})
-        if "reward_weights" in options:
-            self.weights = as_weight_vector(options.pop("reward_weights"), "options.reward_weights")
-        if options:
-            raise ValueError(
-                f"reset options {sorted(options)} are unknown; allowed: ['reward_weights']"
-            )
+        self.weights = weights_from_reset_options(options, self.weights)
         self.world = World(self.config, self.np_random)
         self._next()
         return self._obs(), self._info_base()

@@ -63,6 +63,22 @@ def as_weight_vector(weights: WeightsLike | None, field: str = "reward_weights")
     return vec
 
 
+def weights_from_reset_options(
+    options: Mapping[str, object] | None, current: np.ndarray
+) -> np.ndarray:
+    """The reward weights after ``reset(options=...)``: ``options["reward_weights"]``
+    when given, else ``current``; any other option is refused by name."""
+    options = dict(options or {})
+    weights = current
+    if "reward_weights" in options:
+        weights = as_weight_vector(options.pop("reward_weights"), "options.reward_weights")  # type: ignore[arg-type]
+    if options:
+        raise ValueError(
+            f"reset options {sorted(options)} are unknown; allowed: ['reward_weights']"
+        )
+    return weights
+
+
 def weights_dict(vec: np.ndarray) -> dict[str, float]:
     """The weight vector as a name -> value dict."""
     return {k: float(v) for k, v in zip(OBJECTIVES, vec, strict=True)}

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 
 from agents.logs.behaviour import followed
 from agents.logs.schema import LOG_SCHEMA, LOG_VERSION
+from liveenv.atomic import atomic_write
 from liveenv.rooms import PHASES
 from liveenv.world import ROOM_STAT_COLUMNS, STREAMER_COHORTS
 
@@ -202,16 +203,7 @@ class LogRecorder(gym.Wrapper):
 
 def write_table_atomic(table: pa.Table, path: Path, compression: str = "zstd") -> None:
     """Write ``table`` to a hidden temp file beside ``path``, sync it, rename it."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            pq.write_table(table, fh, compression=compression)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda fh: pq.write_table(table, fh, compression=compression))
 
 
 def _list_array(values: np.ndarray) -> pa.Array:

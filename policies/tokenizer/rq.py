@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Sequence
@@ -19,6 +18,8 @@ from typing import Any
 
 import numpy as np
 from sklearn.cluster import KMeans, MiniBatchKMeans
+
+from liveenv.atomic import atomic_write
 
 __all__ = [
     "ResidualKMeans",
@@ -340,17 +341,7 @@ class ResidualKMeans:
         arrays = {f"codebook_{i}": cb for i, cb in enumerate(cbs)}
         arrays["config_json"] = np.array(json.dumps(self.config.to_dict()))
         arrays["format_version"] = np.array(_FORMAT_VERSION)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ResidualKMeans:
