@@ -72,7 +72,10 @@ class StreamerConfig:
     obs_noise: float = _num(0.03, 0, 10, doc="per-segment noise of the observed embedding")
     room_noise: float = _num(0.05, 0, 10, doc="per-broadcast noise of the observed embedding")
     quality_sigma: float = _num(0.45, 0, 5, doc="log-normal sigma of streamer quality")
-    fans_sigma: float = _num(1.6, 0, 5, doc="log-normal sigma of fan counts")
+    fans_quality: float = _num(
+        2.0, 0, 10, doc="log fans per unit of log quality (popularity follows quality)"
+    )
+    fans_sigma: float = _num(1.0, 0, 5, doc="log-normal sigma of fan counts around that trend")
     warmup_share: float = _num(0.1, 0, 1, doc="first share of a broadcast that is warm-up")
     decline_start: float = _num(0.65, 0, 1, doc="share of a broadcast after which it declines")
 
@@ -124,7 +127,7 @@ class ResponseConfig:
     boredom_weight: float = _num(0.5, 0, 10, doc="appeal lost to content the user is bored of")
     quality_weight: float = _num(0.35, 0, 10, doc="appeal per unit of log streamer quality")
     phase_weight: float = _num(0.25, 0, 10, doc="appeal lost in warm-up and decline")
-    click_bias: float = _num(-1.4, -20, 20, doc="click logit at zero appeal")
+    click_bias: float = _num(-1.5, -20, 20, doc="click logit at zero appeal")
     click_slope: float = _num(2.5, 0, 50, doc="click logit per unit of appeal")
     bounce_bias: float = _num(1.8, -20, 20, doc="logit of leaving in the first seconds")
     bounce_slope: float = _num(3.0, 0, 50, doc="bounce logit lost per unit of appeal")

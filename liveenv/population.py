@@ -136,7 +136,11 @@ def add_streamers(
     table.style[rows] = style
     quality = rng.lognormal(0.0, scfg.quality_sigma, count)
     table.quality[rows] = quality
-    table.fans[rows] = rng.lognormal(5.0, scfg.fans_sigma, count) * np.sqrt(quality)
+    # popular streamers are popular for a reason: log fans follow log quality
+    log_fans = (
+        5.0 + scfg.fans_quality * np.log(quality) + scfg.fans_sigma * rng.standard_normal(count)
+    )
+    table.fans[rows] = np.exp(log_fans)
     table.rate[rows] = rng.gamma(1.5, scfg.broadcasts_per_day / 1.5, count)
     habit = rng.random(count)
     evening, noon = scfg.evening_share, scfg.evening_share + scfg.noon_share
