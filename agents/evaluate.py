@@ -240,7 +240,13 @@ def evaluate(
     total = None if steps_per_seed is None else len(runs) * len(seeds) * steps_per_seed
     t0 = time.perf_counter()
     frames, exposure = [], []
-    with tqdm(total=total, disable=not progress, desc="evaluate", unit="step") as bar:
+    with tqdm(
+        total=total,
+        disable=None if progress else True,
+        desc="evaluate",
+        unit="step",
+        mininterval=1.0,
+    ) as bar:  # None: no bar when stderr is not a terminal
         for name, policy in runs.items():
             for seed in seeds:
                 bar.set_postfix_str(f"{name} seed={seed}")

@@ -40,7 +40,14 @@ def run_policy(env: Any, policy: PolicyFn, seed: int, progress: bool = True,
     ``on_step(env, info)`` is called after the reset and after every step."""
     obs, info = env.reset(seed=seed)
     t0, minutes = info["time_s"], int(round(env.unwrapped.config.horizon_hours * 60))
-    bar = tqdm(total=minutes, unit="sim-min", desc=desc, disable=not progress, leave=False)
+    bar = tqdm(
+        total=minutes,
+        unit="sim-min",
+        desc=desc,
+        disable=None if progress else True,
+        leave=False,
+        mininterval=1.0,
+    )
     steps, shown = 0, 0
     truncated = False
     if on_step is not None:
