@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 TORCH_PIP_ARGS ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test test-slow lint bench clean
+.PHONY: venv demo test test-slow lint bench clean dashboard browser test-browser sample-run
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,25 @@ test-slow: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# The dashboard on a run directory (default: the demo's; the sample run if it has no results).
+RUN_DIR ?= runs/demo
+dashboard: $(STAMP)
+	$(BIN)/liveenv dashboard --run-dir $(RUN_DIR)
+
+# Debian's chromium for the end-to-end browser test (Playwright drives it by path).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	$(SUDO) apt-get update
+	$(SUDO) apt-get install -y chromium
+
+test-browser: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow tests/dashboard/test_dashboard_browser.py
+
+# Rebuild dashboard/sample_run (the bundled result set) from a fresh demo run.
+sample-run: $(STAMP)
+	$(BIN)/liveenv demo --run-dir runs/sample
+	$(BIN)/python -m dashboard.sample runs/sample
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/env_speed.py

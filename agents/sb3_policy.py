@@ -4,30 +4,51 @@ Extension points only (no fork of the algorithms):
 
 * :class:`RoomScoringExtractor` scores every room slot with one shared MLP
   over (room features, followed flag, user features, time) and pools the
-  room encodings of the live slots into a state vector for the critic;
+  room encodings of the live slots into a state vector for the critic; its
+  output is ``[slot scores (R, zero on empty slots), room_mask (R), pooled (hidden)]``;
+* the actor head (:class:`_SlotLogits`) turns the slot scores into logits and
+  gives empty slots a logit of :data:`MASKED_LOGIT`, so the actor is
+  permutation-equivariant over slots and never picks an empty slot, with or
+  without sb3-contrib's action masks;
 * :class:`RoomScoringPolicy` is sb3-contrib's ``MaskableActorCriticPolicy``
-  whose action logits are those per-slot scores (so the actor is
-  permutation-equivariant over slots), with masks from ``env.action_masks()``.
+  with that extractor and head (masks also come from ``env.action_masks()``);
+  :class:`RoomScoringActorCriticPolicy` is the same for plain PPO, which has
+  no action masks: the masking inside the network (the observation carries
+  ``room_mask``) is what keeps it on live rooms;
+* :class:`SB3Policy` wraps a trained model as a :class:`policies.base.Policy`
+  for :func:`agents.evaluate.evaluate`; it saves the model's zip inside the
+  policy file.
 """
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
+from sb3_contrib import MaskablePPO
 from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
+from stable_baselines3 import PPO
+from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
+from policies.base import Obs, Policy, PolicyOutput, as_batch
+
+#: Logit of an empty slot: exp(-1e4) is exactly 0 in float32, and no NaN appears.
+MASKED_LOGIT = -1e4
+ALGORITHMS: dict[str, type] = {"MaskablePPO": MaskablePPO, "PPO": PPO}
+
 
 class RoomScoringExtractor(BaseFeaturesExtractor):
-    """Features ``[score_1..score_R, pooled state (hidden)]`` of a LiveStreamEnv observation."""
+    """Features ``[scores (R), room_mask (R), pooled state (hidden)]`` of an observation."""
 
     def __init__(self, observation_space: gym.spaces.Dict, hidden: int = 64) -> None:
         n_rooms, room_dim = observation_space["rooms"].shape
         ctx_dim = observation_space["user"].shape[0] + observation_space["time"].shape[0]
-        super().__init__(observation_space, features_dim=n_rooms + hidden)
+        super().__init__(observation_space, features_dim=2 * n_rooms + hidden)
         self.n_rooms = n_rooms
         self.room_mlp = nn.Sequential(
             nn.Linear(room_dim + 1 + ctx_dim, hidden),
@@ -44,30 +65,36 @@ class RoomScoringExtractor(BaseFeaturesExtractor):
         h = self.room_mlp(
             torch.cat([rooms, obs["room_followed"][..., None], ctx], dim=-1)
         )  # (B, R, H)
-        scores = self.score(h).squeeze(-1)  # (B, R)
-        mask = obs["room_mask"][..., None]  # (B, R, 1)
-        pooled = (h * mask).sum(1) / mask.sum(1).clamp_min(1.0)  # (B, H)
-        return torch.cat([scores, pooled], dim=-1)
+        mask = obs["room_mask"].float()  # (B, R)
+        scores = self.score(h).squeeze(-1) * mask  # (B, R)
+        pooled = (h * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp_min(1.0)  # (B, H)
+        return torch.cat([scores, mask, pooled], dim=-1)
 
 
 class _SlotLogits(nn.Module):
-    """The actor head: the first ``n_rooms`` features are the slot logits."""
+    """The actor head: slot scores as logits, :data:`MASKED_LOGIT` on empty slots."""
 
     def __init__(self, n_rooms: int) -> None:
         super().__init__()
         self.n_rooms = n_rooms
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        return latent[:, : self.n_rooms]
+        r = self.n_rooms
+        scores, mask = latent[:, :r], latent[:, r : 2 * r]  # (B, R), (B, R)
+        return torch.where(mask > 0.5, scores, torch.full_like(scores, MASKED_LOGIT))
+
+
+def _room_scoring_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    kwargs.setdefault("features_extractor_class", RoomScoringExtractor)
+    kwargs.setdefault("net_arch", {"pi": [], "vf": [64]})
+    return kwargs
 
 
 class RoomScoringPolicy(MaskableActorCriticPolicy):
     """MaskablePPO policy whose actor scores room slots with a shared MLP."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("features_extractor_class", RoomScoringExtractor)
-        kwargs.setdefault("net_arch", {"pi": [], "vf": [64]})
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **_room_scoring_kwargs(kwargs))
 
     def _build(self, lr_schedule: Any) -> None:
         super()._build(lr_schedule)
@@ -75,3 +102,68 @@ class RoomScoringPolicy(MaskableActorCriticPolicy):
         self.optimizer = self.optimizer_class(
             self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
         )
+
+
+class RoomScoringActorCriticPolicy(ActorCriticPolicy):
+    """Plain-PPO policy with the same slot-scoring actor; empty slots masked in the network."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **_room_scoring_kwargs(kwargs))
+
+    def _build(self, lr_schedule: Any) -> None:
+        super()._build(lr_schedule)
+        self.action_net = _SlotLogits(int(self.action_space.n))
+        self.optimizer = self.optimizer_class(
+            self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
+        )
+
+
+class SB3Policy(Policy):
+    """A trained SB3 ``MaskablePPO`` or ``PPO`` model as a :class:`Policy`.
+
+    Acts greedily (``deterministic=True``) on one observation or a batch;
+    MaskablePPO gets the batch's ``room_mask`` as its action masks. One room
+    per request (the SB3 agents here are trained with ``slate_size = 1``).
+    """
+
+    default_name = "sb3"
+
+    def __init__(self, model: Any = None, name: str | None = None, slate_size: int = 1,
+                 algo: str | None = None) -> None:  # fmt: skip
+        super().__init__(name, slate_size)
+        if slate_size != 1:
+            raise ValueError(f"slate_size={slate_size} is invalid: SB3Policy recommends one room")
+        algo = algo or (type(model).__name__ if model is not None else "MaskablePPO")
+        if algo not in ALGORITHMS:
+            raise ValueError(f"algo={algo!r} is unknown; allowed: {sorted(ALGORITHMS)}")
+        self.algo, self.model = algo, model
+
+    def act(self, obs: Obs, env: Any = None) -> PolicyOutput:
+        if self.model is None:
+            raise ValueError(f"{self.name}: no model loaded")
+        batch = as_batch(obs)
+        kwargs = (
+            {"action_masks": batch["room_mask"].astype(bool)} if self.algo == "MaskablePPO" else {}
+        )
+        with torch.no_grad():
+            action, _ = self.model.predict(batch, deterministic=True, **kwargs)
+        return PolicyOutput(np.asarray(action, dtype=np.int64).reshape(-1))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "algo": self.algo}
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        if self.model is None:
+            return {}
+        buf = io.BytesIO()
+        self.model.save(buf)
+        return {"sb3_zip": np.frombuffer(buf.getvalue(), dtype=np.uint8)}
+
+    def set_state(self, state: Any) -> None:
+        if set(state) - {"sb3_zip"}:
+            raise ValueError(
+                f"{self.name}: unknown state arrays {sorted(set(state) - {'sb3_zip'})}"
+            )
+        if "sb3_zip" in state:
+            raw = np.asarray(state["sb3_zip"], dtype=np.uint8).tobytes()
+            self.model = ALGORITHMS[self.algo].load(io.BytesIO(raw), device="cpu")

@@ -1,16 +1,32 @@
 """A native batched path: many concurrent requests served per call with numpy.
 
-:class:`BatchedLiveEnv` answers, per :meth:`step`, every pending request that
-falls before the next clock event (at most ``batch_size``): requests in one
-batch are concurrent, see the same live-room table and are answered with one
-vectorised call. This is what to use to generate large logs or to evaluate a
-policy fast.
+:class:`BatchedLiveEnv` answers, per :meth:`step`, the pending requests of the
+current 30-s tick (at most ``batch_size``, earliest first) with one vectorised
+call. This is what to use to generate large logs or to evaluate a policy fast.
 
-Equivalence with :class:`~liveenv.env.LiveStreamEnv`: with ``batch_size=1``
-the two produce the same trajectory bit for bit for the same seed and actions.
-With larger batches the random draws are grouped per batch and the requests
-of a batch are answered together, so trajectories differ draw by draw while
-the world's dynamics and rates are the same (tests compare rates).
+Semantics against the single env (:class:`~liveenv.env.LiveStreamEnv`):
+
+* the same in both: each request is answered at its own time against the room
+  table of its own tick (a batch never crosses a tick, so ``rooms``,
+  ``room_streamer`` and ``room_mask`` are one shared table); the rooms
+  themselves (plan, content, observed embeddings, statistics, table sampling)
+  come from their own random stream and are identical for a given seed
+  whatever the batch size or the policy; users, arrivals and the response
+  model are the same code;
+* ``batch_size=1``: the same trajectory bit for bit for the same seed and
+  actions (one request at a time never needs what follows);
+* larger batches, ``postpone=True`` (the default): the requests of a batch are
+  answered together, so the next request of a visit answered in the batch
+  exists only after the batch. When it would fall before the latest request
+  of the batch (the clock), it moves forward by whole 30-s segments to just
+  after the clock: such a user waits up to one tick longer for the next
+  recommendation. Nothing else changes; the tests compare rates (click,
+  watch, requests, visits) across batch sizes over several seeds;
+* ``postpone=False``: follow-ups keep their own time and are answered in the
+  next batch of the same tick (several small batches per tick: exact timing,
+  lower throughput);
+* the per-request random numbers are rows of one stream taken in serving
+  order, so the draws of a given request differ between batch sizes.
 """
 
 from __future__ import annotations
@@ -22,6 +38,9 @@ import numpy as np
 from liveenv.config import EnvConfig
 from liveenv.objectives import weights_from_reset_options
 from liveenv.presets import make_config
+from liveenv.rhythm import DAY_S
+from liveenv.rooms import phase_of
+from liveenv.single import observe_one, serve_one
 from liveenv.world import World
 
 
@@ -37,14 +56,14 @@ class BatchedLiveEnv:
     """
 
     def __init__(self, config: EnvConfig | str | None = None, batch_size: int = 1024,
-                 **overrides: Any) -> None:  # fmt: skip
+                 postpone: bool = True, **overrides: Any) -> None:  # fmt: skip
         if config is None or isinstance(config, str):
             config = make_config(config or "default", **overrides)
         elif overrides:
             config = config.replace(**overrides)
         if not isinstance(batch_size, int | np.integer) or batch_size < 1:
             raise ValueError(f"batch_size={batch_size!r} is invalid: must be an integer >= 1")
-        self.config, self.batch_size = config, int(batch_size)
+        self.config, self.batch_size, self.postpone = config, int(batch_size), bool(postpone)
         self.weights = config.weight_vector
         self.world: World | None = None
 
@@ -54,9 +73,9 @@ class BatchedLiveEnv:
         from gymnasium.utils.seeding import np_random
 
         rng, _ = np_random(seed)
-        self.world = World(self.config, rng)
-        self._users, self._times = self.world.next_requests(self.batch_size)
-        return self.world.observe(self._users, self._times), self._info()
+        self.world = World(self.config, rng, postpone=self.postpone)
+        self._take()
+        return self._observe(), self._info()
 
     def action_masks(self) -> np.ndarray:
         """``(B, max_rooms)`` bool: the live slots (the same for the whole batch)."""
@@ -66,7 +85,8 @@ class BatchedLiveEnv:
 
     def step(self, actions: np.ndarray):
         w = self.world
-        slate = np.asarray(actions, dtype=np.int64).reshape(len(self._users), -1)
+        b = len(self._users)
+        slate = np.asarray(actions, dtype=np.int64).reshape(b, -1)
         if slate.shape[1] != self.config.slate_size:
             raise ValueError(f"actions: expected {self.config.slate_size} slot(s) per request, "
                              f"got shape {np.shape(actions)}")  # fmt: skip
@@ -74,23 +94,56 @@ class BatchedLiveEnv:
             bad = slate[(slate < 0) | (slate >= w.n_live)][0]
             raise ValueError(f"action slot {int(bad)} is masked or out of range: live slots are "
                              f"[0, {w.n_live})")  # fmt: skip
-        served = w.serve(self._users, self._times, slate)
-        rewards = served.feedback @ self.weights
-        info = {
-            "user_id": self._users, "time_s": self._times, "feedback": served.feedback,
-            "clicked_pos": served.clicked_pos, "watch_s": served.watch_s,
-            "room_id": served.slate_rooms, "streamer_id": served.slate_streamers,
-            "phase": served.slate_phase, "new_streamer": served.slate_new_streamer,
-            "user_cohort": served.user_cohort,
-        }  # fmt: skip
-        self._users, self._times = w.next_requests(self.batch_size)
+        n_live = w.n_live
+        if slate.shape == (1, 1):
+            info = self._serve_one(int(slate[0, 0]))
+            rewards = np.array([float(info["feedback"][0] @ self.weights)])
+        else:
+            served = w.serve(self._users, self._times, slate)
+            rewards = served.feedback @ self.weights
+            info = {
+                "user_id": self._users, "time_s": self._times, "feedback": served.feedback,
+                "clicked_pos": served.clicked_pos, "watch_s": served.watch_s,
+                "room_id": served.slate_rooms, "streamer_id": served.slate_streamers,
+                "phase": served.slate_phase, "new_streamer": served.slate_new_streamer,
+                "user_cohort": served.user_cohort,
+            }  # fmt: skip
+        info["n_live"] = n_live
+        self._take()
         truncated = bool(self._times[0] >= w.t0 + self.config.horizon_s)
-        return w.observe(self._users, self._times), rewards, truncated, info
+        return self._observe(), rewards, truncated, info
 
     def oracle_expected_feedback(self) -> np.ndarray:
         """Privileged: ``(B, n_live, 6)`` true expected feedback per request and room."""
         return np.stack([self.world.expected_feedback(int(u), float(t))
                          for u, t in zip(self._users, self._times, strict=True)])  # fmt: skip
 
+    # ----- internals --------------------------------------------------------
+    def _take(self) -> None:
+        self._users, self._times = self.world.next_requests(self.batch_size)
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        if len(self._users) == 1:  # the single env's path, so batch_size=1 matches it
+            obs = observe_one(self.world, int(self._users[0]), float(self._times[0]))
+            return {k: v[None] for k, v in obs.items()}
+        return self.world.observe(self._users, self._times)
+
+    def _serve_one(self, row: int) -> dict[str, Any]:
+        w, user, now = self.world, int(self._users[0]), float(self._times[0])
+        served = serve_one(w, user, now, row)
+        rt, slot = w.rooms.t, np.array([[served.slot]])
+        streamer = rt.streamer[slot]
+        new_days = self.config.streamers.new_days * DAY_S
+        return {
+            "user_id": self._users, "time_s": self._times,
+            "feedback": np.array([served.feedback]),
+            "clicked_pos": np.array([0 if served.clicked else -1]),
+            "watch_s": np.array([served.watch_s]), "room_id": rt.room_id[slot],
+            "streamer_id": streamer, "phase": phase_of(w.rooms.progress(slot, now), w.cfg),
+            "new_streamer": now - w.streamers.join_t[streamer] < new_days,
+            "user_cohort": w.cohort(self._users, self._times),
+        }  # fmt: skip
+
     def _info(self) -> dict[str, Any]:
         return {"user_id": self._users, "time_s": self._times, "n_live": self.world.n_live}
+

@@ -59,6 +59,9 @@ class StreamerConfig:
     initial_new_share: float = _num(0.05, 0, 1, doc="share of initial streamers that are new")
     new_days: float = _num(7.0, 0, doc="a streamer is 'new' for this many days")
     broadcasts_per_day: float = _num(1.25, 0, 24, doc="mean broadcasts a streamer starts per day")
+    break_mean_min: float = _num(
+        20.0, 0, 1440, doc="mean break between two broadcasts of one streamer (minutes)"
+    )
     duration_median_min: float = _num(134.0, 1, 1440, doc="median broadcast length (minutes)")
     duration_sigma: float = _num(0.61, 0, 5, doc="log-normal sigma of broadcast length")
     min_duration_min: float = _num(5.0, 0.5, 1440, doc="shortest broadcast (minutes)")

@@ -13,8 +13,9 @@ from liveenv.objectives import N_OBJECTIVES, OBJECTIVES, weights_from_reset_opti
 from liveenv.population import USER_FEATURES
 from liveenv.presets import make_config
 from liveenv.render import render_ansi, render_rgb
-from liveenv.rhythm import TIME_FEATURES, hour_of_day
+from liveenv.rhythm import DAY_S, SEGMENT_S, TIME_FEATURES
 from liveenv.rooms import PHASES
+from liveenv.single import OneServed, end_session_one, observe_one, serve_one
 from liveenv.world import ROOM_STAT_COLUMNS, STREAMER_COHORTS, USER_COHORTS, World
 
 OBS_HIGH = 1e4  # finite bound of unbounded-looking features (values are clipped to it)
@@ -146,22 +147,31 @@ class LiveStreamEnv(gym.Env):
         return self._obs(), self._info_base()
 
     def step(self, action):
-        if self.world is None:
-            raise RuntimeError("call reset() before step()")
-        slate = self._check_action(action)
         w = self.world
-        if slate.max() >= w.n_live:  # masked slot under masked_action="skip"
-            w.end_sessions(self._user)
-            fb, reward = np.zeros(N_OBJECTIVES), 0.0
-            info = {"feedback": fb, "invalid_action": True, "clicked_slot": -1}
-        else:
-            served = w.serve(self._user, self._time, slate[None, :])
-            fb = served.feedback[0]
+        if w is None:
+            raise RuntimeError("call reset() before step()")
+        user, now = self._user_id, self._now
+        row = self._single_slot(action)
+        if row is not None and row < w.n_live:  # the lean path: one room, one request
+            served = serve_one(w, user, now, row)
+            fb = np.array(served.feedback)
             reward = float(fb @ self.weights)
-            info = self._step_info(served, slate)
-        self._last = {"slate": slate, "feedback": fb, "user": int(self._user[0]), "reward": reward}
+            info = self._one_info(served, row, fb)
+            slate = row
+        else:
+            slate = self._check_action(action)
+            if slate.max() >= w.n_live:  # masked slot under masked_action="skip"
+                end_session_one(w, user)
+                fb, reward = np.zeros(N_OBJECTIVES), 0.0
+                info = {"feedback": fb, "invalid_action": True, "clicked_slot": -1}
+            else:
+                served = w.serve(self._user, self._time, slate[None, :])
+                fb = served.feedback[0]
+                reward = float(fb @ self.weights)
+                info = self._step_info(served, slate)
+        self._last = {"slate": slate, "feedback": fb, "user": user, "reward": reward}
         self._next()
-        truncated = bool(self._time[0] >= w.t0 + self.config.horizon_s)
+        truncated = self._now >= w.t0 + self.config.horizon_s
         info.update(self._info_base())
         return self._obs(), reward, False, truncated, info
 
@@ -177,7 +187,7 @@ class LiveStreamEnv(gym.Env):
         request (zeros on empty slots). Privileged: never part of the observation."""
         out = np.zeros((self.config.max_rooms, N_OBJECTIVES))
         n = self.world.n_live
-        out[:n] = self.world.expected_feedback(int(self._user[0]), float(self._time[0]))
+        out[:n] = self.world.expected_feedback(self._user_id, self._now)
         return out
 
     def oracle_utilities(self) -> np.ndarray:
@@ -188,7 +198,23 @@ class LiveStreamEnv(gym.Env):
 
     # ----- internals --------------------------------------------------------
     def _next(self) -> None:
-        self._user, self._time = self.world.next_requests(1)
+        self._user_id, self._now = self.world.next_request()
+
+    @property
+    def _user(self) -> np.ndarray:
+        return np.array([self._user_id])
+
+    @property
+    def _time(self) -> np.ndarray:
+        return np.array([self._now])
+
+    def _single_slot(self, action: Any) -> int | None:
+        """The slot of a one-room action that is a plain integer in range, else None
+        (slates, arrays and bad values take the general path and its errors)."""
+        if self.config.slate_size != 1 or not isinstance(action, int | np.integer):
+            return None
+        row = int(action)
+        return row if 0 <= row < self.config.max_rooms else None
 
     def _check_action(self, action: Any) -> np.ndarray:
         slate = np.atleast_1d(np.asarray(action)).astype(np.int64).reshape(-1)
@@ -210,17 +236,45 @@ class LiveStreamEnv(gym.Env):
         return slate
 
     def _obs(self) -> dict[str, np.ndarray]:
-        # copies: the room table is shared by every request of a tick
-        return {k: v[0].copy() for k, v in self.world.observe(self._user, self._time).items()}
+        # rooms, room_streamer, room_mask (and an empty history) are read-only
+        # arrays shared by every request of a tick; the rest is the request's own
+        return observe_one(self.world, self._user_id, self._now)
 
     def _info_base(self) -> dict[str, Any]:
-        w, t = self.world, float(self._time[0])
+        w, t, user = self.world, self._now, self._user_id
         return {
-            "user_id": int(self._user[0]),
-            "user_cohort": USER_COHORTS[int(w.cohort(self._user, self._time)[0])],
+            "user_id": user,
+            "user_cohort": USER_COHORTS[self._cohort(user, t)],
             "time_s": t,
-            "hour": float(hour_of_day(t)),
+            "hour": (t % DAY_S) / 3600.0,
             "n_live": w.n_live,
+        }
+
+    def _cohort(self, user: int, t: float) -> int:
+        u, ucfg = self.world.users, self.config.users
+        if t - float(u.join_t[user]) < ucfg.new_days * DAY_S:
+            return 0
+        return 2 if float(u.activity[user]) >= ucfg.heavy_visits_per_day else 1
+
+    def _one_info(self, served: OneServed, row: int, fb: np.ndarray) -> dict[str, Any]:
+        w, slot, t = self.world, served.slot, self._now
+        rt, s = w.rooms.t, self.config.streamers
+        streamer = int(rt.streamer[slot])
+        start, end = float(rt.start_t[slot]), float(rt.end_t[slot])
+        progress = min(max((t - start) / max(end - start, SEGMENT_S), 0.0), 1.0)
+        phase = 0 if progress < s.warmup_share else (1 if progress < s.decline_start else 2)
+        new = t - float(w.streamers.join_t[streamer]) < s.new_days * DAY_S
+        return {
+            "feedback": fb,
+            "objectives": dict(zip(OBJECTIVES, served.feedback, strict=True)),
+            "clicked_slot": row if served.clicked else -1,
+            "room_id": int(rt.room_id[slot]),
+            "streamer_id": streamer,
+            "phase": PHASES[phase],
+            "streamer_cohort": STREAMER_COHORTS[0 if new else 1],
+            "served_user_cohort": USER_COHORTS[self._cohort(self._user_id, t)],
+            "invalid_action": False,
+            "watch_s": served.watch_s,
         }
 
     def _step_info(self, served: Any, slate: np.ndarray) -> dict[str, Any]:

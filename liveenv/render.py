@@ -33,7 +33,8 @@ def render_ansi(world: World, last: dict[str, Any], weights: np.ndarray, top: in
         )
     if last:
         fb = ", ".join(f"{k}={v:.2f}" for k, v in zip(OBJECTIVES, last["feedback"], strict=True))
-        lines.append(f"last: user {last['user']} shown slots {last['slate'].tolist()} -> {fb}")
+        shown = np.atleast_1d(last["slate"]).tolist()
+        lines.append(f"last: user {last['user']} shown slots {shown} -> {fb}")
         lines.append(f"reward {last['reward']:.3f}")
     return "\n".join(lines)
 
@@ -51,7 +52,7 @@ def render_rgb(
     bars = np.clip(viewers / max(float(viewers.max()), 1e-9), 0, 1) * (height - 10)
     phase = world.rooms.phase(slots, world.sim.now)
     bar_w = max(1, width // max(len(slots), 1))
-    shown = set(last.get("slate", np.empty(0)).tolist()) if last else set()
+    shown = set(np.atleast_1d(last.get("slate", np.empty(0))).tolist()) if last else set()
     for i, (h, p) in enumerate(zip(bars.astype(int), phase, strict=True)):
         x0 = i * bar_w
         if x0 >= width:

@@ -1,11 +1,28 @@
 """The live-streaming world: SimPy decides *when*, numpy decides *what*.
 
-A handful of SimPy processes drive struct-of-arrays state: the daily
-broadcast planner, the 30-second content clock (rooms end, start, their
-content advances, live statistics refresh), user arrivals on a daily rhythm,
-and population growth (new users and creators). Recommendation requests wait
-in a small pending queue; :meth:`World.next_requests` advances the clock to
-the next ones and :meth:`World.serve` answers a batch of them.
+One SimPy process drives struct-of-arrays state: the 30-second clock. At each
+tick the rooms move on (:mod:`liveenv.rooms` simulates them in blocks of
+ticks), the candidate table of the tick is chosen, users arrive for a visit on
+a daily rhythm and, every ``GROWTH_TICKS`` ticks, new users and creators join.
+Recommendation requests wait in a heap (:class:`liveenv.requests.RequestQueue`);
+:meth:`World.next_request` / :meth:`World.next_requests` advance the clock to
+the next ones and :meth:`World.serve` (a batch) or :func:`liveenv.single.serve_one`
+(one request, the lean path of the Gymnasium env) answer them.
+
+Random streams, all derived from the ``rng`` given to the world: the world's
+archetypes and first population come from ``rng`` itself; the rooms (plan,
+content, observations, statistics, table sampling, new creators) from
+``rooms_rng``; arrivals and new users from ``users_rng``; served requests from
+:attr:`World.draws` (one row per request, see :mod:`liveenv.draws`). So the
+rooms are the same under every recommender for a given seed.
+
+Concurrency (batches): a request is answered at its own time against the
+room table of its own tick, and a batch never crosses a tick. ``clock`` is
+the time of the latest request answered. With ``postpone=True`` a follow-up
+request that would fall before the clock (its visit's previous request was
+answered together with later ones) is moved by whole 30-s segments to just
+after it: the world's clock never runs backwards. With one request at a time
+this never happens, so the single env and a batch of one are the same.
 """
 
 from __future__ import annotations
@@ -16,6 +33,7 @@ import numpy as np
 import simpy
 
 from liveenv.config import EnvConfig
+from liveenv.draws import DrawStream
 from liveenv.history import HistoryStore
 from liveenv.objectives import N_OBJECTIVES
 from liveenv.population import (
@@ -30,6 +48,7 @@ from liveenv.population import (
     new_user_table,
     user_cohort,
 )  # fmt: skip
+from liveenv.requests import RequestQueue
 from liveenv.response import (
     N_UNIFORMS,
     U_CLICK,
@@ -41,7 +60,7 @@ from liveenv.response import (
     sample_feedback,
 )  # fmt: skip
 from liveenv.rhythm import DAY_S, SEGMENT_S, time_features, user_rhythm
-from liveenv.rooms import Rooms, phase_penalty
+from liveenv.rooms import Rooms, phase_of
 from liveenv.schedule import BroadcastPlan
 
 USER_COHORTS = ("new", "light", "heavy")
@@ -51,6 +70,7 @@ STREAMER_COHORTS = ("new", "established")
 ROOM_STAT_COLUMNS = ("log_viewers", "like_rate", "comment_rate", "gift_rate", "hours_live",
                      "new_streamer")  # fmt: skip
 EXAMINE_DECAY = 0.7  # chance of looking one slate position further down
+GROWTH_TICKS = 20  # new users and creators join every 10 minutes
 
 
 @dataclass
@@ -70,29 +90,32 @@ class Served:
 class World:
     """One simulated platform. All randomness comes from ``rng``."""
 
-    def __init__(self, cfg: EnvConfig, rng: np.random.Generator):
-        self.cfg, self.rng = cfg, rng
+    def __init__(self, cfg: EnvConfig, rng: np.random.Generator, postpone: bool = True):
+        self.cfg, self.rng, self.postpone = cfg, rng, postpone
         self.t0 = float(np.floor(cfg.start_hour * 3600.0 / SEGMENT_S) * SEGMENT_S)
         self.arch = Archetypes.draw(cfg, rng)
         self.users = new_user_table(cfg)
         self.streamers = new_streamer_table(cfg)
         self._add_initial_population()
+        seeds = rng.integers(0, 2**62, size=3)
+        self.rooms_rng, self.users_rng, serve_rng = (np.random.default_rng(int(s)) for s in seeds)
+        drift = cfg.users.interest_drift / np.sqrt(cfg.latent_dim)  # per request, per dim
+        self.draws = DrawStream(serve_rng, N_UNIFORMS + cfg.slate_size, cfg.latent_dim, drift)
         self.history = HistoryStore(cfg.users.history_len, cfg.obs_dim)
         self.follows: dict[int, set[int]] = {}
-        self._req_t = np.empty(0)
-        self._req_u = np.empty(0, dtype=np.int64)
+        self.queue = RequestQueue()
+        self.clock = -np.inf  # time of the latest request answered
         self.sim = simpy.Environment(initial_time=self.t0)
         self.rooms = Rooms(cfg, self.arch, capacity=self._room_capacity())
         self.plan = BroadcastPlan(cfg)
-        self.tick = int(self.t0 // SEGMENT_S)
+        self.tick = self.tick0 = int(round(self.t0 / SEGMENT_S))
         self._mean_centre = self.arch.cluster_centres.mean(axis=0)
-        self._refresh_activity()
-        self.plan.plan_day(self.t0 - DAY_S, self.streamers, self._alive_streamers(), rng)
-        self.plan.plan_day(self.t0, self.streamers, self._alive_streamers(), rng)
-        self._start_due(self.t0)
-        self._refresh_rooms()
-        for proc in (self._clock, self._planner, self._arrivals, self._growth):
-            self.sim.process(proc())
+        self._activity_cdf = np.cumsum(self.users.activity[: self.users.n])
+        self._parts_tick, self._pos_tick = -1, -1
+        for day in (self.t0 - DAY_S, self.t0):
+            self.plan.plan_day(day, self.streamers, self._alive_streamers(), self.rooms_rng)
+        self._on_tick()
+        self.sim.process(self._clock())
 
     # ----- population -------------------------------------------------------
     def _add_initial_population(self) -> None:
@@ -118,97 +141,79 @@ class World:
     def _alive_streamers(self) -> np.ndarray:
         return np.arange(self.streamers.n)
 
-    def _refresh_activity(self) -> None:
-        n = self.users.n
-        self._activity_cdf = np.cumsum(self.users.activity[:n])
-
-    # ----- SimPy processes --------------------------------------------------
+    # ----- the clock --------------------------------------------------------
     def _clock(self):
         while True:
             yield self.sim.timeout(SEGMENT_S)
             self.tick += 1
-            now = self.sim.now
-            self.rooms.end_due(now)
-            self.streamers.room[
-                self.rooms.t.streamer[~self.rooms.t.live & (self.rooms.t.streamer >= 0)]
-            ] = -1
-            before = self.rooms.live_slots()
-            s = self.streamers
-            self.rooms.advance(self.tick, s.mix[self.rooms.t.streamer[before]],
-                               s.style[self.rooms.t.streamer[before]], before, self.rng)  # fmt: skip
-            self._start_due(now)
-            self._refresh_rooms()
+            self._on_tick()
 
-    def _planner(self):
-        while True:
-            day_start = (np.floor(self.sim.now / DAY_S) + 1) * DAY_S
-            yield self.sim.timeout(day_start - self.sim.now)
-            self.plan.plan_day(day_start, self.streamers, self._alive_streamers(), self.rng)
-
-    def _arrivals(self, every: float = 60.0):
-        u, ucfg = self.users, self.cfg.users
-        while True:
-            now = self.sim.now
-            total = self._activity_cdf[-1] if len(self._activity_cdf) else 0.0
-            lam = total * ucfg.return_boost_max * float(user_rhythm(now)) * every / DAY_S
-            n = self.rng.poisson(lam)
-            if n:
-                pick = np.searchsorted(self._activity_cdf, self.rng.random(n) * total, side="right")
-                pick = np.minimum(pick, u.n - 1)
-                boost = u.return_boost[pick] * (1 + 0.1 * np.minimum(u.n_follows[pick], 10))
-                keep = self.rng.random(n) * ucfg.return_boost_max < boost
-                pick = np.unique(pick[keep & ~u.in_session[pick]])
-                self._start_sessions(pick, now + self.rng.uniform(0, every, len(pick)))
-            yield self.sim.timeout(every)
-
-    def _growth(self, every: float = 600.0):
-        ucfg, scfg = self.cfg.users, self.cfg.streamers
-        while True:
-            yield self.sim.timeout(every)
-            now = self.sim.now
-            n = self.rng.poisson(ucfg.new_users_per_day * every / DAY_S)
-            if n:
-                rows = add_users(self.users, n, np.full(n, now), self.cfg, self.arch, self.rng)
-                self._refresh_activity()
-                self._start_sessions(rows, now + self.rng.uniform(0, every, n))
-            m = self.rng.poisson(scfg.new_streamers_per_day * every / DAY_S)
-            if m:
-                rows = add_streamers(
-                    self.streamers, m, np.full(m, now), self.cfg, self.arch, self.rng
-                )
-                self.plan.plan_first(rows, now, self.rng)
-
-    # ----- rooms ------------------------------------------------------------
-    def _start_due(self, now: float) -> None:
-        streamers, start, end = self.plan.pop_due(now, self.streamers.room)
-        if len(streamers) == 0:
-            return
-        s = self.streamers
-        slots = self.rooms.start(
-            streamers, start, end, self.tick, s.mix[streamers], s.style[streamers],
-            s.quality[streamers], self.rng,
-        )  # fmt: skip
-        s.room[streamers] = self.rooms.t.room_id[slots]
-        s.n_broadcasts[streamers] += 1
-
-    def _refresh_rooms(self) -> None:
-        """Observed embeddings, live statistics and the candidate table of this tick."""
-        live = self.rooms.live_slots()
-        rt, now = self.rooms.t, self.sim.now
-        self.rooms.observe(live, self.tick, self.rng)
-        st = rt.streamer[live]
-        latent = self.rooms.current_latent(live, self.tick)
-        pop = latent @ self._mean_centre
-        q = self.streamers.quality[st]
-        mood = np.exp(2.0 * pop + phase_penalty(self.rooms.progress(live, now), self.cfg))
-        expected = 0.05 * self.streamers.fans[st] * float(user_rhythm(now)) * mood
-        noise = self.rng.lognormal(0.0, 0.3, (len(live), 3))
-        rt.stats[live, 0] = np.log1p(self.rng.poisson(expected))
-        rt.stats[live, 1:] = np.array([0.02, 0.01, 0.002]) * (q * mood)[:, None] * noise
+    def _on_tick(self) -> None:
+        tick, now, rooms = self.tick, self.tick * SEGMENT_S, self.rooms
+        if rooms.block_start < 0 or tick >= rooms.block_start + rooms.block:
+            block_end = (tick + rooms.block) * SEGMENT_S
+            while self.plan.planned_until < block_end:
+                self.plan.plan_day(self.plan.planned_until, self.streamers,
+                                   self._alive_streamers(), self.rooms_rng)  # fmt: skip
+            rooms.prepare_block(tick, self.plan, self.streamers, self.rooms_rng,
+                                self._mean_centre)  # fmt: skip
+        rooms.enter_tick(tick, self.streamers)
+        live = rooms.live_slots()
         if len(live) > self.cfg.max_rooms:
-            live = np.sort(self.rng.choice(live, self.cfg.max_rooms, replace=False))
+            live = np.sort(self.rooms_rng.choice(live, self.cfg.max_rooms, replace=False))
         self.table_slots = live
-        self.table = self._room_table(live, now)
+        self.next_tick_t = now + SEGMENT_S
+        if tick > self.tick0 and (tick - self.tick0) % GROWTH_TICKS == 0:
+            self._grow(now)
+        self._arrivals(now)
+
+    def _arrivals(self, now: float) -> None:
+        u, ucfg, rng = self.users, self.cfg.users, self.users_rng
+        total = float(self._activity_cdf[-1]) if len(self._activity_cdf) else 0.0
+        lam = total * ucfg.return_boost_max * float(user_rhythm(now)) * SEGMENT_S / DAY_S
+        n = rng.poisson(lam)
+        if n:
+            pick = np.searchsorted(self._activity_cdf, rng.random(n) * total, side="right")
+            pick = np.minimum(pick, u.n - 1)
+            boost = u.return_boost[pick] * (1 + 0.1 * np.minimum(u.n_follows[pick], 10))
+            keep = rng.random(n) * ucfg.return_boost_max < boost
+            pick = np.unique(pick[keep & ~u.in_session[pick]])
+            self._start_sessions(pick, now + rng.uniform(0, SEGMENT_S, len(pick)))
+
+    def _grow(self, now: float) -> None:
+        ucfg, scfg, every = self.cfg.users, self.cfg.streamers, GROWTH_TICKS * SEGMENT_S
+        n = self.users_rng.poisson(ucfg.new_users_per_day * every / DAY_S)
+        if n:
+            rows = add_users(self.users, n, np.full(n, now), self.cfg, self.arch, self.users_rng)
+            top = self._activity_cdf[-1] if len(self._activity_cdf) else 0.0
+            more = top + np.cumsum(self.users.activity[rows])
+            self._activity_cdf = np.concatenate([self._activity_cdf, more])
+            self._start_sessions(rows, now + self.users_rng.uniform(0, every, n))
+        m = self.rooms_rng.poisson(scfg.new_streamers_per_day * every / DAY_S)
+        if m:
+            rows = add_streamers(self.streamers, m, np.full(m, now), self.cfg, self.arch,
+                                 self.rooms_rng)  # fmt: skip
+            self.plan.plan_first(rows, now, self.rooms_rng)
+
+    # ----- the room table of the tick ---------------------------------------
+    def table_parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``rooms`` (R, F) float32, ``room_streamer`` (R,) int64 and ``room_mask``
+        (R,) int8 of this tick: read-only arrays, new every tick."""
+        if self._parts_tick != self.tick:
+            slots, n, r = self.table_slots, self.n_live, self.cfg.max_rooms
+            streamer = np.full(r, -1, dtype=np.int64)
+            streamer[:n] = self.rooms.t.streamer[slots]
+            mask = np.zeros(r, dtype=np.int8)
+            mask[:n] = 1
+            parts = (self._room_table(slots, self.tick * SEGMENT_S), streamer, mask)
+            for a in parts:
+                a.setflags(write=False)
+            self._parts, self._parts_tick = parts, self.tick
+        return self._parts
+
+    @property
+    def table(self) -> np.ndarray:
+        return self.table_parts()[0]
 
     def _room_table(self, slots: np.ndarray, now: float) -> np.ndarray:
         cfg, rt, n = self.cfg, self.rooms.t, len(slots)
@@ -222,6 +227,17 @@ class World:
         table[:n, 2 * o + 5] = (now - self.streamers.join_t[st]) < cfg.streamers.new_days * DAY_S
         return np.minimum(table, 1e4, out=table)
 
+    def table_position(self) -> dict[int, int]:
+        """``{streamer: slot in this tick's table}``."""
+        if self._pos_tick != self.tick:
+            st = self.rooms.t.streamer[self.table_slots].tolist()
+            self._pos, self._pos_tick = {s: i for i, s in enumerate(st)}, self.tick
+        return self._pos
+
+    @property
+    def n_live(self) -> int:
+        return len(self.table_slots)
+
     # ----- requests ---------------------------------------------------------
     def _start_sessions(self, users: np.ndarray, times: np.ndarray) -> None:
         u = self.users
@@ -229,29 +245,26 @@ class World:
         u.visits[users] += 1
         u.session_requests[users] = 0
         u.session_value[users] = 0.0
-        self._push(users, times)
+        self.queue.push_many(times, users)
 
-    def _push(self, users: np.ndarray, times: np.ndarray) -> None:
-        self._req_t = np.concatenate([self._req_t, times])
-        self._req_u = np.concatenate([self._req_u, users])
+    def _advance_to_next_request(self) -> None:
+        queue, step = self.queue, self.sim.step
+        while queue.next_time() >= self.next_tick_t:
+            step()
+
+    def next_request(self) -> tuple[int, float]:
+        """Advance the clock to the next request; return ``(user, time)``."""
+        self._advance_to_next_request()
+        time, user = self.queue.pop()
+        self.clock = max(self.clock, time)
+        return user, time
 
     def next_requests(self, max_n: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Advance the clock to the next pending requests and take up to ``max_n``
-        of them (in time order) that come before the next SimPy event."""
-        while True:
-            limit = self.sim.peek()
-            if len(self._req_t) and self._req_t.min() < limit:
-                break
-            self.sim.step()
-        if max_n == 1:
-            idx = np.array([int(np.argmin(self._req_t))])
-        else:
-            idx = np.flatnonzero(self._req_t < limit)
-            idx = idx[np.argsort(self._req_t[idx], kind="stable")][:max_n]
-        users, times = self._req_u[idx], self._req_t[idx]
-        keep = np.ones(len(self._req_t), dtype=bool)
-        keep[idx] = False
-        self._req_t, self._req_u = self._req_t[keep], self._req_u[keep]
+        of them (in time order) that fall before the next tick."""
+        self._advance_to_next_request()
+        users, times = self.queue.pop_before(self.next_tick_t, max_n)
+        self.clock = max(self.clock, float(times[-1]))
         return users, times
 
     # ----- what a recommender may observe -----------------------------------
@@ -275,20 +288,17 @@ class World:
 
     def observe(self, users: np.ndarray, now: np.ndarray) -> dict[str, np.ndarray]:
         """The observation of each request, batched: every key has a leading
-        ``B`` axis; ``rooms`` is a read-only broadcast view of this tick's table."""
-        b, r = len(users), self.cfg.max_rooms
-        n = self.n_live
-        streamer = np.full(r, -1, dtype=np.int64)
-        streamer[:n] = self.rooms.t.streamer[self.table_slots]
-        mask = np.zeros(r, dtype=np.int8)
-        mask[:n] = 1
+        ``B`` axis; ``rooms``, ``room_streamer`` and ``room_mask`` are read-only
+        broadcast views of this tick's table."""
+        b = len(users)
+        table, streamer, mask = self.table_parts()
         obs = self.history.gather(users, now)
         obs.update(
             user=self.user_features(users, now),
-            rooms=np.broadcast_to(self.table, (b, *self.table.shape)),
-            room_followed=self.followed_mask(users).astype(np.int8),
-            room_streamer=np.broadcast_to(streamer, (b, r)),
-            room_mask=np.broadcast_to(mask, (b, r)),
+            rooms=np.broadcast_to(table, (b, *table.shape)),
+            room_followed=self.followed_mask(users).view(np.int8),
+            room_streamer=np.broadcast_to(streamer, (b, len(streamer))),
+            room_mask=np.broadcast_to(mask, (b, len(mask))),
             time=time_features(now),
         )  # fmt: skip
         return obs
@@ -296,29 +306,24 @@ class World:
     def followed_mask(self, users: np.ndarray) -> np.ndarray:
         """``(B, max_rooms)`` bool: the user follows the streamer of that table slot."""
         out = np.zeros((len(users), self.cfg.max_rooms), dtype=bool)
-        st = self.rooms.t.streamer[self.table_slots]
-        for i, user in enumerate(users.tolist()):
-            f = self.follows.get(user)
-            if f:
-                out[i, : len(st)] = np.isin(st, np.fromiter(f, dtype=np.int64))
+        has = np.flatnonzero(self.users.n_follows[users] > 0)
+        if len(has):
+            pos = self.table_position()
+            for i in has.tolist():
+                cols = [pos[s] for s in self.follows[int(users[i])] if s in pos]
+                out[i, cols] = True
         return out
 
     def cohort(self, users: np.ndarray, now: np.ndarray) -> np.ndarray:
         return user_cohort(self.users.activity[users], now - self.users.join_t[users], self.cfg)
 
-    @property
-    def n_live(self) -> int:
-        return len(self.table_slots)
-
     # ----- answering requests -----------------------------------------------
     def impressions(self, users: np.ndarray, times: np.ndarray, slots: np.ndarray) -> Impressions:
         """The :class:`Impressions` of ``users`` at ``times`` shown pool ``slots``."""
         u, rt, w_b = self.users, self.rooms.t, self.cfg.response.boredom_weight
-        st = rt.streamer[slots].tolist()
-        followed = np.array(
-            [s in self.follows.get(v, ()) for s, v in zip(st, users.tolist(), strict=True)],
-            dtype=bool,
-        )
+        followed = np.zeros(len(users), dtype=bool)
+        for i in np.flatnonzero(u.n_follows[users] > 0).tolist():
+            followed[i] = int(rt.streamer[slots[i]]) in self.follows[int(users[i])]
         return Impressions(
             t=times, vec=u.interest[users] - w_b * u.boredom[users], like_prop=u.like_prop[users],
             comment_prop=u.comment_prop[users], gift_prop=u.gift_prop[users], followed=followed,
@@ -336,9 +341,8 @@ class World:
     def serve(self, users: np.ndarray, times: np.ndarray, slate: np.ndarray) -> Served:
         """Show each user the table rooms ``slate[i]`` (B, K) and apply the outcome."""
         b, k = slate.shape
-        cfg, rng = self.cfg, self.rng
-        u = rng.random((b, N_UNIFORMS + k))
-        drift = rng.standard_normal((b, cfg.latent_dim)).astype(np.float32)
+        cfg = self.cfg
+        u, drift = self.draws.take(b)
         slots = self.table_slots[slate]  # (B, K)
         imp_all = self.impressions(np.repeat(users, k), np.repeat(times, k), slots.reshape(-1))
         a0 = imp_all.appeal(np.arange(b * k), 0, 1)[:, 0].reshape(b, k)
@@ -348,9 +352,9 @@ class World:
         pos = np.where(clicked, hit.argmax(axis=1), -1)
         chosen = np.where(clicked, pos, 0)
         sel = np.arange(b) * k + chosen
-        imp = _take(imp_all, sel)
+        imp = imp_all.take(sel)
         fb, watch = sample_feedback(imp, a0[np.arange(b), chosen], clicked, u, cfg)
-        self._apply(users, times, slots[np.arange(b), chosen], imp, fb, watch, clicked, u, drift)
+        self._apply(users, times, slots[np.arange(b), chosen], fb, watch, clicked, u, drift)
         rt = self.rooms.t
         return Served(
             feedback=fb, clicked_pos=pos, watch_s=watch, slate_rooms=rt.room_id[slots],
@@ -360,23 +364,23 @@ class World:
             user_cohort=self.cohort(users, times),
         )  # fmt: skip
 
-    def _apply(self, users: np.ndarray, times: np.ndarray, slots: np.ndarray, imp: Impressions,
-               fb: np.ndarray, watch: np.ndarray, clicked: np.ndarray, u: np.ndarray,
+    def _apply(self, users: np.ndarray, times: np.ndarray, slots: np.ndarray, fb: np.ndarray,
+               watch: np.ndarray, clicked: np.ndarray, u: np.ndarray,
                drift: np.ndarray) -> None:  # fmt: skip
         """The lasting effects of the served batch on users, follows and sessions."""
-        ucfg, us = self.cfg.users, self.users
-        st = self.rooms.t.streamer[slots]
+        ucfg, us, rt = self.cfg.users, self.users, self.rooms.t
+        st = rt.streamer[slots]
         c = np.flatnonzero(clicked)
         if len(c):
-            self.history.append(users[c], st[c], self.rooms.t.obs[slots[c]], fb[c], times[c])
-            seg = self.rooms.current_latent(slots[c], self.tick)
-            us.boredom[users[c]] = (1 - ucfg.boredom_rate) * us.boredom[
-                users[c]
-            ] + ucfg.boredom_rate * seg
-            for i in np.flatnonzero(fb[:, 4] > 0):
+            uc, sc = users[c], slots[c]
+            self.history.append(uc, st[c], rt.obs[sc], fb[c], times[c])
+            seg = rt.content[sc, (times[c] // SEGMENT_S).astype(np.int64) % self.rooms.ring]
+            us.boredom[uc] = (1 - ucfg.boredom_rate) * us.boredom[uc] + ucfg.boredom_rate * seg
+            for i in np.flatnonzero(fb[:, 4] > 0).tolist():
                 self.add_follow(int(users[i]), int(st[i]))
-        interest = us.interest[users] + ucfg.interest_drift * drift / np.sqrt(self.cfg.latent_dim)
-        us.interest[users] = interest / np.linalg.norm(interest, axis=1, keepdims=True)
+        x = us.interest[users] + drift  # drift: normals scaled by the draw stream
+        x *= (1.0 / np.sqrt(np.einsum("nd,nd->n", x, x)))[:, None]
+        us.interest[users] = x
         sat = np.log1p(fb[:, 1]) + fb[:, 2] + fb[:, 3] + 2 * fb[:, 4] + (fb[:, 5] > 0)
         us.session_requests[users] += 1
         us.session_value[users] += sat
@@ -384,9 +388,15 @@ class World:
         go_on = (u[:, U_CONTINUE] < p_go_on) & (
             us.session_requests[users] < ucfg.max_session_requests
         )
-        gap = -ucfg.gap_mean_s * np.log1p(-u[:, U_GAP])
         nxt = np.flatnonzero(go_on)
-        self._push(users[nxt], times[nxt] + watch[nxt] + gap[nxt] + 1e-3)
+        gap = -ucfg.gap_mean_s * np.log1p(-u[nxt, U_GAP])
+        t_next = times[nxt] + watch[nxt] + gap + 1e-3
+        if self.postpone:
+            behind = t_next < self.clock
+            if behind.any():
+                late = self.clock - t_next[behind]
+                t_next[behind] += SEGMENT_S * np.ceil(late / SEGMENT_S)
+        self.queue.push_many(t_next, users[nxt])
         self.end_sessions(users[~go_on])
 
     def add_follow(self, user: int, streamer: int) -> None:
@@ -405,17 +415,16 @@ class World:
         boost = 0.7 * us.return_boost[users] + 0.3 * target
         us.return_boost[users] = np.clip(boost, ucfg.return_boost_min, ucfg.return_boost_max)
 
+    def phase_now(self, slots: np.ndarray, times: np.ndarray) -> np.ndarray:
+        return phase_of(self.rooms.progress(slots, times), self.cfg)
+
     def nbytes(self) -> int:
         return (
             self.users.nbytes()
             + self.streamers.nbytes()
-            + self.rooms.t.nbytes()
+            + self.rooms.nbytes()
             + self.history.nbytes()
         )
-
-
-def _take(imp: Impressions, rows: np.ndarray) -> Impressions:
-    return imp.take(rows)
 
 
 __all__ = [

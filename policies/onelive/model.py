@@ -339,11 +339,25 @@ class OneLiveGenerator(nn.Module):
         h = self.ln_f(self._main(x, valid)[0][:, S - 1 :])  # (B, L, d): BOS, sid_1..sid_{L-1}
         return [head(h[:, i]) for i, head in enumerate(self.heads)]
 
-    def loss(self, batch: GeneratorBatch) -> tuple[Tensor, Tensor]:
-        """(sum_l w_l CE_l, per-level CE (L,) detached). Needs batch.target_sid."""
+    def loss(self, batch: GeneratorBatch, weights: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """(sum_l w_l CE_l, per-level CE (L,) detached). Needs batch.target_sid.
+
+        weights (B,) >= 0: per-example weights; CE_l is then the weighted mean
+        sum_b weights_b CE_lb / sum_b weights_b (None: the plain mean)."""
         if batch.target_sid is None:
             raise ValueError("loss needs batch.target_sid")
         tgt = batch.target_sid
-        per = torch.stack([F.cross_entropy(lg, tgt[:, i]) for i, lg in enumerate(self(batch))])
+        if weights is None:
+            per = torch.stack([F.cross_entropy(lg, tgt[:, i]) for i, lg in enumerate(self(batch))])
+        else:
+            if weights.shape != (batch.batch_size,):
+                raise ValueError(f"weights has shape {tuple(weights.shape)}, expected (B,)")
+            norm = weights.sum().clamp_min(1e-12)
+            per = torch.stack(
+                [
+                    (F.cross_entropy(lg, tgt[:, i], reduction="none") * weights).sum() / norm
+                    for i, lg in enumerate(self(batch))
+                ]
+            )
         w = per.new_tensor(self.config.level_loss_weights)
         return (w * per).sum(), per.detach()

@@ -15,11 +15,16 @@ from policies.tokenizer.rq import (
     disambiguate,
     encode_reference,
 )
+from policies.tokenizer.semantic_ids import SIDTokenizer, SIDTokenizerConfig
+from policies.tokenizer.tracker import LiveSIDTracker
 
 __all__ = [
     "LiveSIDIndex",
+    "LiveSIDTracker",
     "ResidualKMeans",
     "ResidualKMeansConfig",
+    "SIDTokenizer",
+    "SIDTokenizerConfig",
     "codebook_utilisation",
     "collision_rate",
     "disambiguate",

@@ -12,10 +12,12 @@ SMALL = {"users.n_users": 3000, "streamers.n_streamers": 300}
 
 
 def content_change(preset: str, ticks: int = 4) -> float:
-    """Mean distance a live room's latent content moves over ``ticks`` segments."""
+    """Mean distance a live room's latent content moves over ``ticks`` segments
+    (rooms still on air then: content past a room's end is never generated)."""
     world = World(make_config(preset, **SMALL), np.random.default_rng(0))
-    slots = world.rooms.live_slots()
     g = world.tick
+    slots = world.rooms.live_slots()
+    slots = slots[world.rooms.t.end_tick[slots] > g + ticks]
     now = world.rooms.t.content[slots, g % world.rooms.ring]
     later = world.rooms.t.content[slots, (g + ticks) % world.rooms.ring]
     return float(np.linalg.norm(later - now, axis=1).mean())

@@ -1,0 +1,181 @@
+"""The generator as a differentiable policy over the live-room slots of a request.
+
+``pi(slot | request)`` is the generator's constrained SID likelihood
+(:func:`policies.onelive.decoding.sequence_log_prob`: each level's softmax
+renormalised over the tokens that continue some live SID) of the slot's current
+SID, split evenly among the live slots that share that SID (a collision): so
+``pi`` sums to one over the live slots and ``log pi = log p(sid) - log n_sid``.
+Empty slots get ``-inf``.
+
+Encoding an observation (history SIDs, live SIDs through the tokenizer) is not
+differentiable and is done once per request (:meth:`GeneratorActor.encode`);
+the result is a plain tensor bundle (:class:`EncodedRequests`) that alignment
+stores, indexes and re-scores many times.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from policies.base import as_batch
+from policies.onelive.checkpoint import load_checkpoint
+from policies.onelive.config import GeneratorBatch
+from policies.onelive.decoding import sequence_log_prob
+from policies.onelive.features import FeatureBuilder
+from policies.onelive.model import OneLiveGenerator
+
+NEG_INF = float("-inf")
+
+
+@dataclass
+class EncodedRequests:
+    """Generator inputs of ``B`` requests and the SIDs of their live slots.
+
+    ``live_sids`` (B, N, L) long: the SID of slot ``j`` of the room table
+    (``N = max_rooms``; -1 where no room is live); ``live_mask`` (B, N) bool.
+    """
+
+    user_feats: Tensor
+    hist_sid: Tensor
+    hist_feedback: Tensor
+    hist_time: Tensor
+    hist_mask: Tensor
+    now_time: Tensor
+    live_sids: Tensor
+    live_mask: Tensor
+
+    def __len__(self) -> int:
+        return int(self.user_feats.shape[0])
+
+    def batch(self) -> GeneratorBatch:
+        return GeneratorBatch(self.user_feats, self.hist_sid, self.hist_feedback,
+                              self.hist_time, self.hist_mask, self.now_time)  # fmt: skip
+
+    def index(self, rows: Tensor | np.ndarray) -> EncodedRequests:
+        rows = torch.as_tensor(rows, dtype=torch.long)
+        return EncodedRequests(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {f.name: getattr(self, f.name).numpy() for f in fields(self)}
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> EncodedRequests:
+        return cls(**{f.name: torch.from_numpy(np.asarray(arrays[f.name])) for f in fields(cls)})
+
+    @classmethod
+    def cat(cls, parts: list[EncodedRequests]) -> EncodedRequests:
+        """Concatenate along the batch axis (padding the history axis to the longest)."""
+        h = max(p.hist_sid.shape[1] for p in parts)
+        padded = [p._pad_history(h) for p in parts]
+        return cls(**{f.name: torch.cat([getattr(p, f.name) for p in padded])
+                      for f in fields(cls)})  # fmt: skip
+
+    def _pad_history(self, h: int) -> EncodedRequests:
+        extra = h - self.hist_sid.shape[1]
+        if extra == 0:
+            return self
+
+        def left(t: Tensor, value: float) -> Tensor:
+            pad = t.new_full((t.shape[0], extra, *t.shape[2:]), value)
+            return torch.cat([pad, t], 1)
+
+        return EncodedRequests(
+            self.user_feats, left(self.hist_sid, -1), left(self.hist_feedback, -1),
+            left(self.hist_time, 0.0), left(self.hist_mask, False), self.now_time,
+            self.live_sids, self.live_mask,
+        )  # fmt: skip
+
+
+def collision_log_counts(live_sids: Tensor, live_mask: Tensor) -> Tensor:
+    """``(B, N)`` log of the number of live slots sharing each slot's SID (0 when empty)."""
+    same = (live_sids[:, :, None, :] == live_sids[:, None, :, :]).all(-1)  # (B, N, N)
+    same = same & live_mask[:, None, :] & live_mask[:, :, None]
+    return torch.log(same.sum(-1).clamp_min(1).float())
+
+
+class GeneratorActor(nn.Module):
+    """A :class:`OneLiveGenerator` with the feature builder that feeds it (see module doc)."""
+
+    def __init__(self, model: OneLiveGenerator, features: FeatureBuilder) -> None:
+        super().__init__()
+        self.model = model
+        self.features = features
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, obs_dim: int | None = None) -> GeneratorActor:
+        """A generator checkpoint whose ``extra["tokenizer"]`` names its SID tokenizer
+        (as :mod:`agents.pretrain` writes them)."""
+        from policies.tokenizer.semantic_ids import SIDTokenizer
+
+        model, extra, _ = load_checkpoint(path)
+        tok_path = extra.get("tokenizer")
+        if not tok_path:
+            raise ValueError(f"{path}: the checkpoint names no tokenizer (extra['tokenizer'])")
+        tok = SIDTokenizer.load(tok_path)
+        dim = int(obs_dim or tok.content_dim)
+        return cls(model, FeatureBuilder(tok, dim, model.config.max_history))
+
+    def frozen_copy(self) -> GeneratorActor:
+        """A deep copy with gradients off (the reference policy)."""
+        ref = GeneratorActor(copy.deepcopy(self.model), self.features)
+        ref.requires_grad_(False)
+        return ref.eval()
+
+    @property
+    def n_levels(self) -> int:
+        return self.model.config.n_levels
+
+    @torch.no_grad()
+    def encode(self, obs: Mapping[str, np.ndarray]) -> EncodedRequests:
+        """A (single or batched) observation -> generator inputs and live SIDs."""
+        batch = as_batch(obs)
+        g = self.features.batch_from_obs(batch)
+        sids, mask = self.features.room_sids(batch)
+        return EncodedRequests(
+            g.user_feats, g.hist_sid, g.hist_feedback, g.hist_time, g.hist_mask, g.now_time,
+            torch.from_numpy(sids), torch.from_numpy(mask),
+        )  # fmt: skip
+
+    def slot_log_probs(self, enc: EncodedRequests) -> Tensor:
+        """``(B, N)`` log pi of every slot (differentiable; -inf where not live).
+
+        Only the first ``n`` slots (the highest live slot of the batch) are decoded."""
+        mask = enc.live_mask
+        b, n_slots = mask.shape
+        n = int(mask.any(0).nonzero().max()) + 1 if bool(mask.any()) else 0
+        out = torch.full((b, n_slots), NEG_INF)
+        if n == 0:
+            return out
+        sids, live = enc.live_sids[:, :n], mask[:, :n]
+        logp = sequence_log_prob(self.model, enc.batch(), sids, sids, live)  # (B, n)
+        logp = logp - collision_log_counts(sids, live)
+        logp = logp.masked_fill(~live, NEG_INF)
+        return torch.cat([logp, out[:, n:]], 1) if n < n_slots else logp
+
+    def hidden(self, enc: EncodedRequests) -> Tensor:
+        """``(B, d)`` the main stack's final state at ``[BOS]`` (for a value head)."""
+        _, state = self.model.decode_start(enc.batch())
+        if state.h is not None:  # MTP: the BOS state of the main stack
+            return self.model.ln_f(state.h[:, 0])
+        x, valid = self.model._context(enc.batch())  # full-depth AR: run the stack once more
+        return self.model.ln_f(self.model._main(x, valid)[0][:, -1])
+
+
+def masked_log_softmax(logits: Tensor, mask: Tensor) -> Tensor:
+    """Log-softmax over ``mask`` (B, N), -inf elsewhere (a stand-in policy's helper)."""
+    return torch.log_softmax(logits.masked_fill(~mask, NEG_INF), -1).masked_fill(~mask, NEG_INF)
+
+
+__all__ = [
+    "EncodedRequests",
+    "GeneratorActor",
+    "collision_log_counts",
+    "masked_log_softmax",
+]

@@ -1,0 +1,75 @@
+"""The simulated world a run works in, and where a run keeps what it made.
+
+Every stage of a run (log, tokenizer, models, evaluation) uses one world: a
+preset, optionally scaled down to ``n_users`` users and ``n_streamers``
+streamers. Scaling keeps the preset's character: the daily influx of new users
+and creators shrinks in proportion, so ``cold_start`` stays cold-start heavy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from liveenv.config import EnvConfig
+from liveenv.presets import PRESETS, make_config
+
+#: Where the pipeline's stages write, relative to the run directory.
+LOG_DIR = "logs/train"
+TOKENIZER = "checkpoints/tokenizer.pt"
+GENERATOR = "checkpoints/generator"  # folder: model.pt, tokenizer.pt, metrics.csv, summary.json
+REWARD_MODEL = "checkpoints/reward_model"
+ALIGNED = "checkpoints/aligned"
+CASCADE = "checkpoints/cascade"
+EVAL_DIR = "results/eval"  # results/eval/<preset>/{table,summary}.csv, summary.md
+SWEEP_DIR = "results/sweep"
+FIGURES = "figures"
+
+__all__ = ["WorldArgs", "scaled_config"]
+
+
+@dataclass
+class WorldArgs:
+    """The world of a run: a preset, scaled down for speed."""
+
+    preset: str = field(default="default", metadata={"help": f"world preset: {sorted(PRESETS)}"})
+    n_users: int = field(default=5000, metadata={"help": "users at the start (0: the preset's)"})
+    n_streamers: int = field(
+        default=400, metadata={"help": "streamers at the start (0: the preset's)"}
+    )
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset={self.preset!r} is unknown; allowed: {sorted(PRESETS)}")
+        for name in ("n_users", "n_streamers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name}={value!r} is invalid: must be an integer >= 0")
+
+    def overrides(self, preset: str | None = None) -> dict[str, Any]:
+        """Dotted config overrides that scale ``preset`` (default: this world's)."""
+        return scale_overrides(preset or self.preset, self.n_users, self.n_streamers)
+
+    def config(self, preset: str | None = None, **more: Any) -> EnvConfig:
+        """The scaled config of ``preset`` (default: this world's) with ``more`` overrides."""
+        return make_config(preset or self.preset, **{**self.overrides(preset), **more})
+
+
+def scale_overrides(preset: str, n_users: int, n_streamers: int) -> dict[str, Any]:
+    """Overrides that give ``preset`` ``n_users`` users and ``n_streamers`` streamers
+    (0: unchanged), with the daily arrivals of new ones scaled in proportion."""
+    base = make_config(preset)
+    out: dict[str, Any] = {}
+    if n_users:
+        ratio = n_users / base.users.n_users
+        out["users.n_users"] = n_users
+        out["users.new_users_per_day"] = base.users.new_users_per_day * ratio
+    if n_streamers:
+        ratio = n_streamers / base.streamers.n_streamers
+        out["streamers.n_streamers"] = n_streamers
+        out["streamers.new_streamers_per_day"] = base.streamers.new_streamers_per_day * ratio
+    return out
+
+
+def scaled_config(preset: str, n_users: int, n_streamers: int, **more: Any) -> EnvConfig:
+    return make_config(preset, **{**scale_overrides(preset, n_users, n_streamers), **more})

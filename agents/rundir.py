@@ -1,0 +1,350 @@
+"""Run directories: where every ``liveenv`` command writes, and how it resumes.
+
+Layout of a run directory::
+
+    config.json          the arguments of every command run in it (format liveenv.run)
+    logs/<name>/         interaction logs (Parquet parts)
+    checkpoints/<name>   tokenizer, generator, aligned generator, ... (their own formats)
+    results/             tables (CSV + Parquet) and Markdown summaries
+    figures/             PNG figures
+    report.md            the run's report
+    stages/<name>.json   one done-marker per finished stage, written last
+
+A *stage* is one unit of work (log, tokenize, pretrain, ...). :meth:`RunDir.run_stage`
+runs it unless its done-marker exists with the same fingerprint (its arguments
+and the fingerprints of its inputs) and every output it recorded is still there
+with its recorded size and checksum. A stage writes its files into a hidden
+staging folder (``ctx.stage_dir``) that mirrors the layout; only when the work
+returns are the files moved into place and then the marker written, so a crash,
+Ctrl-C or a bad input leaves nothing half-written in the run directory.
+Long stages that keep checkpoints write them under ``ctx.checkpoint_dir``
+(``checkpoints/<stage>.partial/``, kept across crashes) and continue from them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from liveenv.atomic import atomic_write_bytes
+
+FORMAT = "liveenv.run"
+VERSION = 1
+SUBDIRS = ("logs", "checkpoints", "results", "figures")
+#: a staged folder directly under these replaces its namesake whole (a log, a model
+#: folder); elsewhere (results/, figures/) staged files are merged in one by one
+UNIT_PARENTS = ("logs", "checkpoints")
+_HASH_LIMIT = 256 << 20  # checksum outputs up to this size (bytes); larger: size only
+
+__all__ = ["RunDir", "RunDirError", "StageContext", "StageRecord", "fingerprint_of"]
+
+
+class RunDirError(ValueError):
+    """A run directory that cannot be used as asked (other config, corrupt marker, ...)."""
+
+
+def fingerprint_of(value: Any) -> str:
+    """A short stable hash of a JSON-ready value (its canonical JSON)."""
+    text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _json_bytes(value: Any) -> bytes:
+    return (json.dumps(value, indent=2, sort_keys=True, default=str) + "\n").encode()
+
+
+def _file_digest(path: Path) -> str | None:
+    if path.stat().st_size > _HASH_LIMIT:
+        return None
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    """The done-marker of a finished stage."""
+
+    name: str
+    fingerprint: str
+    outputs: dict[str, dict[str, Any]]  # relative path -> {"bytes": n, "sha256": hex | None}
+    summary: dict[str, Any]
+    started: float
+    finished: float
+
+    @property
+    def wall_s(self) -> float:
+        return self.finished - self.started
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT + ".stage", "version": VERSION, "name": self.name,
+                "fingerprint": self.fingerprint, "outputs": self.outputs,
+                "summary": self.summary, "started": self.started, "finished": self.finished}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str) -> StageRecord:
+        if data.get("format") != FORMAT + ".stage" or data.get("version") != VERSION:
+            raise RunDirError(f"{source} is not a liveenv stage marker (version {VERSION})")
+        try:
+            return cls(name=str(data["name"]), fingerprint=str(data["fingerprint"]),
+                       outputs=dict(data["outputs"]), summary=dict(data["summary"]),
+                       started=float(data["started"]), finished=float(data["finished"]))  # fmt: skip
+        except (KeyError, TypeError, ValueError) as e:
+            raise RunDirError(f"{source}: stage marker is incomplete ({e})") from e
+
+
+@dataclass
+class StageContext:
+    """What a stage's work function gets: where to write, where to checkpoint."""
+
+    run: RunDir
+    name: str
+    stage_dir: Path  # staging root: mirrors the run dir layout, moved into place on success
+    checkpoint_dir: Path  # persistent across crashes: resume state of a long stage (create it)
+    notes: list[str] = field(default_factory=list)
+
+    def path(self, *parts: str) -> Path:
+        """A path in the staging folder (parents created), e.g. ``ctx.path("results", "x.csv")``."""
+        path = self.stage_dir.joinpath(*parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def final(self, *parts: str) -> Path:
+        """Where ``ctx.path(*parts)`` will be once the stage finished."""
+        return self.run.root.joinpath(*parts)
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    record: StageRecord
+    skipped: bool  # True: it was done already and not run again
+
+
+class RunDir:
+    """A run directory (created on first use; see the module doc)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise RunDirError(f"run directory {self.root} exists and is not a directory")
+
+    # ----- layout -------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def report_path(self) -> Path:
+        return self.root / "report.md"
+
+    def sub(self, name: str, *parts: str) -> Path:
+        """``logs``, ``checkpoints``, ``results``, ``figures`` or ``stages`` (+ parts)."""
+        if name not in (*SUBDIRS, "stages"):
+            raise ValueError(f"sub={name!r} is unknown; allowed: {[*SUBDIRS, 'stages']}")
+        return self.root.joinpath(name, *parts)
+
+    def marker_path(self, stage: str) -> Path:
+        if not stage.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"stage={stage!r} is invalid: letters, digits, '_' and '-' only")
+        return self.root / "stages" / f"{stage}.json"
+
+    def exists(self) -> bool:
+        return self.config_path.is_file()
+
+    # ----- config -------------------------------------------------------
+    def read_config(self) -> dict[str, Any]:
+        """``config.json`` (an empty config when the run directory is new)."""
+        if not self.config_path.exists():
+            return {"format": FORMAT, "version": VERSION, "commands": {}}
+        try:
+            data = json.loads(self.config_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise RunDirError(f"{self.config_path} is not valid JSON: {e}") from e
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise RunDirError(f"{self.config_path} is not a liveenv run config")
+        return data
+
+    def check_command(self, command: str, args: Mapping[str, Any], force: bool = False) -> None:
+        """Refuse ``command`` with other arguments than the ones it finished with here
+        (naming the fields that differ) unless ``force``: a run directory holds one
+        configuration per command, so resuming never mixes two."""
+        old = self.read_config()["commands"].get(command)
+        new = json.loads(json.dumps(dict(args), default=str))
+        if old is not None and old != new and not force:
+            diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
+            raise RunDirError(
+                f"{self.root} already ran `{command}` with other arguments ({shown}); "
+                f"use another --run-dir, the same arguments to resume, or --force to redo it"
+            )
+
+    def record_command(self, command: str, args: Mapping[str, Any], force: bool = False) -> None:
+        """Store ``args`` of ``command`` in ``config.json`` (after :meth:`check_command`);
+        call it when the command has finished, so a failed attempt leaves no trace."""
+        self.check_command(command, args, force)
+        config = self.read_config()
+        config["commands"][command] = json.loads(json.dumps(dict(args), default=str))
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.config_path, _json_bytes(config))
+
+    # ----- stages -------------------------------------------------------
+    def record(self, stage: str) -> StageRecord | None:
+        """The done-marker of ``stage`` (None when it has not finished)."""
+        path = self.marker_path(stage)
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise RunDirError(f"{path}: corrupt stage marker ({e}); delete it to redo") from e
+        return StageRecord.from_dict(data, str(path))
+
+    def records(self) -> list[StageRecord]:
+        """Every finished stage, in the order they finished."""
+        folder = self.root / "stages"
+        found = [self.record(p.stem) for p in folder.glob("*.json")] if folder.is_dir() else []
+        return sorted((r for r in found if r is not None), key=lambda r: r.finished)
+
+    def verify(self, record: StageRecord) -> None:
+        """Raise :class:`RunDirError` when an output of ``record`` is gone or changed."""
+        for rel, meta in record.outputs.items():
+            path = self.root / rel
+            if not path.is_file():
+                raise RunDirError(
+                    f"{path} (written by stage {record.name!r}) is missing; "
+                    f"rerun with --force to redo the stage"
+                )
+            size = path.stat().st_size
+            if size != meta["bytes"]:
+                raise RunDirError(
+                    f"{path} is {size} bytes but stage {record.name!r} wrote {meta['bytes']}: "
+                    f"the file is truncated or was changed; rerun with --force to redo the stage"
+                )
+            digest = meta.get("sha256")
+            if digest and _file_digest(path) != digest:
+                raise RunDirError(
+                    f"{path} does not match the checksum stage {record.name!r} recorded: "
+                    f"the file is corrupt or was changed; rerun with --force to redo the stage"
+                )
+
+    def run_stage(self, name: str, work: Callable[[StageContext], Mapping[str, Any] | None],
+                  fingerprint: Any = None, force: bool = False) -> StageOutcome:  # fmt: skip
+        """Run ``work(ctx)`` as stage ``name`` unless it is done with this ``fingerprint``.
+
+        ``work`` writes its files under ``ctx.stage_dir`` and returns a JSON-ready
+        summary. A done stage whose outputs are missing or changed raises
+        :class:`RunDirError` (``force``: run it again instead)."""
+        fp = fingerprint_of(fingerprint)
+        done = self.record(name)
+        if done is not None and done.fingerprint == fp and not force:
+            self.verify(done)
+            return StageOutcome(done, skipped=True)
+        marker = self.marker_path(name)
+        marker.unlink(missing_ok=True)  # an older result is no longer current
+        ckpt = self.root / "checkpoints" / f"{name}.partial"
+        if force:
+            shutil.rmtree(ckpt, ignore_errors=True)
+        staging = self.root / f".stage-{name}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)  # left by a crashed run: never resumed
+        staging.mkdir(parents=True)
+        ctx = StageContext(self, name, staging, ckpt)
+        started = time.time()
+        try:
+            summary = dict(work(ctx) or {})
+            outputs = self._commit(staging)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                ckpt.rmdir()  # only when empty: a stage that kept no resume state
+        if ctx.notes:
+            summary.setdefault("notes", list(ctx.notes))
+        record = StageRecord(name, fp, outputs, json.loads(json.dumps(summary, default=str)),
+                             started, time.time())  # fmt: skip
+        atomic_write_bytes(marker, _json_bytes(record.to_dict()))
+        shutil.rmtree(ckpt, ignore_errors=True)  # finished: resume state no longer needed
+        return StageOutcome(record, skipped=False)
+
+    def _commit(self, staging: Path) -> dict[str, dict[str, Any]]:
+        """Move every staged file into the run dir; return their sizes and checksums.
+
+        A staged ``logs/<name>/`` or ``checkpoints/<name>/`` folder replaces its
+        namesake whole; other files are moved one by one with ``os.replace``."""
+        outputs: dict[str, dict[str, Any]] = {}
+        for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+            rel = path.relative_to(staging)
+            outputs[rel.as_posix()] = {"bytes": path.stat().st_size, "sha256": _file_digest(path)}
+        for top in sorted(staging.iterdir()):
+            self._move_tree(top, self.root / top.name, depth=0)
+        return outputs
+
+    def _move_tree(self, src: Path, dst: Path, depth: int) -> None:
+        if src.is_file():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)
+            return
+        if depth >= 1 and src.parent.name in UNIT_PARENTS:  # logs/<name>: one unit
+            if dst.is_dir():
+                shutil.rmtree(dst)
+            elif dst.exists():
+                dst.unlink()
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)
+            return
+        for child in sorted(src.iterdir()):
+            self._move_tree(child, dst / child.name, depth + 1)
+
+    def invalidate(self, *stages: str) -> None:
+        """Forget that ``stages`` finished (their outputs stay until overwritten)."""
+        for stage in stages:
+            self.marker_path(stage).unlink(missing_ok=True)
+
+    def clean_partials(self) -> list[Path]:
+        """Remove staging folders left by crashed runs; return what was removed."""
+        gone = sorted(self.root.glob(".stage-*.tmp")) if self.root.is_dir() else []
+        for path in gone:
+            shutil.rmtree(path, ignore_errors=True)
+        return gone
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """One command at a time per run directory (an exclusive lock file)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / ".lock"
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            pid = path.read_text().strip() or "?"
+            if pid.isdigit() and not _alive(int(pid)):
+                path.unlink(missing_ok=True)  # left by a killed run
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            else:
+                raise RunDirError(
+                    f"{self.root} is in use by another liveenv command (pid {pid}); "
+                    f"wait for it or delete {path} if no such process runs"
+                ) from None
+        with os.fdopen(fd, "w") as fh:
+            fh.write(str(os.getpid()))
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,212 @@
+"""Pretraining examples for the generator from an interaction log.
+
+One example per positive interaction (a clicked row): the user's context at that
+request (user features, the history of that user's earlier logged clicks of the same
+episode, at most ``max_history``, and the request time) predicts the SID of the
+clicked room *at that time*. Inputs are built by
+:mod:`policies.onelive.features` exactly as the policy builds them from an
+observation (the log is first turned into the observation's ``history_*`` arrays), so
+training and serving see the same tensors.
+
+Example weights (``SequenceConfig.weights``), by what followed the click:
+
+* ``"none"``: every click weighs 1;
+* ``"engagement"``: ``1 + long view + 0.5 like + 0.5 comment + follow + gift``
+  (indicators), divided by its mean so the loss keeps its scale.
+
+Train/valid split by time: the last ``valid_fraction`` of the examples (by request
+time) are the validation set; their histories may reach into the training period,
+as they would online.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from policies.onelive.config import GeneratorBatch
+from policies.onelive.features import (
+    LONG_VIEW_MIN,
+    FeatureBuilder,
+    SIDEncoder,
+    history_from_log,
+    log_column,
+)
+
+__all__ = [
+    "WEIGHT_SCHEMES",
+    "SequenceConfig",
+    "SequenceData",
+    "build_examples",
+    "example_weights",
+    "iterate_batches",
+    "split_by_time",
+    "time_cutoff_ms",
+]
+
+WEIGHT_SCHEMES = ("none", "engagement")
+
+
+@dataclass(frozen=True)
+class SequenceConfig:
+    """How examples are cut from a log.
+
+    max_history: newest history events per example (the observation holds
+        ``users.history_len``; keep them equal so training matches serving).
+    weights: per-example weight scheme, one of :data:`WEIGHT_SCHEMES`.
+    valid_fraction: share of the examples, the latest by time, kept for validation.
+    """
+
+    max_history: int = 20
+    weights: str = "none"
+    valid_fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_history, int) or self.max_history < 1:
+            raise ValueError(
+                f"SequenceConfig.max_history={self.max_history!r} is invalid: must be an int >= 1"
+            )
+        if self.weights not in WEIGHT_SCHEMES:
+            raise ValueError(
+                f"SequenceConfig.weights={self.weights!r} is invalid: must be one of "
+                f"{list(WEIGHT_SCHEMES)}"
+            )
+        v = self.valid_fraction
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0.0 <= v < 1.0:
+            raise ValueError(
+                f"SequenceConfig.valid_fraction={v!r} is invalid: must be a float in [0, 1)"
+            )
+
+
+@dataclass
+class SequenceData:
+    """N examples as tensors (see :class:`GeneratorBatch` for the model inputs)."""
+
+    user_feats: Tensor  # (N, U) float
+    hist_sid: Tensor  # (N, H, L) long, -1 padding
+    hist_feedback: Tensor  # (N, H) long, -1 padding
+    hist_time: Tensor  # (N, H, T) float
+    hist_mask: Tensor  # (N, H) bool
+    now_time: Tensor  # (N, T) float
+    target_sid: Tensor  # (N, L) long
+    weight: Tensor  # (N,) float
+    timestamp_ms: Tensor  # (N,) long, request time
+    log_row: Tensor  # (N,) long, row of the clicked impression in the log
+
+    def __len__(self) -> int:
+        return int(self.target_sid.shape[0])
+
+    def subset(self, idx: Tensor | np.ndarray) -> SequenceData:
+        idx = torch.as_tensor(idx, dtype=torch.long)
+        return SequenceData(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
+    def batch(self, idx: Tensor | np.ndarray | None = None) -> GeneratorBatch:
+        """The examples ``idx`` (all by default) as a GeneratorBatch with targets."""
+        d = self if idx is None else self.subset(idx)
+        return GeneratorBatch(
+            user_feats=d.user_feats, hist_sid=d.hist_sid, hist_feedback=d.hist_feedback,
+            hist_time=d.hist_time, hist_mask=d.hist_mask, now_time=d.now_time,
+            target_sid=d.target_sid,
+        )  # fmt: skip
+
+    def n_tokens(self, idx: Tensor | None = None) -> int:
+        """Real tokens of the examples: user + history + BOS + target SID tokens."""
+        mask = self.hist_mask if idx is None else self.hist_mask[idx]
+        n = mask.shape[0]
+        return int(mask.sum()) + n * (2 + self.target_sid.shape[1])
+
+
+def example_weights(log: Any, rows: np.ndarray, scheme: str) -> np.ndarray:
+    """``(len(rows),)`` float32 weights of the clicked log ``rows`` (see the module doc)."""
+    if scheme not in WEIGHT_SCHEMES:
+        raise ValueError(f"weights scheme {scheme!r} is unknown; allowed: {list(WEIGHT_SCHEMES)}")
+    if scheme == "none" or len(rows) == 0:
+        return np.ones(len(rows), dtype=np.float32)
+    long_view = log_column(log, "watch_time_ms")[rows] >= LONG_VIEW_MIN * 60_000
+    w = (
+        1.0
+        + long_view
+        + 0.5 * log_column(log, "like")[rows]
+        + 0.5 * log_column(log, "comment")[rows]
+        + log_column(log, "follow")[rows]
+        + (log_column(log, "gift_price")[rows] > 0)
+    ).astype(np.float64)
+    return (w / w.mean()).astype(np.float32)
+
+
+def build_examples(
+    log: Any, tokenizer: SIDEncoder, config: SequenceConfig | None = None
+) -> SequenceData:
+    """Every clicked row of ``log`` as an example (chronological order of the log).
+
+    ``log``: a DataFrame (``read_log``) or dict of arrays (``read_log_arrays``).
+    Each clicked room is encoded once (its SID at the time); histories gather those.
+    """
+    cfg = config or SequenceConfig()
+    click = np.flatnonzero(log_column(log, "is_click").astype(bool))
+    if len(click) == 0:
+        raise ValueError("log has no clicks (is_click all false): no examples to build")
+    content = log_column(log, "content_emb")
+    obs_dim = content.shape[1]
+    builder = FeatureBuilder(tokenizer, obs_dim, cfg.max_history)
+    builder.cache.update(log_column(log, "streamer_id"), log_column(log, "pooled_emb"))
+    streamer = log_column(log, "streamer_id")[click]
+    sid_click = tokenizer.encode(content[click], builder.cache.lookup(streamer), streamer)
+    sid_of_row = np.full((len(content), sid_click.shape[1]), -1, dtype=np.int64)
+    sid_of_row[click] = sid_click
+    hist = history_from_log(log, cfg.max_history, rows=click)
+    hist_sid = np.where(hist["history_mask"][..., None] > 0, sid_of_row[hist["history_row"]], -1)
+    b = builder.batch_from_obs(hist, hist_sid=hist_sid, update_cache=False)
+    return SequenceData(
+        user_feats=b.user_feats, hist_sid=b.hist_sid, hist_feedback=b.hist_feedback,
+        hist_time=b.hist_time, hist_mask=b.hist_mask, now_time=b.now_time,
+        target_sid=torch.as_tensor(sid_click, dtype=torch.long),
+        weight=torch.as_tensor(example_weights(log, click, cfg.weights)),
+        timestamp_ms=torch.as_tensor(log_column(log, "timestamp_ms")[click].astype(np.int64)),
+        log_row=torch.as_tensor(click, dtype=torch.long),
+    )  # fmt: skip
+
+
+def time_cutoff_ms(log: Any, valid_fraction: float) -> int:
+    """Request time (ms) from which the latest ``valid_fraction`` of the clicks lie."""
+    ts = log_column(log, "timestamp_ms")[log_column(log, "is_click").astype(bool)]
+    if valid_fraction <= 0 or len(ts) == 0:
+        return int(ts.max()) + 1 if len(ts) else 0
+    return int(np.quantile(ts, 1.0 - valid_fraction, method="lower"))
+
+
+def split_by_time(data: SequenceData, cutoff_ms: int) -> tuple[SequenceData, SequenceData]:
+    """(examples before ``cutoff_ms``, examples at or after it)."""
+    late = data.timestamp_ms >= cutoff_ms
+    return data.subset(torch.nonzero(~late)[:, 0]), data.subset(torch.nonzero(late)[:, 0])
+
+
+def iterate_batches(
+    data: SequenceData, batch_size: int, seed: int, epoch: int, shuffle: bool = True
+) -> Iterator[tuple[GeneratorBatch, Tensor]]:
+    """(batch, weights) pairs of one epoch; the order is a pure function of
+    ``(seed, epoch)``, so a resumed run sees the same batches. Drops no examples."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r} is invalid: must be >= 1")
+    n = len(data)
+    if shuffle:
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(_mix(seed, epoch)))
+    else:
+        order = torch.arange(n)
+    for i in range(0, n, batch_size):
+        idx = order[i : i + batch_size]
+        yield data.batch(idx), data.weight[idx]
+
+
+def batches_per_epoch(n_examples: int, batch_size: int) -> int:
+    return max(1, math.ceil(n_examples / batch_size))
+
+
+def _mix(seed: int, epoch: int) -> int:
+    return int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1)[0])

@@ -1,0 +1,96 @@
+"""Cost of refreshing the dynamic SIDs of all live rooms, next to simulating the world.
+
+    python benchmarks/sid_refresh.py [--preset default] [--hours 1] [--tokenizer FILE | --log DIR]
+
+Runs the preset from ``--start-hour`` (the evening peak by default) with uniformly
+random recommendations for ``--hours`` simulated hours. Every 30-s world tick a
+:class:`LiveSIDTracker` re-encodes every live room (tower forward pass + residual
+k-means assignment) and updates the live-SID trie. Reported per tick: the refresh
+time, the wall time the env took to simulate that tick (all its requests, tracker
+excluded), and their ratio. The tokenizer is loaded (``--tokenizer``), or fitted on
+``--log`` (default: a freshly generated ``--log-hours`` log of the preset).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from agents.logs import generate_log
+from liveenv.env import LiveStreamEnv
+from liveenv.presets import make_config
+from policies.tokenizer import LiveSIDTracker, SIDTokenizer, SIDTokenizerConfig
+
+
+def tokenizer_for(args: argparse.Namespace) -> SIDTokenizer:
+    if args.tokenizer:
+        return SIDTokenizer.load(args.tokenizer)
+    cfg = SIDTokenizerConfig(mode=args.mode)
+    if args.log:
+        return SIDTokenizer.fit(args.log, cfg)
+    with tempfile.TemporaryDirectory() as tmp:
+        generate_log(Path(tmp) / "log", args.preset, args.log_hours / 24, "platform", seed=1,
+                     progress=False)  # fmt: skip
+        return SIDTokenizer.fit(Path(tmp) / "log", cfg)
+
+
+def measure(args: argparse.Namespace, tok: SIDTokenizer, scope: str) -> dict[str, float]:
+    cfg = make_config(args.preset, start_hour=args.start_hour, horizon_hours=args.hours)
+    env = LiveStreamEnv(cfg)
+    tracker = LiveSIDTracker(tok, scope=scope, record=False)
+    rng = np.random.default_rng(0)
+    obs, _ = env.reset(seed=0)
+    tracker.update(env)
+    sim_tick, refresh, rooms = [], [], []
+    sim_s, truncated = 0.0, False
+    while not truncated:
+        t0 = time.perf_counter()
+        obs, _, _, truncated, _ = env.step(int(rng.integers(int(obs["room_mask"].sum()))))
+        sim_s += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        if tracker.update(env):
+            refresh.append(time.perf_counter() - t0)
+            sim_tick.append(sim_s)
+            rooms.append(len(tracker.keys))
+            sim_s = 0.0
+    # the first refresh pays torch's warm-up; the simulated time of a tick is only
+    # complete once the next tick has started, hence sim_tick[1:] against refresh[:-1]
+    r, s = np.asarray(refresh[1:-1]), np.asarray(sim_tick[2:])
+    return {"ticks": len(r), "rooms": float(np.mean(rooms)), "refresh_ms": 1e3 * r.mean(),
+            "refresh_p95_ms": 1e3 * np.percentile(r, 95), "sim_tick_ms": 1e3 * s.mean(),
+            "ratio": r.sum() / s.sum()}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--preset", default="default")
+    p.add_argument("--hours", type=float, default=1.0, help="simulated hours measured")
+    p.add_argument("--start-hour", type=float, default=19.0, help="hour of day to start at")
+    p.add_argument("--tokenizer", default="", help="a saved SIDTokenizer file")
+    p.add_argument("--log", default="", help="a log to fit the tokenizer on")
+    p.add_argument("--log-hours", type=float, default=6.0, help="hours of a generated log")
+    p.add_argument("--mode", default="dynamic", choices=["dynamic", "static"])
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    tok = tokenizer_for(args)
+    print(f"{platform.processor() or platform.machine()}, torch threads {args.threads}, "
+          f"{tok}, preset {args.preset}, {args.hours} h from {args.start_hour}:00")  # fmt: skip
+    out = {}
+    for scope in ("table", "all"):
+        m = out[scope] = measure(args, tok, scope)
+        print(f"scope={scope:5s}: {m['ticks']} ticks, {m['rooms']:.0f} rooms tracked, "
+              f"refresh {m['refresh_ms']:.2f} ms (p95 {m['refresh_p95_ms']:.2f}), "
+              f"simulating a 30-s tick {m['sim_tick_ms']:.1f} ms, "
+              f"ratio {100 * m['ratio']:.1f} %")  # fmt: skip
+    return out
+
+
+if __name__ == "__main__":
+    main()

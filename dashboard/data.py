@@ -1,0 +1,217 @@
+"""Everything the dashboard reads or computes, as plain functions (no Streamlit).
+
+* the run directory to show: the one given, else the bundled ``sample_run``;
+* evaluation results of a run: overall tables, breakdowns across presets;
+* reward weights: results re-scored under other weights, the Pareto front of
+  a sweep and the swept policy nearest to a weight vector;
+* playback: one user's requests under a policy, step by step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from agents.pipeline import world as W
+from agents.pipeline.evaluation import eval_presets, load_eval
+from agents.report import GROUP_ORDER
+from liveenv.objectives import DEFAULT_WEIGHTS, OBJECTIVES, as_weight_vector
+
+SAMPLE_RUN = Path(__file__).resolve().parent / "sample_run"
+ENV_VAR = "LIVEENV_RUN_DIR"
+BREAKDOWN_LABELS = {"user_cohort": "user cohort", "streamer_cohort": "streamer cohort",
+                    "phase": "lifecycle phase", "hour": "hour of day"}  # fmt: skip
+
+__all__ = [
+    "RunChoice", "breakdown_table", "choose_run", "nearest_swept", "overall_table",
+    "pareto_mask", "playback", "rescore", "stress_table", "sweep_table",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RunChoice:
+    """The run directory on screen and why."""
+
+    path: Path
+    is_sample: bool
+    note: str
+
+
+def has_results(path: str | Path) -> bool:
+    return bool(eval_presets(path))
+
+
+def choose_run(requested: str | Path | None = None) -> RunChoice:
+    """``requested`` (else ``$LIVEENV_RUN_DIR``) when it holds results, else the sample."""
+    wanted = requested or os.environ.get(ENV_VAR)
+    if wanted and has_results(wanted):
+        return RunChoice(Path(wanted), False, f"run directory {wanted}")
+    why = f"{wanted} has no evaluation results yet" if wanted else "no run directory given"
+    return RunChoice(SAMPLE_RUN, True, f"{why}: showing the bundled sample run")
+
+
+def run_meta(path: str | Path) -> dict[str, Any]:
+    """``config.json`` of a run (empty when it has none)."""
+    cfg = Path(path) / "config.json"
+    return json.loads(cfg.read_text()) if cfg.is_file() else {}
+
+
+# ----- results ------------------------------------------------------------------------
+def overall_table(summary: pd.DataFrame, policies: list[str] | None = None) -> pd.DataFrame:
+    """One row per policy: weighted return (with CI), oracle-normalised, objective rates."""
+    s = summary[summary["breakdown"] == "all"].copy()
+    if policies:
+        s = s[s["policy"].isin(policies)]
+    cols = {"weighted_return_mean": "weighted return", "weighted_return_lo": "lo",
+            "weighted_return_hi": "hi", "oracle_normalised_mean": "oracle-normalised",
+            **{f"{m}_mean": m for m in OBJECTIVES}, "gini_mean": "gini",
+            "coverage_mean": "coverage", "n_impressions": "impressions"}  # fmt: skip
+    out = s[["policy", *[c for c in cols if c in s]]].rename(columns=cols)
+    return out.sort_values("weighted return", ascending=False).reset_index(drop=True)
+
+
+def breakdown_table(summary: pd.DataFrame, breakdown: str, metric: str = "weighted_return",
+                    policies: list[str] | None = None) -> pd.DataFrame:  # fmt: skip
+    """``metric`` per group (rows) and policy (columns) for one breakdown."""
+    s = summary[summary["breakdown"] == breakdown]
+    if policies:
+        s = s[s["policy"].isin(policies)]
+    table = s.pivot_table(index="group", columns="policy", values=f"{metric}_mean")
+    if breakdown == "hour":
+        table = table.sort_index(key=lambda idx: idx.astype(int))
+    else:
+        known = list(GROUP_ORDER.get(breakdown, ()))
+        groups = sorted(map(str, table.index), key=lambda g: (known.index(g) if g in known
+                                                              else len(known), g))  # fmt: skip
+        table = table.reindex(groups)
+    return table
+
+
+def stress_table(root: str | Path, breakdown: str, metric: str = "weighted_return",
+                 presets: list[str] | None = None) -> pd.DataFrame:  # fmt: skip
+    """Long table (preset, policy, group, mean, lo, hi) of one breakdown across presets."""
+    frames = []
+    for preset in presets or eval_presets(root):
+        s = load_eval(root, preset)["summary"]
+        s = s[s["breakdown"] == breakdown]
+        frames.append(pd.DataFrame({
+            "preset": preset, "policy": s["policy"], "group": s["group"].astype(str),
+            "mean": s[f"{metric}_mean"], "lo": s[f"{metric}_lo"], "hi": s[f"{metric}_hi"],
+        }))  # fmt: skip
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def cold_start_gap(root: str | Path, metric: str = "weighted_return") -> pd.DataFrame:
+    """Per preset and policy: ``metric`` for new users as a share of all users."""
+    t = stress_table(root, "user_cohort", metric)
+    if t.empty:
+        return t
+    new = t[t["group"] == "new"].set_index(["preset", "policy"])["mean"]
+    frames = [load_eval(root, p)["summary"].assign(preset=p) for p in t["preset"].unique()]
+    allrows = pd.concat(frames)
+    allrows = allrows[allrows["breakdown"] == "all"].set_index(["preset", "policy"])
+    ratio = (new / allrows[f"{metric}_mean"]).rename("new users / all users")
+    return ratio.reset_index().pivot(index="policy", columns="preset", values=ratio.name)
+
+
+# ----- reward weights ------------------------------------------------------------------
+def rescore(summary: pd.DataFrame, weights: dict[str, float] | np.ndarray) -> pd.DataFrame:
+    """Each policy's weighted return per impression under ``weights``, from its objective
+    rates (linear in the rates, so exact for the evaluated traffic)."""
+    w = as_weight_vector(weights)
+    s = summary[summary["breakdown"] == "all"]
+    rates = s[[f"{m}_mean" for m in OBJECTIVES]].to_numpy(dtype=float)
+    out = pd.DataFrame({"policy": s["policy"].to_numpy(), "weighted return": rates @ w})
+    return out.sort_values("weighted return", ascending=False).reset_index(drop=True)
+
+
+def sweep_table(root: str | Path) -> pd.DataFrame | None:
+    """The sweep of a run, one row per weight vector (means over seeds): ``label``,
+    ``w_<objective>`` weights and ``<objective>`` rates; None when the run has none."""
+    folder = Path(root) / W.SWEEP_DIR
+    if (folder / "summary.csv").is_file():
+        df = pd.read_csv(folder / "summary.csv")
+        df = df.rename(columns={f"{m}_mean": m for m in (*OBJECTIVES, "weighted_return",
+                                                         "oracle_normalised", "kl_ref")})  # fmt: skip
+    elif (folder / "results.csv").is_file():
+        df = pd.read_csv(folder / "results.csv")
+    else:
+        return None
+    missing = [c for c in (*[f"w_{m}" for m in OBJECTIVES], *OBJECTIVES) if c not in df]
+    if missing:
+        raise ValueError(f"{folder}: the sweep table lacks columns {missing}")
+    return df
+
+
+def pareto_mask(points: np.ndarray) -> np.ndarray:
+    """``(n,)`` True where no other point is >= in every column and > in one (maximise)."""
+    p = np.asarray(points, dtype=float)
+    keep = np.ones(len(p), dtype=bool)
+    for i in range(len(p)):
+        dominated = np.all(p >= p[i], axis=1) & np.any(p > p[i], axis=1)
+        keep[i] = not dominated.any()
+    return keep
+
+
+def nearest_swept(sweep: pd.DataFrame, weights: dict[str, float]) -> int:
+    """Row of ``sweep`` whose weight vector is closest to ``weights`` (each objective
+    scaled by its default weight, so every axis counts alike)."""
+    scale = np.array([DEFAULT_WEIGHTS[m] for m in OBJECTIVES])
+    target = as_weight_vector(weights) / scale
+    grid = sweep[[f"w_{m}" for m in OBJECTIVES]].to_numpy(dtype=float) / scale
+    return int(sweep.index[np.argmin(np.abs(grid - target).sum(axis=1))])
+
+
+def front_from_results(summary: pd.DataFrame) -> pd.DataFrame:
+    """Without a sweep: the run's policies as points (objective rates), for the same plot."""
+    s = summary[summary["breakdown"] == "all"]
+    out = s[["policy", *[f"{m}_mean" for m in OBJECTIVES]]].rename(
+        columns={f"{m}_mean": m for m in OBJECTIVES}
+    )
+    return out.reset_index(drop=True)
+
+
+# ----- playback --------------------------------------------------------------------------
+def playback(policy: Any, config: Any, seed: int = 0, steps: int = 1500) -> pd.DataFrame:
+    """Serve ``steps`` requests with ``policy`` and record each one: who asked, what was
+    recommended (room, streamer, phase, viewers, followed, its rank by the true expected
+    utility), what the user did, the reward vector and the weighted reward."""
+    from liveenv.env import LiveStreamEnv
+    from liveenv.world import ROOM_STAT_COLUMNS
+
+    env = LiveStreamEnv(config)
+    obs, info = env.reset(seed=seed)
+    policy.reset(seed)
+    o, rows = config.obs_dim, []
+    viewers_col = 2 * o + ROOM_STAT_COLUMNS.index("log_viewers")
+    for step in range(steps):
+        slot = int(np.atleast_1d(policy.act(obs, env=env if policy.requires_env else None)
+                                 .action(0))[0])  # fmt: skip
+        util = env.oracle_utilities()
+        rank = int((util > util[slot]).sum()) + 1
+        before = {"step": step, "user_id": info["user_id"], "user_cohort": info["user_cohort"],
+                  "hour": round(info["hour"], 2), "live_rooms": info["n_live"], "slot": slot,
+                  "streamer": int(obs["room_streamer"][slot]),
+                  "viewers": float(np.expm1(obs["rooms"][slot, viewers_col]).round()),
+                  "followed": bool(obs["room_followed"][slot]), "oracle_rank": rank,
+                  "history_len": int(obs["history_mask"].sum())}  # fmt: skip
+        obs, reward, _, truncated, info = env.step(slot)
+        fb = np.asarray(info["feedback"], dtype=float)
+        rows.append({**before, "phase": info.get("phase", ""),
+                     "streamer_cohort": info.get("streamer_cohort", ""),
+                     **dict(zip(OBJECTIVES, fb.tolist(), strict=True)), "reward": reward})  # fmt: skip
+        if truncated:
+            break
+    return pd.DataFrame(rows)
+
+
+def busiest_users(frame: pd.DataFrame, n: int = 10) -> list[int]:
+    """Users with the most requests in a playback frame (the longest sessions)."""
+    counts = frame["user_id"].value_counts()
+    return counts.head(n).index.astype(int).tolist()

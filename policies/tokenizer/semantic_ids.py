@@ -1,0 +1,473 @@
+"""Semantic IDs of live rooms: a behaviour-aligned tower quantised by residual k-means.
+
+``SIDTokenizer.fit(log)`` trains the two towers of :mod:`policies.tokenizer.tower` on
+the logged clicks (InfoNCE, clicks weighted by what followed), embeds every logged
+room state and fits :class:`~policies.tokenizer.rq.ResidualKMeans` on them.
+
+Modes
+-----
+``dynamic``: a room's SID comes from its *current* 30-s content embedding (plus the
+pooled streamer embedding and the streamer id), so it follows content drift; the SID
+of a logged impression is the room's SID at the time (``encode_log``).
+``static`` (the ablation): the content input is replaced by the pooled streamer
+embedding, in training and in encoding, so every streamer has one SID.
+
+Collisions (two live rooms with the same full SID) are not removed by a 4th token:
+:class:`~policies.tokenizer.live_index.LiveSIDIndex` maps a SID to *all* its live
+rooms and a decoder serves any of them (``disambiguate`` stays available for a
+caller that needs unique codes).
+
+A log is a pandas DataFrame (as ``agents.logs.read_log`` gives), a dict of numpy
+arrays (as ``read_log_arrays`` gives) or a log directory / part file path.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from liveenv.atomic import atomic_write_bytes
+from policies.tokenizer.log_arrays import (
+    LogLike,
+    load_log_arrays,
+    log_user_history,
+    room_state_rows,
+)
+from policies.tokenizer.rq import ResidualKMeans, ResidualKMeansConfig
+from policies.tokenizer.tower import (
+    ClickBatch,
+    RoomTowerArrays,
+    TowerConfig,
+    TwoTower,
+    click_weights,
+    hash_streamers,
+    mean_info_nce,
+    pool_history,
+    train_towers,
+)
+
+__all__ = ["MODES", "SIDTokenizer", "SIDTokenizerConfig", "click_batch", "info_nce_loss",
+           "train_tower"]  # fmt: skip
+
+MODES = ("dynamic", "static")
+FORMAT = "liveenv.sid_tokenizer"
+VERSION = 1
+FIT_COLUMNS = (
+    "request_id", "user_id", "streamer_id", "live_id", "timestamp_ms", "is_click",
+    "watch_time_ms", "like", "comment", "follow", "gift_price", "content_emb", "pooled_emb",
+    "user_feat",
+)  # fmt: skip
+ENCODE_COLUMNS = ("streamer_id", "content_emb", "pooled_emb")
+
+
+def _bad(field: str, value: Any, allowed: str) -> ValueError:
+    return ValueError(f"SIDTokenizerConfig.{field}={value!r} is invalid: must be {allowed}")
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def _is_num(x: Any) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
+@dataclass(frozen=True)
+class SIDTokenizerConfig:
+    """Everything that defines a tokenizer; validated on construction.
+
+    mode: "dynamic" (room SID from its current 30-s content) or "static" (one SID
+        per streamer, from the pooled embedding).
+    codebook_sizes: residual k-means clusters per level, coarse to fine.
+    embed_dim / hidden_dim / n_streamer_buckets / gate_bias_init: the towers
+        (see :class:`~policies.tokenizer.tower.TowerConfig`).
+    history_len: clicked rooms pooled into the user tower's history input.
+    epochs / batch_size / lr / weight_decay / temperature: InfoNCE training (AdamW).
+    click_weight_coef: (watch, like, comment, follow, gift) coefficients of
+        :func:`~policies.tokenizer.tower.click_weights`.
+    max_quantiser_rows: room states sampled (seeded) to fit the codebooks.
+    kmeans_n_init / kmeans_max_iter: residual k-means effort per level.
+    seed: root of every random draw (init, batch order, sampling, k-means).
+    """
+
+    mode: str = "dynamic"
+    codebook_sizes: tuple[int, ...] = (32, 32, 32)
+    embed_dim: int = 32
+    hidden_dim: int = 64
+    n_streamer_buckets: int = 2048
+    gate_bias_init: float = -1.0
+    history_len: int = 20
+    epochs: int = 4
+    batch_size: int = 512
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    temperature: float = 0.1
+    click_weight_coef: tuple[float, ...] = (1.0, 0.5, 1.0, 2.0, 1.0)
+    max_quantiser_rows: int = 60_000
+    kmeans_n_init: int = 1
+    kmeans_max_iter: int = 100
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise _bad("mode", self.mode, f"one of {list(MODES)}")
+        cs = self.codebook_sizes
+        cs = tuple(cs) if isinstance(cs, (list, tuple)) else cs
+        if not isinstance(cs, tuple) or not cs or not all(_is_int(k) and k >= 2 for k in cs):
+            raise _bad("codebook_sizes", self.codebook_sizes, "a non-empty tuple of ints >= 2")
+        object.__setattr__(self, "codebook_sizes", tuple(int(k) for k in cs))
+        for name, lo in (("embed_dim", 1), ("hidden_dim", 1), ("n_streamer_buckets", 1),
+                         ("history_len", 1), ("epochs", 0), ("batch_size", 2),
+                         ("max_quantiser_rows", 2), ("kmeans_n_init", 1),
+                         ("kmeans_max_iter", 1)):  # fmt: skip
+            v = getattr(self, name)
+            if not _is_int(v) or v < lo:
+                raise _bad(name, v, f"an int >= {lo}")
+        if not _is_int(self.seed) or not 0 <= self.seed < 2**32:
+            raise _bad("seed", self.seed, "an int in [0, 2**32)")
+        for name in ("lr", "temperature"):
+            v = getattr(self, name)
+            if not _is_num(v) or not (math.isfinite(v) and v > 0):
+                raise _bad(name, v, "a finite float > 0")
+        if not _is_num(self.weight_decay) or not (0 <= self.weight_decay < math.inf):
+            raise _bad("weight_decay", self.weight_decay, "a finite float >= 0")
+        if not _is_num(self.gate_bias_init) or not math.isfinite(self.gate_bias_init):
+            raise _bad("gate_bias_init", self.gate_bias_init, "a finite float")
+        coef = self.click_weight_coef
+        coef = tuple(coef) if isinstance(coef, (list, tuple)) else coef
+        if (not isinstance(coef, tuple) or len(coef) != 5
+                or not all(_is_num(a) and math.isfinite(a) and a >= 0 for a in coef)):  # fmt: skip
+            raise _bad("click_weight_coef", self.click_weight_coef,
+                       "5 finite floats >= 0 (watch, like, comment, follow, gift)")  # fmt: skip
+        object.__setattr__(self, "click_weight_coef", tuple(float(a) for a in coef))
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.codebook_sizes)
+
+    def tower_config(self, content_dim: int, user_dim: int) -> TowerConfig:
+        return TowerConfig(
+            content_dim=content_dim, user_dim=user_dim, embed_dim=self.embed_dim,
+            hidden_dim=self.hidden_dim, n_streamer_buckets=self.n_streamer_buckets,
+            gate_bias_init=float(self.gate_bias_init),
+        )  # fmt: skip
+
+    def quantiser_config(self) -> ResidualKMeansConfig:
+        return ResidualKMeansConfig(
+            codebook_sizes=self.codebook_sizes, n_init=self.kmeans_n_init,
+            max_iter=self.kmeans_max_iter, seed=self.seed,
+        )  # fmt: skip
+
+    def replace(self, **changes: Any) -> SIDTokenizerConfig:
+        return SIDTokenizerConfig(**{**asdict(self), **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["codebook_sizes"] = list(self.codebook_sizes)
+        d["click_weight_coef"] = list(self.click_weight_coef)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SIDTokenizerConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(
+                f"SIDTokenizerConfig: unknown field(s) {unknown}; known: {sorted(known)}"
+            )
+        return cls(**d)
+
+
+# --------------------------------------------------------------------------- tokenizer
+
+
+class SIDTokenizer:
+    """A fitted tokenizer: towers + residual k-means codebooks + their config.
+
+    Build with :meth:`fit` or :meth:`load`. ``fit_info`` holds what fitting measured
+    (losses per epoch, rows used, seconds).
+    """
+
+    def __init__(self, config: SIDTokenizerConfig, tower: TwoTower, quantiser: ResidualKMeans,
+                 fit_info: dict[str, Any] | None = None) -> None:  # fmt: skip
+        if quantiser.codebook_sizes != config.codebook_sizes:
+            raise ValueError(
+                f"quantiser codebook_sizes {quantiser.codebook_sizes} != config "
+                f"codebook_sizes {config.codebook_sizes}"
+            )
+        if quantiser.dim != tower.config.embed_dim:
+            raise ValueError(
+                f"quantiser width {quantiser.dim} != tower embed_dim {tower.config.embed_dim}"
+            )
+        self.config = config
+        self.tower = tower.eval()
+        self._room_arrays = tower.room_arrays()  # the tower is frozen from here on
+        self.quantiser = quantiser
+        self.fit_info: dict[str, Any] = dict(fit_info or {})
+
+    # ---- shape
+    @property
+    def vocab_sizes(self) -> tuple[int, ...]:
+        return self.config.codebook_sizes
+
+    @property
+    def n_levels(self) -> int:
+        return self.config.n_levels
+
+    @property
+    def mode(self) -> str:
+        return self.config.mode
+
+    @property
+    def content_dim(self) -> int:
+        return self.tower.config.content_dim
+
+    @property
+    def user_dim(self) -> int:
+        return self.tower.config.user_dim
+
+    @property
+    def embed_dim(self) -> int:
+        return self.tower.config.embed_dim
+
+    def __repr__(self) -> str:
+        return (f"SIDTokenizer(mode={self.mode!r}, vocab_sizes={self.vocab_sizes}, "
+                f"embed_dim={self.embed_dim}, content_dim={self.content_dim})")  # fmt: skip
+
+    # ---- fitting
+    @classmethod
+    def fit(cls, log: LogLike, config: SIDTokenizerConfig | None = None,
+            progress: bool = False) -> SIDTokenizer:  # fmt: skip
+        """Train the towers on ``log``'s clicks and fit the codebooks on its room states."""
+        config = config if config is not None else SIDTokenizerConfig()
+        start = time.perf_counter()
+        arrays = load_log_arrays(log, FIT_COLUMNS)
+        tower, losses = train_tower(arrays, config, progress)
+        info: dict[str, Any] = {"losses": losses, "n_rows": len(arrays["user_id"]),
+                                "n_clicks": int(arrays["is_click"].astype(bool).sum())}  # fmt: skip
+        tok = cls._with_quantiser(config, tower, arrays, info)
+        tok.fit_info["seconds"] = time.perf_counter() - start
+        return tok
+
+    @classmethod
+    def _with_quantiser(cls, config: SIDTokenizerConfig, tower: TwoTower,
+                        arrays: dict[str, np.ndarray], info: dict[str, Any]) -> SIDTokenizer:  # fmt: skip
+        rows = room_state_rows(arrays, config.mode)
+        rng = np.random.default_rng(np.random.SeedSequence([config.seed, 1]))
+        if len(rows) > config.max_quantiser_rows:
+            rows = np.sort(rng.choice(rows, config.max_quantiser_rows, replace=False))
+        emb = _embed(tower, config.mode, arrays["content_emb"][rows], arrays["pooled_emb"][rows],
+                     arrays["streamer_id"][rows])  # fmt: skip
+        try:
+            quantiser = ResidualKMeans(config.quantiser_config()).fit(emb)
+        except ValueError as e:
+            raise ValueError(
+                f"cannot fit codebook_sizes={config.codebook_sizes} on {len(rows)} room "
+                f"states of the log ({config.mode} mode): {e}"
+            ) from e
+        info = {**info, "n_room_states": len(rows)}
+        return cls(config, tower, quantiser, info)
+
+    def refit_quantiser(self, log: LogLike) -> SIDTokenizer:
+        """A new tokenizer with this tower and codebooks refitted on ``log``'s room states
+        (e.g. the recent window a tracker keeps). Codes of the two are not comparable."""
+        arrays = load_log_arrays(log, ("streamer_id", "live_id", "timestamp_ms",
+                                       "content_emb", "pooled_emb"))  # fmt: skip
+        self._check_width("content_emb", arrays["content_emb"])
+        return self._with_quantiser(self.config, self.tower, arrays, {"refit": True})
+
+    # ---- encoding
+    def _check_width(self, name: str, x: np.ndarray, want: int | None = None) -> np.ndarray:
+        want = self.content_dim if want is None else want
+        x = np.asarray(x)
+        if x.ndim != 2:
+            raise ValueError(f"{name} must be 2-D (N, {want}), got shape {x.shape}")
+        if x.shape[1] != want and x.shape[0] > 0:
+            raise ValueError(f"{name} has width {x.shape[1]}, the tokenizer was fitted on {want}")
+        if x.size and not np.isfinite(x).all():
+            raise ValueError(f"{name} contains NaN or inf values")
+        return x
+
+    def embed_rooms(self, content_emb: np.ndarray | None, pooled_emb: np.ndarray,
+                    streamer_id: np.ndarray) -> np.ndarray:  # fmt: skip
+        """Aligned unit room embeddings (N, embed_dim) float32; static mode ignores
+        ``content_emb`` (may be None)."""
+        pooled = self._check_width("pooled_emb", pooled_emb)
+        if self.mode == "dynamic":
+            if content_emb is None:
+                raise ValueError("content_emb is required in dynamic mode")
+            content = self._check_width("content_emb", content_emb)
+        else:
+            content = pooled
+        sid = np.asarray(streamer_id).reshape(-1)
+        if len(sid) != len(pooled) or len(content) != len(pooled):
+            raise ValueError(
+                f"got {len(content)} content_emb, {len(pooled)} pooled_emb and "
+                f"{len(sid)} streamer_id rows; they must match"
+            )
+        if sid.size and not np.issubdtype(sid.dtype, np.integer):
+            raise ValueError(f"streamer_id must be integers, got dtype {sid.dtype}")
+        return _embed(self._room_arrays, self.mode, content, pooled, sid)
+
+    def encode(self, content_emb: np.ndarray | None, pooled_emb: np.ndarray,
+               streamer_id: np.ndarray) -> np.ndarray:  # fmt: skip
+        """SIDs (N, n_levels) int64 of rooms given what is observed of them now."""
+        emb = self.embed_rooms(content_emb, pooled_emb, streamer_id)
+        if len(emb) == 0:
+            return np.zeros((0, self.n_levels), dtype=np.int64)
+        return self.quantiser.encode(emb)
+
+    def encode_log(self, log: LogLike) -> np.ndarray:
+        """(rows, n_levels): the SID of the shown room at the time of each impression."""
+        a = load_log_arrays(log, ENCODE_COLUMNS)
+        return self.encode(a["content_emb"], a["pooled_emb"], a["streamer_id"])
+
+    def embed_users(self, user_feat: np.ndarray, history_content: np.ndarray | None = None,
+                    history_mask: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+        """User tower (N, embed_dim) float32.
+
+        ``history_content`` is the observation's (N, H, o) clicked-content history
+        (with ``history_mask`` (N, H)) or an already pooled (N, o) array; None means no
+        history.
+        """
+        feat = self._check_width("user_feat", user_feat, self.user_dim).astype(np.float32)
+        n = len(feat)
+        if history_content is None:
+            hist, has = np.zeros((n, self.content_dim), np.float32), np.zeros(n, bool)
+        elif np.ndim(history_content) == 3:
+            hist, has = pool_history(history_content, history_mask)
+        else:
+            hist = self._check_width("history_content", history_content).astype(np.float32)
+            has = (np.ones(n, bool) if history_mask is None
+                   else np.asarray(history_mask, bool).reshape(-1))  # fmt: skip
+        if len(hist) != n:
+            raise ValueError(f"got {n} user_feat rows but {len(hist)} history rows")
+        with torch.no_grad():
+            out = self.tower.users(torch.from_numpy(feat), torch.from_numpy(hist),
+                                   torch.from_numpy(has))  # fmt: skip
+        return out.numpy()
+
+    # ---- persistence
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write one file (torch.save of plain values and tensors), atomically."""
+        payload = {
+            "format": FORMAT, "version": VERSION, "config": self.config.to_dict(),
+            "tower_config": self.tower.config.to_dict(), "tower": self.tower.state_dict(),
+            "codebooks": [torch.from_numpy(np.array(cb)) for cb in self.quantiser.codebooks],
+            "fit_info": _plain(self.fit_info),
+        }  # fmt: skip
+        buf = io.BytesIO()
+        torch.save(payload, buf)
+        return atomic_write_bytes(path, buf.getvalue())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> SIDTokenizer:
+        """Inverse of :meth:`save`; FileNotFoundError if missing, ValueError if corrupt."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no SID tokenizer file at {path}")
+        try:
+            p = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # truncated zip, random bytes, disallowed globals, ...
+            raise ValueError(
+                f"{path} is not a readable SID tokenizer file (truncated, corrupt or not "
+                f"written by SIDTokenizer.save): {type(e).__name__}: {e}"
+            ) from e
+        if not isinstance(p, dict) or p.get("format") != FORMAT:
+            found = p.get("format") if isinstance(p, dict) else type(p).__name__
+            raise ValueError(f"{path} is not a SID tokenizer file (format {found!r})")
+        if p.get("version") != VERSION:
+            raise ValueError(f"{path}: version {p.get('version')!r}, expected {VERSION}")
+        try:
+            config = SIDTokenizerConfig.from_dict(p["config"])
+            tower = TwoTower(TowerConfig.from_dict(p["tower_config"]))
+            tower.load_state_dict(p["tower"])
+            cbs = [cb.numpy() for cb in p["codebooks"]]
+            quantiser = ResidualKMeans.from_codebooks(cbs, config.quantiser_config())
+            return cls(config, tower, quantiser, p.get("fit_info"))
+        except (KeyError, TypeError, RuntimeError, ValueError) as e:
+            raise ValueError(f"{path}: inconsistent SID tokenizer file: {e}") from e
+
+
+def _plain(x: Any) -> Any:
+    """fit_info as plain Python values (torch.load(weights_only=True) safe)."""
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, (np.integer, np.floating, np.bool_)):
+        return x.item()
+    return x
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _embed(tower: TwoTower | RoomTowerArrays, mode: str, content: np.ndarray,
+           pooled: np.ndarray, streamer_id: np.ndarray, chunk: int = 65_536) -> np.ndarray:  # fmt: skip
+    """Room embeddings in chunks; static mode feeds the pooled embedding as content."""
+    arrays = tower if isinstance(tower, RoomTowerArrays) else tower.room_arrays()
+    n = len(pooled)
+    out = np.empty((n, arrays.w2.shape[1]), dtype=np.float32)
+    src = pooled if mode == "static" else content
+    for i in range(0, n, chunk):
+        out[i : i + chunk] = arrays(np.asarray(src[i : i + chunk], dtype=np.float32),
+                                    np.asarray(pooled[i : i + chunk], dtype=np.float32),
+                                    np.asarray(streamer_id[i : i + chunk]))  # fmt: skip
+    return out
+
+
+def train_tower(arrays: dict[str, np.ndarray], config: SIDTokenizerConfig,
+                progress: bool = False) -> tuple[TwoTower, list[float]]:  # fmt: skip
+    """Train the two towers on the logged clicks; returns the tower and the loss
+    trace ``[loss before training, mean loss of epoch 1, ...]``."""
+    click = arrays["is_click"].astype(bool)
+    if not click.any():
+        raise ValueError("log has no clicks (is_click all false): nothing to train the towers on")
+    tcfg = config.tower_config(arrays["content_emb"].shape[1], arrays["user_feat"].shape[1])
+    return train_towers(
+        click_batch(arrays, config, click), tcfg, epochs=config.epochs,
+        batch_size=config.batch_size, lr=config.lr, weight_decay=config.weight_decay,
+        temperature=config.temperature, seed=config.seed, progress=progress,
+    )  # fmt: skip
+
+
+def click_batch(arrays: dict[str, np.ndarray], config: SIDTokenizerConfig,
+                click: np.ndarray) -> ClickBatch:  # fmt: skip
+    """The clicked rows (bool mask ``click``) of a log as a tower training batch."""
+    hist, has = log_user_history(arrays, config.history_len)
+    pooled = arrays["pooled_emb"][click]
+    content = pooled if config.mode == "static" else arrays["content_emb"][click]
+    w = click_weights(arrays["watch_time_ms"][click], arrays["like"][click],
+                      arrays["comment"][click], arrays["follow"][click],
+                      arrays["gift_price"][click], config.click_weight_coef)  # fmt: skip
+
+    def f32(x: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32))
+
+    return {
+        "content": f32(content), "pooled": f32(pooled),
+        "bucket": hash_streamers(arrays["streamer_id"][click], config.n_streamer_buckets),
+        "user": f32(arrays["user_feat"][click]), "hist": f32(hist[click]),
+        "has": torch.as_tensor(has[click]), "weight": torch.as_tensor(w),
+    }  # fmt: skip
+
+
+def info_nce_loss(tokenizer: SIDTokenizer, log: LogLike, batch_size: int | None = None) -> float:
+    """Mean in-batch InfoNCE of ``tokenizer``'s towers on ``log``'s clicks (fixed batches)."""
+    cfg = tokenizer.config
+    arrays = load_log_arrays(log, FIT_COLUMNS)
+    click = arrays["is_click"].astype(bool)
+    if not click.any():
+        raise ValueError("log has no clicks (is_click all false)")
+    b = click_batch(arrays, cfg, click)
+    bs = min(batch_size or cfg.batch_size, len(b["weight"]))
+    return mean_info_nce(tokenizer.tower, b, cfg.temperature, bs, cfg.seed)

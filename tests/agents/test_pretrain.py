@@ -1,0 +1,139 @@
+"""Pretraining: examples from logs, exact resume, learning, refused arguments."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from agents.logs import generate_log, read_log_arrays
+from agents.pretrain import PretrainArgs, load_data, lr_factor, main, pretrain, validation_loss
+from agents.sequences import (
+    SequenceConfig,
+    build_examples,
+    example_weights,
+    iterate_batches,
+    split_by_time,
+    time_cutoff_ms,
+)
+from policies.onelive import OneLiveGenerator, load_checkpoint
+from policies.tokenizer import SIDTokenizer, SIDTokenizerConfig
+
+torch.set_num_threads(1)  # tiny models: threads only contend on a shared CPU
+TINY = {"users.n_users": 3000, "streamers.n_streamers": 300, "start_hour": 19.0}
+
+
+@pytest.fixture(scope="module")
+def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pretrain") / "log"
+    generate_log(out, "default", days=1.0 / 24, policy="platform", seed=0, overrides=TINY,
+                 progress=False)  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="module")
+def tokenizer_path(log_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cfg = SIDTokenizerConfig(codebook_sizes=(8, 8, 8), epochs=1, batch_size=128)
+    return SIDTokenizer.fit(log_dir, cfg).save(tmp_path_factory.mktemp("tok") / "tok.pt")
+
+
+def tiny_args(log_dir: Path, out: Path, tok: Path, **kw: object) -> PretrainArgs:
+    base = dict(log=str(log_dir), out=str(out), tokenizer=str(tok), d_model=16, n_head=2,
+                n_layer=1, batch_size=32, max_steps=20, warmup_steps=3, log_every=5,
+                eval_every=10, checkpoint_every=10, dropout=0.1, progress=False)  # fmt: skip
+    base.update(kw)
+    return PretrainArgs(**base)  # type: ignore[arg-type]
+
+
+def test_resume_gives_the_uninterrupted_result(log_dir: Path, tokenizer_path: Path,
+                                               tmp_path: Path) -> None:  # fmt: skip
+    """2N steps in one go == N steps, stop, resume for N more (dropout on: RNG restored)."""
+    whole = pretrain(tiny_args(log_dir, tmp_path / "whole", tokenizer_path))
+    half = pretrain(tiny_args(log_dir, tmp_path / "split", tokenizer_path, stop_at_step=10))
+    assert half.name == "ckpt.pt" and not (tmp_path / "split" / "model.pt").exists()
+    _, extra, opt = load_checkpoint(half)
+    assert extra["step"] == 10 and opt is not None and "torch_rng" in extra
+    done = pretrain(tiny_args(log_dir, tmp_path / "split", tokenizer_path, resume=True))
+    a, b = load_checkpoint(whole)[0].state_dict(), load_checkpoint(done)[0].state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    rows = list(csv.DictReader((tmp_path / "split" / "metrics.csv").open()))
+    assert [int(r["step"]) for r in rows] == [5, 10, 15, 20]
+    assert {"loss_l1", "loss_l2", "loss_l3", "max_attn_logit", "valid_l3"} <= set(rows[0])
+    assert all(float(r["max_attn_logit"]) > 0 for r in rows)
+    other = tiny_args(log_dir, tmp_path / "split", tokenizer_path, resume=True, lr=1e-3)
+    pretrain(tiny_args(log_dir, tmp_path / "x", tokenizer_path, stop_at_step=5))
+    with pytest.raises(ValueError, match="lr"):
+        pretrain(replace(other, out=str(tmp_path / "x")))
+
+
+def test_training_beats_the_untrained_model(log_dir: Path, tokenizer_path: Path,
+                                            tmp_path: Path) -> None:  # fmt: skip
+    args = tiny_args(log_dir, tmp_path / "run", tokenizer_path, max_steps=120, d_model=32,
+                     warmup_steps=10, dropout=0.0, eval_every=60, checkpoint_every=60)  # fmt: skip
+    path = pretrain(args)
+    _, _, train, valid, _ = load_data(args)
+    trained = load_checkpoint(path)[0]
+    torch.manual_seed(0)
+    untrained = OneLiveGenerator(trained.config)
+    before, _ = validation_loss(untrained, valid)
+    after, per = validation_loss(trained, valid)
+    assert after < before - 0.5 and len(per) == 3
+    # and beats the best constant guess (the training marginal of each level's token)
+    marg = sum(
+        -np.log(np.bincount(train.target_sid[:, lvl].numpy(), minlength=8)[
+            valid.target_sid[:, lvl].numpy()].clip(1) / len(train)).mean()
+        for lvl in range(3)
+    )  # fmt: skip
+    assert after < marg
+    assert (tmp_path / "run" / "summary.json").is_file()
+
+
+def test_examples_are_clicks_split_by_time(log_dir: Path, tokenizer_path: Path) -> None:
+    log = read_log_arrays(log_dir)
+    tok = SIDTokenizer.load(tokenizer_path)
+    data = build_examples(log, tok, SequenceConfig(max_history=20))
+    clicks = np.flatnonzero(log["is_click"])
+    np.testing.assert_array_equal(data.log_row.numpy(), clicks)
+    cutoff = time_cutoff_ms(log, 0.2)
+    train, valid = split_by_time(data, cutoff)
+    assert len(train) + len(valid) == len(data)
+    assert len(valid) == pytest.approx(0.2 * len(data), rel=0.1)
+    assert train.timestamp_ms.max() < cutoff <= valid.timestamp_ms.min()
+    # histories only hold earlier requests of the same user
+    assert (data.hist_mask.sum(1) <= 20).all() and data.hist_mask[0].sum() == 0
+    # example weights: mean 1, long views and gifts weigh more than plain clicks
+    w = example_weights(log, clicks, "engagement")
+    assert w.mean() == pytest.approx(1.0, rel=1e-5)
+    long_view = log["watch_time_ms"][clicks] >= 60_000
+    assert w[long_view].mean() > w[~long_view].mean()
+    assert np.all(example_weights(log, clicks, "none") == 1)
+
+
+def test_batch_order_is_a_function_of_seed_and_epoch(log_dir: Path, tokenizer_path: Path) -> None:
+    data = build_examples(read_log_arrays(log_dir), SIDTokenizer.load(tokenizer_path))
+    first = [b.target_sid for b, _ in iterate_batches(data, 64, seed=1, epoch=0)]
+    again = [b.target_sid for b, _ in iterate_batches(data, 64, seed=1, epoch=0)]
+    other = [b.target_sid for b, _ in iterate_batches(data, 64, seed=1, epoch=1)]
+    assert all(torch.equal(x, y) for x, y in zip(first, again, strict=True))
+    assert not all(torch.equal(x, y) for x, y in zip(first, other, strict=True))
+    assert sum(len(x) for x in first) == len(data)  # nothing dropped
+
+
+def test_schedule_and_bad_arguments(log_dir: Path, tmp_path: Path) -> None:
+    args = PretrainArgs(log=str(log_dir), warmup_steps=10, max_steps=110, min_lr_ratio=0.1)
+    assert lr_factor(0, args) == pytest.approx(0.1)
+    assert lr_factor(9, args) == pytest.approx(1.0)
+    assert lr_factor(60, args) == pytest.approx(0.55)
+    assert lr_factor(110, args) == pytest.approx(0.1)
+    for field, bad in (("lr", 0.0), ("batch_size", 0), ("sid_mode", "fuzzy"),
+                       ("weights", "gifts"), ("valid_fraction", 1.5)):  # fmt: skip
+        with pytest.raises(ValueError, match=field):
+            PretrainArgs(**{field: bad})  # type: ignore[arg-type]
+    with pytest.raises(SystemExit):
+        main(["--batch-size", "0", "--log", str(log_dir)])
+    with pytest.raises(ValueError, match="log"):
+        pretrain(PretrainArgs(out=str(tmp_path)))

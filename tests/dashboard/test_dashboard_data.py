@@ -1,0 +1,118 @@
+"""The dashboard's data functions: run choice, re-scoring, Pareto front, world trace, playback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from agents.pipeline.world import scaled_config
+from dashboard.data import (
+    SAMPLE_RUN,
+    breakdown_table,
+    busiest_users,
+    choose_run,
+    nearest_swept,
+    overall_table,
+    pareto_mask,
+    playback,
+    rescore,
+)
+from dashboard.world_trace import (
+    busiest_rooms,
+    cohort_shares,
+    live_by_phase,
+    room_drift,
+    trace_world,
+)
+from liveenv.objectives import DEFAULT_WEIGHTS, OBJECTIVES
+from policies.baselines import OraclePolicy, PopularPolicy
+
+torch.set_num_threads(1)
+TINY = {"n_users": 1000, "n_streamers": 100}
+
+
+def _summary() -> pd.DataFrame:
+    """A summary table as agents.evaluate writes it: two policies, one breakdown."""
+    rows = []
+    for policy, scale in (("a", 1.0), ("b", 2.0)):
+        base = {"policy": policy, "n_seeds": 2, "n_impressions": 100}
+        rates = {f"{m}_mean": scale * (i + 1) / 10 for i, m in enumerate(OBJECTIVES)}
+        ci = {"weighted_return_mean": scale, "weighted_return_lo": scale - 0.1,
+              "weighted_return_hi": scale + 0.1, "oracle_normalised_mean": scale / 2}  # fmt: skip
+        rows.append({**base, "breakdown": "all", "group": "all", **rates, **ci})
+        for g, v in (("heavy", 3.0), ("new", 1.0), ("light", 2.0)):
+            rows.append({**base, "breakdown": "user_cohort", "group": g, **rates, **ci,
+                         "weighted_return_mean": v * scale})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_the_sample_run_is_shown_when_no_run_has_results(tmp_path: Path) -> None:
+    choice = choose_run(tmp_path)
+    assert choice.is_sample and choice.path == SAMPLE_RUN
+    assert "has no evaluation results" in choice.note
+    assert choose_run(None).is_sample
+
+
+def test_rescoring_is_linear_in_the_weights() -> None:
+    s = _summary()
+    once = rescore(s, DEFAULT_WEIGHTS).set_index("policy")["weighted return"]
+    twice = rescore(s, {k: 2 * v for k, v in DEFAULT_WEIGHTS.items()}).set_index("policy")
+    assert np.allclose(twice["weighted return"], 2 * once)
+    only_gift = rescore(s, dict.fromkeys(OBJECTIVES, 0.0) | {"gift": 1.0}).set_index("policy")
+    assert only_gift.loc["b", "weighted return"] == pytest.approx(2 * 0.6)
+    with pytest.raises(ValueError, match="unknown objective"):
+        rescore(s, {"likes": 1.0})
+
+
+def test_tables_keep_the_natural_order_of_groups() -> None:
+    s = _summary()
+    assert overall_table(s)["policy"].tolist() == ["b", "a"]
+    table = breakdown_table(s, "user_cohort")
+    assert table.index.tolist() == ["new", "light", "heavy"]
+    assert table.loc["heavy", "b"] == 6.0
+
+
+def test_pareto_front_and_nearest_swept_weights() -> None:
+    pts = np.array([[1.0, 5.0], [2.0, 4.0], [1.5, 3.0], [3.0, 1.0], [0.5, 0.5]])
+    assert pareto_mask(pts).tolist() == [True, True, False, True, False]
+    sweep = pd.DataFrame([{f"w_{m}": DEFAULT_WEIGHTS[m] for m in OBJECTIVES} | {"w_gift": g}
+                          for g in (0.005, 0.02, 0.08)])  # fmt: skip
+    assert nearest_swept(sweep, DEFAULT_WEIGHTS) == 1
+    assert nearest_swept(sweep, {"gift": 0.07}) == 2
+    assert nearest_swept(sweep, {"gift": 0.0}) == 0
+
+
+def test_world_trace_follows_rooms_and_their_content() -> None:
+    config = scaled_config("default", **TINY, start_hour=20.0)
+    trace = trace_world(config, hours=0.5, seed=0)
+    rooms = trace.rooms
+    assert rooms["time_h"].nunique() == 60  # one snapshot per 30-s tick
+    assert set(rooms["phase"]) <= {"warmup", "peak", "decline"} and (rooms["viewers"] >= 0).all()
+    assert live_by_phase(trace).to_numpy().sum() == len(rooms)
+    assert cohort_shares(trace).to_numpy().sum() == trace.requests["requests"].sum() > 0
+    room = busiest_rooms(trace, 1)[0]
+    drift = room_drift(trace, room)
+    assert drift["similarity_to_start"].iloc[0] == pytest.approx(1.0)
+    assert len(drift) == (rooms["room_id"] == room).sum()
+    again = trace_world(config, hours=0.5, seed=0)
+    pd.testing.assert_frame_equal(again.rooms, rooms)  # a seed reproduces the world
+
+
+def test_playback_records_what_was_shown_and_what_happened() -> None:
+    config = scaled_config("default", **TINY, start_hour=20.0)
+    oracle = playback(OraclePolicy(), config, seed=0, steps=120)
+    popular = playback(PopularPolicy(), config, seed=0, steps=120)
+    assert len(oracle) == 120 and (oracle["oracle_rank"] == 1).all()  # greedy on true utility
+    assert (popular["oracle_rank"] >= 1).all() and (
+        popular["oracle_rank"] <= popular["live_rooms"]
+    ).all()
+    weights = np.array([DEFAULT_WEIGHTS[m] for m in OBJECTIVES])
+    assert np.allclose(popular[list(OBJECTIVES)].to_numpy() @ weights, popular["reward"])
+    assert (popular.loc[popular["click"] == 0, "watch_time"] == 0).all()
+    users = busiest_users(popular, 3)
+    counts = popular["user_id"].value_counts()
+    assert counts[users[0]] == counts.max()

@@ -1,0 +1,116 @@
+"""Every dashboard page through Streamlit's AppTest, on the bundled sample run:
+no exception, its key elements, and a widget change that changes what it shows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from dashboard.data import SAMPLE_RUN, has_results
+
+torch.set_num_threads(1)
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+TIMEOUT = 180
+pytestmark = pytest.mark.skipif(not has_results(SAMPLE_RUN),
+                                reason="dashboard/sample_run has no results")  # fmt: skip
+
+
+def page(name: str, **state: object) -> AppTest:
+    """An AppTest of one page (a ``render()`` of dashboard.views), session state preset."""
+    script = f"from dashboard.views import {name}\n{name}.render()\n"
+    at = AppTest.from_string(script, default_timeout=TIMEOUT)
+    for key, value in state.items():
+        at.session_state[key] = value
+    return at.run()
+
+
+def _ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _charts(at: AppTest) -> int:
+    return len(at.get("vega_lite_chart")) + len(at.get("arrow_vega_lite_chart"))
+
+
+def test_the_app_opens_on_the_sample_run_with_its_title() -> None:
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.session_state["world_hours"] = 0.5
+    at.session_state["world_users"] = 1000
+    at.run()
+    _ok(at)
+    assert at.sidebar.title[0].value == "LiveEnv workbench"
+    assert "sample run" in at.sidebar.caption[0].value
+    assert at.header[0].value == "World"  # the default page
+
+
+def test_world_shows_rooms_cohorts_and_a_drifting_room() -> None:
+    at = page("world", world_hours=0.5, world_users=1000)
+    _ok(at)
+    labels = [m.label for m in at.metric]
+    assert labels == ["rooms live now", "viewers now", "new streamers live", "requests served"]
+    assert _charts(at) >= 3
+    assert any("One room's content" in s.value for s in at.subheader)
+    assert any("SID of room" in m.value for m in at.markdown)  # the sample run has a tokenizer
+    served = at.metric[3].value
+    at.slider(key="world_hours").set_value(1.0).run()
+    _ok(at)
+    assert at.metric[3].value != served  # more simulated hours, more requests
+
+
+def test_policies_shows_tables_and_breakdowns_side_by_side() -> None:
+    at = page("policies")
+    _ok(at)
+    assert [s.value for s in at.subheader][:2] == ["Overall", "weighted_return per impression"]
+    overall = at.dataframe[0].value
+    assert {"random", "oracle", "pretrained"} <= set(overall["policy"])
+    assert _charts(at) == 2
+    at.multiselect[0].set_value(["random", "oracle"]).run()
+    _ok(at)
+    assert set(at.dataframe[0].value["policy"]) == {"random", "oracle"}
+    at.selectbox[2].set_value("phase").run()
+    assert at.dataframe[1].value.index.tolist() == ["warmup", "peak", "decline"]
+
+
+def test_reward_weights_rescore_and_show_the_front() -> None:
+    at = page("weights")
+    _ok(at)
+    assert [s.label for s in at.slider] == ["click", "watch_time", "like", "comment", "follow",
+                                            "gift"]  # fmt: skip
+    before = at.dataframe[0].value.set_index("policy")["weighted return"]
+    assert any("Pareto" in s.value for s in at.subheader) and _charts(at) >= 2
+    assert any("Nearest to your weights" in c.value for c in at.caption)  # the sample has a sweep
+    at.slider(key="w_gift").set_value(0.1).run()
+    _ok(at)
+    after = at.dataframe[0].value.set_index("policy")["weighted return"]
+    assert (after - before.reindex(after.index)).abs().max() > 1e-6
+    assert at.button[0].label == "align and evaluate"
+
+
+def test_stress_tests_compare_presets() -> None:
+    at = page("stress")
+    _ok(at)
+    assert _charts(at) == 1
+    table = at.dataframe[0].value
+    presets = set(table.index.get_level_values("preset"))
+    assert {"default", "cold_start"} <= presets
+    at.radio[0].set_value("phase").run()
+    _ok(at)
+    groups = set(at.dataframe[0].value.index.get_level_values("group"))
+    assert groups <= {"warmup", "peak", "decline"}
+
+
+def test_playback_steps_through_one_users_session() -> None:
+    at = page("playback", play_steps=300)
+    _ok(at)
+    assert [m.label for m in at.metric] == ["rank by true expected utility", "weighted reward"]
+    first = at.markdown[0].value
+    assert first.startswith("**Request 1 of")
+    if at.slider(key="play_request").max > 1:
+        at.slider(key="play_request").set_value(2).run()
+        _ok(at)
+        assert at.markdown[0].value.startswith("**Request 2 of") and at.markdown[0].value != first
+    session = at.dataframe[0].value
+    assert {"streamer", "click", "watch_time", "gift", "reward"} <= set(session.columns)

@@ -1,0 +1,163 @@
+"""Generator inputs: the log mirror of the observation, train = serve, feature maps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from agents.logs import LogRecorder, PlatformPolicy, read_log, read_log_arrays
+from agents.logs.generate import make_log_env, run_policy
+from agents.sequences import SequenceConfig, build_examples
+from liveenv.rhythm import time_features
+from policies.onelive.features import (
+    FEEDBACK_TYPES,
+    HISTORY_KEYS,
+    TIME_DIM,
+    FeatureBuilder,
+    PooledCache,
+    event_time_features,
+    feedback_types,
+    history_from_log,
+    request_time_features,
+)
+from policies.tokenizer import SIDTokenizer, SIDTokenizerConfig
+
+torch.set_num_threads(1)  # tiny models: threads only contend on a shared CPU
+TINY = {"users.n_users": 3000, "streamers.n_streamers": 300, "start_hour": 19.0,
+        "max_rooms": 128}  # fmt: skip
+H = 20  # users.history_len of the default world
+
+
+@pytest.fixture(scope="module")
+def logged_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
+    """An hour of a tiny world under the platform policy: the log and every observation."""
+    out = tmp_path_factory.mktemp("features") / "log"
+    env = LogRecorder(make_log_env("default", 1.0 / 24, TINY), out, policy_name="platform")
+    behaviour, seen = PlatformPolicy(seed=0), []
+
+    def act(obs: dict, e: object) -> object:
+        seen.append({k: np.array(v) for k, v in obs.items()})
+        return behaviour(obs, e)
+
+    run_policy(env, act, seed=0, progress=False)
+    env.close()
+    return out, seen
+
+
+@pytest.fixture(scope="module")
+def tokenizer(logged_run: tuple[Path, list[dict]]) -> SIDTokenizer:
+    cfg = SIDTokenizerConfig(codebook_sizes=(8, 8, 8), epochs=1, batch_size=128)
+    return SIDTokenizer.fit(logged_run[0], cfg)
+
+
+def _stack(seen: list[dict], rows: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: np.stack([seen[i][k] for i in rows]) for k in seen[0]}
+
+
+def test_log_history_mirrors_the_observation(logged_run: tuple[Path, list[dict]]) -> None:
+    log_dir, seen = logged_run
+    log = read_log(log_dir)
+    assert len(log) == len(seen) and log.is_click.sum() > 100  # one row per request
+    hist = history_from_log(log, H)
+    obs = _stack(seen, np.arange(len(seen)))
+    assert obs["history_mask"].sum() > 1000  # many real history events to compare
+    for key in ("history_streamer", "history_mask", "history_content", "user"):
+        np.testing.assert_array_equal(hist[key], obs[key], err_msg=key)
+    # float32 minutes vs watch ms rounded to the millisecond; request time in ms
+    np.testing.assert_allclose(hist["history_feedback"], obs["history_feedback"], atol=2e-5)
+    np.testing.assert_allclose(hist["history_age"], obs["history_age"], atol=1e-5)
+    np.testing.assert_allclose(hist["time"], obs["time"], atol=1e-5)
+    # a dict of arrays gives the same as the DataFrame
+    again = history_from_log(read_log_arrays(log_dir), H, rows=np.arange(10, 50))
+    np.testing.assert_array_equal(again["history_row"], hist["history_row"][10:50])
+
+
+def test_training_examples_equal_serving_inputs(
+    logged_run: tuple[Path, list[dict]], tokenizer: SIDTokenizer
+) -> None:
+    """The pretraining example of each click = what the policy builds from that request's
+    observation (the observation path encodes every history event itself)."""
+    log_dir, seen = logged_run
+    log = read_log(log_dir)
+    data = build_examples(log, tokenizer, SequenceConfig(max_history=H))
+    rows = data.log_row.numpy()
+    np.testing.assert_array_equal(rows, np.flatnonzero(log.is_click.to_numpy()))
+    builder = FeatureBuilder(tokenizer, obs_dim=16, max_history=H)
+    for obs in seen:  # the serving side sees every room table in turn
+        builder.cache.update_from_obs({k: v[None] for k, v in obs.items()})
+    served = builder.batch_from_obs(_stack(seen, rows), update_cache=False)
+    assert builder.cache.misses == 0
+    trained = data.batch()
+    torch.testing.assert_close(trained.hist_sid, served.hist_sid, rtol=0, atol=0)
+    for name in ("hist_feedback", "hist_mask", "user_feats"):
+        assert torch.equal(getattr(trained, name), getattr(served, name)), name
+    torch.testing.assert_close(trained.hist_time, served.hist_time, atol=1e-5, rtol=0)
+    torch.testing.assert_close(trained.now_time, served.now_time, atol=1e-5, rtol=0)
+    # the target is the SID of the clicked room as the room table showed it then
+    obs = _stack(seen, rows)
+    slot = log.slot.to_numpy()[rows]
+    shown = obs["rooms"][np.arange(len(rows)), slot]
+    want = tokenizer.encode(shown[:, :16], shown[:, 16:32], log.streamer_id.to_numpy()[rows])
+    np.testing.assert_array_equal(data.target_sid.numpy(), want)
+    assert trained.hist_time.shape[-1] == TIME_DIM
+
+
+def test_feedback_type_is_the_strongest_action() -> None:
+    fb = np.array(
+        [
+            [0, 0, 0, 0, 0, 0],  # skip
+            [1, 0.5, 0, 0, 0, 0],  # click, short
+            [1, 1.0, 0, 0, 0, 0],  # long view (>= 1 min)
+            [1, 0.2, 1, 0, 0, 0],  # like beats the short watch
+            [1, 3.0, 1, 1, 0, 0],  # comment beats like and long view
+            [1, 3.0, 1, 1, 1, 0],  # follow
+            [1, 0.1, 0, 0, 1, 2.0],  # gift beats everything
+        ],
+        dtype=np.float32,
+    )
+    names = [FEEDBACK_TYPES[i] for i in feedback_types(fb)]
+    assert names == ["skip", "click", "long_view", "like", "comment", "follow", "gift"]
+    assert feedback_types(fb.reshape(7, 1, 6)).shape == (7, 1)
+
+
+def test_event_time_features_recover_the_event_clock() -> None:
+    now = np.array([3 * 86_400.0 + 5.25 * 3600, 86_400.0 * 6 + 23.9 * 3600])
+    age_h = np.array([[0.0, 2.5, 30.0], [0.0, 26.1, 200.0]])
+    feats = event_time_features(time_features(now), np.log1p(age_h).astype(np.float32))
+    assert feats.shape == (2, 3, TIME_DIM) and feats.dtype == np.float32
+    want = time_features(now[:, None] - age_h * 3600.0)  # sin/cos hour and weekday then
+    np.testing.assert_allclose(feats[..., 1:], want, atol=5e-5)  # float32 log age of 200 h
+    np.testing.assert_allclose(feats[..., 0], np.log1p(age_h), atol=1e-6)
+    req = request_time_features(time_features(now))
+    np.testing.assert_allclose(req, feats[:, 0], atol=1e-6)  # the request = an event of age 0
+    assert np.all(req[:, 0] == 0)
+
+
+def test_pooled_cache_updates_and_counts_misses() -> None:
+    cache = PooledCache(obs_dim=2)
+    cache.update(np.array([5, 1, -1]), np.array([[1, 2], [3, 4], [9, 9]], dtype=np.float32))
+    got = cache.lookup(np.array([1, 5, 7, -1, 1000]))
+    np.testing.assert_array_equal(got, [[3, 4], [1, 2], [0, 0], [0, 0], [0, 0]])
+    assert cache.misses == 3 and len(cache) == 2
+    cache.update(np.array([5]), np.array([[7, 7]], dtype=np.float32))  # latest wins
+    np.testing.assert_array_equal(cache.lookup(np.array([5])), [[7, 7]])
+    with pytest.raises(ValueError, match="obs_dim"):
+        PooledCache(0)
+
+
+def test_builder_keeps_the_newest_events_and_refuses_bad_widths(
+    logged_run: tuple[Path, list[dict]], tokenizer: SIDTokenizer
+) -> None:
+    _, seen = logged_run
+    obs = _stack(seen, np.arange(len(seen) - 8, len(seen)))
+    full = FeatureBuilder(tokenizer, 16, H).batch_from_obs(obs)
+    short = FeatureBuilder(tokenizer, 16, 5).batch_from_obs(obs)
+    assert short.hist_sid.shape[1] == 5
+    assert torch.equal(short.hist_sid, full.hist_sid[:, -5:])  # newest last, right-aligned
+    assert torch.equal(short.hist_mask, full.hist_mask[:, -5:])
+    with pytest.raises(ValueError, match="max_history"):
+        FeatureBuilder(tokenizer, 16, 0)
+    assert set(HISTORY_KEYS) <= set(obs)
