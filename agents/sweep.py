@@ -182,8 +182,9 @@ def _align_cell(spec: dict[str, Any], out: Path) -> tuple[str, float]:
 
     args = cell_align_args(spec)
     path = dpo(args) if spec["method"] == "dpo" else align(args)
-    last = json.loads((out / "summary.json").read_text())["last"]
-    return str(path), float(last.get("kl_ref", float("nan")))
+    summary = json.loads((out / "summary.json").read_text())
+    chosen = summary["best"] if Path(path).name == "best.pt" else summary["last"]
+    return str(path), float(chosen.get("kl_ref", float("nan")))
 
 
 def _evaluate_cell(spec: dict[str, Any], model: str) -> dict[str, Any]:

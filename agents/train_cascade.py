@@ -71,7 +71,13 @@ class TrainCascadeArgs:
     retrieval_feature: bool = field(
         default=False, metadata={"help": "ranker also reads the two-tower score"}
     )
-    tower_epochs: int = field(default=4, metadata={"help": "two-tower epochs (best on validation kept)"})
+    affinity: bool = field(
+        default=True, metadata={"help": "two-tower content-affinity term (see TwoTowerConfig)"}
+    )
+    logq: bool = field(default=True, metadata={"help": "logQ correction of the in-batch softmax"})
+    tower_epochs: int = field(
+        default=4, metadata={"help": "two-tower epochs (best on validation kept)"}
+    )
     ranker_epochs: int = field(
         default=6, metadata={"help": "ranker epochs (best on validation kept)"}
     )
@@ -227,14 +233,19 @@ def train_tower(data: list[LogData], args: TrainCascadeArgs,
     rng = np.random.default_rng(args.seed)
     torch.manual_seed(args.seed)
     req = data[0].pf.request
-    model = TwoTower(TwoTowerConfig(user_dim=req.tower_input().shape[1],
-                                    room_dim=data[0].pf.rooms.shape[-1]))  # fmt: skip
+    o = req.taste.shape[1]
+    model = TwoTower(TwoTowerConfig(
+        user_dim=req.tower_input().shape[1], room_dim=data[0].pf.rooms.shape[-1],
+        affinity_dim=o if args.affinity else 0, taste_offset=req.scalars.shape[1],
+    ))  # fmt: skip
     train_rows = [np.flatnonzero((d.feedback[:, 0] > 0) & ~d.val) for d in data]
     model.user_norm.fit(torch.from_numpy(np.concatenate(
         [d.pf.request.tower_input()[r] for d, r in zip(data, train_rows, strict=True)])))  # fmt: skip
     model.room_norm.fit(torch.from_numpy(np.concatenate(
         [d.pf.rooms[r, 0] for d, r in zip(data, train_rows, strict=True)])))  # fmt: skip
-    log_q = {split: [click_log_share(d, split) for d in data] for split in (False, True)}
+    log_q = {
+        split: [click_log_share(d, split) * args.logq for d in data] for split in (False, True)
+    }
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     for _ in range(args.tower_epochs):
         model.train()

@@ -7,7 +7,8 @@ random recommendations for ``--hours`` simulated hours. Every 30-s world tick a
 :class:`LiveSIDTracker` re-encodes every live room (tower forward pass + residual
 k-means assignment) and updates the live-SID trie. Reported per tick: the refresh
 time, the wall time the env took to simulate that tick (all its requests, tracker
-excluded), and their ratio. The tokenizer is loaded (``--tokenizer``), or fitted on
+excluded), and their ratio (of medians, robust to a loaded machine's stalls, and of
+totals), plus the cost of the refresh's parts on the last tick. The tokenizer is loaded (``--tokenizer``), or fitted on
 ``--log`` (default: a freshly generated ``--log-hours`` log of the preset).
 """
 
@@ -17,6 +18,7 @@ import argparse
 import platform
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -59,12 +61,36 @@ def measure(args: argparse.Namespace, tok: SIDTokenizer, scope: str) -> dict[str
             sim_tick.append(sim_s)
             rooms.append(len(tracker.keys))
             sim_s = 0.0
+    parts = breakdown(tracker, env)
     # the first refresh pays torch's warm-up; the simulated time of a tick is only
     # complete once the next tick has started, hence sim_tick[1:] against refresh[:-1]
     r, s = np.asarray(refresh[1:-1]), np.asarray(sim_tick[2:])
-    return {"ticks": len(r), "rooms": float(np.mean(rooms)), "refresh_ms": 1e3 * r.mean(),
-            "refresh_p95_ms": 1e3 * np.percentile(r, 95), "sim_tick_ms": 1e3 * s.mean(),
-            "ratio": r.sum() / s.sum()}  # fmt: skip
+    return {"ticks": len(r), "rooms": float(np.mean(rooms)),
+            "refresh_median_ms": 1e3 * np.median(r), "refresh_mean_ms": 1e3 * r.mean(),
+            "sim_tick_median_ms": 1e3 * np.median(s), "sim_tick_mean_ms": 1e3 * s.mean(),
+            "ratio_of_medians": np.median(r) / np.median(s), "ratio_of_totals": r.sum() / s.sum(),
+            **parts}  # fmt: skip
+
+
+def breakdown(tracker: LiveSIDTracker, env: LiveStreamEnv, reps: int = 200) -> dict[str, float]:
+    """ms per call of the refresh's parts on the last tick's rooms."""
+    from policies.tokenizer.tracker import _from_world
+
+    tok, states = tracker.tokenizer, _from_world(env.world, tracker.scope)
+    emb = tok.embed_rooms(states.content, states.pooled, states.streamer)
+
+    def ms(fn: Callable[[], object]) -> float:
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        return 1e3 * (time.perf_counter() - t0) / reps
+
+    return {
+        "read_ms": ms(lambda: _from_world(env.world, tracker.scope)),
+        "tower_ms": ms(lambda: tok.embed_rooms(states.content, states.pooled, states.streamer)),
+        "quantise_ms": ms(lambda: tok.quantiser.encode(emb)),
+        "apply_ms": ms(lambda: tracker.apply(states)),  # tower + quantise + index diff
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
@@ -85,10 +111,15 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     out = {}
     for scope in ("table", "all"):
         m = out[scope] = measure(args, tok, scope)
-        print(f"scope={scope:5s}: {m['ticks']} ticks, {m['rooms']:.0f} rooms tracked, "
-              f"refresh {m['refresh_ms']:.2f} ms (p95 {m['refresh_p95_ms']:.2f}), "
-              f"simulating a 30-s tick {m['sim_tick_ms']:.1f} ms, "
-              f"ratio {100 * m['ratio']:.1f} %")  # fmt: skip
+        print(f"scope={scope:5s}: {m['ticks']} ticks, {m['rooms']:.0f} rooms tracked; "
+              f"refresh median {m['refresh_median_ms']:.2f} ms (mean {m['refresh_mean_ms']:.2f}), "
+              f"simulating a 30-s tick median {m['sim_tick_median_ms']:.1f} ms "
+              f"(mean {m['sim_tick_mean_ms']:.1f}); refresh / tick: "
+              f"{100 * m['ratio_of_medians']:.1f} % of medians, "
+              f"{100 * m['ratio_of_totals']:.1f} % of totals")  # fmt: skip
+        print(f"             parts (ms per call on the last tick): read {m['read_ms']:.2f}, "
+              f"tower {m['tower_ms']:.2f}, quantise {m['quantise_ms']:.2f}, "
+              f"encode + index diff {m['apply_ms']:.2f}")  # fmt: skip
     return out
 
 

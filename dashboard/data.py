@@ -149,6 +149,16 @@ def sweep_table(root: str | Path) -> pd.DataFrame | None:
     return df
 
 
+def short_labels(sweep: pd.DataFrame) -> list[str]:
+    """A label per swept weight vector naming only the weights that vary in the sweep."""
+    cols = [f"w_{m}" for m in OBJECTIVES]
+    varying = [c for c in cols if sweep[c].nunique() > 1] or cols[:1]
+    names = sweep["label"].astype(str) if "label" in sweep else pd.Series([""] * len(sweep))
+    return [name if name == "pretrained" else
+            ", ".join(f"{c[2:]}={row[c]:g}" for c in varying)
+            for name, (_, row) in zip(names, sweep.iterrows(), strict=True)]  # fmt: skip
+
+
 def pareto_mask(points: np.ndarray) -> np.ndarray:
     """``(n,)`` True where no other point is >= in every column and > in one (maximise)."""
     p = np.asarray(points, dtype=float)

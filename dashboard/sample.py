@@ -19,9 +19,10 @@ from dashboard.data import SAMPLE_RUN
 KEEP = (
     "config.json", "report.md", "results/**/*.csv", "results/**/*.md", "results/**/*.json",
     "figures/**/*.png", "checkpoints/tokenizer.pt", "checkpoints/*/policy.npz",
-    "checkpoints/generator/model.pt", "checkpoints/generator/tokenizer.pt",
-    "checkpoints/reward_model/reward_model.pt", "checkpoints/reward_model/calibration.md",
+    "checkpoints/reward_model/calibration.md",
 )  # fmt: skip
+# Left out to stay small: logs, resume state, the generator's and the reward model's
+# training checkpoints (so the Reward weights page cannot run a quick alignment on it).
 
 
 def export_sample(run_dir: str | Path, dest: str | Path = SAMPLE_RUN) -> list[Path]:

@@ -73,7 +73,7 @@ class BatchedLiveEnv:
         from gymnasium.utils.seeding import np_random
 
         rng, _ = np_random(seed)
-        self.world = World(self.config, rng, postpone=self.postpone)
+        self.world = World(self.config, rng, postpone=self.postpone, batched=self.batch_size > 1)
         self._take()
         return self._observe(), self._info()
 
@@ -146,4 +146,3 @@ class BatchedLiveEnv:
 
     def _info(self) -> dict[str, Any]:
         return {"user_id": self._users, "time_s": self._times, "n_live": self.world.n_live}
-

@@ -20,7 +20,9 @@ class DrawStream:
     def __init__(self, rng: np.random.Generator, width: int, dim: int, scale: float = 1.0,
                  block: int = 4096) -> None:  # fmt: skip
         if width < 1 or dim < 1 or block < 1:
-            raise ValueError(f"DrawStream(width={width}, dim={dim}, block={block}): all must be >= 1")
+            raise ValueError(
+                f"DrawStream(width={width}, dim={dim}, block={block}): all must be >= 1"
+            )
         self.rng, self.width, self.dim, self.block = rng, int(width), int(dim), int(block)
         self.scale = np.float32(scale)
         self.served = 0  # rows handed out so far

@@ -124,4 +124,3 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     a = np.array(a)
     a.setflags(write=False)
     return a
-

@@ -52,9 +52,10 @@ class Archetypes:
 
 
 def new_user_table(cfg: EnvConfig) -> SoA:
+    """Room for the first users and two days of newcomers before the table grows."""
     d = cfg.latent_dim
     return SoA(
-        cfg.users.n_users,
+        cfg.users.n_users + int(2 * cfg.users.new_users_per_day),
         {
             "interest": ((d,), np.float32, 0.0),
             "boredom": ((d,), np.float32, 0.0),
@@ -106,7 +107,7 @@ def add_users(
 def new_streamer_table(cfg: EnvConfig) -> SoA:
     d, scfg = cfg.latent_dim, cfg.streamers
     return SoA(
-        scfg.n_streamers,
+        scfg.n_streamers + int(2 * scfg.new_streamers_per_day),
         {
             "style": ((d,), np.float32, 0.0),
             "mix": ((scfg.n_content_types,), np.float32, 0.0),

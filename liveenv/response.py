@@ -80,15 +80,26 @@ class Impressions:
 
     def take(self, rows: np.ndarray) -> Impressions:
         """The impressions at ``rows`` (the rings are shared, not copied)."""
-        shared = ("content", "bias", "follow_bonus")
-        return Impressions(**{k: (v if k in shared else v[rows]) for k, v in self.__dict__.items()})
+        return Impressions(
+            t=self.t[rows], vec=self.vec[rows], like_prop=self.like_prop[rows],
+            comment_prop=self.comment_prop[rows], gift_prop=self.gift_prop[rows],
+            followed=self.followed[rows], end_t=self.end_t[rows], slot=self.slot[rows],
+            content=self.content, bias=self.bias, follow_bonus=self.follow_bonus,
+        )  # fmt: skip
 
-    def appeal(self, rows: np.ndarray, k0: int, k1: int) -> np.ndarray:
-        """``(len(rows), k1-k0)`` appeal of segments ``k0..k1-1`` after the request."""
-        slot = self.slot[rows, None]
-        idx = (self.tick[rows, None] + np.arange(k0, k1)) % self.content.shape[1]
-        match = np.einsum("nd,nkd->nk", self.vec[rows], self.content[slot, idx])
-        return match + self.bias[slot, idx] + self.follow_bonus * self.followed[rows, None]
+    def appeal(self, rows: np.ndarray | None, k0: int, k1: int,
+               tick: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+        """``(len(rows), k1-k0)`` appeal of segments ``k0..k1-1`` after the request
+        (``rows=None``: every impression; ``tick``: ``self.tick[rows]`` if known)."""
+        if rows is None:
+            slot, vec, followed = self.slot[:, None], self.vec, self.followed[:, None]
+        else:
+            slot, vec, followed = self.slot[rows, None], self.vec[rows], self.followed[rows, None]
+        if tick is None:
+            tick = self.tick if rows is None else self.tick[rows]
+        idx = (tick[:, None] + np.arange(k0, k1)) % self.content.shape[1]
+        match = np.einsum("nd,nkd->nk", vec, self.content[slot, idx])
+        return match + self.bias[slot, idx] + self.follow_bonus * followed
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -125,46 +136,51 @@ def sample_watch(imp: Impressions, rows: np.ndarray, appeal0: np.ndarray, u: np.
     ``u`` holds each row's uniforms. The leave boundary is the first ``k``
     whose cumulative hazard ``sum -log(1 - h_j)`` reaches ``-log(u_leave)``.
     """
-    n = len(rows)
-    watch = np.zeros(n)
-    mean_a = appeal0.astype(np.float64).copy()
-    tau = imp.first_boundary[rows]
-    n_b = imp.n_boundaries(cfg)[rows]
-    full = imp.full_watch_s(cfg)[rows]
-    bounce = u[:, U_BOUNCE] < bounce_probability(appeal0, cfg)
-    bounce_w = -cfg.response.bounce_mean_s * np.log1p(-u[:, U_BOUNCE_T])
-    watch[bounce] = np.minimum(np.minimum(bounce_w[bounce], tau[bounce]), full[bounce])
-    ends_now = ~bounce & (n_b == 0)
-    watch[ends_now] = full[ends_now]
-    alive = np.flatnonzero(~bounce & ~ends_now)
+    r, max_watch = cfg.response, cfg.response.max_watch_segments
+    imp = imp.take(rows)
+    tick = (imp.t // SEGMENT_S).astype(np.int64)
+    tau = (tick + 1) * SEGMENT_S - imp.t  # to the first boundary, in (0, 30]
+    n_b = np.minimum(np.ceil(np.maximum(imp.end_t - imp.t - tau, 0.0) / SEGMENT_S), max_watch)
+    n_b = n_b.astype(np.int64)
+    full = np.minimum(imp.end_t - imp.t, tau + SEGMENT_S * (max_watch - 1))
+    watch = np.minimum(np.minimum(-r.bounce_mean_s * np.log1p(-u[:, U_BOUNCE_T]), tau), full)
+    mean_a = appeal0.astype(np.float64)
+    stay = u[:, U_BOUNCE] >= bounce_probability(appeal0, cfg)  # did not bounce
+    watch[stay] = full[stay]  # until the end, unless the viewer leaves at a boundary
+    alive = np.flatnonzero(stay & (n_b > 0))
     need = -np.log(np.maximum(u[alive, U_LEAVE], 1e-300))
     hazard_sum = np.zeros(len(alive))
-    appeal_sum = appeal0[alive].astype(np.float64)
-    k, chunk = 1, 4
+    appeal_sum = mean_a[alive]
+    k, chunk = 1, 16  # boundaries 1..16 first (most viewers leave by then), then the rest
     while len(alive):
-        k1 = min(k + chunk, cfg.response.max_watch_segments + 1)
-        a = imp.appeal(rows[alive], k, k1)  # (m, c) boundaries k..k1-1
+        nb = n_b[alive]
+        k1 = min(k + chunk, int(nb.max()) + 1)
+        a = imp.appeal(alive, k, k1, tick[alive])  # (m, c)
         ks = np.arange(k, k1)
-        valid = ks[None, :] <= n_b[alive, None]
-        h = np.where(valid, -np.log1p(-leave_hazard(a, cfg)), 0.0)
-        cum_h = hazard_sum[:, None] + np.cumsum(h, axis=1)
-        cum_a = appeal_sum[:, None] + np.cumsum(a, axis=1)
-        hit = (cum_h >= need[:, None]) & valid
+        valid = ks <= nb[:, None]
+        h = np.logaddexp(0.0, r.leave_bias - r.leave_slope * a)  # -log(1 - leave_hazard)
+        h *= valid
+        cum_h = np.cumsum(h, axis=1)
+        cum_h += hazard_sum[:, None]
+        hit = cum_h >= need[:, None]
+        hit &= valid
         left = hit.any(axis=1)
-        j = hit.argmax(axis=1)
-        idx_left = alive[left]
-        watch[idx_left] = tau[idx_left] + SEGMENT_S * (ks[j[left]] - 1)
-        before = np.where(j[left] > 0, cum_a[left, j[left] - 1], appeal_sum[left])
-        mean_a[idx_left] = before / ks[j[left]]
-        done = ~left & (k1 - 1 >= n_b[alive])
-        idx_done = alive[done]
-        watch[idx_done] = full[idx_done]
-        last = np.clip(n_b[idx_done] - k, 0, k1 - k - 1)
-        mean_a[idx_done] = cum_a[done, last] / (n_b[idx_done] + 1)
-        keep = ~left & ~done
+        done = ~left & (nb < k1)  # passed every boundary before the room's end or the cap
+        if left.any():
+            li = np.flatnonzero(left)
+            j = hit[li].argmax(axis=1)
+            idx = alive[li]
+            watch[idx] = tau[idx] + SEGMENT_S * (ks[j] - 1)
+            before = np.cumsum(a[li], axis=1)[np.arange(len(li)), np.maximum(j - 1, 0)]
+            mean_a[idx] = (appeal_sum[li] + np.where(j > 0, before, 0.0)) / ks[j]
+        if done.any():
+            di = np.flatnonzero(done)
+            idx = alive[di]
+            mean_a[idx] = (appeal_sum[di] + (a[di] * valid[di]).sum(axis=1)) / (n_b[idx] + 1)
+        keep = np.flatnonzero(~(left | done))
         alive, need = alive[keep], need[keep]
-        hazard_sum, appeal_sum = cum_h[keep, -1], cum_a[keep, -1]
-        k, chunk = k1, chunk * 2
+        hazard_sum, appeal_sum = cum_h[keep, -1], appeal_sum[keep] + a[keep].sum(axis=1)
+        k, chunk = k1, max_watch  # the few long watches left: all their boundaries at once
     return watch, mean_a
 
 
@@ -178,17 +194,35 @@ def sample_feedback(imp: Impressions, appeal0: np.ndarray, clicked: np.ndarray, 
     rows = np.flatnonzero(clicked)
     if len(rows) == 0:
         return fb, watch_s
-    w, mean_a = sample_watch(imp, rows, appeal0[rows], u[rows], cfg)
+    ur = u[rows]
+    w, mean_a = sample_watch(imp, rows, appeal0[rows], ur, cfg)
     minutes = w / 60.0
-    rates = interaction_rates(imp.take(rows), mean_a, cfg)
-    p = 1.0 - np.exp(-rates * minutes[:, None])  # (n, 4)
-    happened = u[rows][:, [U_LIKE, U_COMMENT, U_FOLLOW, U_GIFT]] < p
-    fb[rows, 0] = 1.0
-    fb[rows, 1] = minutes
-    fb[rows, 2:5] = happened[:, :3]
-    fb[rows, 5] = np.where(happened[:, 3], gift_price(u[rows, U_PRICE], cfg), 0.0)
+    rates = interaction_rates_of(imp.like_prop[rows], imp.comment_prop[rows],
+                                 imp.gift_prop[rows], imp.followed[rows], mean_a, cfg)  # fmt: skip
+    p = -np.expm1(-rates * minutes[:, None])  # (n, 4)
+    happened = ur[:, U_LIKE : U_GIFT + 1] < p
+    out = fb[rows]
+    out[:, 0] = 1.0
+    out[:, 1] = minutes
+    out[:, 2:5] = happened[:, :3]
+    out[:, 5] = np.where(happened[:, 3], gift_price(ur[:, U_PRICE], cfg), 0.0)
+    fb[rows] = out
     watch_s[rows] = w
     return fb, watch_s
+
+
+def interaction_rates_of(like_prop: np.ndarray, comment_prop: np.ndarray, gift_prop: np.ndarray,
+                         followed: np.ndarray, mean_appeal: np.ndarray,
+                         cfg: EnvConfig) -> np.ndarray:  # fmt: skip
+    """``(n, 4)`` per-minute rates of like, comment, follow, gift of ``n`` viewers."""
+    r = cfg.response
+    out = np.empty((len(mean_appeal), 4))
+    out[:, 0] = r.like_per_min * like_prop
+    out[:, 1] = r.comment_per_min * comment_prop
+    out[:, 2] = r.follow_per_min * ~followed
+    out[:, 3] = r.gift_per_min * gift_prop
+    out *= np.exp(r.engagement_slope * mean_appeal)[:, None]
+    return out
 
 
 def expected_feedback(imp: Impressions, cfg: EnvConfig, tol: float = 1e-7) -> np.ndarray:

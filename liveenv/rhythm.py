@@ -26,6 +26,18 @@ def user_rhythm(t: float | np.ndarray) -> np.ndarray:
     return USER_RHYTHM[i0] * (1 - frac) + USER_RHYTHM[(i0 + 1) % 24] * frac
 
 
+_RHYTHM = USER_RHYTHM.tolist()
+
+
+def rhythm_at(t: float) -> float:
+    """:func:`user_rhythm` of one time, in plain floats."""
+    h = (t % DAY_S) / 3600.0
+    i0 = int(h)
+    frac = h - i0
+    i0 %= 24
+    return _RHYTHM[i0] * (1 - frac) + _RHYTHM[(i0 + 1) % 24] * frac
+
+
 def time_features(t: float | np.ndarray) -> np.ndarray:
     """``(..., 4)`` float32: sin/cos of hour of day and of day of week."""
     t = np.asarray(t, dtype=np.float64)

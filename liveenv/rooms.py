@@ -195,8 +195,11 @@ class Rooms:
             switch[0] = True
         else:
             walk[0] += t.walk[slots]
-        for c in range(1, m):
-            walk[c] += walk[c - 1]
+        if n * d >= 512:  # many rooms: one vector add per segment beats numpy's cumsum
+            for c in range(1, m):
+                walk[c] += walk[c - 1]
+        else:
+            np.cumsum(walk, axis=0, out=walk)
         sw = np.flatnonzero(switch.ravel())
         picked = np.zeros(m * n, dtype=np.int32)
         picked[sw] = _draw_types(streamers.mix[st[sw % n]], rng.random((len(sw), 1)))[:, 0]

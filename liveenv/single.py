@@ -155,21 +155,21 @@ def _watch(world: World, slot: int, now: float, tick: int, a0: float, interest: 
     need = -math.log(max(u[U_LEAVE], 1e-300))
     content, bias = rt.content[slot], rt.bias[slot]
     vec = interest - r.boredom_weight * boredom
-    hazard, appeal, k, chunk = 0.0, a0, 1, 4
+    hazard, appeal, k, chunk = 0.0, a0, 1, 16
     bonus64 = np.float64(bonus)
     while True:
         k1 = min(k + chunk, n_b + 1)
         idx = np.arange(tick + k, tick + k1) % ring
         a = (content[idx] @ vec + bias[idx]) + bonus64
-        h = -np.log1p(-1.0 / (1.0 + np.exp(-(r.leave_bias - r.leave_slope * a))))
-        cum = hazard + np.cumsum(h)
+        cum = np.cumsum(np.logaddexp(0.0, r.leave_bias - r.leave_slope * a))
+        cum += hazard
         if cum[-1] >= need:
             j = int(np.argmax(cum >= need))
             return tau + SEGMENT_S * (k + j - 1), (appeal + float(a[:j].sum())) / (k + j)
         hazard, appeal = float(cum[-1]), appeal + float(a.sum())
         if k1 > n_b:
             return full, appeal / (n_b + 1)
-        k, chunk = k1, chunk * 2
+        k, chunk = k1, mws
 
 
 def _gift_price(u: float, cfg) -> float:

@@ -6,7 +6,7 @@ import numpy as np
 
 
 class SoA:
-    """Named numpy columns sharing one row count, grown by doubling.
+    """Named numpy columns sharing one row count, grown by half when full.
 
     Columns are plain attributes (``table.interest[rows]``); ``n`` is the
     number of rows in use, capacity grows as rows are appended.
@@ -23,7 +23,7 @@ class SoA:
         """Reserve ``count`` new rows (filled with defaults); return their indices."""
         need = self.n + count
         if need > self.capacity:
-            new_cap = max(need, 2 * self.capacity)
+            new_cap = max(need, self.capacity + self.capacity // 2)  # grow by half
             for name, (shape, dtype, fill) in self._spec.items():
                 old = getattr(self, name)
                 new = np.full((new_cap, *shape), fill, dtype=dtype)

@@ -48,7 +48,7 @@ from liveenv.population import (
     new_user_table,
     user_cohort,
 )  # fmt: skip
-from liveenv.requests import RequestQueue
+from liveenv.requests import BatchQueue, RequestQueue
 from liveenv.response import (
     N_UNIFORMS,
     U_CLICK,
@@ -59,7 +59,7 @@ from liveenv.response import (
     expected_feedback,
     sample_feedback,
 )  # fmt: skip
-from liveenv.rhythm import DAY_S, SEGMENT_S, time_features, user_rhythm
+from liveenv.rhythm import DAY_S, SEGMENT_S, rhythm_at, time_features
 from liveenv.rooms import Rooms, phase_of
 from liveenv.schedule import BroadcastPlan
 
@@ -90,7 +90,8 @@ class Served:
 class World:
     """One simulated platform. All randomness comes from ``rng``."""
 
-    def __init__(self, cfg: EnvConfig, rng: np.random.Generator, postpone: bool = True):
+    def __init__(self, cfg: EnvConfig, rng: np.random.Generator, postpone: bool = True,
+                 batched: bool = False) -> None:  # fmt: skip
         self.cfg, self.rng, self.postpone = cfg, rng, postpone
         self.t0 = float(np.floor(cfg.start_hour * 3600.0 / SEGMENT_S) * SEGMENT_S)
         self.arch = Archetypes.draw(cfg, rng)
@@ -103,7 +104,7 @@ class World:
         self.draws = DrawStream(serve_rng, N_UNIFORMS + cfg.slate_size, cfg.latent_dim, drift)
         self.history = HistoryStore(cfg.users.history_len, cfg.obs_dim)
         self.follows: dict[int, set[int]] = {}
-        self.queue = RequestQueue()
+        self.queue = BatchQueue() if batched else RequestQueue()
         self.clock = -np.inf  # time of the latest request answered
         self.sim = simpy.Environment(initial_time=self.t0)
         self.rooms = Rooms(cfg, self.arch, capacity=self._room_capacity())
@@ -170,15 +171,17 @@ class World:
     def _arrivals(self, now: float) -> None:
         u, ucfg, rng = self.users, self.cfg.users, self.users_rng
         total = float(self._activity_cdf[-1]) if len(self._activity_cdf) else 0.0
-        lam = total * ucfg.return_boost_max * float(user_rhythm(now)) * SEGMENT_S / DAY_S
-        n = rng.poisson(lam)
+        lam = total * ucfg.return_boost_max * rhythm_at(now) * SEGMENT_S / DAY_S
+        n = int(rng.poisson(lam))
         if n:
-            pick = np.searchsorted(self._activity_cdf, rng.random(n) * total, side="right")
-            pick = np.minimum(pick, u.n - 1)
+            draw = rng.random((3, n))  # who, whether they come back now, when in the tick
+            draw[0].sort()  # sorted keys walk the activity table in order (cache friendly)
+            pick = np.searchsorted(self._activity_cdf, draw[0] * total, side="right")
+            np.minimum(pick, u.n - 1, out=pick)
             boost = u.return_boost[pick] * (1 + 0.1 * np.minimum(u.n_follows[pick], 10))
-            keep = rng.random(n) * ucfg.return_boost_max < boost
-            pick = np.unique(pick[keep & ~u.in_session[pick]])
-            self._start_sessions(pick, now + rng.uniform(0, SEGMENT_S, len(pick)))
+            keep = (draw[1] * ucfg.return_boost_max < boost) & ~u.in_session[pick]
+            pick, first = np.unique(pick[keep], return_index=True)
+            self._start_sessions(pick, now + SEGMENT_S * draw[2, keep][first])
 
     def _grow(self, now: float) -> None:
         ucfg, scfg, every = self.cfg.users, self.cfg.streamers, GROWTH_TICKS * SEGMENT_S
@@ -261,10 +264,17 @@ class World:
 
     def next_requests(self, max_n: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Advance the clock to the next pending requests and take up to ``max_n``
-        of them (in time order) that fall before the next tick."""
+        of them (in time order) that fall before the next tick.
+
+        With ``postpone`` and ``max_n > 1``, a batch that takes the last pending
+        request of its tick moves the clock to the tick's end: the tick is
+        answered as a whole, and follow-ups that would fall in it wait for the
+        next one (one batch per tick)."""
         self._advance_to_next_request()
         users, times = self.queue.pop_before(self.next_tick_t, max_n)
         self.clock = max(self.clock, float(times[-1]))
+        if self.postpone and max_n > 1 and self.queue.next_time() >= self.next_tick_t:
+            self.clock = self.next_tick_t
         return users, times
 
     # ----- what a recommender may observe -----------------------------------
@@ -344,17 +354,24 @@ class World:
         cfg = self.cfg
         u, drift = self.draws.take(b)
         slots = self.table_slots[slate]  # (B, K)
-        imp_all = self.impressions(np.repeat(users, k), np.repeat(times, k), slots.reshape(-1))
-        a0 = imp_all.appeal(np.arange(b * k), 0, 1)[:, 0].reshape(b, k)
-        examine = EXAMINE_DECAY ** np.arange(k)
-        hit = u[:, U_CLICK : U_CLICK + k] < examine * click_probability(a0, cfg)
-        clicked = hit.any(axis=1)
-        pos = np.where(clicked, hit.argmax(axis=1), -1)
-        chosen = np.where(clicked, pos, 0)
-        sel = np.arange(b) * k + chosen
-        imp = imp_all.take(sel)
-        fb, watch = sample_feedback(imp, a0[np.arange(b), chosen], clicked, u, cfg)
-        self._apply(users, times, slots[np.arange(b), chosen], fb, watch, clicked, u, drift)
+        if k == 1:
+            shown = slots[:, 0]
+            imp = self.impressions(users, times, shown)
+            a0 = imp.appeal(None, 0, 1)[:, 0]
+            clicked = u[:, U_CLICK] < click_probability(a0, cfg)
+            pos = clicked.astype(np.int64) - 1
+        else:
+            imp_all = self.impressions(np.repeat(users, k), np.repeat(times, k), slots.reshape(-1))
+            a0k = imp_all.appeal(None, 0, 1)[:, 0].reshape(b, k)
+            examine = EXAMINE_DECAY ** np.arange(k)
+            hit = u[:, U_CLICK : U_CLICK + k] < examine * click_probability(a0k, cfg)
+            clicked = hit.any(axis=1)
+            pos = np.where(clicked, hit.argmax(axis=1), -1)
+            chosen = np.where(clicked, pos, 0)
+            imp = imp_all.take(np.arange(b) * k + chosen)
+            a0, shown = a0k[np.arange(b), chosen], slots[np.arange(b), chosen]
+        fb, watch = sample_feedback(imp, a0, clicked, u, cfg)
+        self._apply(users, times, shown, fb, watch, clicked, u, drift)
         rt = self.rooms.t
         return Served(
             feedback=fb, clicked_pos=pos, watch_s=watch, slate_rooms=rt.room_id[slots],
@@ -395,7 +412,7 @@ class World:
             behind = t_next < self.clock
             if behind.any():
                 late = self.clock - t_next[behind]
-                t_next[behind] += SEGMENT_S * np.ceil(late / SEGMENT_S)
+                t_next[behind] += SEGMENT_S * np.maximum(np.ceil(late / SEGMENT_S), 1.0)
         self.queue.push_many(t_next, users[nxt])
         self.end_sessions(users[~go_on])
 

@@ -31,7 +31,10 @@ run. Curves (``OUT/curves.csv``, ``curves.png``): sampled reward, the expected
 reward and per-objective rates of ``pi`` and of its greedy choice on a fixed
 set of held-out pool requests (by the environment and by the reward model),
 KL to the reference, clip fraction, entropy, skipped groups. The aligned
-generator is ``OUT/model.pt`` (a generator checkpoint naming its tokenizer).
+generator is ``OUT/model.pt`` (the last one) and ``OUT/best.pt`` (the one whose
+greedy choice had the best return on the held-out pool requests, by the run's
+own reward source: model selection on validation requests, never on the
+evaluation seeds); both are generator checkpoints naming their tokenizer.
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ from policies.onelive.checkpoint import load_checkpoint, save_checkpoint
 from policies.reward_model import RewardModel
 
 #: Arguments that may change between an interrupted run and its resumption.
-RESUMABLE = ("resume", "stop_at", "progress", "threads", "figures")
+RESUMABLE = ("resume", "stop_at", "progress", "threads", "figures", "select")
 
 
 def _help(text: str, **kw: Any) -> Any:
@@ -107,6 +110,9 @@ class AlignArgs:
     pool_requests: int = _help("requests in the pool", default=4096)
     pool_steps_per_seed: int = _help("requests kept per episode seed", default=2048)
     pool_seed: int = _help("first env seed of the pool (keep apart from eval seeds)", default=1000)
+    pool_file: str = _help(
+        "reuse this pool file (e.g. across a sweep) instead of collecting", default=""
+    )
     behaviour: str = _help(
         "who acts while collecting: policy | platform | random", default="policy"
     )
@@ -138,10 +144,12 @@ class AlignArgs:
     threads: int = _help("torch CPU threads", default=1)
     progress: bool = _help("show a progress bar", default=True)
     figures: bool = _help("draw the curves figure at the end", default=True)
+    select: str = _help("model returned: best (held-out greedy return) | last", default="best")
 
     def __post_init__(self) -> None:
         choices = {"reward_source": ("model", "env"), "method": ("ecpo", "grpo"),
-                   "regulariser": ("sft", "kl", "none"), "behaviour": BEHAVIOURS}  # fmt: skip
+                   "regulariser": ("sft", "kl", "none"), "behaviour": BEHAVIOURS,
+                   "select": ("best", "last")}  # fmt: skip
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(
@@ -291,6 +299,41 @@ def _collect(run_args: AlignArgs, actor: GeneratorActor, weights: np.ndarray, n:
                         fusion=run_args.fusion, progress=run_args.progress)  # fmt: skip
 
 
+def pool_meta(args: AlignArgs, weights: np.ndarray) -> dict[str, Any]:
+    """What a pool's contents depend on (checked when a run reuses a pool file)."""
+    return {"generator": str(args.generator), "reward_model": str(args.reward_model),
+            "weights": [float(x) for x in weights], "fusion": args.fusion, "preset": args.preset,
+            "overrides": dict(args.overrides), "behaviour": args.behaviour,
+            "pool_seed": args.pool_seed}  # fmt: skip
+
+
+def _initial_pool(args: AlignArgs, actor: GeneratorActor, weights: np.ndarray) -> RequestPool:
+    meta = pool_meta(args, weights)
+    if not args.pool_file:
+        pool = _collect(args, actor, weights, args.pool_requests, args.pool_seed, args.seed)
+        pool.meta = meta
+        return pool
+    pool = RequestPool.load(args.pool_file)
+    same = {k: v for k, v in meta.items() if k not in ("weights", "fusion", "reward_model")}
+    theirs = {k: pool.meta.get(k) for k in same}
+    if theirs != same:
+        raise ValueError(f"pool_file {args.pool_file} was collected with {theirs}, not {same}")
+    # the model's rewards depend on the weights through the fusion tower only
+    model_ok = not pool.meta.get("fusion", True) or pool.meta.get("weights") == meta["weights"]
+    if args.reward_source == "model" and not (
+        model_ok and pool.meta["reward_model"] == meta["reward_model"]
+    ):
+        raise ValueError(
+            f"pool_file {args.pool_file}: its reward-model feedback was computed for other "
+            "weights or another reward model; use --reward-source env, a tower-only pool "
+            "(--no-fusion) or collect a new pool"
+        )
+    if len(pool) != args.pool_requests:
+        raise ValueError(f"pool_file {args.pool_file} holds {len(pool)} requests, "
+                         f"pool_requests={args.pool_requests}")  # fmt: skip
+    return pool
+
+
 def setup(args: AlignArgs) -> Run:
     """A fresh run, or the run of ``OUT/ckpt.pt`` when resuming."""
     out = Path(args.out)
@@ -304,7 +347,7 @@ def setup(args: AlignArgs) -> Run:
     if args.resume and ckpt.is_file():
         return _resume(args, ckpt, actor, ref, opt, weights, gen, np_rng)
     seed_globals(args.seed)
-    pool = _collect(args, actor, weights, args.pool_requests, args.pool_seed, args.seed)
+    pool = _initial_pool(args, actor, weights)
     pool.save(out / "pool-000000.npz")
     eval_rows = torch.arange(len(pool) - args.eval_requests, len(pool))
     return Run(args, actor, ref, opt, pool, "pool-000000.npz", torch.tensor(weights).float(),
@@ -367,7 +410,8 @@ def sample_groups(run: Run) -> Groups:
 
 
 def update(run: Run, g: Groups, loss_fn: LossFn) -> dict[str, float]:
-    a, stats = run.args, {}
+    """``update_epochs`` passes over the groups; returns the mean of each statistic."""
+    a, seen = run.args, []
     for _ in range(a.update_epochs):
         perm = torch.randperm(len(g.cand), generator=run.gen)
         for idx in perm.chunk(a.minibatches):
@@ -381,7 +425,8 @@ def update(run: Run, g: Groups, loss_fn: LossFn) -> dict[str, float]:
                 torch.nn.utils.clip_grad_norm_(run.actor.model.parameters(), clip)
             )
             run.opt.step()
-    return stats
+            seen.append(stats)
+    return {k: float(np.mean([st[k] for st in seen])) for k in seen[0]}
 
 
 @torch.no_grad()
@@ -417,7 +462,8 @@ def refresh_pool(run: Run) -> None:
     fresh = _collect(a, run.actor, run.weights.double().numpy(), n, seed0, a.seed + k)
     keep = torch.arange(n, len(run.pool) - a.eval_requests)
     train = RequestPool(run.pool.enc.index(keep), run.pool.model_feedback[keep],
-                        run.pool.env_feedback[keep], run.pool.user_cohort[keep.numpy()])  # fmt: skip
+                        run.pool.env_feedback[keep], run.pool.user_cohort[keep.numpy()],
+                        dict(run.pool.meta))  # fmt: skip
     held = run.pool.tail(a.eval_requests)
     run.pool = RequestPool.cat([train, fresh, held])
     run.pool_file = f"pool-{run.iteration:06d}.npz"
@@ -426,7 +472,7 @@ def refresh_pool(run: Run) -> None:
 
 def train(args: AlignArgs, loss_fn: LossFn = grpo_loss, name: str = "align",
           sample_from_ref: bool = False) -> Path:  # fmt: skip
-    """Run (or resume) alignment; return the aligned generator's path (``ckpt.pt``
+    """Run (or resume) alignment; return the selected generator's path (``ckpt.pt``
     when stopped early by ``stop_at``). ``sample_from_ref``: groups come from the
     frozen reference instead of the current policy."""
     torch.set_num_threads(args.threads)
@@ -436,6 +482,7 @@ def train(args: AlignArgs, loss_fn: LossFn = grpo_loss, name: str = "align",
     end = min(args.iterations, args.stop_at or args.iterations)
     if not run.rows:
         run.rows.append({"iteration": 0, "wall_s": 0.0, **policy_metrics(run)})
+        keep_best(run)
     bar = tqdm(total=end, initial=run.iteration, desc=name, unit="it", mininterval=1.0,
                disable=None if args.progress else True)  # fmt: skip
     t0 = time.perf_counter() - float(run.rows[-1].get("wall_s", 0.0))
@@ -446,19 +493,16 @@ def train(args: AlignArgs, loss_fn: LossFn = grpo_loss, name: str = "align",
         g = sample_groups(run)
         stats = update(run, g, loss_fn)
         run.iteration += 1
-        acc.append(
-            {
-                **stats,
-                "reward": float(g.reward.mean()),
-                "skipped": float(1 - g.valid.float().mean()),
-            }
-        )
+        acc.append({**stats, "reward": float(g.reward.mean()),
+                    "skipped": float(1 - g.valid.float().mean())})  # fmt: skip
         bar.update(1)
         if run.iteration % args.log_every == 0 or run.iteration == end:
-            row = {"iteration": run.iteration, "wall_s": time.perf_counter() - t0,
-                   **{k: float(np.mean([s[k] for s in acc])) for k in acc[0]}, **policy_metrics(run)}  # fmt: skip
-            run.rows.append(row)
+            means = {k: float(np.mean([s[k] for s in acc])) for k in acc[0]}
+            run.rows.append({"iteration": run.iteration, "wall_s": time.perf_counter() - t0,
+                             **means, **policy_metrics(run)})  # fmt: skip
+            keep_best(run)
             acc = []
+            row = run.rows[-1]
             bar.set_postfix(
                 env=f"{row['env_return']:.3f}", kl=f"{row['kl_ref']:.3f}", refresh=False
             )
@@ -473,17 +517,41 @@ def train(args: AlignArgs, loss_fn: LossFn = grpo_loss, name: str = "align",
     return _finish(run)
 
 
+def selection_metric(args: AlignArgs) -> str:
+    """The held-out curve that picks the best model: the greedy choice's return under
+    the run's own reward source (the env's expected response, or the reward model)."""
+    return f"{args.reward_source}_greedy_return"
+
+
+def keep_best(run: Run) -> None:
+    """Save the generator as ``best.pt`` when the last curve row beats every earlier one
+    (derived from the rows alone, so a resumed run makes the same choice)."""
+    key = selection_metric(run.args)
+    *earlier, last = run.rows
+    if all(last[key] > r[key] for r in earlier):
+        _save_generator(run, Path(run.args.out) / "best.pt", {"selected_by": key,
+                                                               "selected_value": last[key]})  # fmt: skip
+
+
+def _save_generator(run: Run, path: Path, more: dict[str, Any]) -> Path:
+    _, extra, _ = load_checkpoint(run.args.generator)
+    save_checkpoint(path, run.actor.model, None, {
+        "tokenizer": extra.get("tokenizer", ""), "aligned_from": run.args.generator,
+        "align_args": cliargs.to_dict(run.args), "iteration": run.iteration, **more})  # fmt: skip
+    return path
+
+
 def _finish(run: Run) -> Path:
     out, a = Path(run.args.out), run.args
-    _, extra, _ = load_checkpoint(a.generator)
-    final = out / "model.pt"
-    save_checkpoint(final, run.actor.model, None, {
-        "tokenizer": extra.get("tokenizer", ""), "aligned_from": a.generator,
-        "align_args": cliargs.to_dict(a), "iteration": run.iteration})  # fmt: skip
+    final = _save_generator(run, out / "model.pt", {})
+    key = selection_metric(a)
+    best = max(run.rows, key=lambda r: r[key])
     summary = {"iterations": run.iteration, "first": run.rows[0], "last": run.rows[-1],
-               "weights": parse_weights(a.weights).tolist(), "model": str(final)}  # fmt: skip
+               "best": best, "selected_by": key, "select": a.select,
+               "weights": parse_weights(a.weights).tolist(), "model": str(final),
+               "best_model": str(out / "best.pt")}  # fmt: skip
     atomic_write_bytes(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
-    return final
+    return out / "best.pt" if a.select == "best" else final
 
 
 def align(args: AlignArgs) -> Path:

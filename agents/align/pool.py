@@ -24,9 +24,10 @@ The environment's state is never checkpointed: a pool is a pure function of
 from __future__ import annotations
 
 import io
+import json
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ class RequestPool:
     model_feedback: Tensor  # (n, R, 6) reward model
     env_feedback: Tensor  # (n, R, 6) environment's expected response
     user_cohort: np.ndarray  # (n,) str: new / light / heavy at the request
+    meta: dict[str, Any] = field(default_factory=dict)  # how it was collected (plain values)
 
     def __len__(self) -> int:
         return len(self.enc)
@@ -67,7 +69,8 @@ class RequestPool:
         arrays = {f"enc.{k}": v for k, v in self.enc.arrays().items()}
         arrays.update(model_feedback=self.model_feedback.numpy(),
                       env_feedback=self.env_feedback.numpy(),
-                      user_cohort=self.user_cohort.astype("U8"))  # fmt: skip
+                      user_cohort=self.user_cohort.astype("U8"),
+                      meta=np.frombuffer(json.dumps(self.meta).encode(), dtype=np.uint8))  # fmt: skip
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         return atomic_write_bytes(path, buf.getvalue())
@@ -79,9 +82,11 @@ class RequestPool:
         try:
             with np.load(path, allow_pickle=False) as z:
                 enc = {k[4:]: z[k] for k in z.files if k.startswith("enc.")}
+                meta = json.loads(z["meta"].tobytes().decode()) if "meta" in z.files else {}
                 return cls(EncodedRequests.from_arrays(enc),
                            torch.from_numpy(z["model_feedback"]),
-                           torch.from_numpy(z["env_feedback"]), z["user_cohort"].astype(str))  # fmt: skip
+                           torch.from_numpy(z["env_feedback"]), z["user_cohort"].astype(str),
+                           meta)  # fmt: skip
         except (OSError, ValueError, KeyError) as e:
             raise ValueError(f"{path} is not a readable request pool: {e}") from e
 
@@ -90,12 +95,13 @@ class RequestPool:
         return cls(EncodedRequests.cat([p.enc for p in pools]),
                    torch.cat([p.model_feedback for p in pools]),
                    torch.cat([p.env_feedback for p in pools]),
-                   np.concatenate([p.user_cohort for p in pools]))  # fmt: skip
+                   np.concatenate([p.user_cohort for p in pools]), dict(pools[0].meta))  # fmt: skip
 
     def tail(self, n: int) -> RequestPool:
         rows = torch.arange(max(len(self) - n, 0), len(self))
         return RequestPool(self.enc.index(rows), self.model_feedback[rows],
-                           self.env_feedback[rows], self.user_cohort[rows.numpy()])  # fmt: skip
+                           self.env_feedback[rows], self.user_cohort[rows.numpy()],
+                           dict(self.meta))  # fmt: skip
 
 
 def sample_slots(logp: Tensor, k: int, gen: torch.Generator, temperature: float = 1.0,

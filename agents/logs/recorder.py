@@ -75,8 +75,8 @@ class LogRecorder(gym.Wrapper):
         self.chunk_rows, self.policy_name, self.compression = chunk_rows, policy_name, compression
         self.rows_written, self.invalid_actions = 0, 0
         self.parts_written: list[Path] = []
-        self._req: dict[str, list[Any]] = {}  # one entry per request
-        self._row: dict[str, list[Any]] = {}  # one array of K entries per request
+        self._req: dict[str, list[Any]] = _buffer(_REQUEST_FIELDS)  # one entry per request
+        self._row: dict[str, list[Any]] = _buffer(_ROW_FIELDS)  # one entry per slate position
         self._buffered = 0
         self._episode, self._request = -1, 0
         self._obs: dict[str, np.ndarray] | None = None
@@ -121,40 +121,59 @@ class LogRecorder(gym.Wrapper):
     # ----- rows -----------------------------------------------------------
     def _record(self, slate: np.ndarray, prop: np.ndarray, info: dict[str, Any],
                 before: dict[str, np.ndarray] | None) -> None:  # fmt: skip
-        """Buffer one request: per-request values once, per-row values as arrays."""
+        """Buffer one request: per-request values once, per-row values (one row per
+        slate position) in lists of Python scalars, turned into arrays at flush."""
         obs, prev, k = self._obs, self._info, len(slate)
-        hits = np.flatnonzero(slate == info["clicked_slot"])
-        request = {
-            "k": k, "episode": self._episode, "request_id": self._request,
-            "user_id": prev["user_id"], "timestamp_ms": int(round(prev["time_s"] * 1000.0)),
-            "user_cohort": info.get("served_user_cohort", prev["user_cohort"]),
-            "clicked_pos": int(hits[0]) if len(hits) else -1,
-            "watch_time_ms": int(round(info["watch_s"] * 1000.0)) if len(hits) else 0,
-            "feedback": np.asarray(info["feedback"], dtype=np.float64),
-            "user_feat": obs["user"],
-        }  # fmt: skip
-        meta = before or {
-            "live_id": [info["room_id"]], "phase": [info["phase"]],
-            "streamer_cohort": [info["streamer_cohort"]],
-        }  # fmt: skip
-        rows = {
-            "slot": slate, "streamer_id": obs["room_streamer"][slate], "policy_propensity": prop,
-            "followed": followed(obs)[slate] > 0, "rooms": obs["rooms"][slate], **meta,
-        }  # fmt: skip
-        for name, value in request.items():
-            self._req.setdefault(name, []).append(value)
-        for name, value in rows.items():
-            self._row.setdefault(name, []).append(value)
+        clicked = info["clicked_slot"]
+        pos = next((i for i, s in enumerate(slate.tolist()) if s == clicked), -1)
+        req, row = self._req, self._row
+        req["k"].append(k)
+        req["episode"].append(self._episode)
+        req["request_id"].append(self._request)
+        req["user_id"].append(prev["user_id"])
+        req["timestamp_ms"].append(int(round(prev["time_s"] * 1000.0)))
+        req["user_cohort"].append(info.get("served_user_cohort", prev["user_cohort"]))
+        req["clicked_pos"].append(pos)
+        req["watch_time_ms"].append(int(round(info["watch_s"] * 1000.0)) if pos >= 0 else 0)
+        req["feedback"].append(np.asarray(info["feedback"], dtype=np.float64))
+        req["user_feat"].append(obs["user"])
+        if k == 1 and before is None:
+            s = int(slate[0])
+            row["slot"].append(s)
+            row["streamer_id"].append(int(obs["room_streamer"][s]))
+            row["policy_propensity"].append(float(prop[0]))
+            fol = obs["room_followed"][s] if "room_followed" in obs else followed(obs)[s]
+            row["followed"].append(bool(fol > 0))
+            row["rooms"].append(obs["rooms"][s].copy())  # a row, not the whole table
+            row["live_id"].append(info["room_id"])
+            row["phase"].append(info["phase"])
+            row["streamer_cohort"].append(info["streamer_cohort"])
+        else:
+            meta = before or {
+                "live_id": [info["room_id"]], "phase": [info["phase"]],
+                "streamer_cohort": [info["streamer_cohort"]],
+            }  # fmt: skip
+            row["slot"].extend(slate.tolist())
+            row["streamer_id"].extend(obs["room_streamer"][slate].tolist())
+            row["policy_propensity"].extend(np.asarray(prop, dtype=np.float64).tolist())
+            row["followed"].extend((followed(obs)[slate] > 0).tolist())
+            row["rooms"].extend(obs["rooms"][slate])
+            for name in ("live_id", "phase", "streamer_cohort"):
+                row[name].extend(np.asarray(meta[name]).tolist())
         self._buffered += k
         self._request += 1
 
     def _columns(self) -> dict[str, np.ndarray]:
         """The buffered rows as one array per schema column."""
-        req = {name: np.asarray(v) for name, v in self._req.items() if name != "user_feat"}
-        row = {name: np.concatenate(v) for name, v in self._row.items()}
-        k = req.pop("k")
-        pos = np.concatenate([np.arange(n) for n in k.tolist()])
-        each = {name: np.repeat(v, k, axis=0) for name, v in req.items()}
+        k = np.asarray(self._req["k"], dtype=np.int64)
+        req = {name: np.asarray(v) for name, v in self._req.items()
+               if name not in ("k", "user_feat", "feedback")}  # fmt: skip
+        req["feedback"] = np.stack(self._req["feedback"])
+        row = {name: np.asarray(v) for name, v in self._row.items() if name != "rooms"}
+        row["rooms"] = np.stack(self._row["rooms"])
+        one = bool(np.all(k == 1))
+        pos = np.zeros(len(k), np.int64) if one else np.concatenate([np.arange(n) for n in k])
+        each = req if one else {name: np.repeat(v, k, axis=0) for name, v in req.items()}
         clicked = pos == each["clicked_pos"]
         fb = np.where(clicked[:, None], each["feedback"], 0.0)
         o = _obs_dim(self._obs)
@@ -162,6 +181,7 @@ class LogRecorder(gym.Wrapper):
         cols = {name: each[name] for name in ("episode", "request_id", "user_id", "user_cohort")}
         cols.update({name: row[name] for name in ("slot", "streamer_id", "live_id",
                      "policy_propensity", "followed", "phase", "streamer_cohort")})  # fmt: skip
+        user_feat = np.stack(self._req["user_feat"])
         cols.update(
             timestamp_ms=t_ms, day=t_ms // 86_400_000, hour=(t_ms // 3_600_000) % 24,
             slate_pos=pos, is_click=clicked, watch_time_ms=np.where(clicked, each["watch_time_ms"], 0),
@@ -169,7 +189,7 @@ class LogRecorder(gym.Wrapper):
             reward=fb @ self.env.unwrapped.weights, policy=np.full(len(pos), self.policy_name),
             content_emb=row["rooms"][:, :o], pooled_emb=row["rooms"][:, o : 2 * o],
             room_stats=row["rooms"][:, 2 * o :],
-            user_feat=np.repeat(np.stack(self._req["user_feat"]), k, axis=0),
+            user_feat=user_feat if one else np.repeat(user_feat, k, axis=0),
         )  # fmt: skip
         return cols
 
@@ -184,7 +204,8 @@ class LogRecorder(gym.Wrapper):
         self.next_part += 1
         self.parts_written.append(path)
         self.rows_written += table.num_rows
-        self._req, self._row, self._buffered = {}, {}, 0
+        self._req, self._row = _buffer(_REQUEST_FIELDS), _buffer(_ROW_FIELDS)
+        self._buffered = 0
         return path
 
     def _table(self) -> pa.Table:
@@ -216,9 +237,25 @@ def _obs_dim(obs: dict[str, np.ndarray]) -> int:
     return (obs["rooms"].shape[1] - len(ROOM_STAT_COLUMNS)) // 2
 
 
+_REQUEST_FIELDS = ("k", "episode", "request_id", "user_id", "timestamp_ms", "user_cohort",
+                   "clicked_pos", "watch_time_ms", "feedback", "user_feat")  # fmt: skip
+_ROW_FIELDS = ("slot", "streamer_id", "policy_propensity", "followed", "rooms", "live_id",
+               "phase", "streamer_cohort")  # fmt: skip
+
+
+def _buffer(fields: tuple[str, ...]) -> dict[str, list[Any]]:
+    return {name: [] for name in fields}
+
+
 def _propensities(propensity: float | np.ndarray | None, k: int) -> np.ndarray:
     if propensity is None:
         return np.full(k, np.nan)
+    if k == 1 and (type(propensity) is float or (type(propensity) is np.ndarray
+                                                  and propensity.shape == (1,))):  # fmt: skip
+        p = float(propensity if type(propensity) is float else propensity[0])  # the common case
+        if not 0.0 <= p <= 1.0 and p == p:
+            raise ValueError(f"propensity={[p]} is invalid: must be in [0, 1] or NaN")
+        return np.array([p])
     p = np.asarray(propensity, dtype=np.float64).reshape(-1)
     if p.size == 1:
         p = np.repeat(p, k)

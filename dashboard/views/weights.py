@@ -8,7 +8,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard.data import front_from_results, nearest_swept, pareto_mask, rescore, sweep_table
+from dashboard.data import (
+    front_from_results,
+    nearest_swept,
+    pareto_mask,
+    rescore,
+    short_labels,
+    sweep_table,
+)
 from dashboard.quick import QuickAlignArgs, quick_align, quick_align_ready
 from dashboard.views.common import current_run, empty_results, presets_of, results, run_notice
 from liveenv.objectives import DEFAULT_WEIGHTS, OBJECTIVES
@@ -58,11 +65,11 @@ def _pareto(run: object, summary: pd.DataFrame, weights: dict[str, float]) -> No
     x = c[0].selectbox("x axis", OBJECTIVES, index=OBJECTIVES.index("watch_time"))
     y = c[1].selectbox("y axis", OBJECTIVES, index=OBJECTIVES.index("gift"))
     if sweep is not None:
-        points = sweep.assign(name=sweep["label"])
+        points = sweep.assign(name=short_labels(sweep))
         nearest = nearest_swept(sweep, weights)
         points["role"] = np.where(points.index == nearest, "nearest to your weights", "swept")
         st.caption(f"Each point is the generator aligned to one weight vector of the sweep. "
-                   f"Nearest to your weights: **{sweep.loc[nearest, 'label']}**.")  # fmt: skip
+                   f"Nearest to your weights: **{points.loc[nearest, 'name']}**.")  # fmt: skip
     else:
         points = front_from_results(summary).rename(columns={"policy": "name"})
         points["role"] = "policy"

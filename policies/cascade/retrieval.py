@@ -4,14 +4,18 @@ User tower input: the request side of :mod:`policies.cascade.features` (user
 features, time, history summary, the clicked-content taste and the newest
 clicked content). Room tower input: the observed room row (30-s content,
 pooled streamer embedding, live statistics). Both end in unit vectors; the
-score of a room is ``e_u . e_r / temperature + follow_bonus * followed``
-(a learned bonus: the follow feed is the retrieval channel every platform has).
+score of a room is ``e_u . e_r / temperature + b_r + follow_bonus * followed``:
+``b_r`` a learned room bias from the room tower (a prior over rooms, which a
+dot product of unit vectors cannot express), the follow bonus learned too
+(the follow feed is the retrieval channel every platform has), optionally
+plus a content-affinity term (see :class:`TwoTowerConfig`). Everything but
+the follow bonus is one dot product of a user vector and a room vector.
 
 Training (``agents/train_cascade.py``): in-batch softmax over logged clicks,
 row ``i`` of a batch the positive of request ``i`` and the other clicked rooms
 its negatives, with the logQ correction (subtract the log of each room's share
-of the clicks, so popular rooms are not pushed down merely for being frequent
-negatives).
+of the clicks: without it, frequent rooms are over-penalised as negatives and
+the retrieval learns to avoid popular, good rooms).
 """
 
 from __future__ import annotations
@@ -27,13 +31,21 @@ from torch import Tensor, nn
 @dataclass(frozen=True)
 class TwoTowerConfig:
     """user_dim / room_dim: input widths; hidden: MLP width; embed_dim: output
-    width; temperature: softmax temperature of the dot product."""
+    width; temperature: softmax temperature of the dot product; affinity_dim /
+    taste_offset: when ``affinity_dim > 0``, columns ``taste_offset ..
+    taste_offset + affinity_dim`` of the user input (the clicked-content taste)
+    and the first ``affinity_dim`` columns of the room input (the 30-s content)
+    are appended, unit length, to the two embeddings, the user's scaled by a
+    learned weight: a content-affinity term ``a * cos(taste, content)`` that
+    keeps its meaning in every world (the raw embeddings do not)."""
 
     user_dim: int
     room_dim: int
     hidden: int = 128
     embed_dim: int = 32
     temperature: float = 0.1
+    affinity_dim: int = 0
+    taste_offset: int = 0
 
     def __post_init__(self) -> None:
         for name in ("user_dim", "room_dim", "hidden", "embed_dim"):
@@ -45,6 +57,16 @@ class TwoTowerConfig:
         if not 0 < self.temperature <= 10:
             raise ValueError(
                 f"TwoTowerConfig.temperature={self.temperature!r} is invalid: must be in (0, 10]"
+            )
+        if self.affinity_dim < 0 or self.affinity_dim > self.room_dim:
+            raise ValueError(
+                f"TwoTowerConfig.affinity_dim={self.affinity_dim!r} is invalid: must be in "
+                f"[0, room_dim={self.room_dim}]"
+            )
+        if not 0 <= self.taste_offset <= self.user_dim - self.affinity_dim:
+            raise ValueError(
+                f"TwoTowerConfig.taste_offset={self.taste_offset!r} is invalid: must be in "
+                f"[0, user_dim - affinity_dim = {self.user_dim - self.affinity_dim}]"
             )
 
 
@@ -82,8 +104,9 @@ class TwoTower(nn.Module):
         c = self.config = config
         self.user_norm, self.room_norm = Standardize(c.user_dim), Standardize(c.room_dim)
         self.user_tower = mlp([c.user_dim, c.hidden, c.hidden, c.embed_dim])
-        self.room_tower = mlp([c.room_dim, c.hidden, c.hidden, c.embed_dim])
+        self.room_tower = mlp([c.room_dim, c.hidden, c.hidden, c.embed_dim + 1])  # + room bias
         self.follow_bonus = nn.Parameter(torch.zeros(()))
+        self.affinity = nn.Parameter(torch.ones(()))
         self.apply(self._init_weights)
 
     @staticmethod
@@ -93,20 +116,33 @@ class TwoTower(nn.Module):
             nn.init.zeros_(module.bias)
 
     def user_embed(self, user: Tensor) -> Tensor:
-        return F.normalize(self.user_tower(self.user_norm(user)), dim=-1)  # (B, E)
+        """``(B, E + 1 [+ a])`` user vector: unit embedding / temperature, 1 (for the
+        room bias), and the weighted unit taste for the affinity term."""
+        c = self.config
+        e = F.normalize(self.user_tower(self.user_norm(user)), dim=-1) / c.temperature  # (B, E)
+        parts = [e, torch.ones_like(e[:, :1])]
+        if c.affinity_dim:
+            taste = F.normalize(user[:, c.taste_offset : c.taste_offset + c.affinity_dim], dim=-1)
+            parts.append(self.affinity * taste)  # (B, a)
+        return torch.cat(parts, dim=-1)
 
     def room_embed(self, rooms: Tensor) -> Tensor:
-        return F.normalize(self.room_tower(self.room_norm(rooms)), dim=-1)  # (..., E)
+        """``(..., E + 1 [+ a])`` room vector: unit embedding, the room's bias (a
+        learned prior: popularity and quality), and the unit 30-s content."""
+        c = self.config
+        out = self.room_tower(self.room_norm(rooms))  # (..., E + 1)
+        parts = [F.normalize(out[..., : c.embed_dim], dim=-1), out[..., c.embed_dim :]]
+        if c.affinity_dim:
+            parts.append(F.normalize(rooms[..., : c.affinity_dim], dim=-1))
+        return torch.cat(parts, dim=-1)
 
     def in_batch_logits(self, user: Tensor, rooms: Tensor, followed: Tensor) -> Tensor:
         """``(B, B)`` logits of request ``i`` (row) against the clicked room of ``j``;
         ``followed[i, j]``: user ``i`` followed the streamer of room ``j`` at the time."""
-        eu, er = self.user_embed(user), self.room_embed(rooms)  # (B, E), (B, E)
-        return eu @ er.T / self.config.temperature + self.follow_bonus * followed  # (B, B)
+        eu, er = self.user_embed(user), self.room_embed(rooms)  # (B, E'), (B, E')
+        return eu @ er.T + self.follow_bonus * followed  # (B, B)
 
     def forward(self, user: Tensor, rooms: Tensor, followed: Tensor) -> Tensor:
         """``(B, R)`` retrieval scores of every slot: user ``(B, Du)``, rooms ``(B, R, Dr)``."""
-        eu, er = self.user_embed(user), self.room_embed(rooms)  # (B, E), (B, R, E)
-        return torch.einsum("be,bre->br", eu, er) / self.config.temperature + (
-            self.follow_bonus * followed
-        )
+        eu, er = self.user_embed(user), self.room_embed(rooms)  # (B, E'), (B, R, E')
+        return torch.einsum("be,bre->br", eu, er) + self.follow_bonus * followed

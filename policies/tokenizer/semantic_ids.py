@@ -17,6 +17,11 @@ Collisions (two live rooms with the same full SID) are not removed by a 4th toke
 rooms and a decoder serves any of them (``disambiguate`` stays available for a
 caller that needs unique codes).
 
+Inference (``embed_rooms``, ``encode``) runs a numpy copy of the room tower
+(:class:`~policies.tokenizer.tower.RoomTowerArrays`): the tower is frozen once the
+tokenizer is built, and a 30-s refresh of a few hundred rooms then costs a few small
+matrix products instead of torch's per-call overhead.
+
 A log is a pandas DataFrame (as ``agents.logs.read_log`` gives), a dict of numpy
 arrays (as ``read_log_arrays`` gives) or a log directory / part file path.
 """

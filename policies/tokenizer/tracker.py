@@ -75,7 +75,7 @@ def _from_world(world: World, scope: str) -> RoomStates:
     return RoomStates(
         keys=rt.room_id[slots].astype(np.int64), streamer=streamer,
         content=rt.obs[slots].astype(np.float32), pooled=world.streamers.pooled[streamer],
-        time_s=float(world.sim.now), tick=int(world.tick),
+        time_s=float(world.tick * SEGMENT_S), tick=int(world.tick),
     )  # fmt: skip
 
 
@@ -308,7 +308,3 @@ class LiveSIDTracker:
         return (f"LiveSIDTracker(mode={self.tokenizer.mode!r}, scope={self.scope!r}, "
                 f"rooms={len(self.index)}, updates={self.n_updates}, "
                 f"codebook_version={self.codebook_version})")  # fmt: skip
-
-
-#: Simulated seconds between two content ticks (the refresh period of dynamic SIDs).
-REFRESH_PERIOD_S = SEGMENT_S

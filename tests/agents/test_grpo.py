@@ -141,8 +141,11 @@ def test_interrupted_run_resumes_to_identical_parameters(tiny, tmp_path: Path) -
     align(tiny_align_args(tiny, tmp_path / "cut", stop_at=4, **common))
     assert not (tmp_path / "cut" / "model.pt").exists()
     resumed = align(tiny_align_args(tiny, tmp_path / "cut", resume=True, **common))
-    a, b = load_checkpoint(full)[0].state_dict(), load_checkpoint(resumed)[0].state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert full.name == "best.pt" and resumed.name == "best.pt"
+    for name in ("model.pt", "best.pt"):
+        a = load_checkpoint(tmp_path / "full" / name)[0].state_dict()
+        b = load_checkpoint(tmp_path / "cut" / name)[0].state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a)
     ca = pd.read_csv(tmp_path / "full" / "curves.csv").drop(columns="wall_s")
     cb = pd.read_csv(tmp_path / "cut" / "curves.csv").drop(columns="wall_s")
     pd.testing.assert_frame_equal(ca, cb)

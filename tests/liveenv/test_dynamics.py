@@ -91,3 +91,27 @@ def test_evening_has_more_live_rooms_than_morning():
         hour = int((world.sim.now % DAY_S) // 3600)
         counts.setdefault(hour, []).append(len(world.rooms.live_slots()))
     assert np.mean(counts[21]) > 2 * np.mean(counts[8])
+
+
+def test_streamers_broadcast_as_often_as_configured_and_never_twice_at_once():
+    """Two days of broadcasts (no viewers needed: rooms do not depend on them)."""
+    cfg = make_config("default", **{"users.n_users": 200, "users.new_users_per_day": 0.0,
+                                    "streamers.new_streamers_per_day": 0.0})  # fmt: skip
+    world = World(cfg, np.random.default_rng(6))
+    seen: dict[int, tuple[int, float, float]] = {}
+    while world.sim.now < world.t0 + 2 * DAY_S:
+        world.sim.step()
+        t, live = world.rooms.t, world.rooms.live_slots()
+        for rid, st, s0, s1 in zip(t.room_id[live].tolist(), t.streamer[live].tolist(),
+                                   t.start_t[live].tolist(), t.end_t[live].tolist(), strict=True):  # fmt: skip
+            seen.setdefault(rid, (st, s0, s1))
+    rooms = np.array(list(seen.values()))
+    started = rooms[(rooms[:, 1] >= world.t0) & (rooms[:, 1] < world.t0 + 2 * DAY_S)]
+    per_day = len(started) / cfg.streamers.n_streamers / 2
+    assert abs(per_day - cfg.streamers.broadcasts_per_day) < 0.1 * cfg.streamers.broadcasts_per_day
+    order = np.lexsort((rooms[:, 1], rooms[:, 0]))
+    st, start, end = rooms[order].T
+    same = st[1:] == st[:-1]
+    assert np.all(start[1:][same] >= end[:-1][same])  # one broadcast at a time per streamer
+    hours = (started[:, 1] % DAY_S) / 3600
+    assert np.mean(hours >= 18) > 0.5  # still mostly in the evening

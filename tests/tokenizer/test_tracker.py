@@ -187,6 +187,20 @@ def test_hysteresis_damps_noise_flicker_and_stays_near_the_best_code(
 
     rollout("no_drift", 0.75, check)
     assert sticky.churn()["changes_per_hour"] < plain.churn()["changes_per_hour"]
+    frozen = LiveSIDTracker(dynamic, hysteresis=float("inf"))
+    first: dict[int, tuple[int, ...]] = {}
+
+    def remember_first(env: Any, _obs: dict) -> None:
+        plain.update(env)
+        if frozen.update(env):
+            for key, sid in zip(plain.keys.tolist(), plain.sids.tolist(), strict=True):
+                first.setdefault(key, tuple(sid))
+            assert [frozen.sid_of(k) for k in frozen.keys.tolist()] == [
+                first[k] for k in frozen.keys.tolist()
+            ]
+
+    rollout("fast_drift", 0.5, remember_first)
+    assert frozen.churn()["mean_distinct"] == 1.0 < plain.churn()["mean_distinct"]
     assert sticky.churn()["mean_distinct"] <= plain.churn()["mean_distinct"]
     with pytest.raises(ValueError, match="hysteresis=-1 is invalid"):
         LiveSIDTracker(dynamic, hysteresis=-1)

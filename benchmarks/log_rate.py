@@ -1,0 +1,64 @@
+"""Log generation rate: impressions per second written to Parquet by
+:class:`agents.logs.LogRecorder` on a preset under the random policy, beside
+the same episode without recording (the recorder's own cost).
+
+    python benchmarks/log_rate.py [--hours 24] [--preset default] [--policy random]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from agents.logs import generate_log, make_log_env, resolve_policy
+from agents.logs.behaviour import split_action
+
+
+def bare_rate(preset: str, hours: float, policy: str, seed: int) -> tuple[int, float, float]:
+    """Requests, wall and CPU seconds of the same episode without a recorder."""
+    env = make_log_env(preset, hours / 24.0)
+    fn, _ = resolve_policy(policy, seed)
+    obs, _ = env.reset(seed=seed)
+    wall, cpu, n = time.perf_counter(), time.process_time(), 0
+    while True:
+        action, _ = split_action(fn(obs, env))
+        obs, _, _, truncated, _ = env.step(action)
+        n += 1
+        if truncated:
+            return n, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, float]:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--hours", type=float, default=24.0, help="simulated hours (from 00:00)")
+    p.add_argument("--preset", default="default")
+    p.add_argument("--policy", default="random", choices=["random", "popular", "platform"])
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="liveenv-lograte-") as tmp:
+        cpu = time.process_time()
+        summary = generate_log(tmp, args.preset, args.hours / 24.0, args.policy, args.seed,
+                               progress=False)  # fmt: skip
+        cpu = time.process_time() - cpu
+        size = sum(f.stat().st_size for f in os.scandir(tmp) if f.is_file())
+    n, wall0, cpu0 = bare_rate(args.preset, args.hours, args.policy, args.seed)
+    rows, seconds = summary["rows"], summary["seconds"]
+    load = os.getloadavg()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python "
+          f"{platform.python_version()}, numpy {np.__version__}, load average {load[0]:.1f}")  # fmt: skip
+    print(f"{args.preset}, {args.hours:g} h, policy {args.policy}: {rows:,} impressions in "
+          f"{summary['parts']} part(s), {size / 2**20:.1f} MiB on disk")  # fmt: skip
+    print(f"logged  : {rows / seconds:>10,.0f} impressions/s  (CPU {rows / cpu:>10,.0f})")
+    print(f"no log  : {n / wall0:>10,.0f} impressions/s  (CPU {n / cpu0:>10,.0f})")
+    print(f"recorder: {1e6 * (cpu / rows - cpu0 / n):.1f} CPU us per impression")
+    return {"rows": rows, "seconds": seconds, "per_s": rows / seconds, "bare_per_s": n / wall0}
+
+
+if __name__ == "__main__":
+    main()
