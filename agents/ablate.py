@@ -82,6 +82,10 @@ class AblateArgs:
     holdout_requests: int = field(default=3000, metadata={"help": "held-out requests at most"})
     log_seed: int = field(default=0, metadata={"help": "seed the log was generated with"})
     cascade: str = field(default="", metadata={"help": "trained cascade policy (.npz) to compare"})
+    popularity_weights: tuple[float, ...] = field(
+        default=(0.0,),
+        metadata={"help": "popularity priors w of the generator to score (0: pure generator)"},
+    )
     online_steps: int = field(default=0, metadata={"help": "simulator steps per seed (0: skip)"})
     online_seeds: tuple[int, ...] = field(default=(0, 1, 2), metadata={"help": "simulator seeds"})
     threads: int = field(default=1, metadata={"help": "torch CPU threads"})
@@ -138,9 +142,10 @@ def load_holdout(args: AblateArgs) -> Holdout:
     return holdout
 
 
-def generator_scorer(model: Path, holdout: Holdout, name: str = "onelive") -> GeneratorPolicy:
+def generator_scorer(model: Path, holdout: Holdout, name: str = "onelive",
+                     popularity_weight: float = 0.0) -> GeneratorPolicy:  # fmt: skip
     """The generator of ``model`` with the held-out run's streamers in its cache."""
-    policy = GeneratorPolicy.from_files(model, name=name)
+    policy = GeneratorPolicy.from_files(model, name=name, popularity_weight=popularity_weight)
     policy.features.cache.update(holdout.streamer_ids, holdout.pooled)  # type: ignore[union-attr]
     return policy
 
@@ -216,13 +221,16 @@ def run_ablation(args: AblateArgs) -> pd.DataFrame:
     holdout = load_holdout(args)
     scorers: dict[str, Scorer] = {}
     for (variant, seed), path in models.items():
-        scorers[f"{variant}-s{seed}"] = generator_scorer(path, holdout).scores
+        for w in args.popularity_weights:
+            scorers[_name(variant, seed, w)] = generator_scorer(
+                path, holdout, popularity_weight=w
+            ).scores
     scorers.update(baseline_scorers(args))
     table = compare_offline(scorers, holdout)
     facts = [_run_facts(models[(v, s)]) if (v, s) in models else {} for v, s in
-             (_split(name) for name in table["model"])]  # fmt: skip
+             (_split(name)[:2] for name in table["model"])]  # fmt: skip
     table = pd.concat([table, pd.DataFrame(facts)], axis=1)
-    table.insert(1, "variant", [_split(m)[0] for m in table["model"]])
+    table.insert(1, "variant", [_split(m)[0] + _split(m)[2] for m in table["model"]])
     mean = table.groupby("variant", sort=False).mean(numeric_only=True).reset_index()
     preset = log_config(args.log).preset
     write_table(table, out, "offline", f"Offline HR/MRR on held-out {preset} requests")
@@ -232,9 +240,17 @@ def run_ablation(args: AblateArgs) -> pd.DataFrame:
     return table
 
 
-def _split(name: str) -> tuple[str, int]:
+def _name(variant: str, seed: int, w: float) -> str:
+    return f"{variant}-s{seed}" + (f"+pop{w:g}" if w else "")
+
+
+def _split(name: str) -> tuple[str, int, str]:
+    """model name -> (variant, seed, popularity suffix); seed -1 for baselines."""
+    name, plus, pop = name.partition("+")
     variant, _, seed = name.rpartition("-s")
-    return (variant, int(seed)) if variant and seed.isdigit() else (name, -1)
+    if not (variant and seed.isdigit()):
+        return name, -1, plus + pop
+    return variant, int(seed), plus + pop
 
 
 def run_online(args: AblateArgs, models: dict[tuple[str, int], Path], preset: str) -> pd.DataFrame:

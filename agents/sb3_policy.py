@@ -3,7 +3,8 @@
 Extension points only (no fork of the algorithms):
 
 * :class:`RoomScoringExtractor` scores every room slot with one shared MLP
-  over (room features, followed flag, user features, time) and pools the
+  over (room features, followed flag, user features, time, the user's taste
+  from the clicked history and its match with the room) and pools the
   room encodings of the live slots into a state vector for the critic; its
   output is ``[slot scores (R, zero on empty slots), room_mask (R), pooled (hidden)]``;
 * the actor head (:class:`_SlotLogits`) turns the slot scores into logits and
@@ -28,6 +29,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+import torch.nn.functional as F
 from sb3_contrib import MaskablePPO
 from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
 from stable_baselines3 import PPO
@@ -40,30 +42,53 @@ from policies.base import Obs, Policy, PolicyOutput, as_batch
 #: Logit of an empty slot: exp(-1e4) is exactly 0 in float32, and no NaN appears.
 MASKED_LOGIT = -1e4
 ALGORITHMS: dict[str, type] = {"MaskablePPO": MaskablePPO, "PPO": PPO}
+#: Typical size of the like, comment and gift rates (rates are ~ scale * quality).
+_RATE_SCALE = torch.tensor([0.02, 0.01, 0.002])
 
 
 class RoomScoringExtractor(BaseFeaturesExtractor):
-    """Features ``[scores (R), room_mask (R), pooled state (hidden)]`` of an observation."""
+    """Features ``[scores (R), room_mask (R), pooled state (hidden)]`` of an observation.
+
+    Per slot, one MLP reads the room row (statistics on a log scale: raw rates
+    are ~100 times smaller than ``log_viewers`` and an MLP on raw values
+    follows the viewers alone), the followed flag, the user features, the
+    time, the user's taste (watch-weighted mean of the clicked content in
+    ``history_content``) and the cosine of that taste with the room's content.
+    """
 
     def __init__(self, observation_space: gym.spaces.Dict, hidden: int = 64) -> None:
         n_rooms, room_dim = observation_space["rooms"].shape
+        self.obs_dim = observation_space["history_content"].shape[-1]
         ctx_dim = observation_space["user"].shape[0] + observation_space["time"].shape[0]
         super().__init__(observation_space, features_dim=2 * n_rooms + hidden)
         self.n_rooms = n_rooms
         self.room_mlp = nn.Sequential(
-            nn.Linear(room_dim + 1 + ctx_dim, hidden),
+            nn.Linear(room_dim + 2 + ctx_dim + self.obs_dim, hidden),
             nn.ReLU(),
             nn.Linear(hidden, hidden),
             nn.ReLU(),
         )
         self.score = nn.Linear(hidden, 1)
 
+    def _rooms(self, rooms: torch.Tensor) -> torch.Tensor:
+        """Room rows with the statistics on a log scale (see the class doc)."""
+        o = self.obs_dim
+        stats = rooms[..., 2 * o :]  # log_viewers, like/comment/gift rates, hours live, new
+        rates = torch.log(stats[..., 1:4] / _RATE_SCALE.to(rooms) + 1e-2)
+        hours = torch.log1p(stats[..., 4:5].clamp_min(0.0))
+        return torch.cat([rooms[..., : 2 * o], stats[..., :1], rates, hours, stats[..., 5:]], -1)
+
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
-        rooms = obs["rooms"]  # (B, R, F)
-        ctx = torch.cat([obs["user"], obs["time"]], dim=-1)  # (B, U+T)
-        ctx = ctx[:, None, :].expand(-1, rooms.shape[1], -1)  # (B, R, U+T)
+        rooms = self._rooms(obs["rooms"])  # (B, R, F)
+        hist = obs["history_content"] * obs["history_mask"][..., None]  # (B, H, o)
+        weight = 0.2 + torch.log1p(obs["history_feedback"][..., 1].clamp_min(0.0))  # (B, H)
+        taste = F.normalize((hist * weight[..., None]).sum(1), dim=-1)  # (B, o)
+        content = F.normalize(rooms[..., : self.obs_dim], dim=-1)  # (B, R, o)
+        match = torch.einsum("bo,bro->br", taste, content)[..., None]  # (B, R, 1)
+        ctx = torch.cat([obs["user"], obs["time"], taste], dim=-1)  # (B, U+T+o)
+        ctx = ctx[:, None, :].expand(-1, rooms.shape[1], -1)  # (B, R, U+T+o)
         h = self.room_mlp(
-            torch.cat([rooms, obs["room_followed"][..., None], ctx], dim=-1)
+            torch.cat([rooms, obs["room_followed"][..., None], match, ctx], dim=-1)
         )  # (B, R, H)
         mask = obs["room_mask"].float()  # (B, R)
         scores = self.score(h).squeeze(-1) * mask  # (B, R)

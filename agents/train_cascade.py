@@ -76,10 +76,10 @@ class TrainCascadeArgs:
     )
     logq: bool = field(default=True, metadata={"help": "logQ correction of the in-batch softmax"})
     tower_epochs: int = field(
-        default=4, metadata={"help": "two-tower epochs (best on validation kept)"}
+        default=2, metadata={"help": "two-tower epochs (best on validation kept)"}
     )
     ranker_epochs: int = field(
-        default=6, metadata={"help": "ranker epochs (best on validation kept)"}
+        default=5, metadata={"help": "ranker epochs (best on validation kept)"}
     )
     tower_batch: int = field(default=512, metadata={"help": "clicks per in-batch softmax"})
     batch_size: int = field(default=1024, metadata={"help": "exposures per ranker step"})

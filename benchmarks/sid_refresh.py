@@ -8,13 +8,15 @@ random recommendations for ``--hours`` simulated hours. Every 30-s world tick a
 k-means assignment) and updates the live-SID trie. Reported per tick: the refresh
 time, the wall time the env took to simulate that tick (all its requests, tracker
 excluded), and their ratio (of medians, robust to a loaded machine's stalls, and of
-totals), plus the cost of the refresh's parts on the last tick. The tokenizer is loaded (``--tokenizer``), or fitted on
+totals, and of the main thread's CPU time, which a loaded machine's stalls do not
+inflate), plus the cost of the refresh's parts on the last tick. The tokenizer is loaded (``--tokenizer``), or fitted on
 ``--log`` (default: a freshly generated ``--log-hours`` log of the preset).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import platform
 import tempfile
 import time
@@ -43,33 +45,48 @@ def tokenizer_for(args: argparse.Namespace) -> SIDTokenizer:
 
 
 def measure(args: argparse.Namespace, tok: SIDTokenizer, scope: str) -> dict[str, float]:
+    """Refresh and simulation times with Python's cyclic GC paused (as ``timeit`` does):
+    a GC pass lands in whichever code allocates when it fires, env or tracker."""
+    gc.collect()
+    gc.disable()
+    try:
+        return _measure(args, tok, scope)
+    finally:
+        gc.enable()
+
+
+def _measure(args: argparse.Namespace, tok: SIDTokenizer, scope: str) -> dict[str, float]:
     cfg = make_config(args.preset, start_hour=args.start_hour, horizon_hours=args.hours)
     env = LiveStreamEnv(cfg)
     tracker = LiveSIDTracker(tok, scope=scope, record=False)
     rng = np.random.default_rng(0)
     obs, _ = env.reset(seed=0)
     tracker.update(env)
-    sim_tick, refresh, rooms = [], [], []
-    sim_s, truncated = 0.0, False
+    sim_tick, refresh, rooms, cpu_tick, cpu_refresh = [], [], [], [], []
+    sim_s, cpu_s, truncated = 0.0, 0.0, False
     while not truncated:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         obs, _, _, truncated, _ = env.step(int(rng.integers(int(obs["room_mask"].sum()))))
         sim_s += time.perf_counter() - t0
-        t0 = time.perf_counter()
+        cpu_s += time.thread_time() - c0
+        t0, c0 = time.perf_counter(), time.thread_time()
         if tracker.update(env):
             refresh.append(time.perf_counter() - t0)
+            cpu_refresh.append(time.thread_time() - c0)
             sim_tick.append(sim_s)
+            cpu_tick.append(cpu_s)
             rooms.append(len(tracker.keys))
-            sim_s = 0.0
+            sim_s = cpu_s = 0.0
     parts = breakdown(tracker, env)
     # the first refresh pays torch's warm-up; the simulated time of a tick is only
     # complete once the next tick has started, hence sim_tick[1:] against refresh[:-1]
     r, s = np.asarray(refresh[1:-1]), np.asarray(sim_tick[2:])
+    cpu_r, cpu_s_ = np.asarray(cpu_refresh[1:-1]), np.asarray(cpu_tick[2:])
     return {"ticks": len(r), "rooms": float(np.mean(rooms)),
             "refresh_median_ms": 1e3 * np.median(r), "refresh_mean_ms": 1e3 * r.mean(),
             "sim_tick_median_ms": 1e3 * np.median(s), "sim_tick_mean_ms": 1e3 * s.mean(),
             "ratio_of_medians": np.median(r) / np.median(s), "ratio_of_totals": r.sum() / s.sum(),
-            **parts}  # fmt: skip
+            "cpu_ratio": cpu_r.sum() / cpu_s_.sum(), **parts}  # fmt: skip
 
 
 def breakdown(tracker: LiveSIDTracker, env: LiveStreamEnv, reps: int = 200) -> dict[str, float]:
@@ -116,7 +133,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
               f"simulating a 30-s tick median {m['sim_tick_median_ms']:.1f} ms "
               f"(mean {m['sim_tick_mean_ms']:.1f}); refresh / tick: "
               f"{100 * m['ratio_of_medians']:.1f} % of medians, "
-              f"{100 * m['ratio_of_totals']:.1f} % of totals")  # fmt: skip
+              f"{100 * m['ratio_of_totals']:.1f} % of totals, "
+              f"{100 * m['cpu_ratio']:.1f} % of thread CPU time")  # fmt: skip
         print(f"             parts (ms per call on the last tick): read {m['read_ms']:.2f}, "
               f"tower {m['tower_ms']:.2f}, quantise {m['quantise_ms']:.2f}, "
               f"encode + index diff {m['apply_ms']:.2f}")  # fmt: skip

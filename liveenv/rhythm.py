@@ -41,11 +41,11 @@ def rhythm_at(t: float) -> float:
 def time_features(t: float | np.ndarray) -> np.ndarray:
     """``(..., 4)`` float32: sin/cos of hour of day and of day of week."""
     t = np.asarray(t, dtype=np.float64)
-    day_angle = 2 * np.pi * (t % DAY_S) / DAY_S
-    week_angle = 2 * np.pi * (t % (7 * DAY_S)) / (7 * DAY_S)
-    return np.stack(
-        [np.sin(day_angle), np.cos(day_angle), np.sin(week_angle), np.cos(week_angle)], axis=-1
-    ).astype(np.float32)
+    angle = np.empty((*t.shape, 2, 2))  # (..., day/week, sin/cos)
+    angle[..., 0, 0] = (t % DAY_S) * (2 * np.pi / DAY_S)
+    angle[..., 1, 0] = (t % (7 * DAY_S)) * (2 * np.pi / (7 * DAY_S))
+    angle[..., 1] = angle[..., 0] + np.pi / 2  # cos x = sin(x + pi/2)
+    return np.sin(angle, out=angle).reshape(*t.shape, 4).astype(np.float32)
 
 
 def hour_of_day(t: float | np.ndarray) -> np.ndarray:

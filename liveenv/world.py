@@ -73,6 +73,21 @@ EXAMINE_DECAY = 0.7  # chance of looking one slate position further down
 GROWTH_TICKS = 20  # new users and creators join every 10 minutes
 
 
+#: Demographics (age, gender, region) -> one row of the one-hot block of the user features.
+_DEMO_CODE = np.array([N_GENDER * N_REGION, N_REGION, 1])
+_DEMO_ONE_HOT = np.zeros((N_AGE * N_GENDER * N_REGION, N_AGE + N_GENDER + N_REGION), np.float32)
+for _a in range(N_AGE):
+    for _g in range(N_GENDER):
+        for _r in range(N_REGION):
+            _DEMO_ONE_HOT[_a * N_GENDER * N_REGION + _g * N_REGION + _r,
+                          [_a, N_AGE + _g, N_AGE + N_GENDER + _r]] = 1.0  # fmt: skip
+
+
+def _repeat_view(a: np.ndarray, b: int) -> np.ndarray:
+    """``a`` seen ``b`` times along a new first axis, without a copy (read-only)."""
+    return np.ndarray((b, *a.shape), a.dtype, a, 0, (0, *a.strides))
+
+
 @dataclass
 class Served:
     """What happened to a batch of served requests."""
@@ -282,13 +297,9 @@ class World:
         """``(B, USER_FEATURES)`` demographics one-hot and activity summaries."""
         u = self.users
         b = len(users)
-        out = np.zeros((b, USER_FEATURES), dtype=np.float32)
-        demo = u.demo[users].astype(np.int64)
-        rows = np.arange(b)
-        out[rows, demo[:, 0]] = 1.0
-        out[rows, N_AGE + demo[:, 1]] = 1.0
-        out[rows, N_AGE + N_GENDER + demo[:, 2]] = 1.0
+        out = np.empty((b, USER_FEATURES), dtype=np.float32)
         k = N_AGE + N_GENDER + N_REGION
+        out[:, :k] = _DEMO_ONE_HOT[u.demo[users] @ _DEMO_CODE]
         age_s = now - u.join_t[users]
         out[:, k] = age_s < self.cfg.users.new_days * DAY_S
         out[:, k + 1] = np.log1p(u.visits[users]) / 5.0  # < 5 for any int32 count
@@ -304,11 +315,9 @@ class World:
         table, streamer, mask = self.table_parts()
         obs = self.history.gather(users, now)
         obs.update(
-            user=self.user_features(users, now),
-            rooms=np.broadcast_to(table, (b, *table.shape)),
+            user=self.user_features(users, now), rooms=_repeat_view(table, b),
             room_followed=self.followed_mask(users).view(np.int8),
-            room_streamer=np.broadcast_to(streamer, (b, len(streamer))),
-            room_mask=np.broadcast_to(mask, (b, len(mask))),
+            room_streamer=_repeat_view(streamer, b), room_mask=_repeat_view(mask, b),
             time=time_features(now),
         )  # fmt: skip
         return obs

@@ -4,7 +4,8 @@ One stage per preset, ``evaluate-<preset>``, writes ``results/eval/<preset>/``
 (``table.csv``/``.parquet``, ``summary.csv``, ``summary.md``, ``meta.json``)
 and ``figures/<preset>/*.png`` through :func:`agents.evaluate.evaluate` and
 :mod:`agents.report`. Its fingerprint holds the fingerprints of the model
-stages that have finished, so a model trained later re-runs the evaluation.
+stages that have finished and the size and time of every policy file, so a
+model trained (or a policy saved into ``checkpoints/<name>/``) later re-runs it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pandas as pd
 
 from agents import cliargs
 from agents.pipeline import world as W
-from agents.pipeline.models import run_policies
+from agents.pipeline.models import available_policies, run_policies
 from agents.pipeline.stages import StageStatus, stage_fingerprint, world_of
 from agents.pipeline.world import WorldArgs
 from agents.rundir import RunDir, StageContext
@@ -86,7 +87,8 @@ def run_evaluate(run: RunDir, args: EvaluateArgs, force: bool = False,
     statuses = []
     for preset in presets:
         name = f"evaluate-{preset}"
-        spec = {"args": cliargs.to_dict(args), "preset": preset, "world": cliargs.to_dict(world)}
+        spec = {"args": cliargs.to_dict(args), "preset": preset, "world": cliargs.to_dict(world),
+                "policies": _policy_files(run)}  # fmt: skip
         fp = stage_fingerprint(run, spec, models)
 
         def work(ctx: StageContext, preset: str = preset) -> dict[str, Any]:
@@ -95,6 +97,17 @@ def run_evaluate(run: RunDir, args: EvaluateArgs, force: bool = False,
         outcome = run.run_stage(name, work, fp, force)
         statuses.append(StageStatus(name, "skipped" if outcome.skipped else "ran", outcome=outcome))
     return statuses
+
+
+def _policy_files(run: RunDir) -> dict[str, list[int]]:
+    """Size and modification time of every policy file of the run (a new or retrained
+    policy makes the evaluation run again)."""
+    out = {}
+    for name, where in available_policies(run).items():
+        if where != "baseline":
+            st = Path(where).stat()
+            out[name] = [st.st_size, st.st_mtime_ns]
+    return out
 
 
 def _evaluate_preset(run: RunDir, ctx: StageContext, args: EvaluateArgs, world: WorldArgs,

@@ -4,7 +4,8 @@ the policies a run can evaluate.
 Every model stage leaves ``checkpoints/<model>/policy.npz``, a
 :class:`policies.base.Policy` file (class + config + arrays), so any of them
 loads with :meth:`Policy.load` whatever its kind. The baselines are always
-there; :func:`run_policies` adds the models the run has.
+there; :func:`run_policies` adds the models the run has, and any other policy
+saved as ``checkpoints/<name>/policy.npz`` under its folder's name.
 """
 
 from __future__ import annotations
@@ -130,6 +131,10 @@ def available_policies(run: RunDir | None) -> dict[str, str]:
         path = run.root / folder / POLICY_FILE
         if path.is_file():
             found[name] = str(path)
+    known = {Path(folder).name for folder in MODEL_FOLDERS.values()}
+    for path in sorted((run.root / "checkpoints").glob(f"*/{POLICY_FILE}")):
+        if path.parent.name not in known and path.parent.name not in found:
+            found[path.parent.name] = str(path)  # any other saved policy, by its folder
     return found
 
 

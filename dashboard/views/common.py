@@ -48,7 +48,21 @@ def results(run: RunChoice, preset: str) -> dict[str, Any]:
 
 
 def presets_of(run: RunChoice) -> list[str]:
-    return eval_presets(run.path)
+    """Presets with results, the run's own world first."""
+    found = eval_presets(run.path)
+    main = world_of_run(run).preset
+    return sorted(found, key=lambda p: (p != main, p))
+
+
+def describe_world(meta: dict[str, Any]) -> str:
+    """``seeds [0, 1], 400 requests per seed from 20:00, 5,000 users, 400 streamers``."""
+    w = meta.get("world", {})
+    size = ", ".join(f"{int(w[k]):,} {k.split('.')[0]}" for k in ("users.n_users",
+                     "streamers.n_streamers") if k in w)  # fmt: skip
+    hour = meta.get("start_hour")
+    start = f" from {int(hour):02d}:{int(60 * (hour % 1)):02d}" if hour is not None else ""
+    return (f"seeds {meta.get('seeds')}, {meta.get('steps_per_seed')} requests per seed and "
+            f"policy{start}" + (f"; world of {size}" if size else ""))  # fmt: skip
 
 
 def world_of_run(run: RunChoice) -> WorldArgs:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.data import BREAKDOWN_LABELS, breakdown_table, overall_table
-from dashboard.views.common import current_run, empty_results, presets_of, results, run_notice
+from dashboard.views.common import (
+    current_run,
+    describe_world,
+    empty_results,
+    presets_of,
+    results,
+    run_notice,
+)
 from liveenv.objectives import OBJECTIVES
 
 METRICS = ("weighted_return", "expected_return", *OBJECTIVES)
@@ -29,8 +36,7 @@ def render() -> None:
     chosen = st.multiselect("policies", all_policies, default=all_policies)
     meta = res["meta"]
     if meta:
-        st.caption(f"seeds {meta.get('seeds')}, {meta.get('steps_per_seed')} requests per seed "
-                   f"from {meta.get('start_hour')}:00, world {meta.get('world')}")  # fmt: skip
+        st.caption(describe_world(meta))
     left, right = st.columns(2)
     overall = overall_table(summary, chosen)
     left.subheader("Overall")

@@ -10,9 +10,14 @@ order of most live viewers first (the room table's ``log_viewers``), then lowest
 in a slate the next SID's rooms follow. When the beams hold fewer rooms than the slate
 needs, the remaining live rooms follow by the same popularity order.
 
+``popularity_weight`` w (default 0: the pure generator) adds a live-popularity prior
+after generation: the rooms of the generated SIDs are ranked by
+``log p(SID) + w * log_viewers`` (generate, then re-rank; the generator itself never
+sees the room statistics). It applies to the offline ``scores`` and to sampling too.
+
 ``temperature > 0`` samples instead (exploration, GRPO groups): the room distribution
-is ``q(room) ∝ (p(SID of room) / n_rooms_with_that_SID) ** (1 / temperature)`` over the
-live rooms, with ``p`` the constrained generator probability, and the slate is drawn
+is ``q(room) ∝ (p(SID of room) / n_rooms_with_that_SID * exp(w * log_viewers))
+** (1 / temperature)`` over the live rooms, with ``p`` the constrained generator probability, and the slate is drawn
 without replacement (Gumbel top-k); ``propensities`` are then exact (the probability of
 each slot at its position given the slots above it). Greedy decoding gives none.
 
@@ -59,7 +64,7 @@ class GeneratorPolicy(Policy):
 
     def __init__(self, model_config: Mapping[str, Any] | None = None, beam_size: int = 32,
                  temperature: float = 0.0, name: str | None = None, slate_size: int = 1,
-                 seed: int | None = None) -> None:  # fmt: skip
+                 seed: int | None = None, popularity_weight: float = 0.0) -> None:  # fmt: skip
         super().__init__(name, slate_size)
         if int(beam_size) != beam_size or beam_size < self.slate_size:
             raise ValueError(
@@ -70,7 +75,10 @@ class GeneratorPolicy(Policy):
             temperature < 0
         ):
             raise ValueError(f"temperature={temperature!r} is invalid: must be a float >= 0")
+        if not (isinstance(popularity_weight, (int, float)) and np.isfinite(popularity_weight)):
+            raise ValueError(f"popularity_weight={popularity_weight!r} is invalid: a finite float")
         self.beam_size, self.temperature = int(beam_size), float(temperature)
+        self.popularity_weight = float(popularity_weight)
         self.model: OneLiveGenerator | None = None
         if model_config is not None:
             self.model = OneLiveGenerator(OneLiveConfig.from_dict(dict(model_config))).eval()
@@ -153,15 +161,17 @@ class GeneratorPolicy(Policy):
     @torch.no_grad()
     def scores(self, obs: Obs) -> np.ndarray:
         """``(B, max_rooms)`` float64 ranking scores that order the live slots as greedy
-        decoding with exhaustive beams does: by log p(SID), rooms of one SID by most
-        live viewers, then lowest slot (offline ranking); -inf on empty slots."""
+        decoding with exhaustive beams does: by log p(SID) (+ the popularity prior),
+        rooms of one SID by most live viewers, then lowest slot (offline ranking);
+        -inf on empty slots."""
         logp = self.log_probs_of_slots(obs).double().numpy()
-        viewers = np.asarray(as_batch(obs)["rooms"])[..., _VIEWERS]
+        viewers = np.asarray(as_batch(obs)["rooms"])[..., _VIEWERS].astype(np.float64)
+        fused = logp + self.popularity_weight * viewers
         out = np.full(logp.shape, -np.inf)
         slot = np.arange(logp.shape[1])
         for b in range(len(logp)):
             live = np.flatnonzero(np.isfinite(logp[b]))
-            order = live[np.lexsort((slot[live], -viewers[b, live], -logp[b, live]))]
+            order = live[np.lexsort((slot[live], -viewers[b, live], -fused[b, live]))]
             out[b, order] = -np.arange(len(order), dtype=np.float64)
         return out
 
@@ -180,13 +190,17 @@ class GeneratorPolicy(Policy):
         viewers = np.asarray(batch["rooms"])[..., _VIEWERS]
         slots = np.stack(
             [_slots_of_beams(res.sids[b].numpy(), live[b].numpy(), mask[b].numpy(),
-                             viewers[b], self.slate_size) for b in range(gb.batch_size)]
+                             viewers[b], self.slate_size, res.scores[b].numpy(),
+                             self.popularity_weight) for b in range(gb.batch_size)]
         )  # fmt: skip
         return self._format(slots)
 
     @torch.no_grad()
     def _sample(self, obs: Obs) -> PolicyOutput:
         logp = self.log_probs_of_slots(obs, split_collisions=True).double()  # (B, R)
+        if self.popularity_weight:
+            viewers = np.asarray(as_batch(obs)["rooms"])[..., _VIEWERS].astype(np.float64)
+            logp = logp + self.popularity_weight * torch.as_tensor(viewers)
         q = torch.log_softmax(logp / self.temperature, dim=1)  # -inf stays -inf
         gumbel = -torch.log(-torch.log(torch.rand(q.shape, generator=self.rng,
                                                   dtype=q.dtype).clamp(1e-300, 1 - 1e-16)))  # fmt: skip
@@ -204,7 +218,8 @@ class GeneratorPolicy(Policy):
     def get_config(self) -> dict[str, Any]:
         model, _ = self._ready()
         return {**super().get_config(), "model_config": model.config.to_dict(),
-                "beam_size": self.beam_size, "temperature": self.temperature}  # fmt: skip
+                "beam_size": self.beam_size, "temperature": self.temperature,
+                "popularity_weight": self.popularity_weight}  # fmt: skip
 
     def get_state(self) -> dict[str, np.ndarray]:
         model, _ = self._ready()
@@ -234,18 +249,19 @@ def _share_counts(live: Tensor, mask: Tensor) -> Tensor:
 
 
 def _slots_of_beams(beam_sids: np.ndarray, live: np.ndarray, mask: np.ndarray,
-                    viewers: np.ndarray, k: int) -> np.ndarray:  # fmt: skip
-    """Slots of the beams' SIDs in beam order (collisions: most viewers, then lowest
-    slot), then the other live slots by the same order, cut to ``k``."""
-    by_pop = np.lexsort((np.arange(len(mask)), -viewers))  # most viewers first
-    by_pop = by_pop[mask[by_pop]]
-    chosen: list[int] = []
-    for sid in beam_sids:
-        if sid[0] < 0:
-            continue
-        hit = (live[by_pop] == sid).all(-1)
-        chosen.extend(int(s) for s in by_pop[hit] if s not in chosen)
-        if len(chosen) >= k:
-            return np.asarray(chosen[:k], dtype=np.int64)
-    chosen.extend(int(s) for s in by_pop if s not in chosen)
-    return np.asarray(chosen[:k], dtype=np.int64)
+                    viewers: np.ndarray, k: int, beam_scores: np.ndarray | None = None,
+                    popularity_weight: float = 0.0) -> np.ndarray:  # fmt: skip
+    """The ``k`` slots served from the beams: rooms of the beams' SIDs by
+    ``beam score + popularity_weight * viewers`` (beam order when no scores are given),
+    collisions by most viewers, then lowest slot; then the other live slots by most
+    viewers, then lowest slot."""
+    slot = np.arange(len(mask))
+    score = np.full(len(mask), -np.inf)
+    ok = beam_sids[:, 0] >= 0
+    sids = beam_sids[ok]
+    rank = -np.arange(len(sids), dtype=np.float64) if beam_scores is None else beam_scores[ok]
+    hit = (live[:, None, :] == sids[None, :, :]).all(-1) & mask[:, None]  # (R, n_beams)
+    has = hit.any(1)
+    score[has] = rank[hit[has].argmax(1)] + popularity_weight * viewers[has]
+    order = np.lexsort((slot, -viewers, -score, ~mask))
+    return order[:k].astype(np.int64)

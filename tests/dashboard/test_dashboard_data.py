@@ -116,3 +116,23 @@ def test_playback_records_what_was_shown_and_what_happened() -> None:
     users = busiest_users(popular, 3)
     counts = popular["user_id"].value_counts()
     assert counts[users[0]] == counts.max()
+
+
+@pytest.mark.slow
+def test_quick_alignment_runs_in_chunks_and_evaluates(tmp_path: Path) -> None:
+    from agents.pipeline import DemoArgs, WorldArgs, run_demo
+    from dashboard.quick import QuickAlignArgs, quick_align, quick_align_ready
+
+    run = tmp_path / "run"
+    assert quick_align_ready(run)  # nothing trained yet: says why
+    args = DemoArgs(world=WorldArgs(n_users=1500, n_streamers=120), days=0.2, start_hour=18.0,
+                    budget="tiny", stress_presets=(),
+                    skip=("align", "cascade", "cascade_coldstart", "evaluate", "sweep"))  # fmt: skip
+    run_demo(args, run, progress=False)
+    if quick_align_ready(run):
+        pytest.skip(quick_align_ready(run))
+    seen: list[float] = []
+    table = quick_align(run, QuickAlignArgs(weights={"gift": 0.1}, iterations=4, chunk=2,
+                                            eval_steps=40), lambda f, _: seen.append(f))  # fmt: skip
+    assert set(table["policy"]) >= {"pretrained", "aligned", "random", "oracle"}
+    assert seen == sorted(seen) and len(seen) >= 3  # progress after each chunk, then evaluation
