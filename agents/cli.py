@@ -1,9 +1,9 @@
 """``liveenv``: the command line of the workbench.
 
-Every command works in a run directory (``--run-dir``, default ``runs/demo``;
-layout in :mod:`agents.rundir`) and can resume: a finished stage is kept, an
-interrupted one continues from its checkpoint or starts again. The options of
-each command come from its typed config (``liveenv <command> --help``).
+Every command works in a run directory (--run-dir, default runs/demo; layout in
+agents/rundir.py) and can resume: a finished stage is kept, an interrupted one
+continues from its checkpoint or starts again. The options of each command come
+from its typed config (liveenv <command> --help).
 
     liveenv demo                      the whole pipeline on a small default world
     liveenv log / tokenize / pretrain / reward / align / cascade / evaluate

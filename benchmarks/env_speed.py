@@ -16,7 +16,9 @@ can still be read):
   hours (a whole day by default: nights are quiet, evenings busy), with the
   mean number of live rooms in the table;
 * the batched path (:class:`liveenv.batched.BatchedLiveEnv`, whole-tick
-  batches) over the same ``--hours``, and over the busiest evening hour.
+  batches) over the same ``--hours``, and over the busiest evening hour;
+* the world alone: its 30-s clock (rooms, candidate table, arrivals) with
+  nobody served, the floor under the batched path.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker
 import liveenv  # noqa: F401  (registers the ids)
 from liveenv.batched import BatchedLiveEnv
 from liveenv.env import LiveStreamEnv
-from liveenv.presets import ENV_IDS
+from liveenv.presets import ENV_IDS, make_config
+from liveenv.world import World
 
 
 @dataclass
@@ -129,6 +132,24 @@ def single_env(env_id: str, steps: int | None, hours: float | None) -> Speed:
     return timed(run)
 
 
+def world_alone(preset: str, hours: float) -> Speed:
+    """The world's own clock (rooms, table, arrivals) for ``hours``, nobody served:
+    ``n`` ticks, ``extra`` the CPU seconds per simulated day."""
+    world = World(make_config(preset), np.random.default_rng(0))
+    world._start_sessions = lambda users, times: None  # visits start nowhere
+
+    def run() -> tuple[int, float]:
+        t0, n = world.sim.now, 0
+        cpu = time.process_time()
+        while world.sim.now < t0 + hours * 3600:
+            world.sim.step()
+            world.table_parts()  # built once a tick when a request needs it
+            n += 1
+        return n, (time.process_time() - cpu) * 24 / hours
+
+    return timed(run)
+
+
 def batched(preset: str, hours: float, start_hour: float | None, batch_size: int) -> Speed:
     kwargs: dict[str, Any] = {"horizon_hours": hours}
     if start_hour is not None:
@@ -170,6 +191,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Speed]:
         "single_hours": single_env(env_id, None, args.hours),
         "batched_hours": batched(args.preset, args.hours, None, args.batch_size),
         "batched_evening": batched(args.preset, 1.0, args.evening, args.batch_size),
+        "world_alone": world_alone(args.preset, args.hours),
     }
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python "
@@ -192,6 +214,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Speed]:
               f"  mean batch {be.extra:.0f}"))  # fmt: skip
     print(f"{'ratio batched / single (same hours)':<40}: {bh.per_s / sh.per_s:>10.2f}  "
           f"(CPU {bh.per_cpu_s / sh.per_cpu_s:.2f})")  # fmt: skip
+    w = out["world_alone"]
+    print(f"{'world alone (no request), per tick':<40}: {1e6 * w.cpu_s / w.n:>10.0f} CPU us  "
+          f"({w.extra:.2f} CPU s per simulated day; the batched path cannot beat "
+          f"{bh.n / (w.extra * args.hours / 24):,.0f} req/s)")  # fmt: skip
     return out
 
 

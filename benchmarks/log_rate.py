@@ -1,6 +1,8 @@
 """Log generation rate: impressions per second written to Parquet by
 :class:`agents.logs.LogRecorder` on a preset under the random policy, beside
-the same episode without recording (the recorder's own cost).
+the same episode without recording (the recorder's own cost), and by
+:class:`agents.logs.recorder.BatchLogRecorder` on the batched path (uniform
+random live rooms, whole-tick batches).
 
     python benchmarks/log_rate.py [--hours 24] [--preset default] [--policy random]
 """
@@ -18,6 +20,8 @@ import numpy as np
 
 from agents.logs import generate_log, make_log_env, resolve_policy
 from agents.logs.behaviour import split_action
+from agents.logs.recorder import BatchLogRecorder
+from liveenv.batched import BatchedLiveEnv
 
 
 def bare_rate(preset: str, hours: float, policy: str, seed: int) -> tuple[int, float, float]:
@@ -34,6 +38,27 @@ def bare_rate(preset: str, hours: float, policy: str, seed: int) -> tuple[int, f
             return n, time.perf_counter() - wall, time.process_time() - cpu
 
 
+def batched_rate(preset: str, hours: float, seed: int, out: str) -> tuple[int, float, float, int]:
+    """Rows, wall and CPU seconds, parts of a random-policy log through the batched path."""
+    env = BatchedLiveEnv(preset, batch_size=4096, horizon_hours=hours)
+    rec = BatchLogRecorder(env, out, policy_name="random")
+    rng = np.random.default_rng(seed)
+    wall, cpu = time.perf_counter(), time.process_time()
+    obs, _ = rec.reset(seed=seed)
+    while True:
+        b, n_live = len(obs["user"]), env.world.n_live
+        obs, _, truncated, _ = rec.step(rng.integers(0, n_live, b), 1.0 / n_live)
+        if truncated:
+            break
+    rec.close()
+    return (
+        rec.rows_written,
+        time.perf_counter() - wall,
+        time.process_time() - cpu,
+        len(rec.parts_written),
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--hours", type=float, default=24.0, help="simulated hours (from 00:00)")
@@ -48,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         cpu = time.process_time() - cpu
         size = sum(f.stat().st_size for f in os.scandir(tmp) if f.is_file())
     n, wall0, cpu0 = bare_rate(args.preset, args.hours, args.policy, args.seed)
+    with tempfile.TemporaryDirectory(prefix="liveenv-lograte-") as tmp:
+        rows_b, wall_b, cpu_b, parts_b = batched_rate(args.preset, args.hours, args.seed, tmp)
     rows, seconds = summary["rows"], summary["seconds"]
     load = os.getloadavg()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python "
@@ -57,7 +84,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     print(f"logged  : {rows / seconds:>10,.0f} impressions/s  (CPU {rows / cpu:>10,.0f})")
     print(f"no log  : {n / wall0:>10,.0f} impressions/s  (CPU {n / cpu0:>10,.0f})")
     print(f"recorder: {1e6 * (cpu / rows - cpu0 / n):.1f} CPU us per impression")
-    return {"rows": rows, "seconds": seconds, "per_s": rows / seconds, "bare_per_s": n / wall0}
+    print(f"batched : {rows_b / wall_b:>10,.0f} impressions/s  (CPU {rows_b / cpu_b:>10,.0f}), "
+          f"{rows_b:,} rows in {parts_b} part(s), random live rooms")  # fmt: skip
+    return {"rows": rows, "seconds": seconds, "per_s": rows / seconds, "bare_per_s": n / wall0,
+            "batched_per_s": rows_b / wall_b}  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from liveenv.rooms import PHASES
 from liveenv.single import OneServed, end_session_one, observe_one, serve_one
 from liveenv.world import ROOM_STAT_COLUMNS, STREAMER_COHORTS, USER_COHORTS, World
 
+_INTEGERS = (int, np.integer)
 OBS_HIGH = 1e4  # finite bound of unbounded-looking features (values are clipped to it)
 
 
@@ -102,6 +103,9 @@ class LiveStreamEnv(gym.Env):
                 f"render_mode={render_mode!r} is not supported; allowed: {self.metadata['render_modes']}"
             )
         self.config, self.render_mode = config, render_mode
+        # plain integer actions of one room take the lean path; anything else (slates,
+        # arrays, masked or out-of-range slots) the general one, with its errors
+        self._one_room = config.slate_size == 1
         self.weights = config.weight_vector
         self.observation_space = self._observation_space(config)
         r, k = config.max_rooms, config.slate_size
@@ -151,8 +155,8 @@ class LiveStreamEnv(gym.Env):
         if w is None:
             raise RuntimeError("call reset() before step()")
         user, now = self._user_id, self._now
-        row = self._single_slot(action)
-        if row is not None and row < w.n_live:  # the lean path: one room, one request
+        row = int(action) if self._one_room and isinstance(action, _INTEGERS) else -1
+        if 0 <= row < len(w.table_slots):  # the lean path: one live room, one request
             served = serve_one(w, user, now, row)
             fb = np.array(served.feedback)
             reward = float(fb @ self.weights)
@@ -207,14 +211,6 @@ class LiveStreamEnv(gym.Env):
     @property
     def _time(self) -> np.ndarray:
         return np.array([self._now])
-
-    def _single_slot(self, action: Any) -> int | None:
-        """The slot of a one-room action that is a plain integer in range, else None
-        (slates, arrays and bad values take the general path and its errors)."""
-        if self.config.slate_size != 1 or not isinstance(action, int | np.integer):
-            return None
-        row = int(action)
-        return row if 0 <= row < self.config.max_rooms else None
 
     def _check_action(self, action: Any) -> np.ndarray:
         slate = np.atleast_1d(np.asarray(action)).astype(np.int64).reshape(-1)

@@ -151,7 +151,7 @@ def sample_watch(imp: Impressions, rows: np.ndarray, appeal0: np.ndarray, u: np.
     need = -np.log(np.maximum(u[alive, U_LEAVE], 1e-300))
     hazard_sum = np.zeros(len(alive))
     appeal_sum = mean_a[alive]
-    k, chunk = 1, 16  # boundaries 1..16 first (most viewers leave by then), then the rest
+    k, chunk = 1, 16  # boundaries 1..16 first (most viewers leave by then)
     while len(alive):
         nb = n_b[alive]
         k1 = min(k + chunk, int(nb.max()) + 1)
@@ -180,7 +180,7 @@ def sample_watch(imp: Impressions, rows: np.ndarray, appeal0: np.ndarray, u: np.
         keep = np.flatnonzero(~(left | done))
         alive, need = alive[keep], need[keep]
         hazard_sum, appeal_sum = cum_h[keep, -1], appeal_sum[keep] + a[keep].sum(axis=1)
-        k, chunk = k1, max_watch  # the few long watches left: all their boundaries at once
+        k, chunk = k1, max_watch  # the long watches left: all their boundaries at once
     return watch, mean_a
 
 

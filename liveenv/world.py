@@ -2,9 +2,11 @@
 
 One SimPy process drives struct-of-arrays state: the 30-second clock. At each
 tick the rooms move on (:mod:`liveenv.rooms` simulates them in blocks of
-ticks), the candidate table of the tick is chosen, users arrive for a visit on
-a daily rhythm and, every ``GROWTH_TICKS`` ticks, new users and creators join.
-Recommendation requests wait in a heap (:class:`liveenv.requests.RequestQueue`);
+ticks) and the candidate table of the tick is chosen; every ``ARRIVAL_TICKS``
+ticks users arrive for a visit on a daily rhythm, and every ``GROWTH_TICKS``
+ticks new users and creators join. There is no other event, so a request
+never waits on SimPy unless a tick falls before it. Recommendation requests
+wait in a queue (:mod:`liveenv.requests`);
 :meth:`World.next_request` / :meth:`World.next_requests` advance the clock to
 the next ones and :meth:`World.serve` (a batch) or :func:`liveenv.single.serve_one`
 (one request, the lean path of the Gymnasium env) answer them.
@@ -60,7 +62,7 @@ from liveenv.response import (
     sample_feedback,
 )  # fmt: skip
 from liveenv.rhythm import DAY_S, SEGMENT_S, rhythm_at, time_features
-from liveenv.rooms import Rooms, phase_of
+from liveenv.rooms import Rooms
 from liveenv.schedule import BroadcastPlan
 
 USER_COHORTS = ("new", "light", "heavy")
@@ -71,6 +73,7 @@ ROOM_STAT_COLUMNS = ("log_viewers", "like_rate", "comment_rate", "gift_rate", "h
                      "new_streamer")  # fmt: skip
 EXAMINE_DECAY = 0.7  # chance of looking one slate position further down
 GROWTH_TICKS = 20  # new users and creators join every 10 minutes
+ARRIVAL_TICKS = 2  # users arrive for a visit every minute (at random times within it)
 
 
 #: Demographics (age, gender, region) -> one row of the one-hot block of the user features.
@@ -181,12 +184,14 @@ class World:
         self.next_tick_t = now + SEGMENT_S
         if tick > self.tick0 and (tick - self.tick0) % GROWTH_TICKS == 0:
             self._grow(now)
-        self._arrivals(now)
+        if (tick - self.tick0) % ARRIVAL_TICKS == 0:
+            self._arrivals(now, ARRIVAL_TICKS * SEGMENT_S)
 
-    def _arrivals(self, now: float) -> None:
+    def _arrivals(self, now: float, every: float) -> None:
+        """Users who start a visit in ``[now, now + every)``."""
         u, ucfg, rng = self.users, self.cfg.users, self.users_rng
         total = float(self._activity_cdf[-1]) if len(self._activity_cdf) else 0.0
-        lam = total * ucfg.return_boost_max * rhythm_at(now) * SEGMENT_S / DAY_S
+        lam = total * ucfg.return_boost_max * rhythm_at(now) * every / DAY_S
         n = int(rng.poisson(lam))
         if n:
             draw = rng.random((3, n))  # who, whether they come back now, when in the tick
@@ -196,7 +201,7 @@ class World:
             boost = u.return_boost[pick] * (1 + 0.1 * np.minimum(u.n_follows[pick], 10))
             keep = (draw[1] * ucfg.return_boost_max < boost) & ~u.in_session[pick]
             pick, first = np.unique(pick[keep], return_index=True)
-            self._start_sessions(pick, now + SEGMENT_S * draw[2, keep][first])
+            self._start_sessions(pick, now + every * draw[2, keep][first])
 
     def _grow(self, now: float) -> None:
         ucfg, scfg, every = self.cfg.users, self.cfg.streamers, GROWTH_TICKS * SEGMENT_S
@@ -440,9 +445,6 @@ class World:
         target = np.exp(ucfg.return_sensitivity * (mean_sat - 0.5))
         boost = 0.7 * us.return_boost[users] + 0.3 * target
         us.return_boost[users] = np.clip(boost, ucfg.return_boost_min, ucfg.return_boost_max)
-
-    def phase_now(self, slots: np.ndarray, times: np.ndarray) -> np.ndarray:
-        return phase_of(self.rooms.progress(slots, times), self.cfg)
 
     def nbytes(self) -> int:
         return (

@@ -83,7 +83,7 @@ PRETRAIN = Trainer(
 REWARD = Trainer(
     stage="reward", module="agents.align.reward", args_name="RewardArgs",
     fn_name="train_reward_model", output=W.REWARD_MODEL, paths={"log": (W.LOG_DIR, "log")},
-    finish=_reward_calibration,
+    finish=_reward_calibration, final="reward_model.pt",
 )  # fmt: skip
 ALIGN = Trainer(
     stage="align", module="agents.align.grpo", args_name="AlignArgs", fn_name="align",

@@ -247,6 +247,8 @@ class Trainer:
     #: Args field -> (run-relative input, the stage that makes it)
     paths: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     ignore: tuple[str, ...] = ("out", "resume", "progress", "threads", "stop_at_step")
+    #: the file a finished run leaves in its output folder (absent: stopped early)
+    final: str = "model.pt"
     #: called with (output folder in the staging area, the args) after the trainer
     #: returned; may add files (a policy file) and returns more summary entries
     finish: Callable[[Path, Any], dict[str, Any]] | None = None
@@ -276,6 +278,12 @@ def train_stage(run: RunDir, trainer: Trainer, args: Any, force: bool = False) -
         if hasattr(args, "resume"):
             changes["resume"] = any(ctx.checkpoint_dir.glob("ckpt*.pt"))
         result = fn(dataclasses.replace(args, **changes))
+        if trainer.final and not (ctx.checkpoint_dir / trainer.final).is_file():
+            stop = getattr(args, "stop_at_step", 0) or getattr(args, "stop_at", 0)
+            raise RunDirError(
+                f"{trainer.stage} stopped at step {stop} as asked; its checkpoint is kept in "
+                f"{ctx.checkpoint_dir}: run the command again without the stop option to continue"
+            )
         target = ctx.path(trainer.output)
         target.mkdir(parents=True, exist_ok=True)
         for item in sorted(ctx.checkpoint_dir.iterdir()):

@@ -224,3 +224,34 @@ def score_all_live(
         logp = constrained_log_softmax(lg.float().view(B, N, -1), allowed)  # (B, N, V)
         total = total + logp.gather(-1, tgt[:, :, lvl : lvl + 1]).squeeze(-1)
     return total.masked_fill(~live_mask, NEG_INF)
+
+
+def constrained_loss(
+    model: OneLiveGenerator,
+    batch: GeneratorBatch,
+    live_sids: Tensor,
+    live_mask: Tensor,
+    weights: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Teacher-forced cross-entropy under the constrained distribution: at each level
+    the softmax is renormalised over the tokens that keep the target's prefix on a SID
+    of ``live_sids`` (B, N, L) / ``live_mask`` (B, N), the objective that matches
+    constrained decoding. The target SID must be among the live SIDs of its row.
+    Returns (sum_l w_l CE_l, per-level CE (L,) detached), like ``model.loss``."""
+    tgt = batch.target_sid
+    if tgt is None:
+        raise ValueError("constrained_loss needs batch.target_sid")
+    per = []
+    for lvl, lg in enumerate(model(batch)):  # lg (B, V)
+        allowed = allowed_next_tokens(tgt[:, None, :lvl], live_sids, live_mask, lg.shape[-1])
+        logp = constrained_log_softmax(lg.float(), allowed[:, 0])  # (B, V)
+        nll = -logp.gather(1, tgt[:, lvl : lvl + 1])[:, 0]  # (B,)
+        if not bool(torch.isfinite(nll).all()):
+            raise ValueError("constrained_loss: a target SID is not among its row's live SIDs")
+        if weights is None:
+            per.append(nll.mean())
+        else:
+            per.append((nll * weights).sum() / weights.sum().clamp_min(1e-12))
+    per_t = torch.stack(per)
+    w = per_t.new_tensor(model.config.level_loss_weights)
+    return (w * per_t).sum(), per_t.detach()

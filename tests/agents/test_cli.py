@@ -247,3 +247,30 @@ def test_the_tiny_demo_runs_every_stage_then_resumes(tmp_path: Path,
     assert main(argv) == 0  # again: everything is kept
     assert "already done, kept" in capsys.readouterr().out
     assert {p.name: p.stat().st_mtime_ns for p in (run / "stages").iterdir()} == markers
+
+
+def test_an_interrupted_pretraining_continues_from_its_checkpoint(
+    logged_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = ["--run-dir", str(logged_run), "--no-progress"]
+    if main(["tokenize", *run, "--epochs", "1", "--codebook-sizes", "4", "4"]) == 3:
+        pytest.skip("the tokenizer is not in this checkout")
+    small = ["--max-steps", "8", "--batch-size", "16", "--d-model", "16", "--n-head", "2",
+             "--n-layer", "1", "--warmup-steps", "1", "--eval-every", "4",
+             "--checkpoint-every", "4", "--log-every", "2"]  # fmt: skip
+    code = main(["pretrain", *run, *small, "--stop-at-step", "4"])
+    if code == 3:
+        pytest.skip("pretraining is not in this checkout")
+    err = capsys.readouterr().err
+    assert code == 2 and "stopped at step 4 as asked" in err
+    partial = logged_run / "checkpoints" / "pretrain.partial"
+    assert (partial / "ckpt.pt").is_file() and RunDir(logged_run).record("pretrain") is None
+    assert not (logged_run / "checkpoints" / "generator").exists()
+    assert main(["pretrain", *run, *small]) == 0  # continues from step 4
+    record = RunDir(logged_run).record("pretrain")
+    assert record.summary["steps"] == 8 and not partial.exists()
+    assert (logged_run / "checkpoints" / "generator" / "policy.npz").is_file()
+    from policies.base import Policy
+
+    policy = Policy.load(logged_run / "checkpoints" / "generator" / "policy.npz")
+    assert type(policy).__name__ == "GeneratorPolicy"
