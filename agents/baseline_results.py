@@ -166,7 +166,7 @@ def evaluate_chunks(preset: str, policies: dict[str, Policy], args: BaselineResu
         if args.max_chunks and new >= args.max_chunks:
             return False
         res = evaluate(policies, preset, seeds, args.steps, progress=False, expected=args.expected)
-        table = res.table.assign(steps_per_seed=args.steps, chunk_wall_s=res.wall_s)
+        table = res.table.assign(chunk=path.name, chunk_wall_s=res.wall_s)
         write_table(table, path)
         walls[path.name] = res.wall_s
         new += 1
@@ -179,8 +179,8 @@ def merged_result(preset: str, args: BaselineResultsArgs) -> EvalResult:
     paths = [_chunk_path(Path(args.out) / preset, args.seeds[lo : lo + args.chunk])
              for lo in range(0, len(args.seeds), args.chunk)]  # fmt: skip
     table = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
-    wall = float(table.groupby("seed")["chunk_wall_s"].first().sum() / args.chunk)
-    table = table.drop(columns=["steps_per_seed", "chunk_wall_s"])
+    wall = float(table.groupby("chunk")["chunk_wall_s"].first().sum())
+    table = table.drop(columns=["chunk", "chunk_wall_s"])
     return EvalResult(table=table, summary=summarise(table), impressions=pd.DataFrame(index=range(
         int(table.loc[table["breakdown"] == "all", "n_impressions"].sum()))),
         config=make_config(preset), seeds=args.seeds, steps_per_seed=args.steps, wall_s=wall,

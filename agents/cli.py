@@ -130,7 +130,7 @@ def _trainer_command(trainer_name: str) -> Callable[[Any, RunOptions], int]:
         def go(run: RunDir) -> Any:
             world = world_of(run)
             if world and hasattr(args, "overrides") and not args.overrides:
-                changes["overrides"] = world.overrides(getattr(args, "preset", None))
+                changes["overrides"] = world.online_overrides(getattr(args, "preset", None))
             return train_stage(run, trainer, dataclasses.replace(args, **changes), opts.force)
 
         return _report(opts, trainer.stage, args, go)

@@ -47,6 +47,7 @@ from agents.sequences import (
 from liveenv.atomic import atomic_write_bytes
 from policies.onelive.checkpoint import load_checkpoint, save_checkpoint
 from policies.onelive.config import GeneratorBatch, OneLiveConfig
+from policies.onelive.decoding import constrained_loss
 from policies.onelive.features import N_FEEDBACK_TYPES, TIME_DIM
 from policies.onelive.model import OneLiveGenerator
 from policies.tokenizer.semantic_ids import SIDTokenizer, SIDTokenizerConfig
@@ -74,6 +75,11 @@ class PretrainArgs:
     max_history: int = field(default=20, metadata={"help": "history events per example"})
     weights: str = field(default="none", metadata={"help": "example weights: none | engagement"})
     valid_fraction: float = field(default=0.1, metadata={"help": "latest clicks kept to validate"})
+    live_window_s: float = field(
+        default=0.0,
+        metadata={"help": "> 0: CE renormalised over the SIDs seen live in the log within "
+                  "windows of this many seconds (matches constrained decoding); 0: full vocab"},
+    )  # fmt: skip
     d_model: int = field(default=64, metadata={"help": "model width"})
     n_head: int = field(default=4, metadata={"help": "attention heads"})
     n_layer: int = field(default=3, metadata={"help": "main decoder layers"})
@@ -125,7 +131,8 @@ class PretrainArgs:
             raise ValueError(
                 f"PretrainArgs.sid_mode={self.sid_mode!r} is invalid: 'dynamic' or 'static'"
             )
-        SequenceConfig(self.max_history, self.weights, self.valid_fraction)  # validates
+        SequenceConfig(self.max_history, self.weights, self.valid_fraction,
+                       self.live_window_s)  # validates  # fmt: skip
 
 
 # ----- data ------------------------------------------------------------------------
@@ -159,7 +166,8 @@ def load_data(
                                  epochs=args.tokenizer_epochs, seed=args.seed)  # fmt: skip
         tok = SIDTokenizer.fit(_rows(arrays, arrays["timestamp_ms"] < cutoff), cfg)
         path = tok.save(Path(args.out) / "tokenizer.pt")
-    data = build_examples(arrays, tok, SequenceConfig(args.max_history, args.weights))
+    seq = SequenceConfig(args.max_history, args.weights, live_window_s=args.live_window_s)
+    data = build_examples(arrays, tok, seq)
     train, valid = split_by_time(data, cutoff)
     if len(train) == 0:
         raise ValueError(f"{args.log}: no clicks before the validation cut-off; nothing to train")
@@ -195,7 +203,7 @@ def lr_factor(step: int, args: PretrainArgs) -> float:
 
 def _batches(
     data: SequenceData, args: PretrainArgs, start_step: int
-) -> Iterator[tuple[GeneratorBatch, torch.Tensor]]:
+) -> Iterator[tuple[GeneratorBatch, torch.Tensor, torch.Tensor]]:
     """Batches from optimizer step ``start_step`` on (epochs reshuffled by seed)."""
     per_epoch = batches_per_epoch(len(data), args.batch_size)
     epoch, skip = divmod(start_step, per_epoch)
@@ -207,9 +215,24 @@ def _batches(
         epoch, skip = epoch + 1, 0
 
 
+def batch_loss(
+    model: OneLiveGenerator,
+    data: SequenceData,
+    batch: GeneratorBatch,
+    idx: torch.Tensor,
+    weights: torch.Tensor | None,
+    live: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pretraining objective of examples ``idx``: CE over the full vocabulary, or
+    (``live``) renormalised over the SIDs live in their window."""
+    if not live:
+        return model.loss(batch, weights)
+    return constrained_loss(model, batch, *data.live(idx), weights=weights)
+
+
 @torch.no_grad()
 def validation_loss(
-    model: OneLiveGenerator, data: SequenceData, batch_size: int = 1024
+    model: OneLiveGenerator, data: SequenceData, batch_size: int = 1024, live: bool = False
 ) -> tuple[float, list[float]]:
     """Mean (weighted-sum) loss and per-level CE over ``data`` in eval mode."""
     was = model.training
@@ -217,7 +240,7 @@ def validation_loss(
     total, per_sum, n = 0.0, None, 0
     for i in range(0, len(data), batch_size):
         idx = torch.arange(i, min(i + batch_size, len(data)))
-        loss, per = model.loss(data.batch(idx))
+        loss, per = batch_loss(model, data, data.batch(idx), idx, None, live)
         total += float(loss) * len(idx)
         per_sum = per * len(idx) if per_sum is None else per_sum + per * len(idx)
         n += len(idx)
@@ -312,8 +335,9 @@ def pretrain(args: PretrainArgs) -> Path:
                disable=None if args.progress else True)  # fmt: skip
     while step < end:
         t0 = time.perf_counter()
-        batch, weight = next(batches)
-        loss, per = model.loss(batch, None if args.weights == "none" else weight)
+        batch, weight, idx = next(batches)
+        w = None if args.weights == "none" else weight
+        loss, per = batch_loss(model, train, batch, idx, w, args.live_window_s > 0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         clip = args.grad_clip if args.grad_clip > 0 else float("inf")
@@ -337,7 +361,7 @@ def pretrain(args: PretrainArgs) -> Path:
             }  # fmt: skip
             row.update({f"loss_l{i + 1}": float(v) / n for i, v in enumerate(acc["per"])})
             if step % args.eval_every == 0 or step == end:
-                vloss, vper = validation_loss(model, valid)
+                vloss, vper = validation_loss(model, valid, live=args.live_window_s > 0)
                 row["valid_loss"] = vloss
                 row.update({f"valid_l{i + 1}": v for i, v in enumerate(vper)})
             rows.append(row)

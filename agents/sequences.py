@@ -61,11 +61,16 @@ class SequenceConfig:
         ``users.history_len``; keep them equal so training matches serving).
     weights: per-example weight scheme, one of :data:`WEIGHT_SCHEMES`.
     valid_fraction: share of the examples, the latest by time, kept for validation.
+    live_window_s: > 0 attaches to every example the SIDs of the rooms seen live in the
+        log within the same window of that many seconds (each room at its latest state
+        in the window) plus the target itself, for the live-constrained objective
+        (:func:`policies.onelive.decoding.constrained_loss`); 0: none.
     """
 
     max_history: int = 20
     weights: str = "none"
     valid_fraction: float = 0.1
+    live_window_s: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_history, int) or self.max_history < 1:
@@ -81,6 +86,11 @@ class SequenceConfig:
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0.0 <= v < 1.0:
             raise ValueError(
                 f"SequenceConfig.valid_fraction={v!r} is invalid: must be a float in [0, 1)"
+            )
+        w = self.live_window_s
+        if not isinstance(w, (int, float)) or isinstance(w, bool) or not 0.0 <= w < 86_400:
+            raise ValueError(
+                f"SequenceConfig.live_window_s={w!r} is invalid: must be in [0, 86400) seconds"
             )
 
 
@@ -98,13 +108,31 @@ class SequenceData:
     weight: Tensor  # (N,) float
     timestamp_ms: Tensor  # (N,) long, request time
     log_row: Tensor  # (N,) long, row of the clicked impression in the log
+    live_group: Tensor | None = None  # (N,) long, window of the example in live_table
+    live_table: tuple[Tensor, Tensor] | None = None  # shared: SIDs (G, M, L), mask (G, M)
 
     def __len__(self) -> int:
         return int(self.target_sid.shape[0])
 
     def subset(self, idx: Tensor | np.ndarray) -> SequenceData:
         idx = torch.as_tensor(idx, dtype=torch.long)
-        return SequenceData(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+        return SequenceData(**{
+            f.name: getattr(self, f.name) if f.name == "live_table"
+            else (None if getattr(self, f.name) is None else getattr(self, f.name)[idx])
+            for f in fields(self)
+        })  # fmt: skip
+
+    def live(self, idx: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Live SIDs (B, M + 1, L) and mask (B, M + 1) of examples ``idx``: the rooms of
+        their window, then the target itself (so it is always allowed)."""
+        if self.live_table is None or self.live_group is None:
+            raise ValueError("these examples carry no live sets (SequenceConfig.live_window_s=0)")
+        idx = torch.arange(len(self)) if idx is None else torch.as_tensor(idx, dtype=torch.long)
+        sids, mask = self.live_table
+        g = self.live_group[idx]
+        tgt = self.target_sid[idx][:, None, :]
+        return (torch.cat([sids[g], tgt], 1),
+                torch.cat([mask[g], torch.ones(len(idx), 1, dtype=torch.bool)], 1))  # fmt: skip
 
     def batch(self, idx: Tensor | np.ndarray | None = None) -> GeneratorBatch:
         """The examples ``idx`` (all by default) as a GeneratorBatch with targets."""
@@ -163,6 +191,9 @@ def build_examples(
     hist = history_from_log(log, cfg.max_history, rows=click)
     hist_sid = np.where(hist["history_mask"][..., None] > 0, sid_of_row[hist["history_row"]], -1)
     b = builder.batch_from_obs(hist, hist_sid=hist_sid, update_cache=False)
+    live_group, live_table = None, None
+    if cfg.live_window_s > 0:
+        live_group, live_table = live_sets(log, tokenizer, builder, click, cfg.live_window_s)
     return SequenceData(
         user_feats=b.user_feats, hist_sid=b.hist_sid, hist_feedback=b.hist_feedback,
         hist_time=b.hist_time, hist_mask=b.hist_mask, now_time=b.now_time,
@@ -170,7 +201,31 @@ def build_examples(
         weight=torch.as_tensor(example_weights(log, click, cfg.weights)),
         timestamp_ms=torch.as_tensor(log_column(log, "timestamp_ms")[click].astype(np.int64)),
         log_row=torch.as_tensor(click, dtype=torch.long),
+        live_group=live_group, live_table=live_table,
     )  # fmt: skip
+
+
+def live_sets(log: Any, tokenizer: SIDEncoder, builder: FeatureBuilder, rows: np.ndarray,
+              window_s: float) -> tuple[Tensor, tuple[Tensor, Tensor]]:  # fmt: skip
+    """For the log ``rows``: their window index and, per window, the SIDs of the rooms
+    (distinct ``live_id``) shown in it, each at its latest state in the window."""
+    t = log_column(log, "timestamp_ms").astype(np.int64)
+    window = t // int(round(window_s * 1000))
+    live = log_column(log, "live_id").astype(np.int64)
+    key = np.stack([window, live], 1)
+    order = np.lexsort((t, live, window))  # by window, room, time
+    last = np.r_[np.any(np.diff(key[order], axis=0) != 0, axis=1), True]
+    pick = order[last]  # the latest row of every (window, room)
+    streamer = log_column(log, "streamer_id")[pick]
+    content = log_column(log, "content_emb")[pick]
+    sids = tokenizer.encode(content, builder.cache.lookup(streamer), streamer)
+    groups, first, counts = np.unique(window[pick], return_index=True, return_counts=True)
+    table = np.zeros((len(groups), int(counts.max()), sids.shape[1]), dtype=np.int64)
+    mask = np.zeros(table.shape[:2], dtype=bool)
+    for g, (f, c) in enumerate(zip(first, counts, strict=True)):
+        table[g, :c], mask[g, :c] = sids[f : f + c], True
+    group_of = np.searchsorted(groups, window[rows])
+    return torch.as_tensor(group_of), (torch.as_tensor(table), torch.as_tensor(mask))
 
 
 def time_cutoff_ms(log: Any, valid_fraction: float) -> int:
@@ -189,8 +244,8 @@ def split_by_time(data: SequenceData, cutoff_ms: int) -> tuple[SequenceData, Seq
 
 def iterate_batches(
     data: SequenceData, batch_size: int, seed: int, epoch: int, shuffle: bool = True
-) -> Iterator[tuple[GeneratorBatch, Tensor]]:
-    """(batch, weights) pairs of one epoch; the order is a pure function of
+) -> Iterator[tuple[GeneratorBatch, Tensor, Tensor]]:
+    """(batch, weights, example indices) of one epoch; the order is a pure function of
     ``(seed, epoch)``, so a resumed run sees the same batches. Drops no examples."""
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r} is invalid: must be >= 1")
@@ -201,7 +256,7 @@ def iterate_batches(
         order = torch.arange(n)
     for i in range(0, n, batch_size):
         idx = order[i : i + batch_size]
-        yield data.batch(idx), data.weight[idx]
+        yield data.batch(idx), data.weight[idx], idx
 
 
 def batches_per_epoch(n_examples: int, batch_size: int) -> int:

@@ -80,7 +80,7 @@ def quick_align(root: str | Path, args: QuickAlignArgs,
     out = SCRATCH / key
     base = align_args_cls(
         generator=str(generator), reward_model=str(reward), out=str(out), weights=text,
-        preset=world.preset, overrides=world.overrides(), iterations=args.iterations,
+        preset=world.preset, overrides=world.online_overrides(), iterations=args.iterations,
         requests_per_iter=16, group_size=8, pool_requests=512, pool_steps_per_seed=256,
         eval_requests=64, log_every=args.chunk, checkpoint_every=args.chunk, seed=args.seed,
         progress=False,
@@ -104,7 +104,9 @@ def _evaluate(generator: Path, aligned: Path, tokenizer: Path, world: W.WorldArg
     from agents.evaluate import evaluate
     from policies.onelive.policy import GeneratorPolicy
 
-    config = world.config(start_hour=20.0).replace(reward_weights=weights_dict(weights))
+    config = world.config(start_hour=W.ONLINE_START_HOUR).replace(
+        reward_weights=weights_dict(weights)
+    )
     policies = {"pretrained": GeneratorPolicy.from_files(generator, tokenizer=tokenizer),
                 "aligned": GeneratorPolicy.from_files(aligned, tokenizer=tokenizer)}  # fmt: skip
     res = evaluate(policies, config=config, seeds=args.eval_seeds, steps_per_seed=args.eval_steps,

@@ -113,7 +113,7 @@ def serve_one(world: World, user: int, now: float, row: int) -> OneServed:
     j = tick % world.rooms.ring
     seg = rt.content[slot, j]
     interest, boredom = us.interest[user], us.boredom[user]
-    match = float(np.dot(seg, interest)) - r.boredom_weight * float(np.dot(seg, boredom))
+    match = float(seg.dot(interest)) - r.boredom_weight * float(seg.dot(boredom))
     a0 = match + float(rt.bias[slot, j]) + bonus
     clicked = u[U_CLICK] < _sigmoid(r.click_bias + r.click_slope * a0)
     fb, watch = [0.0] * 6, 0.0
@@ -130,7 +130,7 @@ def serve_one(world: World, user: int, now: float, row: int) -> OneServed:
         price = _gift_price(u[U_PRICE], cfg) if hit[3] else 0.0
         fb = [1.0, minutes, float(hit[0]), float(hit[1]), float(hit[2]), price]
         world.history.append_one(user, streamer, rt.obs[slot], fb, now)
-        rate = cfg.users.boredom_rate
+        rate = np.float32(cfg.users.boredom_rate)
         boredom *= 1 - rate  # a view: updated in place
         boredom += rate * seg
         if hit[2]:
@@ -188,7 +188,7 @@ def _after(world: World, user: int, now: float, fb: list[float], watch: float, c
     ucfg, us = world.cfg.users, world.users
     x = us.interest[user]  # a view: updated in place
     x += drift  # drift: normals scaled by the draw stream
-    x *= 1.0 / math.sqrt(float(np.dot(x, x)))
+    x *= np.float32(1.0 / math.sqrt(float(x.dot(x))))
     sat = math.log1p(fb[1]) + fb[2] + fb[3] + 2 * fb[4] + (fb[5] > 0)
     n_req = int(us.session_requests[user]) + 1
     us.session_requests[user] = n_req

@@ -141,7 +141,7 @@ def demo_stages(args: DemoArgs, run: RunDir, force: bool,
     """The stages of the demo, in order, as (name, thunk)."""
     b = BUDGETS[args.budget]
     common = {"seed": args.seed, "progress": progress, "threads": 1}
-    overrides = args.world.overrides()
+    overrides = args.world.online_overrides()  # alignment's request pool: the evening
     log_args = LogArgs(world=args.world, days=args.days, seed=args.seed,
                        start_hour=args.start_hour)  # fmt: skip
     tok_args = _make(TokenizeArgs, b["tokenize"], seed=args.seed)
@@ -172,7 +172,7 @@ def _sweep(run: RunDir, knobs: dict[str, Any], force: bool, args: DemoArgs,
 
     try:
         sweep_args = _trainer_args(SWEEP, knobs, **run_inputs(run, SWEEP), preset=args.world.preset,
-                                   overrides=args.world.overrides(), progress=progress)  # fmt: skip
+                                   overrides=args.world.online_overrides(), progress=progress)  # fmt: skip
     except Unavailable as e:
         return StageStatus("sweep", "unavailable", str(e))
     return run_sweep(run, sweep_args, force)

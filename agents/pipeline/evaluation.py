@@ -45,7 +45,8 @@ class EvaluateArgs:
     seeds: tuple[int, ...] = field(default=(0, 1, 2), metadata={"help": "evaluation seeds"})
     steps: int = field(default=600, metadata={"help": "requests per seed and policy"})
     start_hour: float = field(
-        default=20.0, metadata={"help": "hour of day episodes start (20: the evening peak)"}
+        default=W.ONLINE_START_HOUR,
+        metadata={"help": "hour of day episodes start (20: the evening peak)"},
     )
     policies: tuple[str, ...] = field(
         default=(), metadata={"help": "policy names (empty: every policy the run has)"}

@@ -45,7 +45,7 @@ def run_sweep(run: RunDir, args: Any, force: bool = False) -> StageStatus:
         return StageStatus("sweep", "unavailable", str(e))
     world = world_of(run)
     if world is not None and not args.overrides and args.preset == world.preset:
-        args = dataclasses.replace(args, overrides=world.overrides())
+        args = dataclasses.replace(args, overrides=world.online_overrides())
     args, upstream = with_run_inputs(run, SWEEP, args)
     fp = stage_fingerprint(run, args, upstream, SWEEP.ignore)
 

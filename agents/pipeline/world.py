@@ -24,6 +24,9 @@ CASCADE = "checkpoints/cascade"
 EVAL_DIR = "results/eval"  # results/eval/<preset>/{table,summary}.csv, summary.md
 SWEEP_DIR = "results/sweep"
 FIGURES = "figures"
+#: Hour of day at which online episodes start (evaluation, alignment's request pool,
+#: sweeps): the evening peak, when most rooms are live and choices matter most.
+ONLINE_START_HOUR = 20.0
 
 __all__ = ["WorldArgs", "scaled_config"]
 
@@ -49,6 +52,11 @@ class WorldArgs:
     def overrides(self, preset: str | None = None) -> dict[str, Any]:
         """Dotted config overrides that scale ``preset`` (default: this world's)."""
         return scale_overrides(preset or self.preset, self.n_users, self.n_streamers)
+
+    def online_overrides(self, preset: str | None = None) -> dict[str, Any]:
+        """:meth:`overrides` with episodes starting at :data:`ONLINE_START_HOUR`: the
+        world of evaluation, of alignment's request pool and of sweeps."""
+        return {**self.overrides(preset), "start_hour": ONLINE_START_HOUR}
 
     def config(self, preset: str | None = None, **more: Any) -> EnvConfig:
         """The scaled config of ``preset`` (default: this world's) with ``more`` overrides."""

@@ -20,7 +20,14 @@ from agents.sequences import (
     split_by_time,
     time_cutoff_ms,
 )
-from policies.onelive import OneLiveGenerator, load_checkpoint
+from policies.onelive import (
+    OneLiveConfig,
+    OneLiveGenerator,
+    constrained_loss,
+    load_checkpoint,
+    sequence_log_prob,
+)
+from policies.onelive.features import N_FEEDBACK_TYPES, TIME_DIM
 from policies.tokenizer import SIDTokenizer, SIDTokenizerConfig
 
 torch.set_num_threads(1)  # tiny models: threads only contend on a shared CPU
@@ -115,9 +122,9 @@ def test_examples_are_clicks_split_by_time(log_dir: Path, tokenizer_path: Path) 
 
 def test_batch_order_is_a_function_of_seed_and_epoch(log_dir: Path, tokenizer_path: Path) -> None:
     data = build_examples(read_log_arrays(log_dir), SIDTokenizer.load(tokenizer_path))
-    first = [b.target_sid for b, _ in iterate_batches(data, 64, seed=1, epoch=0)]
-    again = [b.target_sid for b, _ in iterate_batches(data, 64, seed=1, epoch=0)]
-    other = [b.target_sid for b, _ in iterate_batches(data, 64, seed=1, epoch=1)]
+    first = [b.target_sid for b, _, _ in iterate_batches(data, 64, seed=1, epoch=0)]
+    again = [b.target_sid for b, _, _ in iterate_batches(data, 64, seed=1, epoch=0)]
+    other = [b.target_sid for b, _, _ in iterate_batches(data, 64, seed=1, epoch=1)]
     assert all(torch.equal(x, y) for x, y in zip(first, again, strict=True))
     assert not all(torch.equal(x, y) for x, y in zip(first, other, strict=True))
     assert sum(len(x) for x in first) == len(data)  # nothing dropped
@@ -137,3 +144,38 @@ def test_schedule_and_bad_arguments(log_dir: Path, tmp_path: Path) -> None:
         main(["--batch-size", "0", "--log", str(log_dir)])
     with pytest.raises(ValueError, match="log"):
         pretrain(PretrainArgs(out=str(tmp_path)))
+
+
+def test_live_window_objective_matches_constrained_decoding(log_dir: Path,
+                                                            tokenizer_path: Path) -> None:  # fmt: skip
+    """Every example's live set holds its target and only rooms shown in its window;
+    the live-constrained CE is -log p(target) under constrained decoding, and never
+    above the CE over the full vocabulary."""
+    log = read_log_arrays(log_dir)
+    tok = SIDTokenizer.load(tokenizer_path)
+    data = build_examples(log, tok, SequenceConfig(live_window_s=300))
+    idx = torch.arange(0, len(data), max(1, len(data) // 64))
+    sids, mask = data.live(idx)
+    tgt = data.target_sid[idx]
+    assert ((sids == tgt[:, None]).all(-1) & mask).any(1).all()
+    win = log["timestamp_ms"] // 300_000
+    for j, i in enumerate(idx[:5].tolist()):  # the window's rooms, encoded from the log
+        rows = np.flatnonzero(win == win[data.log_row[i]])
+        shown = {tuple(s) for s in tok.encode(log["content_emb"][rows], log["pooled_emb"][rows],
+                                             log["streamer_id"][rows]).tolist()}  # fmt: skip
+        assert {tuple(s) for s in sids[j][mask[j]].tolist()} <= shown
+    torch.manual_seed(0)
+    model = OneLiveGenerator(replace(load_checkpoint_config(), vocab_sizes=tok.vocab_sizes))
+    batch = data.batch(idx)
+    with torch.no_grad():
+        loss, per = constrained_loss(model, batch, sids, mask)
+        full, per_full = model.loss(batch)
+        logp = sequence_log_prob(model, batch, tgt[:, None], sids, mask)[:, 0]
+    assert float(loss) == pytest.approx(float(-logp.mean()), rel=1e-4)
+    assert torch.all(per <= per_full + 1e-6)
+
+
+def load_checkpoint_config() -> OneLiveConfig:
+    return OneLiveConfig(vocab_sizes=(8, 8, 8), user_dim=20, time_dim=TIME_DIM,
+                         n_feedback_types=N_FEEDBACK_TYPES, max_history=20, d_model=16,
+                         n_head=2, n_layer=1)  # fmt: skip
