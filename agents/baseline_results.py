@@ -55,10 +55,10 @@ class BaselineResultsArgs:
         default=("default", "cold_start"), metadata={"help": "presets"}
     )
     seeds: tuple[int, ...] = field(
-        default=tuple(range(100, 120)), metadata={"help": "evaluation seeds (worlds)"}
+        default=tuple(range(100, 124)), metadata={"help": "evaluation seeds (worlds)"}
     )
     steps: int = field(default=1000, metadata={"help": "requests per seed"})
-    chunk: int = field(default=2, metadata={"help": "seeds per resumable evaluation chunk"})
+    chunk: int = field(default=3, metadata={"help": "seeds per resumable evaluation chunk"})
     max_chunks: int = field(
         default=0, metadata={"help": "stop after this many new chunks (0: all)"}
     )
@@ -148,6 +148,19 @@ def load_policies(
 
 
 # ----- evaluation in chunks -----------------------------------------------------------------
+def world_code_digest() -> str:
+    """A short digest of the world's source (``liveenv/*.py``): chunks evaluated
+    under different world code must not be merged silently."""
+    import hashlib
+
+    import liveenv
+
+    h = hashlib.sha256()
+    for path in sorted(Path(liveenv.__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()[:12]
+
+
 def _chunk_path(preset_dir: Path, seeds: tuple[int, ...]) -> Path:
     return preset_dir / "chunks" / f"seeds-{seeds[0]}-{seeds[-1]}-n{len(seeds)}.parquet"
 
@@ -166,7 +179,8 @@ def evaluate_chunks(preset: str, policies: dict[str, Policy], args: BaselineResu
         if args.max_chunks and new >= args.max_chunks:
             return False
         res = evaluate(policies, preset, seeds, args.steps, progress=False, expected=args.expected)
-        table = res.table.assign(chunk=path.name, chunk_wall_s=res.wall_s)
+        table = res.table.assign(chunk=path.name, chunk_wall_s=res.wall_s,
+                                 world_code=world_code_digest())  # fmt: skip
         write_table(table, path)
         walls[path.name] = res.wall_s
         new += 1
@@ -180,7 +194,11 @@ def merged_result(preset: str, args: BaselineResultsArgs) -> EvalResult:
              for lo in range(0, len(args.seeds), args.chunk)]  # fmt: skip
     table = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
     wall = float(table.groupby("chunk")["chunk_wall_s"].first().sum())
-    table = table.drop(columns=["chunk", "chunk_wall_s"])
+    versions = sorted(table["world_code"].unique())
+    if len(versions) > 1:
+        print(f"warning: {preset} chunks were evaluated with {len(versions)} versions of "
+              f"liveenv/ ({versions}); rerun the stale chunks for one consistent table")  # fmt: skip
+    table = table.drop(columns=["chunk", "chunk_wall_s", "world_code"])
     return EvalResult(table=table, summary=summarise(table), impressions=pd.DataFrame(index=range(
         int(table.loc[table["breakdown"] == "all", "n_impressions"].sum()))),
         config=make_config(preset), seeds=args.seeds, steps_per_seed=args.steps, wall_s=wall,

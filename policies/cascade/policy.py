@@ -69,6 +69,11 @@ class CascadePolicy(ScoringPolicy):
             cs = _as(ColdStartConfig, coldstart)
             self.memory = ClusterMemory(cs, np.zeros((cs.n_clusters, N_DEMOGRAPHIC)), self.obs_dim)
 
+    def set_reward_weights(self, weights: Mapping[str, float] | Sequence[float] | None) -> None:
+        """Fuse with new reward weights (e.g. after ``env.reset(options={"reward_weights": ...})``);
+        the models predict every objective, so no retraining is needed."""
+        self.weights = as_weight_vector(weights, "reward_weights")
+
     # ----- acting -------------------------------------------------------------
     def reset(self, seed: int | None = None) -> None:
         if self.memory is not None:

@@ -169,7 +169,7 @@ def test_live_window_objective_matches_constrained_decoding(log_dir: Path,
     batch = data.batch(idx)
     with torch.no_grad():
         loss, per = constrained_loss(model, batch, sids, mask)
-        full, per_full = model.loss(batch)
+        _, per_full = model.loss(batch)
         logp = sequence_log_prob(model, batch, tgt[:, None], sids, mask)[:, 0]
     assert float(loss) == pytest.approx(float(-logp.mean()), rel=1e-4)
     assert torch.all(per <= per_full + 1e-6)

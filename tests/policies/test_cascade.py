@@ -202,3 +202,20 @@ def test_cascade_beats_random_on_a_small_world(trained) -> None:
     # margin: the per-seed paired gap must clear 3 standard errors of its mean
     se = diff.std(ddof=1) / np.sqrt(len(diff))
     assert diff.mean() > 3 * se and (diff > 0).all(), (cascade, random)
+
+
+def test_fusion_uses_the_reward_weights(trained) -> None:
+    _, result = trained
+    pol = result.policy
+    env = LiveStreamEnv(make_config("default", **EVAL))
+    obs, _ = env.reset(seed=13)
+    batch = _batch(obs)
+    pol.reset(0)
+    fb = pol.predict_feedback(batch, write=False)[0]  # (R, 6)
+    live = ~np.isnan(fb[:, 0])
+    assert live.sum() == min(pol.top_n, int(obs["room_mask"].sum()))  # retrieval keeps top_n
+    for w in ([1, 0, 0, 0, 0, 0], [0.5, 0.1, 1, 1, 3, 0.02]):
+        pol.set_reward_weights(w)
+        np.testing.assert_allclose(pol.scores(batch)[0, live], fb[live] @ np.asarray(w), rtol=1e-6)
+    assert np.all((fb[live, 0] > 0) & (fb[live, 0] < 1))  # P(click)
+    assert np.all(fb[live] >= 0) and np.all(fb[live, 1:5] <= fb[live, :1] * [1e4, 1, 1, 1] + 1e-9)
