@@ -8,7 +8,9 @@ Every variant is pretrained with the same budget (steps, batch, lr) and seeds by
 * ``full``: gated attention, QK norm, sequential MTP, dynamic SIDs;
 * ``no_gate`` / ``no_qk_norm``: without the attention output gate / the QK RMSNorm;
 * ``static_sids``: a static tokenizer (one SID per streamer, ``sid_mode="static"``);
-* ``ar``: full-depth autoregressive decoding instead of MTP.
+* ``ar``: full-depth autoregressive decoding instead of MTP;
+* ``hybrid_sids``: static streamer prefix (2 tokens) + dynamic content token
+  (:class:`policies.onelive.hybrid_sids.HybridTokenizer`), not run by default.
 
 Dynamic-SID variants of one seed share one tokenizer (fitted on the training part of
 the log). Each model is then scored offline on the held-out requests of the log
@@ -53,6 +55,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no_qk_norm": {"use_qk_norm": False},
     "static_sids": {"sid_mode": "static"},
     "ar": {"use_mtp": False},
+    "hybrid_sids": {"sid_mode": "hybrid"},
 }
 Scorer = Callable[[dict[str, np.ndarray]], np.ndarray]
 
@@ -64,7 +67,8 @@ class AblateArgs:
     log: str = field(default="", metadata={"help": "interaction log directory (required)"})
     out: str = field(default="runs/ablate", metadata={"help": "output folder"})
     variants: tuple[str, ...] = field(
-        default=tuple(VARIANTS), metadata={"help": f"variants to run, of {list(VARIANTS)}"}
+        default=("full", "no_gate", "no_qk_norm", "static_sids", "ar"),
+        metadata={"help": f"variants to run, of {list(VARIANTS)}"},
     )
     seeds: tuple[int, ...] = field(default=(0,), metadata={"help": "training seeds"})
     max_steps: int = field(default=1500, metadata={"help": "pretraining steps per model"})

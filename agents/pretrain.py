@@ -49,6 +49,7 @@ from policies.onelive.checkpoint import load_checkpoint, save_checkpoint
 from policies.onelive.config import GeneratorBatch, OneLiveConfig
 from policies.onelive.decoding import constrained_loss
 from policies.onelive.features import N_FEEDBACK_TYPES, TIME_DIM
+from policies.onelive.hybrid_sids import HybridTokenizer, load_tokenizer
 from policies.onelive.model import OneLiveGenerator
 from policies.tokenizer.semantic_ids import SIDTokenizer, SIDTokenizerConfig
 
@@ -67,7 +68,9 @@ class PretrainArgs:
     tokenizer: str = field(
         default="", metadata={"help": "fitted SIDTokenizer file; empty: fit one on the train part"}
     )
-    sid_mode: str = field(default="dynamic", metadata={"help": "tokenizer mode when fitting"})
+    sid_mode: str = field(
+        default="dynamic", metadata={"help": "tokenizer when fitting: dynamic | static | hybrid"}
+    )
     codebook_sizes: tuple[int, ...] = field(
         default=(32, 32, 32), metadata={"help": "tokenizer codebook sizes when fitting"}
     )
@@ -127,9 +130,10 @@ class PretrainArgs:
                 raise ValueError(
                     f"PretrainArgs.{name}={v!r} is invalid: must be a float in [{lo}, {hi}]"
                 )
-        if self.sid_mode not in ("dynamic", "static"):
+        if self.sid_mode not in ("dynamic", "static", "hybrid"):
             raise ValueError(
-                f"PretrainArgs.sid_mode={self.sid_mode!r} is invalid: 'dynamic' or 'static'"
+                f"PretrainArgs.sid_mode={self.sid_mode!r} is invalid: 'dynamic', 'static' "
+                "or 'hybrid' (static streamer prefix + dynamic content token)"
             )
         SequenceConfig(self.max_history, self.weights, self.valid_fraction,
                        self.live_window_s)  # validates  # fmt: skip
@@ -149,7 +153,7 @@ def _rows(arrays: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarr
 
 def load_data(
     args: PretrainArgs, tokenizer_path: Path | None = None
-) -> tuple[SIDTokenizer, Path, SequenceData, SequenceData, int]:
+) -> tuple[SIDTokenizer | HybridTokenizer, Path, SequenceData, SequenceData, int]:
     """(tokenizer, its path, train examples, valid examples, cutoff ms).
 
     The tokenizer is loaded from ``tokenizer_path`` / ``args.tokenizer`` or fitted on
@@ -160,11 +164,16 @@ def load_data(
     cutoff = time_cutoff_ms(arrays, args.valid_fraction)
     path = tokenizer_path or (Path(args.tokenizer) if args.tokenizer else None)
     if path is not None:
-        tok = SIDTokenizer.load(path)
+        tok = load_tokenizer(path)
     else:
-        cfg = SIDTokenizerConfig(mode=args.sid_mode, codebook_sizes=args.codebook_sizes,
-                                 epochs=args.tokenizer_epochs, seed=args.seed)  # fmt: skip
-        tok = SIDTokenizer.fit(_rows(arrays, arrays["timestamp_ms"] < cutoff), cfg)
+        train_rows = _rows(arrays, arrays["timestamp_ms"] < cutoff)
+        fitted = {}
+        for mode in ("static", "dynamic") if args.sid_mode == "hybrid" else (args.sid_mode,):
+            cfg = SIDTokenizerConfig(mode=mode, codebook_sizes=args.codebook_sizes,
+                                     epochs=args.tokenizer_epochs, seed=args.seed)  # fmt: skip
+            fitted[mode] = SIDTokenizer.fit(train_rows, cfg)
+        tok = (HybridTokenizer(fitted["static"], fitted["dynamic"])
+               if args.sid_mode == "hybrid" else fitted[args.sid_mode])  # fmt: skip
         path = tok.save(Path(args.out) / "tokenizer.pt")
     seq = SequenceConfig(args.max_history, args.weights, live_window_s=args.live_window_s)
     data = build_examples(arrays, tok, seq)
@@ -174,7 +183,9 @@ def load_data(
     return tok, Path(path), train, valid, cutoff
 
 
-def model_config(args: PretrainArgs, tok: SIDTokenizer, user_dim: int) -> OneLiveConfig:
+def model_config(
+    args: PretrainArgs, tok: SIDTokenizer | HybridTokenizer, user_dim: int
+) -> OneLiveConfig:
     return OneLiveConfig(
         vocab_sizes=tuple(tok.vocab_sizes), user_dim=user_dim, time_dim=TIME_DIM,
         n_feedback_types=N_FEEDBACK_TYPES, max_history=args.max_history,

@@ -33,7 +33,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -66,7 +66,9 @@ class SweepArgs:
     eval_steps: int = field(default=1000, metadata={"help": "evaluation steps per seed"})
     preset: str = field(default="default", metadata={"help": "world preset"})
     overrides: dict[str, Any] = field(default_factory=dict, metadata={"help": "env overrides"})
-    method: str = field(default="grpo", metadata={"help": "grpo (GRPO/ECPO) | dpo"})
+    method: Literal["grpo", "dpo"] = field(
+        default="grpo", metadata={"help": "grpo (GRPO/ECPO) | dpo"}
+    )
     align: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "extra alignment arguments FIELD=VALUE (AlignArgs fields)"})  # fmt: skip
     workers: int = field(default=2, metadata={"help": "parallel cell processes"})

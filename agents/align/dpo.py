@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -37,9 +38,9 @@ class DPOArgs(AlignArgs):
     """Align a pretrained generator with DPO on best-vs-worst pairs of sampled groups."""
 
     beta: float = field(default=0.1, metadata={"help": "DPO inverse temperature beta"})
-    sampler: str = field(default="reference", metadata={
+    sampler: Literal["reference", "policy"] = field(default="reference", metadata={
         "help": "who samples the groups: reference (offline DPO) | policy (iterative)"})  # fmt: skip
-    regulariser: str = field(default="none", metadata={
+    regulariser: Literal["sft", "kl", "none"] = field(default="none", metadata={
         "help": "sft (best sample) | kl (to the reference) | none"})  # fmt: skip
     lr: float = field(default=1e-4, metadata={"help": "Adam learning rate"})
 

@@ -46,7 +46,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -93,14 +93,18 @@ class AlignArgs:
     weights: str | None = _help(
         "reward weights: NAME=VALUE,... | 6 numbers | .json/.yaml", default=None
     )
-    reward_source: str = _help(
+    reward_source: Literal["model", "env"] = _help(
         "candidate rewards: model (offline) | env (expected response)", default="model"
     )
     fusion: bool = _help(
         "score with the reward model's fusion tower (else its towers)", default=True
     )
-    method: str = _help("policy ratio: ecpo (early-clipped) | grpo (plain)", default="ecpo")
-    regulariser: str = _help("sft (best sample) | kl (to the reference) | none", default="sft")
+    method: Literal["ecpo", "grpo"] = _help(
+        "policy ratio: ecpo (early-clipped) | grpo (plain)", default="ecpo"
+    )
+    regulariser: Literal["sft", "kl", "none"] = _help(
+        "sft (best sample) | kl (to the reference) | none", default="sft"
+    )
     sft_coef: float = _help("weight of the SFT term", default=0.1)
     kl_coef: float = _help("weight of the KL term", default=0.05)
     preset: str = _help("world preset of the request pool", default="default")
@@ -113,7 +117,7 @@ class AlignArgs:
     pool_file: str = _help(
         "reuse this pool file (e.g. across a sweep) instead of collecting", default=""
     )
-    behaviour: str = _help(
+    behaviour: Literal["policy", "platform", "random"] = _help(
         "who acts while collecting: policy | platform | random", default="policy"
     )
     refresh_every: int = _help(
@@ -144,7 +148,9 @@ class AlignArgs:
     threads: int = _help("torch CPU threads", default=1)
     progress: bool = _help("show a progress bar", default=True)
     figures: bool = _help("draw the curves figure at the end", default=True)
-    select: str = _help("model returned: best (held-out greedy return) | last", default="best")
+    select: Literal["best", "last"] = _help(
+        "model returned: best (held-out greedy return) | last", default="best"
+    )
 
     def __post_init__(self) -> None:
         choices = {"reward_source": ("model", "env"), "method": ("ecpo", "grpo"),

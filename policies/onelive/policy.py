@@ -43,6 +43,7 @@ from policies.onelive.checkpoint import load_checkpoint
 from policies.onelive.config import GeneratorBatch, OneLiveConfig
 from policies.onelive.decoding import NEG_INF, beam_search, sequence_log_prob
 from policies.onelive.features import FeatureBuilder
+from policies.onelive.hybrid_sids import HybridTokenizer, load_tokenizer
 from policies.onelive.model import OneLiveGenerator
 from policies.tokenizer.semantic_ids import SIDTokenizer
 
@@ -82,13 +83,13 @@ class GeneratorPolicy(Policy):
         self.model: OneLiveGenerator | None = None
         if model_config is not None:
             self.model = OneLiveGenerator(OneLiveConfig.from_dict(dict(model_config))).eval()
-        self.tokenizer: SIDTokenizer | None = None
+        self.tokenizer: SIDTokenizer | HybridTokenizer | None = None
         self.features: FeatureBuilder | None = None
         self.rng = torch.Generator().manual_seed(0 if seed is None else int(seed))
 
     # ----- construction ------------------------------------------------------
     @classmethod
-    def from_parts(cls, model: OneLiveGenerator, tokenizer: SIDTokenizer,
+    def from_parts(cls, model: OneLiveGenerator, tokenizer: SIDTokenizer | HybridTokenizer,
                    **kwargs: Any) -> GeneratorPolicy:  # fmt: skip
         policy = cls(None, **kwargs)
         policy._attach(model.eval(), tokenizer)
@@ -108,9 +109,9 @@ class GeneratorPolicy(Policy):
         beside = Path(checkpoint).parent / path.name
         if tokenizer is None and not path.is_file() and beside.is_file():
             path = beside  # a run folder that moved: the tokenizer sits next to the model
-        return cls.from_parts(model, SIDTokenizer.load(path), **kwargs)
+        return cls.from_parts(model, load_tokenizer(path), **kwargs)
 
-    def _attach(self, model: OneLiveGenerator, tokenizer: SIDTokenizer) -> None:
+    def _attach(self, model: OneLiveGenerator, tokenizer: SIDTokenizer | HybridTokenizer) -> None:
         cfg = model.config
         if tuple(tokenizer.vocab_sizes) != tuple(cfg.vocab_sizes):
             raise ValueError(
@@ -238,7 +239,7 @@ class GeneratorPolicy(Policy):
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "tokenizer.pt"
             path.write_bytes(np.asarray(state["tokenizer_file"], dtype=np.uint8).tobytes())
-            tokenizer = SIDTokenizer.load(path)
+            tokenizer = load_tokenizer(path)
         self._attach(self.model.eval(), tokenizer)
 
 

@@ -13,6 +13,7 @@ from liveenv import LiveStreamEnv, make_config
 from policies.base import Policy
 from policies.onelive import OneLiveConfig, OneLiveGenerator, save_checkpoint, score_all_live
 from policies.onelive.features import N_FEEDBACK_TYPES, TIME_DIM
+from policies.onelive.hybrid_sids import HybridTokenizer, load_tokenizer
 from policies.onelive.policy import GeneratorPolicy
 from policies.tokenizer import ResidualKMeans, SIDTokenizer, SIDTokenizerConfig
 from policies.tokenizer.tower import TwoTower
@@ -23,9 +24,10 @@ TINY = {"users.n_users": 3000, "streamers.n_streamers": 300, "start_hour": 20.0,
 VOCAB = (4, 3, 3)  # small on purpose: collisions happen among ~60 live rooms
 
 
-def make_tokenizer(seed: int = 0) -> SIDTokenizer:
+def make_tokenizer(seed: int = 0, mode: str = "dynamic") -> SIDTokenizer:
     """A valid tokenizer without fitting: an untrained tower and random unit codebooks."""
-    cfg = SIDTokenizerConfig(codebook_sizes=VOCAB, embed_dim=8, hidden_dim=16, seed=seed)
+    cfg = SIDTokenizerConfig(mode=mode, codebook_sizes=VOCAB, embed_dim=8, hidden_dim=16,
+                             seed=seed)  # fmt: skip
     tower = TwoTower(cfg.tower_config(16, 20), generator=torch.Generator().manual_seed(seed))
     rng = np.random.default_rng(seed)
     books = [rng.normal(size=(k, 8)) / (1 + lvl) for lvl, k in enumerate(VOCAB)]
@@ -182,3 +184,32 @@ def test_popularity_prior_reranks_the_generated_rooms(observations: list) -> Non
     np.testing.assert_array_equal(order, heavy.act(obs).slots)
     with pytest.raises(ValueError, match="popularity_weight"):
         GeneratorPolicy(popularity_weight=float("nan"))
+
+
+def test_hybrid_sids_concatenate_static_prefix_and_dynamic_content(
+    observations: list, tmp_path: Path
+) -> None:
+    static, dynamic = make_tokenizer(1, "static"), make_tokenizer(2, "dynamic")
+    hybrid = HybridTokenizer(static, dynamic, static_levels=2, dynamic_levels=1)
+    assert hybrid.vocab_sizes == VOCAB[:2] + VOCAB[:1] and hybrid.n_levels == 3
+    obs = batch_of(observations[-4:])
+    rooms = obs["rooms"][obs["room_mask"] > 0]
+    streamer = obs["room_streamer"][obs["room_mask"] > 0]
+    codes = hybrid.encode(rooms[:, :16], rooms[:, 16:32], streamer)
+    np.testing.assert_array_equal(
+        codes[:, :2], static.encode(None, rooms[:, 16:32], streamer)[:, :2]
+    )
+    np.testing.assert_array_equal(codes[:, 2], dynamic.encode(rooms[:, :16], rooms[:, 16:32],
+                                                               streamer)[:, 0])  # fmt: skip
+    again = load_tokenizer(hybrid.save(tmp_path / "hybrid.pt"))
+    assert isinstance(again, HybridTokenizer)
+    np.testing.assert_array_equal(again.encode(rooms[:, :16], rooms[:, 16:32], streamer), codes)
+    assert isinstance(load_tokenizer(static.save(tmp_path / "static.pt")), SIDTokenizer)
+    torch.manual_seed(0)
+    cfg = OneLiveConfig(vocab_sizes=hybrid.vocab_sizes, user_dim=20, time_dim=TIME_DIM,
+                        n_feedback_types=N_FEEDBACK_TYPES, d_model=16, n_head=2, n_layer=1)  # fmt: skip
+    policy = GeneratorPolicy.from_parts(OneLiveGenerator(cfg), hybrid, beam_size=8)
+    loaded = Policy.load(policy.save(tmp_path / "p.npz"))
+    np.testing.assert_array_equal(loaded.act(obs).slots, policy.act(obs).slots)
+    with pytest.raises(ValueError, match="static and a dynamic"):
+        HybridTokenizer(dynamic, static)
