@@ -91,7 +91,9 @@ class AblateArgs:
         metadata={"help": "popularity priors w of the generator to score (0: pure generator)"},
     )
     online_steps: int = field(default=0, metadata={"help": "simulator steps per seed (0: skip)"})
-    online_seeds: tuple[int, ...] = field(default=(0, 1, 2), metadata={"help": "simulator seeds"})
+    online_seeds: tuple[int, ...] = field(
+        default=(100, 101, 102), metadata={"help": "simulator seeds (unseen days)"}
+    )
     threads: int = field(default=1, metadata={"help": "torch CPU threads"})
     progress: bool = field(default=True, metadata={"help": "progress bars"})
 

@@ -62,7 +62,9 @@ class SweepArgs:
     base_weights: str | None = field(default=None, metadata={
         "help": "weights of the objectives the grid does not name"})  # fmt: skip
     seeds: tuple[int, ...] = field(default=(0,), metadata={"help": "alignment seeds"})
-    eval_seeds: tuple[int, ...] = field(default=(0, 1, 2), metadata={"help": "evaluation seeds"})
+    eval_seeds: tuple[int, ...] = field(
+        default=(100, 101, 102), metadata={"help": "evaluation seeds (unseen days)"}
+    )
     eval_steps: int = field(default=1000, metadata={"help": "evaluation steps per seed"})
     preset: str = field(default="default", metadata={"help": "world preset"})
     overrides: dict[str, Any] = field(default_factory=dict, metadata={"help": "env overrides"})

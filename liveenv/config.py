@@ -188,6 +188,12 @@ class EnvConfig:
     #: answered with nothing (zero feedback, the visit ends) so that agents and
     #: checkers that sample the whole action space can run.
     masked_action: str = "raise"
+    #: The platform: who the users and streamers are, their interest clusters and
+    #: the latent -> observed content projection are drawn from this seed, so every
+    #: ``reset(seed=...)`` replays the same platform with new dynamics (arrivals,
+    #: broadcasts, content, responses). ``None`` draws a new platform from the reset
+    #: seed each time (domain randomisation: models must generalise across worlds).
+    world_seed: int | None = 0
     preset: str = "custom"
 
     def __post_init__(self) -> None:
@@ -199,6 +205,13 @@ class EnvConfig:
         if self.masked_action not in ("raise", "skip"):
             raise ValueError(
                 f"masked_action={self.masked_action!r} is invalid: must be 'raise' or 'skip'"
+            )
+        ws = self.world_seed
+        if ws is not None and (
+            isinstance(ws, bool) or not isinstance(ws, int | np.integer) or not 0 <= ws < 2**63
+        ):
+            raise ValueError(
+                f"world_seed={ws!r} is invalid: must be None or an integer in [0, 2**63)"
             )
         if self.slate_size > self.max_rooms:
             raise ValueError(

@@ -88,6 +88,15 @@ class LiveStreamEnv(gym.Env):
     `gymnasium.make("liveenv/Default-v0", config=None, render_mode=None, **overrides)`;
     presets: Default, ColdStart, FastDrift, NoDrift, ShortLifecycle, Large.
     `overrides` are dotted config fields, e.g. `**{"users.n_users": 5000}`.
+
+    ## Seeding
+
+    `config.world_seed` (default 0) fixes the platform: its users, streamers,
+    interest clusters and the latent -> observed projection. `reset(seed=...)`
+    drives everything that happens on it (broadcasts, content, arrivals,
+    responses), so models trained on the logs of one seed are evaluated on
+    unseen days of the same platform. `world_seed=None` draws a whole new
+    platform from the reset seed (domain randomisation).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}

@@ -112,10 +112,13 @@ class World:
                  batched: bool = False) -> None:  # fmt: skip
         self.cfg, self.rng, self.postpone = cfg, rng, postpone
         self.t0 = float(np.floor(cfg.start_hour * 3600.0 / SEGMENT_S) * SEGMENT_S)
-        self.arch = Archetypes.draw(cfg, rng)
+        # the platform (archetypes, initial users and streamers) from cfg.world_seed,
+        # everything that happens on it from rng
+        platform = rng if cfg.world_seed is None else np.random.default_rng(cfg.world_seed)
+        self.arch = Archetypes.draw(cfg, platform)
         self.users = new_user_table(cfg)
         self.streamers = new_streamer_table(cfg)
-        self._add_initial_population()
+        self._add_initial_population(platform)
         seeds = rng.integers(0, 2**62, size=3)
         self.rooms_rng, self.users_rng, serve_rng = (np.random.default_rng(int(s)) for s in seeds)
         drift = cfg.users.interest_drift / np.sqrt(cfg.latent_dim)  # per request, per dim
@@ -137,8 +140,8 @@ class World:
         self.sim.process(self._clock())
 
     # ----- population -------------------------------------------------------
-    def _add_initial_population(self) -> None:
-        ucfg, scfg, rng, t0 = self.cfg.users, self.cfg.streamers, self.rng, self.t0
+    def _add_initial_population(self, rng: np.random.Generator) -> None:
+        ucfg, scfg, t0 = self.cfg.users, self.cfg.streamers, self.t0
         n_new = int(round(ucfg.n_users * ucfg.initial_new_share))
         join = t0 - np.concatenate(
             [rng.uniform(0, ucfg.new_days * DAY_S, n_new),

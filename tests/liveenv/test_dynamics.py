@@ -65,7 +65,9 @@ def test_follow_raises_later_click_rate_on_that_streamer():
     later, that user's true click rate on the streamer's room is higher there."""
     cfg = make_config("default", **SMALL)
     a, b = World(cfg, np.random.default_rng(5)), World(cfg, np.random.default_rng(5))
-    slot = int(a.table_slots[0])
+    # a room still on air half an hour from now
+    slot = int(a.table_slots[np.argmax(a.rooms.t.end_t[a.table_slots])])
+    assert a.rooms.t.end_t[slot] > a.t0 + 1800
     streamer = int(a.rooms.t.streamer[slot])
     users = np.arange(50)
     for u in users:

@@ -93,6 +93,35 @@ def test_same_seed_same_trajectory_bit_for_bit(tiny_config):
     assert not _equal(a, c)
 
 
+def test_world_seed_fixes_the_platform_and_reset_seed_the_dynamics(tiny_config):
+    """Same ``world_seed``: the same users and streamers (hidden quality, pooled
+    embedding, interests) on every reset seed, with other live rooms and requests.
+    ``world_seed=None``: each reset seed draws a platform of its own."""
+
+    def platform(cfg, seed):
+        env = LiveStreamEnv(cfg)
+        obs, _ = env.reset(seed=seed)
+        w = env.world
+        n_s, n_u = cfg.streamers.n_streamers, cfg.users.n_users
+        return (w.streamers.quality[:n_s].copy(), w.streamers.pooled[:n_s].copy(),
+                w.users.interest[:n_u].copy(), obs["room_streamer"].copy())  # fmt: skip
+
+    q0, p0, i0, live0 = platform(tiny_config, 0)
+    q1, p1, i1, live1 = platform(tiny_config, 1)
+    np.testing.assert_array_equal(q0, q1)
+    np.testing.assert_array_equal(p0, p1)
+    np.testing.assert_array_equal(i0, i1)
+    assert not np.array_equal(live0, live1)  # other broadcasts and requests
+    q2, *_ = platform(tiny_config.replace(world_seed=5), 0)
+    assert not np.array_equal(q0, q2)
+    rnd = tiny_config.replace(world_seed=None)
+    assert not np.array_equal(platform(rnd, 0)[0], platform(rnd, 1)[0])
+    np.testing.assert_array_equal(platform(rnd, 3)[1], platform(rnd, 3)[1])
+    for bad in (-1, 1.5, "0", True):
+        with pytest.raises(ValueError, match="world_seed"):
+            tiny_config.replace(world_seed=bad)
+
+
 def test_masked_and_out_of_range_actions_are_refused(tiny_config):
     env = LiveStreamEnv(tiny_config)
     env.reset(seed=0)
