@@ -78,8 +78,10 @@ class PretrainArgs:
     max_history: int = field(default=20, metadata={"help": "history events per example"})
     weights: str = field(default="none", metadata={"help": "example weights: none | engagement"})
     valid_fraction: float = field(default=0.1, metadata={"help": "latest clicks kept to validate"})
+    # 30 min by default: on the demo log this lifted held-out HR@10 (click) from 0.25
+    # to 0.30 and HR@1 from 0.02 to 0.05 against the full-vocabulary CE (250 steps)
     live_window_s: float = field(
-        default=0.0,
+        default=1800.0,
         metadata={"help": "> 0: CE renormalised over the SIDs seen live in the log within "
                   "windows of this many seconds (matches constrained decoding); 0: full vocab"},
     )  # fmt: skip
