@@ -9,7 +9,11 @@ For each preset, one world (one seed) is simulated in two phases:
    but the mode) are fitted on it.
 2. **Held-out hours**: the same world goes on for ``eval_hours`` with *uniformly random*
    exposure (so which room a user was shown says nothing about the user), while one
-   :class:`LiveSIDTracker` per mode refreshes the SID of every live room each 30-s tick.
+   :class:`LiveSIDTracker` per variant refreshes the SID of every live room each 30-s
+   tick. Variants: ``dynamic`` (the tracker's default, hysteresis ``--hysteresis``),
+   ``plain`` (dynamic, nearest code every tick, no hysteresis; left out when
+   ``--hysteresis 0``), ``static`` (one SID per streamer) and ``frozen`` (dynamic, but a
+   room keeps the SID it had when first seen).
 
 Retrieval test (per mode, held-out hours only). The room is represented by its SID
 *at the time* only; two SID-level scores of a (user, room) pair:
@@ -18,12 +22,14 @@ Retrieval test (per mode, held-out hours only). The room is represented by its S
   (sum of the chosen centroids) - "the user's nearest code";
 * ``history``: sum over the user's last ``history_len`` clicked rooms of the number of
   leading SID tokens they share with the room, the SIDs of past clicks being those at
-  the time of the click (from the training log via ``encode_log``, then the trackers).
+  the time of the click (from the training log via ``encode_log``, then the trackers;
+  the training-log part is nearest-code, without hysteresis, for every dynamic variant).
 
 Reported: ``auc``, the ROC AUC of the score for "the user clicks the shown room" over
 all held-out impressions (random exposure, so this is who engages with the room given
 its SID now), and ``recall@K`` of the clicked room among all rooms of the room table at
-the time (ties broken at random in expectation). Diagnostics per mode from the
+the time (ties broken at random in expectation), with paired bootstrap 95 % intervals
+of ``dynamic`` minus each other variant. Diagnostics per variant from the
 trackers: codebook utilisation per level, mean collision rate among live rooms
 (collisions are served by the live index mapping a SID to all its rooms), churn
 (distinct SIDs per room over its observed lifetime, and changes per room-hour),
@@ -56,10 +62,12 @@ from policies.tokenizer import (
     reconstruction_error,
 )
 from policies.tokenizer.tower import hash_streamers, pool_history
+from policies.tokenizer.tracker import DEFAULT_HYSTERESIS
 
-#: dynamic: refreshed every tick; static: one SID per streamer; frozen: the dynamic
-#: tokenizer, but each room keeps the SID it had when first seen (no refresh).
-VARIANTS = ("dynamic", "static", "frozen")
+#: dynamic: refreshed every tick (with hysteresis); plain: refreshed every tick, nearest
+#: code; static: one SID per streamer; frozen: the dynamic tokenizer, but each room keeps
+#: the SID it had when first seen (no refresh).
+VARIANTS = ("dynamic", "plain", "static", "frozen")
 #: A click followed by at least this much watching counts as a long view.
 LONG_VIEW_S = 60.0
 PRESETS = ("default", "no_drift", "fast_drift", "short_lifecycle", "cold_start")
@@ -86,7 +94,8 @@ class SIDExperimentArgs:
     out: str = field(default="runs/sid_experiments", metadata={"help": "output folder"})
     threads: int = field(default=1, metadata={"help": "torch threads"})
     hysteresis: float = field(
-        default=0.1, metadata={"help": "hysteresis of the second tracker (churn only; 0: none)"}
+        default=DEFAULT_HYSTERESIS,
+        metadata={"help": "hysteresis of the dynamic tracker (0: plain nearest code)"},
     )
     n_boot: int = field(default=200, metadata={"help": "bootstrap resamples of the CIs"})
 
@@ -97,6 +106,8 @@ class SIDExperimentArgs:
         for name in ("k", "history_len", "threads", "epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} is invalid: must be >= 1")
+        if not self.hysteresis >= 0:
+            raise ValueError(f"hysteresis={self.hysteresis} is invalid: must be >= 0 (inf: frozen)")
 
 
 def overrides(args: SIDExperimentArgs) -> dict[str, Any]:
@@ -139,7 +150,6 @@ class ModeRun:
     update_s: float = 0.0
     code_score: np.ndarray = field(default_factory=lambda: np.zeros(0))
     shown: list[np.ndarray] = field(default_factory=list)  # SID of each shown room, at the time
-    sticky: LiveSIDTracker | None = None  # same SIDs with hysteresis (churn only)
 
     def user_history(self, user: int) -> np.ndarray:
         h = self.history.get(user)
@@ -204,8 +214,6 @@ def evaluate_phase(env: Any, obs: dict, info: dict, runs: dict[str, ModeRun],
     sim_s, o = 0.0, runs["dynamic"].tok.content_dim
     for run in runs.values():
         run.tracker.update(env)
-        if run.sticky is not None:
-            run.sticky.update(env)
     while info["time_s"] < end_s:
         n_live = int(obs["room_mask"].sum())
         slot = int(rng.integers(n_live))
@@ -228,8 +236,6 @@ def evaluate_phase(env: Any, obs: dict, info: dict, runs: dict[str, ModeRun],
             t0 = time.perf_counter()
             run.tracker.update(env)
             run.update_s += time.perf_counter() - t0
-            if run.sticky is not None:
-                run.sticky.update(env)
         if truncated:
             break
     return {"impressions": {k: np.asarray(v) for k, v in imp.items()}, "sim_s": sim_s}
@@ -271,7 +277,6 @@ def mode_results(run: ModeRun, imp: dict[str, np.ndarray]) -> dict[str, Any]:
             torch.from_numpy(np.asarray(imp["pooled"], dtype=np.float32)),
             hash_streamers(imp["streamer"], tok.tower.config.n_streamer_buckets),
         )  # fmt: skip
-    sticky = run.sticky.churn() if run.sticky is not None else churn
     return {
         "auc": auc,
         "auc_long_view": auc_long,
@@ -282,8 +287,7 @@ def mode_results(run: ModeRun, imp: dict[str, np.ndarray]) -> dict[str, Any]:
         "churn_median_distinct": churn["median_distinct"],
         "churn_level1_mean_distinct": level1["mean_distinct"],
         "changes_per_room_hour": churn.get("changes_per_hour", float("nan")),
-        "churn_sticky_mean_distinct": sticky["mean_distinct"],
-        "changes_per_room_hour_sticky": sticky.get("changes_per_hour", float("nan")),
+        "hysteresis": run.tracker.hysteresis,
         "n_rooms_tracked": churn["n_rooms"],
         "collision_rate": float(run.tracker.collision_rates().mean()),
         "utilisation": codebook_utilisation(h["sids"], tok.vocab_sizes),
@@ -328,12 +332,11 @@ def run_preset(preset: str, args: SIDExperimentArgs) -> dict[str, Any]:
     for mode, tok in toks.items():
         tok.save(out / f"tokenizer-{mode}.pt")
     dyn = toks["dynamic"]
-    sticky = LiveSIDTracker(dyn, hysteresis=args.hysteresis) if args.hysteresis > 0 else None
-    runs = {
-        "dynamic": ModeRun(dyn, LiveSIDTracker(dyn), sticky=sticky),
-        "static": ModeRun(toks["static"], LiveSIDTracker(toks["static"])),
-        "frozen": ModeRun(dyn, LiveSIDTracker(dyn, hysteresis=np.inf)),
-    }
+    runs = {"dynamic": ModeRun(dyn, LiveSIDTracker(dyn, hysteresis=args.hysteresis))}
+    if args.hysteresis > 0:
+        runs["plain"] = ModeRun(dyn, LiveSIDTracker(dyn, hysteresis=0.0))
+    runs["static"] = ModeRun(toks["static"], LiveSIDTracker(toks["static"], hysteresis=0.0))
+    runs["frozen"] = ModeRun(dyn, LiveSIDTracker(dyn, hysteresis=np.inf))
     for run in runs.values():
         seed_histories(run, train, args.history_len)
     ev = evaluate_phase(env, obs, info, runs, args)
@@ -348,7 +351,8 @@ def run_preset(preset: str, args: SIDExperimentArgs) -> dict[str, Any]:
     result["ci95"] = {
         f"dynamic-{other}": paired_bootstrap(runs["dynamic"], runs[other], click, args.n_boot,
                                              args.seed)
-        for other in ("static", "frozen")
+        for other in runs
+        if other != "dynamic"
     }  # fmt: skip
     text = json.dumps(result, indent=2, default=float)
     atomic_write_bytes(out / "results.json", text.encode())
@@ -362,8 +366,7 @@ def markdown(results: list[dict[str, Any]], k: int) -> str:
     """Two tables: retrieval and diagnostics per preset and mode; dynamic - static CIs."""
     header = ["preset", "mode", "AUC code", "AUC history", "AUC long view (code)",
               f"recall@{k} code", f"recall@{k} history", "distinct SIDs / room",
-              "distinct L1 / room", "changes / room-h", "distinct / room (hyst.)",
-              "changes / room-h (hyst.)", "collision", "utilisation",
+              "distinct L1 / room", "changes / room-h", "collision", "utilisation",
               "recon err", "id gate"]  # fmt: skip
     rows, diff = [], []
     for r in results:
@@ -373,8 +376,6 @@ def markdown(results: list[dict[str, Any]], k: int) -> str:
                 f"{m['auc_long_view']['code']:.3f}", f"{m['recall_code']:.3f}",
                 f"{m['recall_history']:.3f}", f"{m['churn_mean_distinct']:.2f}",
                 f"{m['churn_level1_mean_distinct']:.2f}", f"{m['changes_per_room_hour']:.2f}",
-                f"{m['churn_sticky_mean_distinct']:.2f}",
-                f"{m['changes_per_room_hour_sticky']:.2f}",
                 f"{m['collision_rate']:.3f}", "/".join(f"{u:.2f}" for u in m["utilisation"]),
                 f"{m['reconstruction_error']:.3f}", f"{m['mean_id_gate']:.2f}",
             ])  # fmt: skip

@@ -1,11 +1,13 @@
 """Cost of refreshing the dynamic SIDs of all live rooms, next to simulating the world.
 
     python benchmarks/sid_refresh.py [--preset default] [--hours 1] [--tokenizer FILE | --log DIR]
+                                     [--hysteresis H]
 
 Runs the preset from ``--start-hour`` (the evening peak by default) with uniformly
 random recommendations for ``--hours`` simulated hours. Every 30-s world tick a
 :class:`LiveSIDTracker` re-encodes every live room (tower forward pass + residual
-k-means assignment) and updates the live-SID trie. Reported per tick: the refresh
+k-means assignment, the tracker's hysteresis rule, default ``DEFAULT_HYSTERESIS``) and
+updates the live-SID trie. Reported per tick: the refresh
 time, the wall time the env took to simulate that tick (all its requests, tracker
 excluded), and their ratio (of medians, robust to a loaded machine's stalls, and of
 totals, and of the main thread's CPU time, which a loaded machine's stalls do not
@@ -30,6 +32,7 @@ from agents.logs import generate_log
 from liveenv.env import LiveStreamEnv
 from liveenv.presets import make_config
 from policies.tokenizer import LiveSIDTracker, SIDTokenizer, SIDTokenizerConfig
+from policies.tokenizer.tracker import DEFAULT_HYSTERESIS
 
 
 def tokenizer_for(args: argparse.Namespace) -> SIDTokenizer:
@@ -58,7 +61,7 @@ def measure(args: argparse.Namespace, tok: SIDTokenizer, scope: str) -> dict[str
 def _measure(args: argparse.Namespace, tok: SIDTokenizer, scope: str) -> dict[str, float]:
     cfg = make_config(args.preset, start_hour=args.start_hour, horizon_hours=args.hours)
     env = LiveStreamEnv(cfg)
-    tracker = LiveSIDTracker(tok, scope=scope, record=False)
+    tracker = LiveSIDTracker(tok, scope=scope, record=False, hysteresis=args.hysteresis)
     rng = np.random.default_rng(0)
     obs, _ = env.reset(seed=0)
     tracker.update(env)
@@ -120,11 +123,14 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     p.add_argument("--log-hours", type=float, default=6.0, help="hours of a generated log")
     p.add_argument("--mode", default="dynamic", choices=["dynamic", "static"])
     p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--hysteresis", type=float, default=DEFAULT_HYSTERESIS,
+                   help="the tracker's hysteresis (0: plain nearest code)")  # fmt: skip
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     tok = tokenizer_for(args)
     print(f"{platform.processor() or platform.machine()}, torch threads {args.threads}, "
-          f"{tok}, preset {args.preset}, {args.hours} h from {args.start_hour}:00")  # fmt: skip
+          f"{tok}, preset {args.preset}, {args.hours} h from {args.start_hour}:00, "
+          f"hysteresis {args.hysteresis}")  # fmt: skip
     out = {}
     for scope in ("table", "all"):
         m = out[scope] = measure(args, tok, scope)
