@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 TORCH_PIP_ARGS ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test test-slow lint bench clean dashboard browser test-browser sample-run
+.PHONY: venv demo test test-ci test-slow lint bench clean dashboard browser test-browser sample-run
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# What .ci/run runs: the fast suite plus the end-to-end browser test (skips without chromium).
+test-ci: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow or browser"
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
@@ -44,7 +48,7 @@ browser:
 	$(SUDO) apt-get install -y chromium
 
 test-browser: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow tests/dashboard/test_dashboard_browser.py
+	$(BIN)/python -m pytest -q -m browser tests/dashboard/test_dashboard_browser.py
 
 # Rebuild dashboard/sample_run (the bundled result set) from a fresh demo run.
 sample-run: $(STAMP)

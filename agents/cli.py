@@ -56,6 +56,9 @@ class Command:
     exclude: tuple[str, ...] = ()  # Args fields the run directory fills in
     #: Args field -> default on the command line (paths: empty means the run's own input)
     defaults: dict[str, Any] = field(default_factory=dict)
+    #: (module, name) of the command's :class:`agents.pipeline.stages.Trainer`: its input
+    #: fields left empty are set to the run's own files before the config validates them
+    trainer: tuple[str, str] | None = None
 
 
 # ----- commands ---------------------------------------------------------------------
@@ -292,7 +295,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
             exclude=("out", "progress"), defaults={"log": ""}),
     Command("align", "align the pretrained generator to the reward weights (GRPO/ECPO)",
             _external("agents.align.grpo", "AlignArgs"), _trainer_command("ALIGN"),
-            exclude=("out", "resume", "progress")),
+            exclude=("out", "resume", "progress"), trainer=("agents.pipeline.models", "ALIGN")),
     Command("cascade", "train the cascade baseline (retrieval + ranker) on the run's log",
             _external("agents.train_cascade", "TrainCascadeArgs"), _cascade,
             exclude=("out", "logs", "threads", "name")),
@@ -309,8 +312,12 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
 
 
 def _sweep(args: Any, opts: RunOptions) -> int:
+    import importlib.util
+
     from agents.pipeline.sweep import run_sweep
 
+    if args.ray_address and importlib.util.find_spec("ray") is None:
+        raise RunDirError("--ray-address needs Ray: pip install -e '.[ray]' (or pip install ray)")
     return _report(opts, "sweep", args, lambda run: run_sweep(run, args, opts.force))
 
 
@@ -356,10 +363,27 @@ def parse(argv: Sequence[str]) -> tuple[Command, Any, RunOptions]:
     ns = parser.parse_args(argv[1:])
     try:
         opts = cliargs.from_namespace(RunOptions, ns)
+        _fill_run_inputs(command, ns, opts.run_dir)
         args = cliargs.from_namespace(config, ns, exclude=command.exclude)
     except (ValueError, TypeError) as e:
         parser.error(str(e))
     return command, args, opts
+
+
+def _fill_run_inputs(command: Command, ns: argparse.Namespace, run_dir: Path) -> None:
+    """Empty input paths of a trainer command: the run directory's own files (so that a
+    config requiring them validates; a missing one is refused by the stage, naming it)."""
+    if command.trainer is None:
+        return
+    import importlib
+
+    from agents.pipeline.stages import run_inputs
+
+    module, name = command.trainer
+    trainer = getattr(importlib.import_module(module), name)
+    for key, path in run_inputs(RunDir(run_dir), trainer).items():
+        if hasattr(ns, key) and not getattr(ns, key):
+            setattr(ns, key, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -274,3 +274,63 @@ def test_an_interrupted_pretraining_continues_from_its_checkpoint(
 
     policy = Policy.load(logged_run / "checkpoints" / "generator" / "policy.npz")
     assert type(policy).__name__ == "GeneratorPolicy"
+
+
+def test_align_without_paths_needs_the_runs_generator(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    run = tmp_path / "run"
+    code = main(["align", "--run-dir", str(run), "--no-progress"])
+    if code == 3:
+        pytest.skip("alignment is not in this checkout")
+    err = capsys.readouterr().err
+    assert code == 2 and "stage 'pretrain' has not finished" in err and "liveenv pretrain" in err
+    _nothing_half_written(run, "align")
+    assert not (run / "checkpoints").exists() and not (run / "config.json").exists()
+
+
+def test_align_reads_the_runs_models_and_refuses_a_truncated_result(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = ["--run-dir", str(tmp_path / "run"), "--no-progress"]
+    assert main(["log", *run, *TINY_LOG[:-1]]) == 0
+    stages = (
+        ["tokenize", "--epochs", "1", "--codebook-sizes", "4", "4"],
+        ["pretrain", "--max-steps", "4", "--batch-size", "16", "--d-model", "16", "--n-head",
+         "2", "--n-layer", "1", "--warmup-steps", "1", "--eval-every", "2"],
+        ["reward", "--epochs", "1", "--hidden", "8", "--fusion-hidden", "8", "--no-figure"],
+    )  # fmt: skip
+    for argv in stages:
+        code = main([*argv, *run])
+        if code == 3:
+            pytest.skip(f"`liveenv {argv[0]}` is not in this checkout")
+        assert code == 0, argv
+    align = ["align", *run, "--iterations", "2", "--requests-per-iter", "4", "--group-size", "4",
+             "--pool-requests", "32", "--pool-steps-per-seed", "32", "--eval-requests", "8",
+             "--no-figures"]  # fmt: skip
+    code = main(align)
+    if code == 3:
+        pytest.skip("alignment is not in this checkout")
+    assert code == 0
+    root = tmp_path / "run"
+    assert "align: done" in capsys.readouterr().out
+    assert RunDir(root).record("align") is not None
+    assert (root / "checkpoints" / "aligned" / "policy.npz").is_file()
+    model = root / "checkpoints" / "aligned" / "model.pt"
+    model.write_bytes(model.read_bytes()[:100])
+    assert main(align) == 2
+    err = capsys.readouterr().err
+    assert "aligned/model.pt" in err and "truncated" in err and "--force" in err
+
+
+def test_a_sweep_on_ray_without_ray_is_refused_before_it_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is not None:
+        pytest.skip("Ray is installed here")
+    run = tmp_path / "run"
+    code = main(["sweep", "--run-dir", str(run), "--grid", "gift=0.01,0.05",
+                 "--ray-address", "local"])  # fmt: skip
+    assert code == 2 and "--ray-address needs Ray" in capsys.readouterr().err
+    assert not run.exists()

@@ -1,12 +1,15 @@
-"""End to end: the dashboard served by Streamlit, loaded in headless Chromium.
+"""End to end: ``liveenv dashboard`` serves the app, headless Chromium loads it.
 
 Needs Debian's ``chromium`` (``make browser`` installs it) and Playwright's Python
-package; skipped with the reason when either is missing.
+package; skipped with the reason when either is missing. Marked ``slow`` (out of
+``make test``) and ``browser`` (``make test-ci`` runs it: about 15 s).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -15,8 +18,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from dashboard.data import SAMPLE_RUN
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg'
@@ -42,7 +43,21 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 90
     raise TimeoutError(f"{url} did not become healthy in {timeout_s:.0f} s")
 
 
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop ``liveenv dashboard`` and the Streamlit server it started (its own group)."""
+    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=wait)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 @pytest.mark.slow
+@pytest.mark.browser
 def test_the_dashboard_renders_its_title_and_a_chart_in_chromium(tmp_path: Path) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
@@ -50,12 +65,12 @@ def test_the_dashboard_renders_its_title_and_a_chart_in_chromium(tmp_path: Path)
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
+    no_run = tmp_path / "no-run"  # no run directory: the app opens on the bundled sample run
     log = (tmp_path / "streamlit.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"),
-         "--server.headless=true", f"--server.port={port}", "--server.address=127.0.0.1",
-         "--browser.gatherUsageStats=false", "--", "--run-dir", str(SAMPLE_RUN)],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "agents.cli", "dashboard", "--run-dir", str(no_run),
+         "--port", str(port), "--address", "127.0.0.1"],
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
         _wait_healthy(url, proc)
@@ -71,13 +86,11 @@ def test_the_dashboard_renders_its_title_and_a_chart_in_chromium(tmp_path: Path)
             title, sidebar = page.title(), page.get_by_text("LiveEnv workbench").first
             header = page.get_by_role("heading", name="Policies").first
             assert "LiveEnv workbench" in title and sidebar.is_visible() and header.is_visible()
+            assert page.get_by_text("showing the bundled sample run").first.is_visible()
             assert page.locator(CHART).count() >= 1
             browser.close()
         assert shot.stat().st_size > 20_000  # a real rendering, not a blank page
+        assert not no_run.exists()  # the dashboard only reads
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
         log.close()

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from agents.cli import main
 from dashboard.data import SAMPLE_RUN, has_results
 
 torch.set_num_threads(1)
@@ -33,6 +35,17 @@ def _ok(at: AppTest) -> None:
 
 def _charts(at: AppTest) -> int:
     return len(at.get("vega_lite_chart")) + len(at.get("arrow_vega_lite_chart"))
+
+
+def _chart_data(at: AppTest, index: int) -> list[dict[str, object]]:
+    """The rows of the data set of chart ``index`` (an Altair chart: Arrow IPC bytes)."""
+    charts = [*at.get("vega_lite_chart"), *at.get("arrow_vega_lite_chart")]
+    dataset = charts[index].proto.datasets[0].data.data
+    return pa.ipc.open_stream(dataset).read_all().to_pylist()
+
+
+def _nearest(at: AppTest) -> str:
+    return next(c.value for c in at.caption if "Nearest to your weights" in c.value)
 
 
 def test_the_app_opens_on_the_sample_run_with_its_title() -> None:
@@ -81,11 +94,16 @@ def test_reward_weights_rescore_and_show_the_front() -> None:
                                             "gift"]  # fmt: skip
     before = at.dataframe[0].value.set_index("policy")["weighted return"]
     assert any("Pareto" in s.value for s in at.subheader) and _charts(at) >= 2
-    assert any("Nearest to your weights" in c.value for c in at.caption)  # the sample has a sweep
+    assert "**gift=0.02**" in _nearest(at)  # the sample's sweep: gift 0.005 / 0.02 / 0.08
+    front = [r for r in _chart_data(at, -1) if r["role"] == "nearest to your weights"]
+    assert [r["name"] for r in front] == ["gift=0.02"]  # highlighted in the chart
     at.slider(key="w_gift").set_value(0.1).run()
     _ok(at)
     after = at.dataframe[0].value.set_index("policy")["weighted return"]
     assert (after - before.reindex(after.index)).abs().max() > 1e-6
+    assert "**gift=0.08**" in _nearest(at)  # a larger gift weight: another swept policy
+    front = [r for r in _chart_data(at, -1) if r["role"] == "nearest to your weights"]
+    assert [r["name"] for r in front] == ["gift=0.08"]
     quick = [c.value for c in at.caption if c.value.startswith("Not possible here")]
     assert quick and "reward_model.pt" in quick[0]  # the sample run keeps no training files
 
@@ -115,3 +133,42 @@ def test_playback_steps_through_one_users_session() -> None:
         assert at.markdown[0].value.startswith("**Request 2 of") and at.markdown[0].value != first
     session = at.dataframe[0].value
     assert {"streamer", "click", "watch_time", "gift", "reward"} <= set(session.columns)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny run with a pretrained generator, a reward model and results (CLI, ~15 s)."""
+    run = str(tmp_path_factory.mktemp("dash") / "run")
+    common = ["--run-dir", run, "--no-progress"]
+    for argv in (
+        ["log", "--n-users", "600", "--n-streamers", "60", "--days", "0.04",
+         "--start-hour", "20"],
+        ["tokenize", "--epochs", "1", "--codebook-sizes", "4", "4"],
+        ["pretrain", "--max-steps", "8", "--batch-size", "16", "--d-model", "16", "--n-head",
+         "2", "--n-layer", "1", "--warmup-steps", "1", "--eval-every", "4"],
+        ["reward", "--epochs", "1", "--hidden", "8", "--fusion-hidden", "8", "--no-figure"],
+        ["evaluate", "--seeds", "0", "--steps", "40", "--policies", "random", "oracle",
+         "pretrained", "--no-expected"],
+    ):  # fmt: skip
+        code = main([*argv, *common])
+        if code == 3:
+            pytest.skip(f"`liveenv {argv[0]}` is not available in this checkout")
+        assert code == 0, argv
+    return Path(run)
+
+
+def test_reward_weights_run_a_quick_alignment_with_progress(trained_run: Path) -> None:
+    at = page("weights", run_dir=str(trained_run))
+    _ok(at)
+    assert "sample run" not in " ".join(i.value for i in at.info)  # the run itself is shown
+    assert [b.label for b in at.button] == ["align and evaluate"]
+    at.number_input[0].set_value(4)  # alignment iterations (the smallest)
+    at.number_input[1].set_value(100)  # evaluation requests
+    at.slider(key="w_gift").set_value(0.1)
+    at.button[0].click().run()
+    _ok(at)
+    bar = at.get("progress")
+    assert len(bar) == 1 and bar[0].proto.value == 100 and bar[0].proto.text == "done"
+    table = at.dataframe[-1].value
+    assert {"pretrained", "aligned"} <= set(table["policy"])
+    assert {"weighted_return", "gift"} <= set(table.columns)
