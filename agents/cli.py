@@ -57,8 +57,10 @@ class Command:
     #: Args field -> default on the command line (paths: empty means the run's own input)
     defaults: dict[str, Any] = field(default_factory=dict)
     #: (module, name) of the command's :class:`agents.pipeline.stages.Trainer`: its input
-    #: fields left empty are set to the run's own files before the config validates them
+    #: fields default to the run's own files (shown so in --help)
     trainer: tuple[str, str] | None = None
+    #: set those inputs before the config validates them (a config that requires them)
+    fill_inputs: bool = False
 
 
 # ----- commands ---------------------------------------------------------------------
@@ -289,13 +291,15 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
             _own("agents.pipeline.stages", "TokenizeArgs"), _tokenize),
     Command("pretrain", "pretrain the OneLive generator on the run's log",
             _external("agents.pretrain", "PretrainArgs"), _trainer_command("PRETRAIN"),
-            exclude=("out", "resume", "progress")),
+            exclude=("out", "resume", "progress"), trainer=("agents.pipeline.models", "PRETRAIN")),
     Command("reward", "train the multi-objective reward model on the run's log",
             _external("agents.align.reward", "RewardArgs"), _trainer_command("REWARD"),
-            exclude=("out", "progress"), defaults={"log": ""}),
+            exclude=("out", "progress"), defaults={"log": ""},
+            trainer=("agents.pipeline.models", "REWARD")),
     Command("align", "align the pretrained generator to the reward weights (GRPO/ECPO)",
             _external("agents.align.grpo", "AlignArgs"), _trainer_command("ALIGN"),
-            exclude=("out", "resume", "progress"), trainer=("agents.pipeline.models", "ALIGN")),
+            exclude=("out", "resume", "progress"), trainer=("agents.pipeline.models", "ALIGN"),
+            fill_inputs=True),
     Command("cascade", "train the cascade baseline (retrieval + ranker) on the run's log",
             _external("agents.train_cascade", "TrainCascadeArgs"), _cascade,
             exclude=("out", "logs", "threads", "name")),
@@ -303,7 +307,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
             _own("agents.pipeline.evaluation", "EvaluateArgs"), _evaluate),
     Command("sweep", "align and evaluate over a grid of reward weights (Pareto front)",
             _external("agents.sweep", "SweepArgs"), lambda a, o: _sweep(a, o),
-            exclude=("out", "progress"), defaults={"generator": ""}),
+            exclude=("out", "progress"), defaults={"generator": ""},
+            trainer=("agents.pipeline.sweep", "SWEEP")),
     Command("dashboard", "open the Streamlit dashboard on a run directory",
             _own("agents.cli", "DashboardArgs"), _dashboard),
     Command("demo", "the whole pipeline on a small default world, then report.md",
@@ -345,7 +350,20 @@ def command_parser(command: Command) -> tuple[argparse.ArgumentParser, type]:
     cliargs.add_arguments(parser, RunOptions, group_title="run directory")
     cliargs.add_arguments(parser, config, exclude=command.exclude, defaults=command.defaults,
                           group_title=f"{command.name} options")  # fmt: skip
+    inputs = _trainer(command).paths if command.trainer else {}
+    for action in parser._actions:  # "(default: )" of an input path: say which file it is
+        if action.dest in inputs and action.help:
+            rel = inputs[action.dest][0]
+            action.help = action.help.replace("(required) ", "").replace(
+                "(default: )", f"(default: the run's {rel})")  # fmt: skip
     return parser, config
+
+
+def _trainer(command: Command) -> Any:
+    import importlib
+
+    module, name = command.trainer or ("", "")
+    return getattr(importlib.import_module(module), name)
 
 
 def parse(argv: Sequence[str]) -> tuple[Command, Any, RunOptions]:
@@ -373,15 +391,11 @@ def parse(argv: Sequence[str]) -> tuple[Command, Any, RunOptions]:
 def _fill_run_inputs(command: Command, ns: argparse.Namespace, run_dir: Path) -> None:
     """Empty input paths of a trainer command: the run directory's own files (so that a
     config requiring them validates; a missing one is refused by the stage, naming it)."""
-    if command.trainer is None:
+    if command.trainer is None or not command.fill_inputs:
         return
-    import importlib
-
     from agents.pipeline.stages import run_inputs
 
-    module, name = command.trainer
-    trainer = getattr(importlib.import_module(module), name)
-    for key, path in run_inputs(RunDir(run_dir), trainer).items():
+    for key, path in run_inputs(RunDir(run_dir), _trainer(command)).items():
         if hasattr(ns, key) and not getattr(ns, key):
             setattr(ns, key, path)
 

@@ -334,3 +334,17 @@ def test_a_sweep_on_ray_without_ray_is_refused_before_it_starts(
                  "--ray-address", "local"])  # fmt: skip
     assert code == 2 and "--ray-address needs Ray" in capsys.readouterr().err
     assert not run.exists()
+
+
+def test_input_paths_default_to_the_runs_own_files_in_help(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name, flag, rel in (("align", "--reward-model", "checkpoints/reward_model/reward_model.pt"),
+                            ("pretrain", "--log", "logs/train")):  # fmt: skip
+        with pytest.raises(SystemExit) as e:
+            main([name, "--help"])
+        out = " ".join(capsys.readouterr().out.split())
+        if e.value.code == 3:
+            continue  # not in this checkout
+        option = out[out.rindex(f"{flag} TEXT") :]  # the option, not the usage line
+        assert f"(default: the run's {rel})" in option[:300]
