@@ -15,8 +15,9 @@ Seeds are evaluated ``chunk`` at a time and every chunk's table is kept under
 ``<out>/<preset>/chunks``: a run that stops (or ``--max-chunks``) resumes
 where it left off, and the final tables merge the chunks (confidence
 intervals over all seeds). Evaluation seeds are disjoint from the seeds of the
-training logs (0) and of the SB3 training worlds, so every policy meets worlds
-it has never seen.
+training logs (0) and of the SB3 training days, so every policy meets held-out
+days of the platform it was trained on (the platform is fixed by
+``EnvConfig.world_seed``; ``reset(seed)`` draws the dynamics).
 """
 
 from __future__ import annotations
@@ -82,6 +83,11 @@ class BaselineResultsArgs:
     sb3_timesteps: int = field(
         default=30_000, metadata={"help": "training steps of PPO and MaskablePPO"}
     )
+    cascade_raw_embeddings: bool = field(
+        default=True,
+        metadata={"help": "the cascade's ranker reads the raw embeddings (logs and evaluation "
+                          "share the platform of world_seed)"},
+    )  # fmt: skip
     train: bool = field(default=True, metadata={"help": "train missing models (else fail)"})
     threads: int = field(default=1, metadata={"help": "torch CPU threads"})
 
@@ -113,6 +119,7 @@ def train_model(kind: str, preset: str, path: Path, args: BaselineResultsArgs) -
         from agents.train_cascade import TrainCascadeArgs, save_result, train_cascade
 
         targs = TrainCascadeArgs(logs=args.logs_for(preset), coldstart=kind == "cascade_coldstart",
+                                 raw_embeddings=args.cascade_raw_embeddings,
                                  out=str(path), threads=args.threads, name=kind)  # fmt: skip
         save_result(train_cascade(targs), targs)
     else:

@@ -10,7 +10,9 @@ last ``val_share`` of every log's requests (in time) is held out.
 1. (``--coldstart``) k-means over the demographics of the logs' warm users,
    then the cluster memory is replayed online through each log in time order
    (read before write, ``chunk_requests`` requests at a time), so the ranker
-   trains on the group tastes it will see when serving.
+   trains on the group tastes it will see when serving; the memory as the
+   last log leaves it becomes the policy's prior (``--coldstart-prior``): the
+   platform is fixed by ``world_seed``, so it holds for the evaluation days.
 2. Two-tower: in-batch softmax over the clicked rows of one log per batch,
    logQ-corrected, with the exact follow flag of every in-batch pair
    (follows only arise from the logged follow events).
@@ -66,7 +68,8 @@ class TrainCascadeArgs:
     n_clusters: int = field(default=24, metadata={"help": "cold-start k-means clusters"})
     top_n: int = field(default=64, metadata={"help": "rooms kept by retrieval (0: all)"})
     raw_embeddings: bool = field(
-        default=False, metadata={"help": "ranker also reads the raw (world-specific) embeddings"}
+        default=False,
+        metadata={"help": "ranker also reads the raw embeddings (one projection per world_seed)"},
     )
     retrieval_feature: bool = field(
         default=False, metadata={"help": "ranker also reads the two-tower score"}
@@ -88,6 +91,9 @@ class TrainCascadeArgs:
     hidden: int = field(default=256, metadata={"help": "ranker shared-bottom width"})
     val_share: float = field(default=0.1, metadata={"help": "last share of requests held out"})
     chunk_requests: int = field(default=64, metadata={"help": "cold-start replay granularity"})
+    coldstart_prior: bool = field(
+        default=True, metadata={"help": "serve from the memory the logs left (else start empty)"}
+    )
     max_rows: int = field(default=0, metadata={"help": "rows per log at most (0: all)"})
     seed: int = field(default=0, metadata={"help": "seed of shuffling and initialisation"})
     threads: int = field(default=1, metadata={"help": "torch CPU threads"})
@@ -379,6 +385,10 @@ def train_cascade(args: TrainCascadeArgs) -> TrainResult:
     policy.ranker.load_state_dict(ranker.state_dict())
     if memory is not None:
         policy.set_state({**policy.get_state(), "memory.centroids": memory.centroids})
+        if args.coldstart_prior:  # the memory as the last log's replay left it
+            assert policy.memory is not None
+            policy.memory.set_prior(memory.values, memory.counts)
+            policy.memory.reset()
     return TrainResult(policy, history, len(y), time.perf_counter() - t0, timings)
 
 

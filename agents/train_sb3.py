@@ -10,9 +10,10 @@ and the training env uses ``masked_action="skip"`` as a safety net (a masked
 slot would end the visit with zero reward instead of raising). The learning
 curve counts how often that ever happened (``invalid_share``).
 
-Training episodes are short (``horizon_hours``) and every reset draws a new
-world from the env's seed stream, so the agent sees many worlds, as it will
-in evaluation (every evaluation seed is a world it has never seen).
+Training episodes are short (``horizon_hours``) and every reset draws new
+dynamics (a new day) from the env's seed stream on the one platform of
+``EnvConfig.world_seed``, so the agent sees many days, as it will in
+evaluation (every evaluation seed is a held-out day of the same platform).
 
 ``gamma`` defaults to 0: consecutive requests come from different users, so
 the return of one recommendation is essentially its own reward (a contextual
@@ -62,7 +63,7 @@ class TrainSB3Args:
     preset: str = field(default="default", metadata={"help": "world preset"})
     timesteps: int = field(default=30_000, metadata={"help": "env steps of training"})
     horizon_hours: float = field(
-        default=0.5, metadata={"help": "training episode length (new world per episode)"}
+        default=0.5, metadata={"help": "training episode length (new day per episode)"}
     )
     start_hour: float = field(default=0.0, metadata={"help": "hour of day episodes start at"})
     n_steps: int = field(default=1024, metadata={"help": "rollout length per update"})
@@ -183,7 +184,7 @@ def train_sb3(args: TrainSB3Args) -> SB3Result:
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     env = train_env(args)
-    env.reset(seed=args.seed)  # later resets continue this seed's stream: new worlds
+    env.reset(seed=args.seed)  # later resets continue this seed's stream: new days
     policy_cls = RoomScoringPolicy if args.algo == "MaskablePPO" else RoomScoringActorCriticPolicy
     model = ALGORITHMS[args.algo](
         policy_cls, env, n_steps=args.n_steps, batch_size=args.batch_size, n_epochs=args.n_epochs,

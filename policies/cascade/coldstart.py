@@ -16,10 +16,13 @@ an attention-style erase/add: for the warm requests ``i`` of a batch,
     m_k <- m_k + (sum_i a_ik x_i - S_k m_k) / n_k
 
 (erase ``S_k m_k / n_k``, add ``sum_i a_ik x_i / n_k``): a running mean that
-forgets once ``max_count`` is reached. It is emptied at :meth:`reset`: the
-content space of observed embeddings differs from world to world, so memory
-written in one world means nothing in the next; the centroids (demographics)
-carry over.
+forgets once ``max_count`` is reached. :meth:`reset` returns it to its
+prior: the memory as the training logs left it (:meth:`set_prior`; empty
+without one). The platform (users, streamers and the latent-to-observed
+projection) is fixed by ``EnvConfig.world_seed`` and ``reset(seed)`` only
+draws new dynamics, so the group tastes written from the training logs live
+in the same content space as the evaluation days and a new user is served
+from a filled memory from the first request on.
 """
 
 from __future__ import annotations
@@ -79,6 +82,8 @@ class ClusterMemory:
                 f"({config.n_clusters}, {N_DEMOGRAPHIC}) for n_clusters={config.n_clusters}"
             )
         self.config, self.centroids, self.obs_dim = config, centroids, int(obs_dim)
+        self.prior_values = np.zeros((config.n_clusters, self.obs_dim), dtype=np.float64)
+        self.prior_counts = np.zeros(config.n_clusters, dtype=np.float64)
         self.reset()
 
     @classmethod
@@ -96,10 +101,28 @@ class ClusterMemory:
         km = KMeans(n_clusters=config.n_clusters, n_init=4, random_state=config.seed).fit(x)
         return cls(config, km.cluster_centers_, obs_dim)
 
+    def set_prior(self, values: np.ndarray, counts: np.ndarray) -> None:
+        """The state :meth:`reset` returns to (e.g. the memory after replaying the logs)."""
+        values = np.asarray(values, dtype=np.float64)
+        counts = np.asarray(counts, dtype=np.float64)
+        k, o = self.config.n_clusters, self.obs_dim
+        if values.shape != (k, o) or counts.shape != (k,):
+            raise ValueError(
+                f"prior of shapes {values.shape}, {counts.shape}; expected ({k}, {o}) and ({k},)"
+            )
+        if not (np.isfinite(values).all() and np.isfinite(counts).all() and (counts >= 0).all()):
+            raise ValueError("prior: values must be finite and counts finite and >= 0")
+        self.prior_values, self.prior_counts = values.copy(), counts.copy()
+
     def reset(self) -> None:
-        """Empty the memory (a new world)."""
-        self.values = np.zeros((self.config.n_clusters, self.obs_dim), dtype=np.float64)
-        self.counts = np.zeros(self.config.n_clusters, dtype=np.float64)
+        """Return the memory to its prior (empty without one)."""
+        self.values = self.prior_values.copy()
+        self.counts = self.prior_counts.copy()
+
+    def clear(self) -> None:
+        """Empty the memory and drop its prior."""
+        self.set_prior(np.zeros_like(self.prior_values), np.zeros_like(self.prior_counts))
+        self.reset()
 
     def assign(self, users: np.ndarray) -> np.ndarray:
         """``(B, K)`` soft assignment of each user to the clusters."""

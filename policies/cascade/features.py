@@ -23,10 +23,12 @@ What is computed (``o`` = obs_dim):
   followed flag; with a cold-start group taste (:mod:`policies.cascade.coldstart`)
   also its cosines with the room (:data:`GROUP_CROSS`).
 
-The raw embeddings are world-specific (every world draws its own latent to
-observed projection); cosines between a user's clicked content and a room's
-content carry over from world to world, which is why the ranker leans on the
-cross features (see ``RankerConfig.raw_embeddings``).
+The raw embeddings are specific to a platform (``EnvConfig.world_seed`` draws
+the latent-to-observed projection); logs and evaluation days of one platform
+share it, so the ranker may read them (``TrainCascadeArgs.raw_embeddings``, on in
+:mod:`agents.baseline_results`: off it, they overfit a small log);
+the cosines between a user's clicked content and a room's content carry over
+to other platforms as well (``RankerConfig.raw_embeddings``).
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ For each request of a batch:
 With the optional cold-start module (:mod:`policies.cascade.coldstart`) the
 ranker also reads the group taste of the user's demographic cluster; the
 cluster memory is written online from the requests the policy answers and
-emptied at :meth:`CascadePolicy.reset` (a new episode is a new world).
+returned at :meth:`CascadePolicy.reset` to its prior, the memory that the
+training logs left (same platform, new days; see :mod:`policies.cascade.coldstart`).
 
 Saved with :meth:`policies.base.Policy.save` as one ``.npz``: the configs of
 every part as JSON, the weights as arrays.
@@ -140,6 +141,8 @@ class CascadePolicy(ScoringPolicy):
         state.update({f"ranker.{k}": v.numpy() for k, v in self.ranker.state_dict().items()})
         if self.memory is not None:
             state["memory.centroids"] = self.memory.centroids
+            state["memory.prior_values"] = self.memory.prior_values
+            state["memory.prior_counts"] = self.memory.prior_counts
         return state
 
     def set_state(self, state: Mapping[str, np.ndarray]) -> None:
@@ -155,6 +158,9 @@ class CascadePolicy(ScoringPolicy):
                 raise ValueError(f"{self.name}: the cold-start module needs 'memory.centroids'")
             cs = self.memory.config
             self.memory = ClusterMemory(cs, state["memory.centroids"], self.obs_dim)
+            if "memory.prior_values" in state:  # older files: no prior, an empty memory
+                self.memory.set_prior(state["memory.prior_values"], state["memory.prior_counts"])
+                self.memory.reset()
 
 
 def _as(cls: type, value: Any) -> Any:

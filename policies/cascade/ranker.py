@@ -40,7 +40,7 @@ _MAX_LOG_MINUTES = 7.0  # exp(7) ~ 1100 min: above any cap on a single watch
 class RankerConfig:
     """in_dim: input width; hidden: shared-bottom widths; head_hidden: width of
     each head's hidden layer; dropout: in the shared bottom; raw_embeddings:
-    whether the input includes the raw content/taste vectors (world-specific)
+    whether the input includes the raw content/taste vectors (platform-specific)
     besides their cosines; retrieval_feature: whether the input includes the
     two-tower score; gift_value: mean gift price (env units) that turns
     ``P(gift)`` into an expected gift value."""

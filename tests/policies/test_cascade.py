@@ -105,6 +105,29 @@ def test_cluster_memory_erase_add_averages_and_resets() -> None:
     assert np.all(mem.read(users) == 0)
 
 
+def test_cluster_memory_reset_returns_to_its_prior() -> None:
+    a, b = np.zeros(N_DEMOGRAPHIC), np.zeros(N_DEMOGRAPHIC)
+    a[[0, 7, 10]] = 1
+    b[[3, 8, 14]] = 1
+    mem = ClusterMemory(ColdStartConfig(n_clusters=2, temperature=0.05), np.stack([a, b]), 2)
+    mem.set_prior(np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([50.0, 0.0]))
+    mem.reset()
+    group = mem.read(_users(np.stack([a, b])))
+    np.testing.assert_allclose(group[0, :2], [0.0, 1.0], atol=1e-6)  # a new user of a: the prior
+    assert group[0, 2] > 0.8 and group[1, 2] == pytest.approx(0.0, abs=1e-6)
+    mem.write(_users(np.stack([a])), np.array([[1.0, 0.0]]), warm=np.array([True]))
+    assert mem.read(_users(np.stack([a])))[0, 0] > 0  # written on top of the prior
+    mem.reset()
+    np.testing.assert_allclose(mem.values, [[0.0, 1.0], [1.0, 0.0]])
+    np.testing.assert_allclose(mem.counts, [50.0, 0.0])
+    mem.clear()
+    assert np.all(mem.read(_users(np.stack([a, b]))) == 0)
+    with pytest.raises(ValueError, match="expected \\(2, 2\\) and \\(2,\\)"):
+        mem.set_prior(np.zeros((3, 2)), np.zeros(2))
+    with pytest.raises(ValueError, match="counts finite and >= 0"):
+        mem.set_prior(np.zeros((2, 2)), np.array([-1.0, 0.0]))
+
+
 def test_cluster_memory_fits_kmeans_on_demographics() -> None:
     rng = np.random.default_rng(0)
     profiles = np.zeros((300, N_DEMOGRAPHIC))
@@ -155,6 +178,12 @@ def test_save_load_round_trip_gives_the_same_scores(trained, tmp_path) -> None:
     loaded = Policy.load(out)
     assert isinstance(loaded, CascadePolicy) and loaded.get_config() == result.policy.get_config()
     assert loaded.memory is not None and report.exists()
+    prior = result.policy.memory.prior_counts  # the memory the training log's replay left
+    assert prior.sum() > 0
+    np.testing.assert_array_equal(loaded.memory.prior_counts, prior)
+    np.testing.assert_array_equal(loaded.memory.prior_values, result.policy.memory.prior_values)
+    loaded.reset(0)
+    np.testing.assert_array_equal(loaded.memory.counts, prior)  # reset: back to the prior
     env = LiveStreamEnv(make_config("default", **EVAL))
     obs, _ = env.reset(seed=11)
     for policy in (result.policy, loaded):
