@@ -94,16 +94,17 @@ def test_reward_weights_rescore_and_show_the_front() -> None:
                                             "gift"]  # fmt: skip
     before = at.dataframe[0].value.set_index("policy")["weighted return"]
     assert any("Pareto" in s.value for s in at.subheader) and _charts(at) >= 2
-    assert "**gift=0.02**" in _nearest(at)  # the sample's sweep: gift 0.005 / 0.02 / 0.08
+    # the sample's sweep (`make sample-run`, the demo budget): watch_time 0.02 / 0.1 / 0.5
+    assert "**watch_time=0.1**" in _nearest(at)
     front = [r for r in _chart_data(at, -1) if r["role"] == "nearest to your weights"]
-    assert [r["name"] for r in front] == ["gift=0.02"]  # highlighted in the chart
-    at.slider(key="w_gift").set_value(0.1).run()
+    assert [r["name"] for r in front] == ["watch_time=0.1"]  # highlighted in the chart
+    at.slider(key="w_watch_time").set_value(0.5).run()
     _ok(at)
     after = at.dataframe[0].value.set_index("policy")["weighted return"]
     assert (after - before.reindex(after.index)).abs().max() > 1e-6
-    assert "**gift=0.08**" in _nearest(at)  # a larger gift weight: another swept policy
+    assert "**watch_time=0.5**" in _nearest(at)  # a larger weight: another swept policy
     front = [r for r in _chart_data(at, -1) if r["role"] == "nearest to your weights"]
-    assert [r["name"] for r in front] == ["gift=0.08"]
+    assert [r["name"] for r in front] == ["watch_time=0.5"]
     quick = [c.value for c in at.caption if c.value.startswith("Not possible here")]
     assert quick and "reward_model.pt" in quick[0]  # the sample run keeps no training files
 
