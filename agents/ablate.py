@@ -85,6 +85,9 @@ class AblateArgs:
     )
     holdout_requests: int = field(default=3000, metadata={"help": "held-out requests at most"})
     log_seed: int = field(default=0, metadata={"help": "seed the log was generated with"})
+    log_policy: str = field(
+        default="platform", metadata={"help": "behaviour policy the log was generated with"}
+    )
     cascade: str = field(default="", metadata={"help": "trained cascade policy (.npz) to compare"})
     popularity_weights: tuple[float, ...] = field(
         default=(0.0,),
@@ -142,7 +145,7 @@ def load_holdout(args: AblateArgs) -> Holdout:
         return Holdout.load(path)
     cutoff = time_cutoff_ms(read_log_arrays(args.log, ["timestamp_ms", "is_click"]),
                             args.valid_fraction)  # fmt: skip
-    holdout = capture_holdout(args.log, cutoff, seed=args.log_seed,
+    holdout = capture_holdout(args.log, cutoff, seed=args.log_seed, policy=args.log_policy,
                               max_requests=args.holdout_requests, progress=args.progress)  # fmt: skip
     holdout.save(path)
     return holdout
