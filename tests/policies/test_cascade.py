@@ -221,16 +221,18 @@ def test_batched_act_matches_single_requests(trained) -> None:
 @pytest.mark.slow
 def test_cascade_beats_random_on_a_small_world(trained) -> None:
     _, result = trained
-    seeds = (21, 22, 23, 24)
+    seeds = tuple(range(21, 29))
     res = evaluate({"cascade": result.policy}, "default", seeds, 400, overrides=EVAL,
                    progress=False, expected=True)  # fmt: skip
     t = res.table[res.table["breakdown"] == "all"].set_index(["policy", "seed"])
     cascade = t.loc["cascade", "expected_return"].to_numpy()
     random = t.loc["random", "expected_return"].to_numpy()
-    diff = cascade - random  # paired by seed: the same worlds
-    # margin: the per-seed paired gap must clear 3 standard errors of its mean
-    se = diff.std(ddof=1) / np.sqrt(len(diff))
-    assert diff.mean() > 3 * se and (diff > 0).all(), (cascade, random)
+    diff = cascade - random  # paired by seed: the same days
+    # a sign test: the expected gift value makes the per-day gaps heavy-tailed (0.004 to
+    # 1.8 observed), which a mean-over-standard-error margin handles badly; the cascade
+    # ahead on all 8 days has p = 2**-8 < 0.004 if it were no better than random
+    assert (diff > 0).all(), (cascade, random)
+    assert diff.mean() > 0.1, diff  # and by a real margin: random's return is about 0.3
 
 
 def test_fusion_uses_the_reward_weights(trained) -> None:
