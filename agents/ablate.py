@@ -10,7 +10,9 @@ Every variant is pretrained with the same budget (steps, batch, lr) and seeds by
 * ``static_sids``: a static tokenizer (one SID per streamer, ``sid_mode="static"``);
 * ``ar``: full-depth autoregressive decoding instead of MTP;
 * ``hybrid_sids``: static streamer prefix (2 tokens) + dynamic content token
-  (:class:`policies.onelive.hybrid_sids.HybridTokenizer`), not run by default.
+  (:class:`policies.onelive.hybrid_sids.HybridTokenizer`), not run by default;
+* ``negatives`` / ``static_negatives``: the full model / static SIDs trained with the
+  unclicked impressions as negatives (``PretrainArgs.negatives``), not run by default.
 
 Dynamic-SID variants of one seed share one tokenizer (fitted on the training part of
 the log). Each model is then scored offline on the held-out requests of the log
@@ -56,6 +58,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "static_sids": {"sid_mode": "static"},
     "ar": {"use_mtp": False},
     "hybrid_sids": {"sid_mode": "hybrid"},
+    "negatives": {"negatives": True},
+    "static_negatives": {"sid_mode": "static", "negatives": True},
 }
 Scorer = Callable[[dict[str, np.ndarray]], np.ndarray]
 

@@ -47,7 +47,7 @@ from agents.sequences import (
 from liveenv.atomic import atomic_write_bytes
 from policies.onelive.checkpoint import load_checkpoint, save_checkpoint
 from policies.onelive.config import GeneratorBatch, OneLiveConfig
-from policies.onelive.decoding import constrained_loss
+from policies.onelive.decoding import constrained_loss, constrained_nll
 from policies.onelive.features import N_FEEDBACK_TYPES, TIME_DIM
 from policies.onelive.hybrid_sids import HybridTokenizer, load_tokenizer
 from policies.onelive.model import OneLiveGenerator
@@ -85,6 +85,12 @@ class PretrainArgs:
         metadata={"help": "> 0: CE renormalised over the SIDs seen live in the log within "
                   "windows of this many seconds (matches constrained decoding); 0: full vocab"},
     )  # fmt: skip
+    negatives: bool = field(
+        default=False,
+        metadata={"help": "also train on unclicked impressions: an unlikelihood term "
+                  "-log(1 - p(shown SID)) under the live-window distribution"},
+    )  # fmt: skip
+    negative_coef: float = field(default=1.0, metadata={"help": "weight of the negative term"})
     d_model: int = field(default=64, metadata={"help": "model width"})
     n_head: int = field(default=4, metadata={"help": "attention heads"})
     n_layer: int = field(default=3, metadata={"help": "main decoder layers"})
@@ -126,7 +132,8 @@ class PretrainArgs:
                 raise ValueError(f"PretrainArgs.{name}={getattr(self, name)!r} is out of range")
         for name, lo, hi in (("lr", 0.0, 10.0), ("min_lr_ratio", 0.0, 1.0),
                              ("weight_decay", 0.0, 10.0), ("grad_clip", 0.0, 1e6),
-                             ("dropout", 0.0, 0.99), ("valid_fraction", 0.0, 0.99)):  # fmt: skip
+                             ("dropout", 0.0, 0.99), ("valid_fraction", 0.0, 0.99),
+                             ("negative_coef", 0.0, 100.0)):  # fmt: skip
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and lo <= v <= hi) or (name == "lr" and v == 0):
                 raise ValueError(
@@ -138,7 +145,7 @@ class PretrainArgs:
                 "or 'hybrid' (static streamer prefix + dynamic content token)"
             )
         SequenceConfig(self.max_history, self.weights, self.valid_fraction,
-                       self.live_window_s)  # validates  # fmt: skip
+                       self.live_window_s, self.negatives)  # validates  # fmt: skip
 
 
 # ----- data ------------------------------------------------------------------------
@@ -177,9 +184,11 @@ def load_data(
         tok = (HybridTokenizer(fitted["static"], fitted["dynamic"])
                if args.sid_mode == "hybrid" else fitted[args.sid_mode])  # fmt: skip
         path = tok.save(Path(args.out) / "tokenizer.pt")
-    seq = SequenceConfig(args.max_history, args.weights, live_window_s=args.live_window_s)
+    seq = SequenceConfig(args.max_history, args.weights, live_window_s=args.live_window_s,
+                         negatives=args.negatives)  # fmt: skip
     data = build_examples(arrays, tok, seq)
     train, valid = split_by_time(data, cutoff)
+    valid = valid.positives()  # validation losses stay comparable: clicks only
     if len(train) == 0:
         raise ValueError(f"{args.log}: no clicks before the validation cut-off; nothing to train")
     return tok, Path(path), train, valid, cutoff
@@ -235,12 +244,28 @@ def batch_loss(
     idx: torch.Tensor,
     weights: torch.Tensor | None,
     live: bool,
+    negative_coef: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The pretraining objective of examples ``idx``: CE over the full vocabulary, or
-    (``live``) renormalised over the SIDs live in their window."""
+    (``live``) renormalised over the SIDs live in their window; with negatives
+    (``data.label``) plus ``negative_coef`` times the mean unlikelihood
+    ``-log(1 - p(SID))`` of the unclicked examples. Returns (loss, per-level CE of the
+    clicked examples)."""
     if not live:
         return model.loss(batch, weights)
-    return constrained_loss(model, batch, *data.live(idx), weights=weights)
+    if data.label is None:
+        return constrained_loss(model, batch, *data.live(idx), weights=weights)
+    nll = constrained_nll(model, batch, *data.live(idx))  # (B, L)
+    pos = data.label[idx]
+    w = weights if weights is not None else torch.ones(len(pos))
+    wp = w * pos
+    per = (nll * wp[:, None]).sum(0) / wp.sum().clamp_min(1e-12)  # (L,)
+    loss = (per * per.new_tensor(model.config.level_loss_weights)).sum()
+    if bool((~pos).any()):
+        p_sid = torch.exp(-nll[~pos].sum(1))  # constrained probability of the shown SID
+        unlikely = -torch.log1p(-p_sid.clamp(max=1.0 - 1e-6))
+        loss = loss + negative_coef * unlikely.mean()
+    return loss, per.detach()
 
 
 @torch.no_grad()
@@ -350,7 +375,8 @@ def pretrain(args: PretrainArgs) -> Path:
         t0 = time.perf_counter()
         batch, weight, idx = next(batches)
         w = None if args.weights == "none" else weight
-        loss, per = batch_loss(model, train, batch, idx, w, args.live_window_s > 0)
+        loss, per = batch_loss(model, train, batch, idx, w, args.live_window_s > 0,
+                               args.negative_coef)  # fmt: skip
         opt.zero_grad(set_to_none=True)
         loss.backward()
         clip = args.grad_clip if args.grad_clip > 0 else float("inf")

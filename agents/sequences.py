@@ -65,12 +65,16 @@ class SequenceConfig:
         log within the same window of that many seconds (each room at its latest state
         in the window) plus the target itself, for the live-constrained objective
         (:func:`policies.onelive.decoding.constrained_loss`); 0: none.
+    negatives: also keep every unclicked impression as an example with ``label`` 0
+        (its shown room's SID as the target, for an unlikelihood term); needs
+        ``live_window_s > 0``.
     """
 
     max_history: int = 20
     weights: str = "none"
     valid_fraction: float = 0.1
     live_window_s: float = 0.0
+    negatives: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_history, int) or self.max_history < 1:
@@ -92,6 +96,11 @@ class SequenceConfig:
             raise ValueError(
                 f"SequenceConfig.live_window_s={w!r} is invalid: must be in [0, 86400) seconds"
             )
+        if self.negatives and w <= 0:
+            raise ValueError(
+                "SequenceConfig.negatives=True needs live_window_s > 0 (the unlikelihood of "
+                "an unclicked room is taken under the live-constrained distribution)"
+            )
 
 
 @dataclass
@@ -107,9 +116,14 @@ class SequenceData:
     target_sid: Tensor  # (N, L) long
     weight: Tensor  # (N,) float
     timestamp_ms: Tensor  # (N,) long, request time
-    log_row: Tensor  # (N,) long, row of the clicked impression in the log
+    log_row: Tensor  # (N,) long, row of the impression in the log
     live_group: Tensor | None = None  # (N,) long, window of the example in live_table
     live_table: tuple[Tensor, Tensor] | None = None  # shared: SIDs (G, M, L), mask (G, M)
+    label: Tensor | None = None  # (N,) bool, False: an unclicked impression; None: all clicks
+
+    def positives(self) -> SequenceData:
+        """The clicked examples only (all of them when there are no negatives)."""
+        return self if self.label is None else self.subset(torch.nonzero(self.label)[:, 0])
 
     def __len__(self) -> int:
         return int(self.target_sid.shape[0])
@@ -171,37 +185,44 @@ def example_weights(log: Any, rows: np.ndarray, scheme: str) -> np.ndarray:
 def build_examples(
     log: Any, tokenizer: SIDEncoder, config: SequenceConfig | None = None
 ) -> SequenceData:
-    """Every clicked row of ``log`` as an example (chronological order of the log).
+    """Every clicked row of ``log`` as an example (chronological order of the log), and
+    with ``config.negatives`` every unclicked row too (``label`` False).
 
     ``log``: a DataFrame (``read_log``) or dict of arrays (``read_log_arrays``).
-    Each clicked room is encoded once (its SID at the time); histories gather those.
+    Each shown room is encoded once (its SID at the time); histories gather the clicks.
     """
     cfg = config or SequenceConfig()
-    click = np.flatnonzero(log_column(log, "is_click").astype(bool))
+    is_click = log_column(log, "is_click").astype(bool)
+    click = np.flatnonzero(is_click)
     if len(click) == 0:
         raise ValueError("log has no clicks (is_click all false): no examples to build")
+    rows = np.arange(len(is_click)) if cfg.negatives else click
     content = log_column(log, "content_emb")
     obs_dim = content.shape[1]
     builder = FeatureBuilder(tokenizer, obs_dim, cfg.max_history)
     builder.cache.update(log_column(log, "streamer_id"), log_column(log, "pooled_emb"))
-    streamer = log_column(log, "streamer_id")[click]
-    sid_click = tokenizer.encode(content[click], builder.cache.lookup(streamer), streamer)
-    sid_of_row = np.full((len(content), sid_click.shape[1]), -1, dtype=np.int64)
-    sid_of_row[click] = sid_click
-    hist = history_from_log(log, cfg.max_history, rows=click)
+    streamer = log_column(log, "streamer_id")[rows]
+    sid_rows = tokenizer.encode(content[rows], builder.cache.lookup(streamer), streamer)
+    sid_of_row = np.full((len(content), sid_rows.shape[1]), -1, dtype=np.int64)
+    sid_of_row[rows] = sid_rows  # histories only ever gather clicked rows
+    hist = history_from_log(log, cfg.max_history, rows=rows)
     hist_sid = np.where(hist["history_mask"][..., None] > 0, sid_of_row[hist["history_row"]], -1)
     b = builder.batch_from_obs(hist, hist_sid=hist_sid, update_cache=False)
     live_group, live_table = None, None
     if cfg.live_window_s > 0:
-        live_group, live_table = live_sets(log, tokenizer, builder, click, cfg.live_window_s)
+        live_group, live_table = live_sets(log, tokenizer, builder, rows, cfg.live_window_s)
+    label = is_click[rows]
+    weight = np.ones(len(rows), dtype=np.float32)
+    weight[label] = example_weights(log, rows[label], cfg.weights)
     return SequenceData(
         user_feats=b.user_feats, hist_sid=b.hist_sid, hist_feedback=b.hist_feedback,
         hist_time=b.hist_time, hist_mask=b.hist_mask, now_time=b.now_time,
-        target_sid=torch.as_tensor(sid_click, dtype=torch.long),
-        weight=torch.as_tensor(example_weights(log, click, cfg.weights)),
-        timestamp_ms=torch.as_tensor(log_column(log, "timestamp_ms")[click].astype(np.int64)),
-        log_row=torch.as_tensor(click, dtype=torch.long),
+        target_sid=torch.as_tensor(sid_rows, dtype=torch.long),
+        weight=torch.as_tensor(weight),
+        timestamp_ms=torch.as_tensor(log_column(log, "timestamp_ms")[rows].astype(np.int64)),
+        log_row=torch.as_tensor(rows, dtype=torch.long),
         live_group=live_group, live_table=live_table,
+        label=torch.as_tensor(label) if cfg.negatives else None,
     )  # fmt: skip
 
 

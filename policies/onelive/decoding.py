@@ -226,6 +226,25 @@ def score_all_live(
     return total.masked_fill(~live_mask, NEG_INF)
 
 
+def constrained_nll(
+    model: OneLiveGenerator, batch: GeneratorBatch, live_sids: Tensor, live_mask: Tensor
+) -> Tensor:
+    """(B, L) teacher-forced negative log-likelihood of each level of ``batch.target_sid``
+    under the constrained distribution (see :func:`constrained_loss`)."""
+    tgt = batch.target_sid
+    if tgt is None:
+        raise ValueError("constrained_nll needs batch.target_sid")
+    per = []
+    for lvl, lg in enumerate(model(batch)):  # lg (B, V)
+        allowed = allowed_next_tokens(tgt[:, None, :lvl], live_sids, live_mask, lg.shape[-1])
+        logp = constrained_log_softmax(lg.float(), allowed[:, 0])  # (B, V)
+        per.append(-logp.gather(1, tgt[:, lvl : lvl + 1])[:, 0])  # (B,)
+    nll = torch.stack(per, 1)  # (B, L)
+    if not bool(torch.isfinite(nll).all()):
+        raise ValueError("constrained_loss: a target SID is not among its row's live SIDs")
+    return nll
+
+
 def constrained_loss(
     model: OneLiveGenerator,
     batch: GeneratorBatch,
@@ -238,20 +257,10 @@ def constrained_loss(
     of ``live_sids`` (B, N, L) / ``live_mask`` (B, N), the objective that matches
     constrained decoding. The target SID must be among the live SIDs of its row.
     Returns (sum_l w_l CE_l, per-level CE (L,) detached), like ``model.loss``."""
-    tgt = batch.target_sid
-    if tgt is None:
-        raise ValueError("constrained_loss needs batch.target_sid")
-    per = []
-    for lvl, lg in enumerate(model(batch)):  # lg (B, V)
-        allowed = allowed_next_tokens(tgt[:, None, :lvl], live_sids, live_mask, lg.shape[-1])
-        logp = constrained_log_softmax(lg.float(), allowed[:, 0])  # (B, V)
-        nll = -logp.gather(1, tgt[:, lvl : lvl + 1])[:, 0]  # (B,)
-        if not bool(torch.isfinite(nll).all()):
-            raise ValueError("constrained_loss: a target SID is not among its row's live SIDs")
-        if weights is None:
-            per.append(nll.mean())
-        else:
-            per.append((nll * weights).sum() / weights.sum().clamp_min(1e-12))
-    per_t = torch.stack(per)
+    nll = constrained_nll(model, batch, live_sids, live_mask)  # (B, L)
+    if weights is None:
+        per_t = nll.mean(0)
+    else:
+        per_t = (nll * weights[:, None]).sum(0) / weights.sum().clamp_min(1e-12)
     w = per_t.new_tensor(model.config.level_loss_weights)
     return (w * per_t).sum(), per_t.detach()
