@@ -8,6 +8,10 @@ clicked room *at that time*. Inputs are built by
 observation (the log is first turned into the observation's ``history_*`` arrays), so
 training and serving see the same tensors.
 
+With ``SequenceConfig.negatives`` every unclicked impression is an example too
+(``label`` False, its shown room's SID as the target), for the unlikelihood term of
+:func:`agents.pretrain.batch_loss`.
+
 Example weights (``SequenceConfig.weights``), by what followed the click:
 
 * ``"none"``: every click weighs 1;
