@@ -47,7 +47,7 @@ from agents.sequences import (
 from liveenv.atomic import atomic_write_bytes
 from policies.onelive.checkpoint import load_checkpoint, save_checkpoint
 from policies.onelive.config import GeneratorBatch, OneLiveConfig
-from policies.onelive.decoding import constrained_loss, constrained_nll
+from policies.onelive.decoding import constrained_loss, constrained_nll, level_loss
 from policies.onelive.features import N_FEEDBACK_TYPES, TIME_DIM
 from policies.onelive.hybrid_sids import HybridTokenizer, load_tokenizer
 from policies.onelive.model import OneLiveGenerator
@@ -189,7 +189,7 @@ def load_data(
     data = build_examples(arrays, tok, seq)
     train, valid = split_by_time(data, cutoff)
     valid = valid.positives()  # validation losses stay comparable: clicks only
-    if len(train) == 0:
+    if len(train.positives()) == 0:
         raise ValueError(f"{args.log}: no clicks before the validation cut-off; nothing to train")
     return tok, Path(path), train, valid, cutoff
 
@@ -257,15 +257,13 @@ def batch_loss(
         return constrained_loss(model, batch, *data.live(idx), weights=weights)
     nll = constrained_nll(model, batch, *data.live(idx))  # (B, L)
     pos = data.label[idx]
-    w = weights if weights is not None else torch.ones(len(pos))
-    wp = w * pos
-    per = (nll * wp[:, None]).sum(0) / wp.sum().clamp_min(1e-12)  # (L,)
-    loss = (per * per.new_tensor(model.config.level_loss_weights)).sum()
+    w = (weights if weights is not None else torch.ones(len(pos))) * pos  # clicks only
+    loss, per = level_loss(nll, w, model.config.level_loss_weights)
     if bool((~pos).any()):
         p_sid = torch.exp(-nll[~pos].sum(1))  # constrained probability of the shown SID
         unlikely = -torch.log1p(-p_sid.clamp(max=1.0 - 1e-6))
         loss = loss + negative_coef * unlikely.mean()
-    return loss, per.detach()
+    return loss, per
 
 
 @torch.no_grad()

@@ -16,6 +16,7 @@ first live entry with its SID; `score_all_live` gives every duplicate that score
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import NamedTuple
 
@@ -258,9 +259,15 @@ def constrained_loss(
     constrained decoding. The target SID must be among the live SIDs of its row.
     Returns (sum_l w_l CE_l, per-level CE (L,) detached), like ``model.loss``."""
     nll = constrained_nll(model, batch, live_sids, live_mask)  # (B, L)
+    return level_loss(nll, weights, model.config.level_loss_weights)
+
+
+def level_loss(nll: Tensor, weights: Tensor | None,
+               level_weights: Sequence[float]) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """(sum_l w_l CE_l, per-level CE (L,) detached) of per-example, per-level ``nll``
+    (B, L), the examples weighted by ``weights`` (B,) (None: equally)."""
     if weights is None:
-        per_t = nll.mean(0)
+        per = nll.mean(0)
     else:
-        per_t = (nll * weights[:, None]).sum(0) / weights.sum().clamp_min(1e-12)
-    w = per_t.new_tensor(model.config.level_loss_weights)
-    return (w * per_t).sum(), per_t.detach()
+        per = (nll * weights[:, None]).sum(0) / weights.sum().clamp_min(1e-12)
+    return (per.new_tensor(level_weights) * per).sum(), per.detach()
