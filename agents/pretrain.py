@@ -91,6 +91,11 @@ class PretrainArgs:
                   "-log(1 - p(shown SID)) under the live-window distribution"},
     )  # fmt: skip
     negative_coef: float = field(default=1.0, metadata={"help": "weight of the negative term"})
+    live_prior_weight: float = field(
+        default=0.0,
+        metadata={"help": "w >= 0: live-popularity prior in the constrained softmax, "
+                  "+log sum exp(w * log_viewers) per token (needs live_window_s > 0); 0: none"},
+    )  # fmt: skip
     d_model: int = field(default=64, metadata={"help": "model width"})
     n_head: int = field(default=4, metadata={"help": "attention heads"})
     n_layer: int = field(default=3, metadata={"help": "main decoder layers"})
@@ -146,13 +151,21 @@ class PretrainArgs:
             )
         SequenceConfig(self.max_history, self.weights, self.valid_fraction,
                        self.live_window_s, self.negatives)  # validates  # fmt: skip
+        w = self.live_prior_weight
+        if not (isinstance(w, (int, float)) and math.isfinite(w) and w >= 0):
+            raise ValueError(f"PretrainArgs.live_prior_weight={w!r} is invalid: a float >= 0")
+        if w > 0 and self.live_window_s <= 0:
+            raise ValueError(
+                f"PretrainArgs.live_prior_weight={w} needs live_window_s > 0 (the prior sums "
+                "over the rooms live in each example's window)"
+            )
 
 
 # ----- data ------------------------------------------------------------------------
 LOG_COLUMNS = (
     "episode", "request_id", "user_id", "streamer_id", "live_id", "timestamp_ms", "is_click",
     "watch_time_ms", "like", "comment", "follow", "gift_price", "content_emb", "pooled_emb",
-    "user_feat",
+    "user_feat", "room_stats",
 )  # fmt: skip
 
 
@@ -202,6 +215,7 @@ def model_config(
         n_feedback_types=N_FEEDBACK_TYPES, max_history=args.max_history,
         d_model=args.d_model, n_head=args.n_head, n_layer=args.n_layer, dropout=args.dropout,
         use_gate=args.use_gate, use_qk_norm=args.use_qk_norm, use_mtp=args.use_mtp,
+        live_prior_weight=args.live_prior_weight,
     )  # fmt: skip
 
 
@@ -253,9 +267,10 @@ def batch_loss(
     clicked examples)."""
     if not live:
         return model.loss(batch, weights)
+    sids, mask, viewers = data.live(idx)
     if data.label is None:
-        return constrained_loss(model, batch, *data.live(idx), weights=weights)
-    nll = constrained_nll(model, batch, *data.live(idx))  # (B, L)
+        return constrained_loss(model, batch, sids, mask, weights=weights, live_viewers=viewers)
+    nll = constrained_nll(model, batch, sids, mask, viewers)  # (B, L)
     pos = data.label[idx]
     w = (weights if weights is not None else torch.ones(len(pos))) * pos  # clicks only
     loss, per = level_loss(nll, w, model.config.level_loss_weights)

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from liveenv.world import ROOM_STAT_COLUMNS
 from policies.onelive.config import GeneratorBatch
 from policies.onelive.features import (
     LONG_VIEW_MIN,
@@ -122,7 +123,10 @@ class SequenceData:
     timestamp_ms: Tensor  # (N,) long, request time
     log_row: Tensor  # (N,) long, row of the impression in the log
     live_group: Tensor | None = None  # (N,) long, window of the example in live_table
-    live_table: tuple[Tensor, Tensor] | None = None  # shared: SIDs (G, M, L), mask (G, M)
+    live_self: Tensor | None = None  # (N,) long, entry of the example's own room in its window
+    target_viewers: Tensor | None = None  # (N,) float, log_viewers of the shown room
+    # shared: SIDs (G, M, L), mask (G, M), log_viewers (G, M) of each window's rooms
+    live_table: tuple[Tensor, Tensor, Tensor] | None = None
     label: Tensor | None = None  # (N,) bool, False: an unclicked impression; None: all clicks
 
     def positives(self) -> SequenceData:
@@ -140,17 +144,21 @@ class SequenceData:
             for f in fields(self)
         })  # fmt: skip
 
-    def live(self, idx: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Live SIDs (B, M + 1, L) and mask (B, M + 1) of examples ``idx``: the rooms of
-        their window, then the target itself (so it is always allowed)."""
-        if self.live_table is None or self.live_group is None:
+    def live(self, idx: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """Live SIDs (B, M + 1, L), mask (B, M + 1) and log_viewers (B, M + 1) of examples
+        ``idx``: the other rooms of their window (each at its latest state there), then
+        the example's own room at the time of the example (so the target is always
+        allowed, and every room is there once)."""
+        if (self.live_table is None or self.live_group is None or self.live_self is None
+                or self.target_viewers is None):  # fmt: skip
             raise ValueError("these examples carry no live sets (SequenceConfig.live_window_s=0)")
         idx = torch.arange(len(self)) if idx is None else torch.as_tensor(idx, dtype=torch.long)
-        sids, mask = self.live_table
+        sids, mask, viewers = self.live_table
         g = self.live_group[idx]
-        tgt = self.target_sid[idx][:, None, :]
-        return (torch.cat([sids[g], tgt], 1),
-                torch.cat([mask[g], torch.ones(len(idx), 1, dtype=torch.bool)], 1))  # fmt: skip
+        own = torch.zeros_like(mask[g]).scatter_(1, self.live_self[idx][:, None], True)
+        return (torch.cat([sids[g], self.target_sid[idx][:, None, :]], 1),
+                torch.cat([mask[g] & ~own, torch.ones(len(idx), 1, dtype=torch.bool)], 1),
+                torch.cat([viewers[g], self.target_viewers[idx][:, None]], 1))  # fmt: skip
 
     def batch(self, idx: Tensor | np.ndarray | None = None) -> GeneratorBatch:
         """The examples ``idx`` (all by default) as a GeneratorBatch with targets."""
@@ -212,9 +220,11 @@ def build_examples(
     hist = history_from_log(log, cfg.max_history, rows=rows)
     hist_sid = np.where(hist["history_mask"][..., None] > 0, sid_of_row[hist["history_row"]], -1)
     b = builder.batch_from_obs(hist, hist_sid=hist_sid, update_cache=False)
-    live_group, live_table = None, None
+    live_group = live_self = target_viewers = live_table = None
     if cfg.live_window_s > 0:
-        live_group, live_table = live_sets(log, tokenizer, builder, rows, cfg.live_window_s)
+        live_group, live_self, live_table = live_sets(log, tokenizer, builder, rows,
+                                                      cfg.live_window_s)  # fmt: skip
+        target_viewers = torch.as_tensor(_log_viewers(log)[rows])
     label = is_click[rows]
     weight = np.ones(len(rows), dtype=np.float32)
     weight[label] = example_weights(log, rows[label], cfg.weights)
@@ -225,15 +235,22 @@ def build_examples(
         weight=torch.as_tensor(weight),
         timestamp_ms=torch.as_tensor(log_column(log, "timestamp_ms")[rows].astype(np.int64)),
         log_row=torch.as_tensor(rows, dtype=torch.long),
-        live_group=live_group, live_table=live_table,
-        label=torch.as_tensor(label) if cfg.negatives else None,
+        live_group=live_group, live_self=live_self, target_viewers=target_viewers,
+        live_table=live_table, label=torch.as_tensor(label) if cfg.negatives else None,
     )  # fmt: skip
 
 
+def _log_viewers(log: Any) -> np.ndarray:
+    """``(n,)`` float32 ``log_viewers`` of the shown room of every log row."""
+    stats = log_column(log, "room_stats")
+    return np.asarray(stats[:, ROOM_STAT_COLUMNS.index("log_viewers")], dtype=np.float32)
+
+
 def live_sets(log: Any, tokenizer: SIDEncoder, builder: FeatureBuilder, rows: np.ndarray,
-              window_s: float) -> tuple[Tensor, tuple[Tensor, Tensor]]:  # fmt: skip
-    """For the log ``rows``: their window index and, per window, the SIDs of the rooms
-    (distinct ``live_id``) shown in it, each at its latest state in the window."""
+              window_s: float) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor, Tensor]]:  # fmt: skip
+    """For the log ``rows``: their window index, the entry of their own room in it, and
+    per window the SIDs, mask and log_viewers of the rooms (distinct ``live_id``) shown
+    in it, each at its latest state in the window."""
     t = log_column(log, "timestamp_ms").astype(np.int64)
     window = t // int(round(window_s * 1000))
     live = log_column(log, "live_id").astype(np.int64)
@@ -245,12 +262,17 @@ def live_sets(log: Any, tokenizer: SIDEncoder, builder: FeatureBuilder, rows: np
     content = log_column(log, "content_emb")[pick]
     sids = tokenizer.encode(content, builder.cache.lookup(streamer), streamer)
     groups, first, counts = np.unique(window[pick], return_index=True, return_counts=True)
+    viewers = _log_viewers(log)[pick]
     table = np.zeros((len(groups), int(counts.max()), sids.shape[1]), dtype=np.int64)
     mask = np.zeros(table.shape[:2], dtype=bool)
+    views = np.zeros(table.shape[:2], dtype=np.float32)
     for g, (f, c) in enumerate(zip(first, counts, strict=True)):
-        table[g, :c], mask[g, :c] = sids[f : f + c], True
+        table[g, :c], mask[g, :c], views[g, :c] = sids[f : f + c], True, viewers[f : f + c]
     group_of = np.searchsorted(groups, window[rows])
-    return torch.as_tensor(group_of), (torch.as_tensor(table), torch.as_tensor(mask))
+    span = int(live.max()) + 1  # (window, room) as one sortable key, the order of `pick`
+    own = np.searchsorted(window[pick] * span + live[pick], window[rows] * span + live[rows])
+    tables = (torch.as_tensor(table), torch.as_tensor(mask), torch.as_tensor(views))
+    return torch.as_tensor(group_of), torch.as_tensor(own - first[group_of]), tables
 
 
 def time_cutoff_ms(log: Any, valid_fraction: float) -> int:

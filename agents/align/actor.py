@@ -5,7 +5,9 @@
 renormalised over the tokens that continue some live SID) of the slot's current
 SID, split evenly among the live slots that share that SID (a collision): so
 ``pi`` sums to one over the live slots and ``log pi = log p(sid) - log n_sid``.
-Empty slots get ``-inf``.
+A generator with a live prior (``live_prior_weight`` w > 0) splits a SID's mass in
+proportion to ``exp(w * log_viewers)`` instead
+(:func:`policies.onelive.decoding.collision_log_share`). Empty slots get ``-inf``.
 
 Encoding an observation (history SIDs, live SIDs through the tokenizer) is not
 differentiable and is done once per request (:meth:`GeneratorActor.encode`);
@@ -27,8 +29,8 @@ from torch import Tensor, nn
 from policies.base import as_batch
 from policies.onelive.checkpoint import load_checkpoint
 from policies.onelive.config import GeneratorBatch
-from policies.onelive.decoding import sequence_log_prob
-from policies.onelive.features import FeatureBuilder
+from policies.onelive.decoding import collision_log_share, live_log_prior, sequence_log_prob
+from policies.onelive.features import FeatureBuilder, room_log_viewers
 from policies.onelive.model import OneLiveGenerator
 
 NEG_INF = float("-inf")
@@ -39,7 +41,8 @@ class EncodedRequests:
     """Generator inputs of ``B`` requests and the SIDs of their live slots.
 
     ``live_sids`` (B, N, L) long: the SID of slot ``j`` of the room table
-    (``N = max_rooms``; -1 where no room is live); ``live_mask`` (B, N) bool.
+    (``N = max_rooms``; -1 where no room is live); ``live_mask`` (B, N) bool;
+    ``live_viewers`` (B, N) float: the slots' ``log_viewers`` (0 where empty).
     """
 
     user_feats: Tensor
@@ -50,6 +53,7 @@ class EncodedRequests:
     now_time: Tensor
     live_sids: Tensor
     live_mask: Tensor
+    live_viewers: Tensor
 
     def __len__(self) -> int:
         return int(self.user_feats.shape[0])
@@ -67,6 +71,10 @@ class EncodedRequests:
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> EncodedRequests:
+        """From :meth:`arrays`; files written before ``live_viewers`` existed get zeros."""
+        arrays = dict(arrays)
+        if "live_viewers" not in arrays:
+            arrays["live_viewers"] = np.zeros(np.shape(arrays["live_mask"]), np.float32)
         return cls(**{f.name: torch.from_numpy(np.asarray(arrays[f.name])) for f in fields(cls)})
 
     @classmethod
@@ -89,15 +97,8 @@ class EncodedRequests:
         return EncodedRequests(
             self.user_feats, left(self.hist_sid, -1), left(self.hist_feedback, -1),
             left(self.hist_time, 0.0), left(self.hist_mask, False), self.now_time,
-            self.live_sids, self.live_mask,
+            self.live_sids, self.live_mask, self.live_viewers,
         )  # fmt: skip
-
-
-def collision_log_counts(live_sids: Tensor, live_mask: Tensor) -> Tensor:
-    """``(B, N)`` log of the number of live slots sharing each slot's SID (0 when empty)."""
-    same = (live_sids[:, :, None, :] == live_sids[:, None, :, :]).all(-1)  # (B, N, N)
-    same = same & live_mask[:, None, :] & live_mask[:, :, None]
-    return torch.log(same.sum(-1).clamp_min(1).float())
 
 
 class GeneratorActor(nn.Module):
@@ -140,7 +141,7 @@ class GeneratorActor(nn.Module):
         sids, mask = self.features.room_sids(batch)
         return EncodedRequests(
             g.user_feats, g.hist_sid, g.hist_feedback, g.hist_time, g.hist_mask, g.now_time,
-            torch.from_numpy(sids), torch.from_numpy(mask),
+            torch.from_numpy(sids), torch.from_numpy(mask), room_log_viewers(batch, mask),
         )  # fmt: skip
 
     def slot_log_probs(self, enc: EncodedRequests) -> Tensor:
@@ -153,9 +154,9 @@ class GeneratorActor(nn.Module):
         out = torch.full((b, n_slots), NEG_INF)
         if n == 0:
             return out
-        sids, live = enc.live_sids[:, :n], mask[:, :n]
-        logp = sequence_log_prob(self.model, enc.batch(), sids, sids, live)  # (B, n)
-        logp = logp - collision_log_counts(sids, live)
+        sids, live, viewers = enc.live_sids[:, :n], mask[:, :n], enc.live_viewers[:, :n]
+        logp = sequence_log_prob(self.model, enc.batch(), sids, sids, live, viewers)  # (B, n)
+        logp = logp + collision_log_share(sids, live, live_log_prior(self.model, viewers, live))
         logp = logp.masked_fill(~live, NEG_INF)
         return torch.cat([logp, out[:, n:]], 1) if n < n_slots else logp
 
@@ -176,6 +177,5 @@ def masked_log_softmax(logits: Tensor, mask: Tensor) -> Tensor:
 __all__ = [
     "EncodedRequests",
     "GeneratorActor",
-    "collision_log_counts",
     "masked_log_softmax",
 ]

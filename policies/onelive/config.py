@@ -42,6 +42,11 @@ class OneLiveConfig:
         sigmoid(3) ~ 0.95, i.e. the gate starts open.
     track_logits: record each attention layer's largest |pre-softmax logit|
         (slower path); can be switched at run time with `set_track_logits`.
+    live_prior_weight: w >= 0 of the live-popularity prior inside the constrained
+        softmax (`policies.onelive.decoding`): each level's logit of a token gets
+        ``+ log sum exp(w * log_viewers)`` over the live rooms under the extended
+        prefix, in training and in decoding, so the generator learns what live
+        popularity does not explain. 0 (default): no prior.
     """
 
     vocab_sizes: tuple[int, ...] = (64, 64, 64)
@@ -61,6 +66,7 @@ class OneLiveConfig:
     gate_bias_init: float = 3.0
     norm_eps: float = 1e-6
     track_logits: bool = False
+    live_prior_weight: float = 0.0
 
     def __post_init__(self) -> None:
         vs = self.vocab_sizes
@@ -91,6 +97,9 @@ class OneLiveConfig:
                 raise _bad(name, getattr(self, name), "a bool")
         if not _is_num(self.gate_bias_init) or not math.isfinite(self.gate_bias_init):
             raise _bad("gate_bias_init", self.gate_bias_init, "a finite float")
+        lpw = self.live_prior_weight
+        if not _is_num(lpw) or not math.isfinite(lpw) or lpw < 0:
+            raise _bad("live_prior_weight", lpw, "a finite float >= 0")
         if not _is_num(self.norm_eps) or not 0.0 < self.norm_eps < 1.0:
             raise _bad("norm_eps", self.norm_eps, "a float in (0, 1)")
         w = self.level_loss_weights

@@ -12,6 +12,14 @@ SIDs (B, K, N) -- the batched equivalent of walking a prefix trie.
 
 Duplicate SIDs in the live table (collisions) are one sequence: a beam maps to the
 first live entry with its SID; `score_all_live` gives every duplicate that score.
+
+Live prior (``OneLiveConfig.live_prior_weight`` w > 0): every function also takes
+``live_viewers`` (B, N), the rooms' ``log_viewers``, and each level's logits get
+``+ log sum_{live rooms r under prefix + [t]} exp(w * viewers_r)`` before the
+constrained softmax, the same in training and decoding. The generator then models
+what live popularity does not explain (the user's taste, the content now). A full
+SID's rooms share its mass in proportion to ``exp(w * viewers)``
+(:func:`collision_log_share`). w = 0 is the plain constrained softmax.
 """
 
 from __future__ import annotations
@@ -67,6 +75,69 @@ def allowed_next_tokens(prefix: Tensor, live_sids: Tensor, live_mask: Tensor, vo
     return hits.scatter_add_(2, nxt, match.float()) > 0  # (B, K, vocab)
 
 
+def next_token_log_prior(prefix: Tensor, live_sids: Tensor, live_mask: Tensor,
+                         log_prior: Tensor, vocab: int) -> Tensor:  # fmt: skip
+    """prefix (B, K, l), per-entry ``log_prior`` (B, N) -> (B, K, vocab): log of the summed
+    prior of the live entries under prefix + [t]; 0 where no live entry is (masked later)."""
+    B, K, n = prefix.shape
+    N = live_sids.shape[1]
+    match = (prefix[:, :, None, :] == live_sids[:, None, :, :n]).all(-1)  # (B, K, N)
+    match = match & live_mask[:, None, :]
+    top = log_prior.masked_fill(~live_mask, NEG_INF).amax(-1).clamp_min(-1e30)  # (B,)
+    w = torch.exp(log_prior - top[:, None]).masked_fill(~live_mask, 0.0)  # (B, N) in [0, 1]
+    nxt = live_sids[:, :, n].clamp(0, vocab - 1)[:, None, :].expand(B, K, N)  # (B, K, N)
+    mass = torch.zeros(B, K, vocab, device=prefix.device, dtype=w.dtype)
+    mass.scatter_add_(2, nxt, match.to(w.dtype) * w[:, None, :])  # (B, K, vocab)
+    return torch.log(mass.clamp_min(torch.finfo(w.dtype).tiny)) + top[:, None, None]
+
+
+def live_log_prior(model: OneLiveGenerator, live_viewers: Tensor | None,
+                   live_mask: Tensor) -> Tensor | None:  # fmt: skip
+    """``(B, N)`` per-entry log prior ``w * viewers`` of the model's live prior, or None
+    when the model has none (w = 0). Raises when the model needs viewers and gets none."""
+    w = model.config.live_prior_weight
+    if w == 0:
+        return None
+    if live_viewers is None:
+        raise ValueError(
+            f"the model has live_prior_weight={w}: pass live_viewers (B, N), the rooms' log_viewers"
+        )
+    if live_viewers.shape != live_mask.shape:
+        raise ValueError(
+            f"live_viewers has shape {tuple(live_viewers.shape)}, expected "
+            f"{tuple(live_mask.shape)} (one per live entry)"
+        )
+    return w * live_viewers.float().masked_fill(~live_mask, 0.0)
+
+
+def level_log_probs(logits: Tensor, prefix: Tensor, live_sids: Tensor, live_mask: Tensor,
+                    log_prior: Tensor | None = None, temperature: float = 1.0) -> Tensor:  # fmt: skip
+    """logits (B, K, V) of the level after ``prefix`` (B, K, l) -> (B, K, V) constrained
+    log-probabilities (tilted by the live prior when given, then tempered)."""
+    V = logits.shape[-1]
+    allowed = allowed_next_tokens(prefix, live_sids, live_mask, V)  # (B, K, V)
+    logits = logits.float()
+    if log_prior is not None:
+        tilt = next_token_log_prior(prefix, live_sids, live_mask, log_prior, V)
+        logits = logits + tilt.masked_fill(~allowed, 0.0)
+    return constrained_log_softmax(logits / temperature, allowed)
+
+
+def collision_log_share(live_sids: Tensor, live_mask: Tensor,
+                        log_prior: Tensor | None = None) -> Tensor:  # fmt: skip
+    """``(B, N)`` log of each live entry's share of its full SID's mass: ``-log(entries
+    sharing the SID)`` without a prior, ``log_prior - logsumexp(log_prior of those
+    entries)`` with one; 0 on masked entries."""
+    same = (live_sids[:, :, None, :] == live_sids[:, None, :, :]).all(-1)  # (B, N, N)
+    same = same & live_mask[:, None, :] & live_mask[:, :, None]
+    if log_prior is None:
+        share = -torch.log(same.sum(-1).clamp_min(1).float())
+    else:
+        lp = log_prior.float()[:, None, :].expand(same.shape).masked_fill(~same, NEG_INF)
+        share = log_prior.float() - torch.logsumexp(lp, -1).clamp_min(-1e30)
+    return share.masked_fill(~live_mask, 0.0)
+
+
 def constrained_log_softmax(logits: Tensor, allowed: Tensor) -> Tensor:
     """log_softmax renormalised over allowed tokens, -inf elsewhere (NaN-free, also in grad)."""
     any_ok = allowed.any(-1, keepdim=True)
@@ -110,6 +181,7 @@ def beam_search(
     sample: bool = False,
     temperature: float = 1.0,
     generator: torch.Generator | None = None,
+    live_viewers: Tensor | None = None,
 ) -> BeamResult:
     """Constrained beam search for every request of the batch.
 
@@ -120,6 +192,7 @@ def beam_search(
     2019) from the constrained distribution at `temperature`, so the beams are a
     sample without replacement, in sampled order; scores stay the temperature-1
     constrained log-probs. Noise comes from `generator` (or torch's global RNG).
+    live_viewers (B, N): the rooms' log_viewers, needed by a model with a live prior.
     The model is put in eval mode for the call and restored afterwards.
     """
     if beam_size < 1 or top_k < 1:
@@ -127,6 +200,7 @@ def beam_search(
     if sample and not temperature > 0:
         raise ValueError(f"temperature={temperature} must be > 0")
     check_live(model, live_sids, live_mask)
+    prior = live_log_prior(model, live_viewers, live_mask)
     was_training = model.training
     model.eval()
     try:
@@ -141,11 +215,11 @@ def beam_search(
             if lvl > 0:
                 logits, state = model.decode_step(state, parent, token)  # (B, K, V)
             V = logits.shape[-1]
-            allowed = allowed_next_tokens(prefix, live_sids, live_mask, V)  # (B, K, V)
-            cand = score[..., None] + constrained_log_softmax(logits.float(), allowed)  # (B, K, V)
+            level = level_log_probs(logits, prefix, live_sids, live_mask, prior)  # (B, K, V)
+            cand = score[..., None] + level
             if sample:
-                cand_phi = phi[..., None] + constrained_log_softmax(
-                    logits.float() / temperature, allowed
+                cand_phi = phi[..., None] + level_log_probs(
+                    logits, prefix, live_sids, live_mask, prior, temperature
                 )
                 cand_key = _shift_gumbel(
                     cand_phi + _gumbel(cand_phi.shape, cand_phi, generator), key
@@ -178,12 +252,14 @@ def sequence_log_prob(
     sids: Tensor,
     live_sids: Tensor,
     live_mask: Tensor,
+    live_viewers: Tensor | None = None,
 ) -> Tensor:
     """Constrained log p of given SIDs, sids (B, M, L) -> (B, M); -inf for SIDs that are
     not live (or contain -1). One context pass per request, the M SIDs decoded as beams
     through the same cached path as beam_search. Differentiable (policy-gradient ratios);
     runs in the model's current train/eval mode."""
     check_live(model, live_sids, live_mask)
+    prior = live_log_prior(model, live_viewers, live_mask)
     B, M, L = sids.shape
     safe = sids.clamp(min=0)
     logits, state = model.decode_start(batch)  # (B, 1, V_1)
@@ -195,15 +271,18 @@ def sequence_log_prob(
         if lvl > 0:
             parent = root if lvl == 1 else same
             logits, state = model.decode_step(state, parent, safe[:, :, lvl - 1])  # (B, M, V)
-        allowed = allowed_next_tokens(safe[:, :, :lvl], live_sids, live_mask, logits.shape[-1])
-        logp = constrained_log_softmax(logits, allowed)  # (B, M, V)
+        logp = level_log_probs(logits, safe[:, :, :lvl], live_sids, live_mask, prior)  # (B, M, V)
         total = total + logp.gather(-1, safe[:, :, lvl : lvl + 1]).squeeze(-1)
     return total.masked_fill((sids < 0).any(-1), NEG_INF)
 
 
 @torch.no_grad()
 def score_all_live(
-    model: OneLiveGenerator, batch: GeneratorBatch, live_sids: Tensor, live_mask: Tensor
+    model: OneLiveGenerator,
+    batch: GeneratorBatch,
+    live_sids: Tensor,
+    live_mask: Tensor,
+    live_viewers: Tensor | None = None,
 ) -> Tensor:
     """Brute-force reference: constrained log p of every live SID, (B, N), -inf where masked.
 
@@ -211,6 +290,7 @@ def score_all_live(
     passes, no cache), independent of the decoding path; meant for tests and small N.
     """
     check_live(model, live_sids, live_mask)
+    prior = live_log_prior(model, live_viewers, live_mask)
     was_training = model.training
     model.eval()
     try:
@@ -221,24 +301,27 @@ def score_all_live(
         model.train(was_training)
     total = torch.zeros(B, N, device=live_sids.device)
     for lvl, lg in enumerate(logits):  # lg (B*N, V)
-        allowed = allowed_next_tokens(tgt[:, :, :lvl], live_sids, live_mask, lg.shape[-1])
-        logp = constrained_log_softmax(lg.float().view(B, N, -1), allowed)  # (B, N, V)
+        logp = level_log_probs(lg.view(B, N, -1), tgt[:, :, :lvl], live_sids, live_mask, prior)
         total = total + logp.gather(-1, tgt[:, :, lvl : lvl + 1]).squeeze(-1)
     return total.masked_fill(~live_mask, NEG_INF)
 
 
 def constrained_nll(
-    model: OneLiveGenerator, batch: GeneratorBatch, live_sids: Tensor, live_mask: Tensor
+    model: OneLiveGenerator,
+    batch: GeneratorBatch,
+    live_sids: Tensor,
+    live_mask: Tensor,
+    live_viewers: Tensor | None = None,
 ) -> Tensor:
     """(B, L) teacher-forced negative log-likelihood of each level of ``batch.target_sid``
     under the constrained distribution (see :func:`constrained_loss`)."""
     tgt = batch.target_sid
     if tgt is None:
         raise ValueError("constrained_nll needs batch.target_sid")
+    prior = live_log_prior(model, live_viewers, live_mask)
     per = []
     for lvl, lg in enumerate(model(batch)):  # lg (B, V)
-        allowed = allowed_next_tokens(tgt[:, None, :lvl], live_sids, live_mask, lg.shape[-1])
-        logp = constrained_log_softmax(lg.float(), allowed[:, 0])  # (B, V)
+        logp = level_log_probs(lg[:, None], tgt[:, None, :lvl], live_sids, live_mask, prior)[:, 0]
         per.append(-logp.gather(1, tgt[:, lvl : lvl + 1])[:, 0])  # (B,)
     nll = torch.stack(per, 1)  # (B, L)
     if not bool(torch.isfinite(nll).all()):
@@ -252,13 +335,14 @@ def constrained_loss(
     live_sids: Tensor,
     live_mask: Tensor,
     weights: Tensor | None = None,
+    live_viewers: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Teacher-forced cross-entropy under the constrained distribution: at each level
     the softmax is renormalised over the tokens that keep the target's prefix on a SID
     of ``live_sids`` (B, N, L) / ``live_mask`` (B, N), the objective that matches
     constrained decoding. The target SID must be among the live SIDs of its row.
     Returns (sum_l w_l CE_l, per-level CE (L,) detached), like ``model.loss``."""
-    nll = constrained_nll(model, batch, live_sids, live_mask)  # (B, L)
+    nll = constrained_nll(model, batch, live_sids, live_mask, live_viewers)  # (B, L)
     return level_loss(nll, weights, model.config.level_loss_weights)
 
 

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from liveenv.rhythm import time_features
+from liveenv.world import ROOM_STAT_COLUMNS
 from policies.onelive.config import GeneratorBatch
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "history_from_log",
     "log_column",
     "request_time_features",
+    "room_log_viewers",
 ]
 
 FEEDBACK_TYPES = ("skip", "click", "long_view", "like", "comment", "follow", "gift")
@@ -125,6 +127,15 @@ def request_time_features(now_time: np.ndarray) -> np.ndarray:
     """``(..., 4)`` obs ``time`` -> ``(..., 5)``: the event features of age 0."""
     t = np.asarray(now_time)
     return event_time_features(t, np.zeros((*t.shape[:-1], 1)))[..., 0, :]
+
+
+def room_log_viewers(obs: Mapping[str, np.ndarray], mask: np.ndarray | None = None) -> torch.Tensor:
+    """``(B, R)`` float32 ``log_viewers`` of the (batched) room table, 0 on empty slots
+    (the input of the generator's live prior, ``OneLiveConfig.live_prior_weight``)."""
+    rooms = np.asarray(obs["rooms"])
+    col = ROOM_STAT_COLUMNS.index("log_viewers") - len(ROOM_STAT_COLUMNS)  # from the end
+    live = np.asarray(obs["room_mask"]).astype(bool) if mask is None else mask
+    return torch.from_numpy(np.where(live, rooms[..., col], 0.0).astype(np.float32))
 
 
 # ----- streamer -> pooled embedding ----------------------------------------------------

@@ -37,19 +37,23 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from liveenv.world import ROOM_STAT_COLUMNS
 from policies.base import Obs, Policy, PolicyOutput, as_batch
 from policies.onelive.checkpoint import load_checkpoint
 from policies.onelive.config import GeneratorBatch, OneLiveConfig
-from policies.onelive.decoding import NEG_INF, beam_search, sequence_log_prob
-from policies.onelive.features import FeatureBuilder
+from policies.onelive.decoding import (
+    NEG_INF,
+    beam_search,
+    collision_log_share,
+    live_log_prior,
+    sequence_log_prob,
+)
+from policies.onelive.features import FeatureBuilder, room_log_viewers
 from policies.onelive.hybrid_sids import HybridTokenizer, load_tokenizer
 from policies.onelive.model import OneLiveGenerator
 from policies.tokenizer.semantic_ids import SIDTokenizer
 
 __all__ = ["GeneratorPolicy"]
 
-_VIEWERS = ROOM_STAT_COLUMNS.index("log_viewers") - len(ROOM_STAT_COLUMNS)  # from the end
 _MODEL_PREFIX = "model."
 
 
@@ -152,11 +156,12 @@ class GeneratorPolicy(Policy):
         ``split_collisions``: subtract log(rooms sharing the SID), giving a proper
         log-distribution over the live slots (for actors over slots, e.g. MaskablePPO)."""
         model, _ = self._ready()
-        gb, live, mask, _ = self.prepare(obs)
+        gb, live, mask, batch = self.prepare(obs)
+        viewers = room_log_viewers(batch, mask.numpy())
         sids = live.masked_fill(~mask[..., None], -1)
-        logp = sequence_log_prob(model, gb, sids, live, mask)  # (B, R)
+        logp = sequence_log_prob(model, gb, sids, live, mask, viewers)  # (B, R)
         if split_collisions:
-            logp = logp - torch.log(_share_counts(live, mask).clamp_min(1).to(logp.dtype))
+            logp = logp + collision_log_share(live, mask, live_log_prior(model, viewers, mask))
         return logp.masked_fill(~mask, NEG_INF)
 
     @torch.no_grad()
@@ -166,7 +171,7 @@ class GeneratorPolicy(Policy):
         rooms of one SID by most live viewers, then lowest slot (offline ranking);
         -inf on empty slots."""
         logp = self.log_probs_of_slots(obs).double().numpy()
-        viewers = np.asarray(as_batch(obs)["rooms"])[..., _VIEWERS].astype(np.float64)
+        viewers = room_log_viewers(as_batch(obs)).double().numpy()
         fused = logp + self.popularity_weight * viewers
         out = np.full(logp.shape, -np.inf)
         slot = np.arange(logp.shape[1])
@@ -187,8 +192,16 @@ class GeneratorPolicy(Policy):
             row = int(torch.argmin(n_live))
             raise ValueError(f"row {row} has {int(n_live[row])} live room(s); a slate needs "
                              f"{self.slate_size}")  # fmt: skip
-        res = beam_search(model, gb, live, mask, self.beam_size, self.beam_size)
-        viewers = np.asarray(batch["rooms"])[..., _VIEWERS]
+        res = beam_search(
+            model,
+            gb,
+            live,
+            mask,
+            self.beam_size,
+            self.beam_size,
+            live_viewers=room_log_viewers(batch, mask.numpy()),
+        )
+        viewers = room_log_viewers(batch).numpy()
         slots = np.stack(
             [_slots_of_beams(res.sids[b].numpy(), live[b].numpy(), mask[b].numpy(),
                              viewers[b], self.slate_size, res.scores[b].numpy(),
@@ -200,8 +213,7 @@ class GeneratorPolicy(Policy):
     def _sample(self, obs: Obs) -> PolicyOutput:
         logp = self.log_probs_of_slots(obs, split_collisions=True).double()  # (B, R)
         if self.popularity_weight:
-            viewers = np.asarray(as_batch(obs)["rooms"])[..., _VIEWERS].astype(np.float64)
-            logp = logp + self.popularity_weight * torch.as_tensor(viewers)
+            logp = logp + self.popularity_weight * room_log_viewers(as_batch(obs)).double()
         q = torch.log_softmax(logp / self.temperature, dim=1)  # -inf stays -inf
         gumbel = -torch.log(-torch.log(torch.rand(q.shape, generator=self.rng,
                                                   dtype=q.dtype).clamp(1e-300, 1 - 1e-16)))  # fmt: skip
@@ -241,12 +253,6 @@ class GeneratorPolicy(Policy):
             path.write_bytes(np.asarray(state["tokenizer_file"], dtype=np.uint8).tobytes())
             tokenizer = load_tokenizer(path)
         self._attach(self.model.eval(), tokenizer)
-
-
-def _share_counts(live: Tensor, mask: Tensor) -> Tensor:
-    """``(B, R)``: how many live slots of the request carry each slot's SID."""
-    same = (live[:, :, None, :] == live[:, None, :, :]).all(-1) & mask[:, None, :]  # (B, R, R)
-    return same.sum(-1)
 
 
 def _slots_of_beams(beam_sids: np.ndarray, live: np.ndarray, mask: np.ndarray,

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from agents.align.actor import GeneratorActor, collision_log_counts
+from agents.align.actor import GeneratorActor
 from agents.align.grpo import (
     AlignArgs,
     align,
@@ -24,6 +24,7 @@ from agents.align.testing import TINY_WORLD, build_tiny, tiny_align_args
 from liveenv.env import LiveStreamEnv
 from liveenv.presets import make_config
 from policies.onelive.checkpoint import load_checkpoint
+from policies.onelive.decoding import collision_log_share
 from policies.onelive.policy import GeneratorPolicy
 
 
@@ -101,7 +102,7 @@ def test_actor_matches_the_generator_policy_and_is_a_distribution(tiny) -> None:
     assert torch.isneginf(mine[~live]).all()
     torch.testing.assert_close(mine.exp().sum(-1), torch.ones(len(mine)), atol=1e-5, rtol=0)
     sids = torch.tensor([[[1, 2], [1, 2], [3, 4], [0, 0]]])
-    counts = collision_log_counts(sids, torch.tensor([[True, True, True, False]])).exp()
+    counts = (-collision_log_share(sids, torch.tensor([[True, True, True, False]]))).exp()
     assert counts.tolist() == [[2.0, 2.0, 1.0, 1.0]]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -14,6 +16,7 @@ from policies.onelive import (
     score_all_live,
     sequence_log_prob,
 )
+from policies.onelive.decoding import collision_log_share, live_log_prior
 
 MODES = [pytest.param(True, id="mtp"), pytest.param(False, id="ar")]
 
@@ -181,3 +184,65 @@ def test_sampling_follows_the_constrained_distribution(beam_size: int) -> None:
     )  # fmt: skip
     freq = torch.bincount(res.index[:, 0], minlength=6).float() / R
     torch.testing.assert_close(freq, p, atol=0.03, rtol=0)
+
+
+# ----- live prior (OneLiveConfig.live_prior_weight) ----------------------------------
+def setup_prior(mtp: bool, w: float = 1.5, seed: int = 0, unique: bool = False):
+    """``setup`` with a live prior of weight ``w`` and random log_viewers (B, N)."""
+    model, batch, live, mask = setup(mtp, seed=seed, unique=unique)
+    model.config = replace(model.config, live_prior_weight=w)
+    viewers = torch.rand(mask.shape, generator=torch.Generator().manual_seed(seed + 7)) * 4
+    return model, batch, live, mask, viewers
+
+
+def _room_probs(model, batch, live, mask, viewers) -> torch.Tensor:
+    """(B, N) room-level probabilities: q(SID) times the room's share of its SID."""
+    logp = sequence_log_prob(model, batch, live, live, mask, viewers)
+    share = collision_log_share(live, mask, live_log_prior(model, viewers, mask))
+    return (logp + share).masked_fill(~mask, float("-inf")).exp()
+
+
+@pytest.mark.parametrize("mtp", MODES)
+def test_a_generator_without_an_opinion_serves_rooms_by_the_live_prior(mtp: bool) -> None:
+    """Zero heads (uniform logits): the tilted hierarchy gives each live room exactly
+    exp(w * viewers) / sum, whatever the SID tree (collisions and shared prefixes)."""
+    model, batch, live, mask, viewers = setup_prior(mtp, unique=False)
+    with torch.no_grad():
+        for head in model.heads:
+            head.weight.zero_()
+    got = _room_probs(model, batch, live, mask, viewers)
+    prior = torch.softmax((1.5 * viewers).masked_fill(~mask, float("-inf")), -1)
+    torch.testing.assert_close(got, prior, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mtp", MODES)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_live_prior_decoding_equals_brute_force_and_sums_to_one(mtp: bool, seed: int) -> None:
+    model, batch, live, mask, viewers = setup_prior(mtp, seed=seed, unique=True)
+    ref = score_all_live(model, batch, live, mask, viewers)  # (B, N)
+    res = beam_search(model, batch, live, mask, beam_size=10, top_k=5, live_viewers=viewers)
+    torch.testing.assert_close(res.scores, ref.topk(5, dim=1).values, atol=1e-4, rtol=1e-4)
+    seq = sequence_log_prob(model, batch, live, live, mask, viewers)
+    torch.testing.assert_close(seq[mask], ref[mask], atol=1e-4, rtol=1e-4)
+    model.config = replace(model.config, live_prior_weight=0.0)
+    plain = score_all_live(model, batch, live, mask)
+    assert not torch.allclose(ref[mask], plain[mask], atol=1e-3)  # the prior moves the scores
+    dup = setup_prior(mtp, seed=seed, unique=False)
+    torch.testing.assert_close(_room_probs(*dup).sum(-1), torch.ones(3), atol=1e-5, rtol=0)
+
+
+def test_a_live_prior_model_needs_viewers_and_a_valid_weight() -> None:
+    model, batch, live, mask, viewers = setup_prior(True)
+    with pytest.raises(ValueError, match=r"live_prior_weight=1\.5: pass live_viewers"):
+        beam_search(model, batch, live, mask, beam_size=4, top_k=2)
+    with pytest.raises(ValueError, match="live_viewers has shape"):
+        sequence_log_prob(model, batch, live, live, mask, viewers[:, :3])
+    for bad in (-0.5, float("nan"), True):
+        with pytest.raises(ValueError, match=r"OneLiveConfig\.live_prior_weight"):
+            OneLiveConfig(live_prior_weight=bad)
+    assert (
+        OneLiveConfig.from_dict(
+            {k: v for k, v in OneLiveConfig().to_dict().items() if k != "live_prior_weight"}
+        ).live_prior_weight
+        == 0.0
+    )  # checkpoints from before the field load without a prior
