@@ -60,8 +60,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "hybrid_sids": {"sid_mode": "hybrid"},
     "negatives": {"negatives": True},
     "static_negatives": {"sid_mode": "static", "negatives": True},
-    "live_prior": {"live_prior_weight": 1.0},
-    "static_live_prior": {"sid_mode": "static", "live_prior_weight": 1.0},
+    "no_live_prior": {"live_prior_weight": 0.0},
+    "static_no_live_prior": {"sid_mode": "static", "live_prior_weight": 0.0},
 }
 Scorer = Callable[[dict[str, np.ndarray]], np.ndarray]
 

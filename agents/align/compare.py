@@ -2,7 +2,7 @@
 
     python -m agents.align.compare --generators pretrained=runs/pre/model.pt \
         grpo=runs/align/model.pt --policies cascade=runs/cascade/cascade.npz \
-        --preset default --seeds 0 1 2 3 4 --steps 1000 --out runs/compare
+        --preset default --seeds 100 101 102 103 104 --steps 1000 --out runs/compare
 
 Every policy plays the same seeds of the same world (:func:`agents.evaluate.evaluate`:
 random and oracle are added, so the oracle-normalised score is reported); the
@@ -34,7 +34,10 @@ class CompareArgs:
     preset: str = field(default="default", metadata={"help": "world preset"})
     overrides: dict[str, Any] = field(default_factory=dict, metadata={"help": "env overrides"})
     weights: str | None = field(default=None, metadata={"help": "reward weights of the world"})
-    seeds: tuple[int, ...] = field(default=(0, 1, 2, 3, 4), metadata={"help": "episode seeds"})
+    seeds: tuple[int, ...] = field(
+        default=(100, 101, 102, 103, 104),
+        metadata={"help": "episode seeds (100+: days the seed-0 logs never saw)"},
+    )
     steps: int = field(default=1000, metadata={"help": "steps per seed"})
     beam_size: int = field(default=32, metadata={"help": "beams of the generators"})
     out: str = field(default="runs/compare", metadata={"help": "report folder"})
