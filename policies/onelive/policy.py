@@ -10,6 +10,11 @@ order of most live viewers first (the room table's ``log_viewers``), then lowest
 in a slate the next SID's rooms follow. When the beams hold fewer rooms than the slate
 needs, the remaining live rooms follow by the same popularity order.
 
+A generator trained with the live prior (``OneLiveConfig.live_prior_weight`` > 0, the
+pretraining default) reads the room table's ``log_viewers`` inside its constrained
+softmax (:mod:`policies.onelive.decoding`), in greedy decoding, scoring and sampling
+alike; rooms sharing a SID then split its mass by ``exp(w * log_viewers)``.
+
 ``popularity_weight`` w (default 0: the pure generator) adds a live-popularity prior
 after generation: the rooms of the generated SIDs are ranked by
 ``log p(SID) + w * log_viewers`` (generate, then re-rank; the generator itself never
