@@ -64,30 +64,38 @@ def check_live(model: OneLiveGenerator, live_sids: Tensor, live_mask: Tensor) ->
         )
 
 
+def _live_children(prefix: Tensor, live_sids: Tensor, live_mask: Tensor,
+                   vocab: int) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """prefix (B, K, l) -> (match, nxt), both (B, K, N): whether live entry j starts with
+    the beam's prefix, and entry j's next token (the vectorised walk of a prefix trie)."""
+    B, K, n = prefix.shape
+    N = live_sids.shape[1]
+    match = (prefix[:, :, None, :] == live_sids[:, None, :, :n]).all(-1)  # (B, K, N)
+    match = match & live_mask[:, None, :]
+    nxt = live_sids[:, :, n].clamp(0, vocab - 1)[:, None, :].expand(B, K, N)  # (B, K, N)
+    return match, nxt
+
+
+def _per_token(values: Tensor, nxt: Tensor, vocab: int) -> Tensor:
+    """Sum (B, K, N) entry values onto their next tokens -> (B, K, vocab)."""
+    out = torch.zeros(*nxt.shape[:2], vocab, device=nxt.device, dtype=values.dtype)
+    return out.scatter_add_(2, nxt, values)
+
+
 def allowed_next_tokens(prefix: Tensor, live_sids: Tensor, live_mask: Tensor, vocab: int) -> Tensor:
     """prefix (B, K, l) -> (B, K, vocab) bool: t is allowed iff prefix + [t] starts a live SID."""
-    B, K, n = prefix.shape
-    N = live_sids.shape[1]
-    match = (prefix[:, :, None, :] == live_sids[:, None, :, :n]).all(-1)  # (B, K, N)
-    match = match & live_mask[:, None, :]
-    nxt = live_sids[:, :, n].clamp(0, vocab - 1)[:, None, :].expand(B, K, N)  # (B, K, N)
-    hits = torch.zeros(B, K, vocab, device=prefix.device)
-    return hits.scatter_add_(2, nxt, match.float()) > 0  # (B, K, vocab)
+    match, nxt = _live_children(prefix, live_sids, live_mask, vocab)
+    return _per_token(match.float(), nxt, vocab) > 0  # (B, K, vocab)
 
 
-def next_token_log_prior(prefix: Tensor, live_sids: Tensor, live_mask: Tensor,
-                         log_prior: Tensor, vocab: int) -> Tensor:  # fmt: skip
-    """prefix (B, K, l), per-entry ``log_prior`` (B, N) -> (B, K, vocab): log of the summed
-    prior of the live entries under prefix + [t]; 0 where no live entry is (masked later)."""
-    B, K, n = prefix.shape
-    N = live_sids.shape[1]
-    match = (prefix[:, :, None, :] == live_sids[:, None, :, :n]).all(-1)  # (B, K, N)
-    match = match & live_mask[:, None, :]
+def _token_log_prior(match: Tensor, nxt: Tensor, live_mask: Tensor, log_prior: Tensor,
+                     vocab: int) -> Tensor:  # fmt: skip
+    """(B, K, vocab) log of the summed per-entry ``log_prior`` (B, N) of the live entries
+    under prefix + [t] (``match``, ``nxt`` of :func:`_live_children`); finite but
+    meaningless where no live entry is (masked by the caller)."""
     top = log_prior.masked_fill(~live_mask, NEG_INF).amax(-1).clamp_min(-1e30)  # (B,)
     w = torch.exp(log_prior - top[:, None]).masked_fill(~live_mask, 0.0)  # (B, N) in [0, 1]
-    nxt = live_sids[:, :, n].clamp(0, vocab - 1)[:, None, :].expand(B, K, N)  # (B, K, N)
-    mass = torch.zeros(B, K, vocab, device=prefix.device, dtype=w.dtype)
-    mass.scatter_add_(2, nxt, match.to(w.dtype) * w[:, None, :])  # (B, K, vocab)
+    mass = _per_token(match.to(w.dtype) * w[:, None, :], nxt, vocab)  # (B, K, vocab)
     return torch.log(mass.clamp_min(torch.finfo(w.dtype).tiny)) + top[:, None, None]
 
 
@@ -110,17 +118,25 @@ def live_log_prior(model: OneLiveGenerator, live_viewers: Tensor | None,
     return w * live_viewers.float().masked_fill(~live_mask, 0.0)
 
 
-def level_log_probs(logits: Tensor, prefix: Tensor, live_sids: Tensor, live_mask: Tensor,
-                    log_prior: Tensor | None = None, temperature: float = 1.0) -> Tensor:  # fmt: skip
-    """logits (B, K, V) of the level after ``prefix`` (B, K, l) -> (B, K, V) constrained
-    log-probabilities (tilted by the live prior when given, then tempered)."""
+def tilted_logits(logits: Tensor, prefix: Tensor, live_sids: Tensor, live_mask: Tensor,
+                  log_prior: Tensor | None = None) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """logits (B, K, V) of the level after ``prefix`` (B, K, l) -> (float logits plus
+    the live prior's log mass per token when given, allowed (B, K, V) bool)."""
     V = logits.shape[-1]
-    allowed = allowed_next_tokens(prefix, live_sids, live_mask, V)  # (B, K, V)
+    match, nxt = _live_children(prefix, live_sids, live_mask, V)
+    allowed = _per_token(match.float(), nxt, V) > 0  # (B, K, V)
     logits = logits.float()
     if log_prior is not None:
-        tilt = next_token_log_prior(prefix, live_sids, live_mask, log_prior, V)
+        tilt = _token_log_prior(match, nxt, live_mask, log_prior, V)
         logits = logits + tilt.masked_fill(~allowed, 0.0)
-    return constrained_log_softmax(logits / temperature, allowed)
+    return logits, allowed
+
+
+def level_log_probs(logits: Tensor, prefix: Tensor, live_sids: Tensor, live_mask: Tensor,
+                    log_prior: Tensor | None = None) -> Tensor:  # fmt: skip
+    """logits (B, K, V) of the level after ``prefix`` (B, K, l) -> (B, K, V) constrained
+    log-probabilities (tilted by the live prior when given)."""
+    return constrained_log_softmax(*tilted_logits(logits, prefix, live_sids, live_mask, log_prior))
 
 
 def collision_log_share(live_sids: Tensor, live_mask: Tensor,
@@ -215,12 +231,10 @@ def beam_search(
             if lvl > 0:
                 logits, state = model.decode_step(state, parent, token)  # (B, K, V)
             V = logits.shape[-1]
-            level = level_log_probs(logits, prefix, live_sids, live_mask, prior)  # (B, K, V)
-            cand = score[..., None] + level
+            tilted, allowed = tilted_logits(logits, prefix, live_sids, live_mask, prior)
+            cand = score[..., None] + constrained_log_softmax(tilted, allowed)  # (B, K, V)
             if sample:
-                cand_phi = phi[..., None] + level_log_probs(
-                    logits, prefix, live_sids, live_mask, prior, temperature
-                )
+                cand_phi = phi[..., None] + constrained_log_softmax(tilted / temperature, allowed)
                 cand_key = _shift_gumbel(
                     cand_phi + _gumbel(cand_phi.shape, cand_phi, generator), key
                 )
