@@ -222,9 +222,10 @@ def build_examples(
     b = builder.batch_from_obs(hist, hist_sid=hist_sid, update_cache=False)
     live_group = live_self = target_viewers = live_table = None
     if cfg.live_window_s > 0:
+        viewers = _log_viewers(log)
         live_group, live_self, live_table = live_sets(log, tokenizer, builder, rows,
-                                                      cfg.live_window_s)  # fmt: skip
-        target_viewers = torch.as_tensor(_log_viewers(log)[rows])
+                                                      cfg.live_window_s, viewers)  # fmt: skip
+        target_viewers = torch.as_tensor(viewers[rows])
     label = is_click[rows]
     weight = np.ones(len(rows), dtype=np.float32)
     weight[label] = example_weights(log, rows[label], cfg.weights)
@@ -247,10 +248,11 @@ def _log_viewers(log: Any) -> np.ndarray:
 
 
 def live_sets(log: Any, tokenizer: SIDEncoder, builder: FeatureBuilder, rows: np.ndarray,
-              window_s: float) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor, Tensor]]:  # fmt: skip
+              window_s: float, viewers: np.ndarray
+              ) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor, Tensor]]:  # fmt: skip
     """For the log ``rows``: their window index, the entry of their own room in it, and
-    per window the SIDs, mask and log_viewers of the rooms (distinct ``live_id``) shown
-    in it, each at its latest state in the window."""
+    per window the SIDs, mask and log_viewers (``viewers``, one per log row) of the
+    rooms (distinct ``live_id``) shown in it, each at its latest state in the window."""
     t = log_column(log, "timestamp_ms").astype(np.int64)
     window = t // int(round(window_s * 1000))
     live = log_column(log, "live_id").astype(np.int64)
@@ -262,12 +264,11 @@ def live_sets(log: Any, tokenizer: SIDEncoder, builder: FeatureBuilder, rows: np
     content = log_column(log, "content_emb")[pick]
     sids = tokenizer.encode(content, builder.cache.lookup(streamer), streamer)
     groups, first, counts = np.unique(window[pick], return_index=True, return_counts=True)
-    viewers = _log_viewers(log)[pick]
     table = np.zeros((len(groups), int(counts.max()), sids.shape[1]), dtype=np.int64)
     mask = np.zeros(table.shape[:2], dtype=bool)
     views = np.zeros(table.shape[:2], dtype=np.float32)
     for g, (f, c) in enumerate(zip(first, counts, strict=True)):
-        table[g, :c], mask[g, :c], views[g, :c] = sids[f : f + c], True, viewers[f : f + c]
+        table[g, :c], mask[g, :c], views[g, :c] = sids[f : f + c], True, viewers[pick[f : f + c]]
     group_of = np.searchsorted(groups, window[rows])
     span = int(live.max()) + 1  # (window, room) as one sortable key, the order of `pick`
     own = np.searchsorted(window[pick] * span + live[pick], window[rows] * span + live[rows])

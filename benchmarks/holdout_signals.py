@@ -18,9 +18,9 @@ import numpy as np
 
 from agents import cliargs
 from agents.holdout import Holdout, offline_rank_metrics
+from agents.logs.behaviour import VIEWERS
 from liveenv.world import ROOM_STAT_COLUMNS
 
-VIEWERS = ROOM_STAT_COLUMNS.index("log_viewers")
 SIGNALS = {"viewers": (1, 0, 0), "viewers+follow": (1, 2, 0), "viewers+taste": (1, 0, 2),
            "platform (viewers+follow+taste)": (1, 2, 2), "taste": (0, 0, 1),
            "follow": (0, 1, 0)}  # fmt: skip
