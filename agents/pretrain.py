@@ -99,6 +99,12 @@ class PretrainArgs:
                   "+log sum exp(w * log_viewers) per token; 0: none (also when live_window_s "
                   "is 0: the full-vocabulary CE has no live rooms to sum over)"},
     )  # fmt: skip
+    room_prior: bool = field(
+        default=True,
+        metadata={"help": "add a learned, personalised score of each live room's statistics "
+                  "(viewers, like/comment/gift rates, hours live, new streamer) to the live "
+                  "prior; off when live_window_s is 0"},
+    )  # fmt: skip
     d_model: int = field(default=64, metadata={"help": "model width"})
     n_head: int = field(default=4, metadata={"help": "attention heads"})
     n_layer: int = field(default=3, metadata={"help": "main decoder layers"})
@@ -214,6 +220,7 @@ def model_config(
         d_model=args.d_model, n_head=args.n_head, n_layer=args.n_layer, dropout=args.dropout,
         use_gate=args.use_gate, use_qk_norm=args.use_qk_norm, use_mtp=args.use_mtp,
         live_prior_weight=args.live_prior_weight if args.live_window_s > 0 else 0.0,
+        room_prior=bool(args.room_prior and args.live_window_s > 0),
     )  # fmt: skip
 
 
@@ -265,10 +272,10 @@ def batch_loss(
     clicked examples)."""
     if not live:
         return model.loss(batch, weights)
-    sids, mask, viewers = data.live(idx)
+    sids, mask, stats = data.live(idx)
     if data.label is None:
-        return constrained_loss(model, batch, sids, mask, weights=weights, live_viewers=viewers)
-    nll = constrained_nll(model, batch, sids, mask, viewers)  # (B, L)
+        return constrained_loss(model, batch, sids, mask, weights=weights, live_stats=stats)
+    nll = constrained_nll(model, batch, sids, mask, stats)  # (B, L)
     pos = data.label[idx]
     w = (weights if weights is not None else torch.ones(len(pos))) * pos  # clicks only
     loss, per = level_loss(nll, w, model.config.level_loss_weights)

@@ -38,12 +38,11 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from policies.base import Obs, Policy, PolicyOutput, as_batch
+from policies.onelive.features import scaled_room_stats
 
 #: Logit of an empty slot: exp(-1e4) is exactly 0 in float32, and no NaN appears.
 MASKED_LOGIT = -1e4
 ALGORITHMS: dict[str, type] = {"MaskablePPO": MaskablePPO, "PPO": PPO}
-#: Typical size of the like, comment and gift rates (rates are ~ scale * quality).
-_RATE_SCALE = torch.tensor([0.02, 0.01, 0.002])
 
 
 class RoomScoringExtractor(BaseFeaturesExtractor):
@@ -73,10 +72,7 @@ class RoomScoringExtractor(BaseFeaturesExtractor):
     def _rooms(self, rooms: torch.Tensor) -> torch.Tensor:
         """Room rows with the statistics on a log scale (see the class doc)."""
         o = self.obs_dim
-        stats = rooms[..., 2 * o :]  # log_viewers, like/comment/gift rates, hours live, new
-        rates = torch.log(stats[..., 1:4] / _RATE_SCALE.to(rooms) + 1e-2)
-        hours = torch.log1p(stats[..., 4:5].clamp_min(0.0))
-        return torch.cat([rooms[..., : 2 * o], stats[..., :1], rates, hours, stats[..., 5:]], -1)
+        return torch.cat([rooms[..., : 2 * o], scaled_room_stats(rooms[..., 2 * o :])], -1)
 
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         rooms = self._rooms(obs["rooms"])  # (B, R, F)

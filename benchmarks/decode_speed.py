@@ -31,7 +31,7 @@ from agents import cliargs
 from agents.holdout import Holdout
 from liveenv.atomic import atomic_write_bytes
 from policies.onelive import OneLiveConfig, OneLiveGenerator, beam_search
-from policies.onelive.features import room_log_viewers
+from policies.onelive.features import room_log_viewers, room_stat_features
 from policies.onelive.policy import GeneratorPolicy, _slots_of_beams
 
 
@@ -71,9 +71,9 @@ def _policies(args: DecodeSpeedArgs) -> dict[str, GeneratorPolicy]:
 
 def _decode(policy: GeneratorPolicy, prepared: tuple[Any, ...], k: int, beams: int) -> np.ndarray:
     gb, live, mask, obs = prepared
-    viewers = room_log_viewers(obs, mask.numpy())
-    res = beam_search(policy.model, gb, live, mask, beams, beams, live_viewers=viewers)  # type: ignore[arg-type]
-    viewers = viewers.numpy()
+    stats = room_stat_features(obs, mask.numpy())
+    res = beam_search(policy.model, gb, live, mask, beams, beams, live_stats=stats)  # type: ignore[arg-type]
+    viewers = room_log_viewers(obs, mask.numpy()).numpy()
     return np.stack([_slots_of_beams(res.sids[b].numpy(), live[b].numpy(), mask[b].numpy(),
                                      viewers[b], k) for b in range(gb.batch_size)])  # fmt: skip
 

@@ -5,8 +5,8 @@
 renormalised over the tokens that continue some live SID) of the slot's current
 SID, split evenly among the live slots that share that SID (a collision): so
 ``pi`` sums to one over the live slots and ``log pi = log p(sid) - log n_sid``.
-A generator with a live prior (``live_prior_weight`` w > 0) splits a SID's mass in
-proportion to ``exp(w * log_viewers)`` instead
+A generator with a live prior (``live_prior_weight`` w > 0 or a ``room_prior``) splits
+a SID's mass in proportion to ``exp(prior)`` of its rooms instead
 (:func:`policies.onelive.decoding.collision_log_share`). Empty slots get ``-inf``.
 
 Encoding an observation (history SIDs, live SIDs through the tokenizer) is not
@@ -26,11 +26,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from liveenv.world import ROOM_STAT_COLUMNS
 from policies.base import as_batch
 from policies.onelive.checkpoint import load_checkpoint
 from policies.onelive.config import GeneratorBatch
 from policies.onelive.decoding import collision_log_share, live_log_prior, sequence_log_prob
-from policies.onelive.features import FeatureBuilder, room_log_viewers
+from policies.onelive.features import FeatureBuilder, room_stat_features
 from policies.onelive.model import OneLiveGenerator
 
 NEG_INF = float("-inf")
@@ -42,7 +43,8 @@ class EncodedRequests:
 
     ``live_sids`` (B, N, L) long: the SID of slot ``j`` of the room table
     (``N = max_rooms``; -1 where no room is live); ``live_mask`` (B, N) bool;
-    ``live_viewers`` (B, N) float: the slots' ``log_viewers`` (0 where empty).
+    ``live_stats`` (B, N, S) float: the slots' scaled statistics
+    (:func:`policies.onelive.features.room_stat_features`, 0 where empty).
     """
 
     user_feats: Tensor
@@ -53,7 +55,7 @@ class EncodedRequests:
     now_time: Tensor
     live_sids: Tensor
     live_mask: Tensor
-    live_viewers: Tensor
+    live_stats: Tensor
 
     def __len__(self) -> int:
         return int(self.user_feats.shape[0])
@@ -71,10 +73,14 @@ class EncodedRequests:
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> EncodedRequests:
-        """From :meth:`arrays`; files written before ``live_viewers`` existed get zeros."""
+        """From :meth:`arrays`. Files from before ``live_stats`` existed get their
+        ``live_viewers`` (B, N) as its viewers column (zeros without), other columns 0."""
         arrays = dict(arrays)
-        if "live_viewers" not in arrays:
-            arrays["live_viewers"] = np.zeros(np.shape(arrays["live_mask"]), np.float32)
+        if "live_stats" not in arrays:
+            mask = np.asarray(arrays["live_mask"])
+            stats = np.zeros((*mask.shape, len(ROOM_STAT_COLUMNS)), np.float32)
+            stats[..., ROOM_STAT_COLUMNS.index("log_viewers")] = arrays.get("live_viewers", 0.0)
+            arrays["live_stats"] = stats
         return cls(**{f.name: torch.from_numpy(np.asarray(arrays[f.name])) for f in fields(cls)})
 
     @classmethod
@@ -97,7 +103,7 @@ class EncodedRequests:
         return EncodedRequests(
             self.user_feats, left(self.hist_sid, -1), left(self.hist_feedback, -1),
             left(self.hist_time, 0.0), left(self.hist_mask, False), self.now_time,
-            self.live_sids, self.live_mask, self.live_viewers,
+            self.live_sids, self.live_mask, self.live_stats,
         )  # fmt: skip
 
 
@@ -141,7 +147,7 @@ class GeneratorActor(nn.Module):
         sids, mask = self.features.room_sids(batch)
         return EncodedRequests(
             g.user_feats, g.hist_sid, g.hist_feedback, g.hist_time, g.hist_mask, g.now_time,
-            torch.from_numpy(sids), torch.from_numpy(mask), room_log_viewers(batch, mask),
+            torch.from_numpy(sids), torch.from_numpy(mask), room_stat_features(batch, mask),
         )  # fmt: skip
 
     def slot_log_probs(self, enc: EncodedRequests) -> Tensor:
@@ -154,9 +160,11 @@ class GeneratorActor(nn.Module):
         out = torch.full((b, n_slots), NEG_INF)
         if n == 0:
             return out
-        sids, live, viewers = enc.live_sids[:, :n], mask[:, :n], enc.live_viewers[:, :n]
-        logp = sequence_log_prob(self.model, enc.batch(), sids, sids, live, viewers)  # (B, n)
-        logp = logp + collision_log_share(sids, live, live_log_prior(self.model, viewers, live))
+        sids, live, stats = enc.live_sids[:, :n], mask[:, :n], enc.live_stats[:, :n]
+        batch = enc.batch()
+        logp = sequence_log_prob(self.model, batch, sids, sids, live, stats)  # (B, n)
+        prior = live_log_prior(self.model, batch, stats, live)
+        logp = logp + collision_log_share(sids, live, prior)
         logp = logp.masked_fill(~live, NEG_INF)
         return torch.cat([logp, out[:, n:]], 1) if n < n_slots else logp
 

@@ -47,6 +47,13 @@ class OneLiveConfig:
         ``+ log sum exp(w * log_viewers)`` over the live rooms under the extended
         prefix, in training and in decoding, so the generator learns what live
         popularity does not explain. 0 (default): no prior.
+    room_prior: add a learned, personalised score of every live room's statistics
+        to that prior (:class:`policies.onelive.model.RoomPrior`): the room's
+        log-scaled statistics (``liveenv.world.ROOM_STAT_COLUMNS``: viewers, like,
+        comment and gift rates, hours live, new streamer) times weights computed
+        from the user's features. It starts at zero (the prior is then
+        ``w * log_viewers`` alone) and is trained with everything else, in
+        pretraining and in alignment. False (default): none.
     """
 
     vocab_sizes: tuple[int, ...] = (64, 64, 64)
@@ -67,6 +74,7 @@ class OneLiveConfig:
     norm_eps: float = 1e-6
     track_logits: bool = False
     live_prior_weight: float = 0.0
+    room_prior: bool = False
 
     def __post_init__(self) -> None:
         vs = self.vocab_sizes
@@ -92,7 +100,7 @@ class OneLiveConfig:
             raise _bad("d_model", self.d_model, f"a multiple of n_head={self.n_head}")
         if not _is_num(self.dropout) or not 0.0 <= self.dropout < 1.0:
             raise _bad("dropout", self.dropout, "a float in [0, 1)")
-        for name in ("use_gate", "use_qk_norm", "use_mtp", "track_logits"):
+        for name in ("use_gate", "use_qk_norm", "use_mtp", "track_logits", "room_prior"):
             if not isinstance(getattr(self, name), bool):
                 raise _bad(name, getattr(self, name), "a bool")
         if not _is_num(self.gate_bias_init) or not math.isfinite(self.gate_bias_init):
@@ -125,6 +133,11 @@ class OneLiveConfig:
     @property
     def n_levels(self) -> int:
         return len(self.vocab_sizes)
+
+    @property
+    def has_live_prior(self) -> bool:
+        """Whether decoding needs the live rooms' statistics (a viewers weight or a room prior)."""
+        return self.live_prior_weight > 0 or self.room_prior
 
     @property
     def head_dim(self) -> int:

@@ -13,13 +13,15 @@ SIDs (B, K, N) -- the batched equivalent of walking a prefix trie.
 Duplicate SIDs in the live table (collisions) are one sequence: a beam maps to the
 first live entry with its SID; `score_all_live` gives every duplicate that score.
 
-Live prior (``OneLiveConfig.live_prior_weight`` w > 0): every function also takes
-``live_viewers`` (B, N), the rooms' ``log_viewers``, and each level's logits get
-``+ log sum_{live rooms r under prefix + [t]} exp(w * viewers_r)`` before the
-constrained softmax, the same in training and decoding. The generator then models
-what live popularity does not explain (the user's taste, the content now). A full
-SID's rooms share its mass in proportion to ``exp(w * viewers)``
-(:func:`collision_log_share`). w = 0 is the plain constrained softmax.
+Live prior (``OneLiveConfig.live_prior_weight`` w > 0 and/or ``room_prior``): every
+function also takes ``live_stats`` (B, N, S), the rooms' scaled statistics
+(:func:`policies.onelive.features.room_stat_features`; column 0 is ``log_viewers``).
+Each live room gets a log prior ``prior_r = w * viewers_r (+ room_prior(user, stats_r))``
+and each level's logits get ``+ log sum_{live rooms r under prefix + [t]} exp(prior_r)``
+before the constrained softmax, the same in training and decoding. The generator then
+models what the room's live statistics do not explain (the user's taste, the content
+now). A full SID's rooms share its mass in proportion to ``exp(prior_r)``
+(:func:`collision_log_share`). No prior is the plain constrained softmax.
 """
 
 from __future__ import annotations
@@ -32,10 +34,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from liveenv.world import ROOM_STAT_COLUMNS
 from policies.onelive.config import GeneratorBatch
 from policies.onelive.model import OneLiveGenerator, gather_beams
 
 NEG_INF = float("-inf")
+_VIEWERS = ROOM_STAT_COLUMNS.index("log_viewers")
 
 
 class BeamResult(NamedTuple):
@@ -99,23 +103,31 @@ def _token_log_prior(match: Tensor, nxt: Tensor, live_mask: Tensor, log_prior: T
     return torch.log(mass.clamp_min(torch.finfo(w.dtype).tiny)) + top[:, None, None]
 
 
-def live_log_prior(model: OneLiveGenerator, live_viewers: Tensor | None,
+def live_log_prior(model: OneLiveGenerator, batch: GeneratorBatch, live_stats: Tensor | None,
                    live_mask: Tensor) -> Tensor | None:  # fmt: skip
-    """``(B, N)`` per-entry log prior ``w * viewers`` of the model's live prior, or None
-    when the model has none (w = 0). Raises when the model needs viewers and gets none."""
-    w = model.config.live_prior_weight
-    if w == 0:
+    """``(B, N)`` per-entry log prior ``w * viewers (+ room prior)`` of the model's live
+    prior, or None when the model has none. Raises when the model needs the rooms'
+    statistics and gets none (or the wrong shape)."""
+    cfg = model.config
+    if not cfg.has_live_prior:
         return None
-    if live_viewers is None:
+    if live_stats is None:
         raise ValueError(
-            f"the model has live_prior_weight={w}: pass live_viewers (B, N), the rooms' log_viewers"
+            f"the model has live_prior_weight={cfg.live_prior_weight}, room_prior="
+            f"{cfg.room_prior}: pass live_stats (B, N, S), the rooms' scaled statistics "
+            "(policies.onelive.features.room_stat_features)"
         )
-    if live_viewers.shape != live_mask.shape:
+    want = (*live_mask.shape, len(ROOM_STAT_COLUMNS))
+    if tuple(live_stats.shape) != want:
         raise ValueError(
-            f"live_viewers has shape {tuple(live_viewers.shape)}, expected "
-            f"{tuple(live_mask.shape)} (one per live entry)"
+            f"live_stats has shape {tuple(live_stats.shape)}, expected {want} "
+            "(one row of room statistics per live entry)"
         )
-    return w * live_viewers.float().masked_fill(~live_mask, 0.0)
+    stats = live_stats.float().masked_fill(~live_mask[..., None], 0.0)
+    prior = cfg.live_prior_weight * stats[..., _VIEWERS]
+    if model.room_prior is not None:
+        prior = prior + model.room_prior(batch, stats)
+    return prior.masked_fill(~live_mask, 0.0)
 
 
 def tilted_logits(logits: Tensor, prefix: Tensor, live_sids: Tensor, live_mask: Tensor,
@@ -197,7 +209,7 @@ def beam_search(
     sample: bool = False,
     temperature: float = 1.0,
     generator: torch.Generator | None = None,
-    live_viewers: Tensor | None = None,
+    live_stats: Tensor | None = None,
 ) -> BeamResult:
     """Constrained beam search for every request of the batch.
 
@@ -208,7 +220,7 @@ def beam_search(
     2019) from the constrained distribution at `temperature`, so the beams are a
     sample without replacement, in sampled order; scores stay the temperature-1
     constrained log-probs. Noise comes from `generator` (or torch's global RNG).
-    live_viewers (B, N): the rooms' log_viewers, needed by a model with a live prior.
+    live_stats (B, N, S): the rooms' scaled statistics, needed by a model with a live prior.
     The model is put in eval mode for the call and restored afterwards.
     """
     if beam_size < 1 or top_k < 1:
@@ -216,7 +228,7 @@ def beam_search(
     if sample and not temperature > 0:
         raise ValueError(f"temperature={temperature} must be > 0")
     check_live(model, live_sids, live_mask)
-    prior = live_log_prior(model, live_viewers, live_mask)
+    prior = live_log_prior(model, batch, live_stats, live_mask)
     was_training = model.training
     model.eval()
     try:
@@ -266,14 +278,14 @@ def sequence_log_prob(
     sids: Tensor,
     live_sids: Tensor,
     live_mask: Tensor,
-    live_viewers: Tensor | None = None,
+    live_stats: Tensor | None = None,
 ) -> Tensor:
     """Constrained log p of given SIDs, sids (B, M, L) -> (B, M); -inf for SIDs that are
     not live (or contain -1). One context pass per request, the M SIDs decoded as beams
     through the same cached path as beam_search. Differentiable (policy-gradient ratios);
     runs in the model's current train/eval mode."""
     check_live(model, live_sids, live_mask)
-    prior = live_log_prior(model, live_viewers, live_mask)
+    prior = live_log_prior(model, batch, live_stats, live_mask)
     B, M, L = sids.shape
     safe = sids.clamp(min=0)
     logits, state = model.decode_start(batch)  # (B, 1, V_1)
@@ -296,7 +308,7 @@ def score_all_live(
     batch: GeneratorBatch,
     live_sids: Tensor,
     live_mask: Tensor,
-    live_viewers: Tensor | None = None,
+    live_stats: Tensor | None = None,
 ) -> Tensor:
     """Brute-force reference: constrained log p of every live SID, (B, N), -inf where masked.
 
@@ -304,7 +316,7 @@ def score_all_live(
     passes, no cache), independent of the decoding path; meant for tests and small N.
     """
     check_live(model, live_sids, live_mask)
-    prior = live_log_prior(model, live_viewers, live_mask)
+    prior = live_log_prior(model, batch, live_stats, live_mask)
     was_training = model.training
     model.eval()
     try:
@@ -325,14 +337,14 @@ def constrained_nll(
     batch: GeneratorBatch,
     live_sids: Tensor,
     live_mask: Tensor,
-    live_viewers: Tensor | None = None,
+    live_stats: Tensor | None = None,
 ) -> Tensor:
     """(B, L) teacher-forced negative log-likelihood of each level of ``batch.target_sid``
     under the constrained distribution (see :func:`constrained_loss`)."""
     tgt = batch.target_sid
     if tgt is None:
         raise ValueError("constrained_nll needs batch.target_sid")
-    prior = live_log_prior(model, live_viewers, live_mask)
+    prior = live_log_prior(model, batch, live_stats, live_mask)
     per = []
     for lvl, lg in enumerate(model(batch)):  # lg (B, V)
         logp = level_log_probs(lg[:, None], tgt[:, None, :lvl], live_sids, live_mask, prior)[:, 0]
@@ -349,14 +361,14 @@ def constrained_loss(
     live_sids: Tensor,
     live_mask: Tensor,
     weights: Tensor | None = None,
-    live_viewers: Tensor | None = None,
+    live_stats: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Teacher-forced cross-entropy under the constrained distribution: at each level
     the softmax is renormalised over the tokens that keep the target's prefix on a SID
     of ``live_sids`` (B, N, L) / ``live_mask`` (B, N), the objective that matches
     constrained decoding. The target SID must be among the live SIDs of its row.
     Returns (sum_l w_l CE_l, per-level CE (L,) detached), like ``model.loss``."""
-    nll = constrained_nll(model, batch, live_sids, live_mask, live_viewers)  # (B, L)
+    nll = constrained_nll(model, batch, live_sids, live_mask, live_stats)  # (B, L)
     return level_loss(nll, weights, model.config.level_loss_weights)
 
 

@@ -59,6 +59,8 @@ __all__ = [
     "log_column",
     "request_time_features",
     "room_log_viewers",
+    "room_stat_features",
+    "scaled_room_stats",
 ]
 
 FEEDBACK_TYPES = ("skip", "click", "long_view", "like", "comment", "follow", "gift")
@@ -136,6 +138,35 @@ def room_log_viewers(obs: Mapping[str, np.ndarray], mask: np.ndarray | None = No
     col = ROOM_STAT_COLUMNS.index("log_viewers") - len(ROOM_STAT_COLUMNS)  # from the end
     live = np.asarray(obs["room_mask"]).astype(bool) if mask is None else mask
     return torch.from_numpy(np.where(live, rooms[..., col], 0.0).astype(np.float32))
+
+
+#: Typical size of the like, comment and gift rates (rates are ~ scale * quality).
+_RATE_SCALE = (0.02, 0.01, 0.002)
+_RATES = tuple(ROOM_STAT_COLUMNS.index(c) for c in ("like_rate", "comment_rate", "gift_rate"))
+_HOURS = ROOM_STAT_COLUMNS.index("hours_live")
+
+
+def scaled_room_stats(stats: torch.Tensor) -> torch.Tensor:
+    """``(..., S)`` raw room statistics (:data:`ROOM_STAT_COLUMNS` order) -> the same
+    columns on a learnable scale: ``log(rate / scale + 0.01)`` for the three rates
+    (raw rates are ~100 times smaller than ``log_viewers``), ``log1p`` of the hours
+    live; ``log_viewers`` and ``new_streamer`` unchanged."""
+    out = stats.clone()
+    scale = stats.new_tensor(_RATE_SCALE)
+    out[..., list(_RATES)] = torch.log(stats[..., list(_RATES)].clamp_min(0.0) / scale + 1e-2)
+    out[..., _HOURS] = torch.log1p(stats[..., _HOURS].clamp_min(0.0))
+    return out
+
+
+def room_stat_features(
+    obs: Mapping[str, np.ndarray], mask: np.ndarray | None = None
+) -> torch.Tensor:
+    """``(B, R, S)`` float32 :func:`scaled_room_stats` of the (batched) room table, 0 on
+    empty slots: the input of the generator's live prior (column 0 is ``log_viewers``)."""
+    rooms = np.asarray(obs["rooms"])
+    live = np.asarray(obs["room_mask"]).astype(bool) if mask is None else mask
+    stats = torch.from_numpy(rooms[..., -len(ROOM_STAT_COLUMNS) :].astype(np.float32))
+    return scaled_room_stats(stats).masked_fill(~torch.from_numpy(live)[..., None], 0.0)
 
 
 # ----- streamer -> pooled embedding ----------------------------------------------------

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from liveenv.world import ROOM_STAT_COLUMNS
 from policies.onelive.config import GeneratorBatch, OneLiveConfig
 
 KV = tuple[Tensor, Tensor]
@@ -189,6 +190,28 @@ class MTPModule(nn.Module):
         return z + self.mlp(self.ln_2(z))  # (B, K, d)
 
 
+class RoomPrior(nn.Module):
+    """Personalised linear score of each live room's statistics (``config.room_prior``).
+
+    ``score(room) = stats_room . (W ctx + b)`` with ``stats`` the room's scaled
+    statistics (``policies.onelive.features.scaled_room_stats``, ``ROOM_STAT_COLUMNS``
+    order) and ``ctx`` the user's features plus the share of each feedback type in the
+    history (a user who gifted weighs a room's gift rate differently). Zero at init.
+    """
+
+    def __init__(self, cfg: OneLiveConfig) -> None:
+        super().__init__()
+        self.n_feedback_types = cfg.n_feedback_types
+        self.weights = nn.Linear(cfg.user_dim + cfg.n_feedback_types, len(ROOM_STAT_COLUMNS))
+
+    def forward(self, batch: GeneratorBatch, stats: Tensor) -> Tensor:
+        m = batch.hist_mask.float()  # (B, H)
+        fb = F.one_hot(batch.hist_feedback.clamp_min(0), self.n_feedback_types).float()
+        share = (fb * m[..., None]).sum(1) / m.sum(1, keepdim=True).clamp_min(1.0)  # (B, F)
+        w = self.weights(torch.cat([batch.user_feats.float(), share], -1))  # (B, S)
+        return torch.einsum("bns,bs->bn", stats.float(), w)  # (B, N)
+
+
 @dataclass
 class DecodeState:
     """What `decode_step` needs. Beam tensors have shape (B, K, ...)."""
@@ -219,11 +242,12 @@ class OneLiveGenerator(nn.Module):
             self.mtp = nn.ModuleList(MTPModule(cfg) for _ in range(cfg.n_levels - 1))
         else:
             self.level_emb = nn.Embedding(cfg.n_levels, d)  # marks appended SID tokens
+        self.room_prior = RoomPrior(cfg) if cfg.room_prior else None
         self.apply(self._init_weights)
 
     def _init_weights(self, module: nn.Module) -> None:
         """The one init function: N(0, 0.02) (residual projections / sqrt(2 n_layer)),
-        zero biases, unit norms, open gates (bias = gate_bias_init)."""
+        zero biases, unit norms, open gates (bias = gate_bias_init), a zero room prior."""
         if isinstance(module, nn.Linear):
             scaled = getattr(module, "residual_proj", False)
             std = 0.02 / math.sqrt(2 * self.config.n_layer) if scaled else 0.02
@@ -236,6 +260,8 @@ class OneLiveGenerator(nn.Module):
             nn.init.ones_(module.weight)
         elif isinstance(module, GatedAttention) and module.gate is not None:
             nn.init.constant_(module.gate.bias, self.config.gate_bias_init)  # after children
+        elif isinstance(module, RoomPrior):
+            nn.init.zeros_(module.weights.weight)  # after children: the prior starts as w * viewers
         elif module is self:
             nn.init.normal_(self.bos, 0.0, 0.02)
 

@@ -10,10 +10,10 @@ order of most live viewers first (the room table's ``log_viewers``), then lowest
 in a slate the next SID's rooms follow. When the beams hold fewer rooms than the slate
 needs, the remaining live rooms follow by the same popularity order.
 
-A generator trained with the live prior (``OneLiveConfig.live_prior_weight`` > 0, the
-pretraining default) reads the room table's ``log_viewers`` inside its constrained
-softmax (:mod:`policies.onelive.decoding`), in greedy decoding, scoring and sampling
-alike; rooms sharing a SID then split its mass by ``exp(w * log_viewers)``.
+A generator trained with the live prior (``OneLiveConfig.live_prior_weight`` > 0 and
+``room_prior``, the pretraining defaults) reads the room table's statistics inside its
+constrained softmax (:mod:`policies.onelive.decoding`), in greedy decoding, scoring and
+sampling alike; rooms sharing a SID then split its mass by ``exp(prior)``.
 
 ``popularity_weight`` w (default 0: the pure generator) adds a live-popularity prior
 after generation: the rooms of the generated SIDs are ranked by
@@ -52,7 +52,7 @@ from policies.onelive.decoding import (
     live_log_prior,
     sequence_log_prob,
 )
-from policies.onelive.features import FeatureBuilder, room_log_viewers
+from policies.onelive.features import FeatureBuilder, room_log_viewers, room_stat_features
 from policies.onelive.hybrid_sids import HybridTokenizer, load_tokenizer
 from policies.onelive.model import OneLiveGenerator
 from policies.tokenizer.semantic_ids import SIDTokenizer
@@ -162,11 +162,11 @@ class GeneratorPolicy(Policy):
         log-distribution over the live slots (for actors over slots, e.g. MaskablePPO)."""
         model, _ = self._ready()
         gb, live, mask, batch = self.prepare(obs)
-        viewers = room_log_viewers(batch, mask.numpy())
+        stats = room_stat_features(batch, mask.numpy())
         sids = live.masked_fill(~mask[..., None], -1)
-        logp = sequence_log_prob(model, gb, sids, live, mask, viewers)  # (B, R)
+        logp = sequence_log_prob(model, gb, sids, live, mask, stats)  # (B, R)
         if split_collisions:
-            logp = logp + collision_log_share(live, mask, live_log_prior(model, viewers, mask))
+            logp = logp + collision_log_share(live, mask, live_log_prior(model, gb, stats, mask))
         return logp.masked_fill(~mask, NEG_INF)
 
     @torch.no_grad()
@@ -204,7 +204,7 @@ class GeneratorPolicy(Policy):
             mask,
             self.beam_size,
             self.beam_size,
-            live_viewers=room_log_viewers(batch, mask.numpy()),
+            live_stats=room_stat_features(batch, mask.numpy()),
         )
         viewers = room_log_viewers(batch).numpy()
         slots = np.stack(

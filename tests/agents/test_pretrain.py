@@ -20,6 +20,7 @@ from agents.sequences import (
     split_by_time,
     time_cutoff_ms,
 )
+from liveenv.world import ROOM_STAT_COLUMNS
 from policies.onelive import (
     OneLiveConfig,
     OneLiveGenerator,
@@ -232,9 +233,13 @@ def test_live_sets_hold_each_room_once_with_its_viewers(log_dir: Path,
     with the logged log_viewers)."""
     log = read_log_arrays(log_dir)
     data = build_examples(log, SIDTokenizer.load(tokenizer_path), SequenceConfig(live_window_s=300))
-    sids, mask, viewers = data.live()
+    sids, mask, stats = data.live()
     rows = data.log_row.numpy()
-    torch.testing.assert_close(viewers[:, -1], torch.as_tensor(log["room_stats"][rows, 0]))
+    assert stats.shape == (*mask.shape, len(ROOM_STAT_COLUMNS))
+    torch.testing.assert_close(stats[:, -1, 0], torch.as_tensor(log["room_stats"][rows, 0]))
+    rate = ROOM_STAT_COLUMNS.index("gift_rate")  # rates on the scale the room prior reads
+    logged = torch.as_tensor(log["room_stats"][rows, rate])
+    torch.testing.assert_close(stats[:, -1, rate], torch.log(logged / 0.002 + 1e-2))
     assert torch.equal(sids[:, -1], data.target_sid)
     win = log["timestamp_ms"] // 300_000
     for i in range(0, len(rows), max(1, len(rows) // 40)):
@@ -249,12 +254,16 @@ def test_a_live_prior_leaves_the_generator_what_popularity_does_not_explain(
 ) -> None:
     """Same steps and seed: the model trained with the live prior (the behaviour policy
     shows rooms in proportion to their viewers) has a lower held-out constrained loss,
-    and its checkpoint carries the prior's weight."""
+    and its checkpoint carries the prior's weight; the learned room prior (the rooms'
+    rates, age and novelty besides their viewers) lowers it further."""
     losses = {}
-    for w in (0.0, 1.0):
-        args = tiny_args(log_dir, tmp_path / f"w{w}", tokenizer_path, max_steps=60,
-                         live_window_s=300, dropout=0.0, live_prior_weight=w)  # fmt: skip
+    for w, room in ((0.0, False), (1.0, False), (1.0, True)):
+        args = tiny_args(log_dir, tmp_path / f"w{w}-{room}", tokenizer_path, max_steps=60,
+                         live_window_s=300, dropout=0.0, live_prior_weight=w,
+                         room_prior=room)  # fmt: skip
         model = load_checkpoint(pretrain(args))[0]
-        assert model.config.live_prior_weight == w
-        losses[w] = validation_loss(model, load_data(args)[3], live=True)[0]
-    assert losses[1.0] < losses[0.0] - 0.1  # observed 3.03 against 3.35
+        assert model.config.live_prior_weight == w and model.config.room_prior == room
+        losses[w, room] = validation_loss(model, load_data(args)[3], live=True)[0]
+    print(losses)
+    assert losses[1.0, False] < losses[0.0, False] - 0.1  # observed 3.03 against 3.35
+    assert losses[1.0, True] < losses[1.0, False]

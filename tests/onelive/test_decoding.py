@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from liveenv.world import ROOM_STAT_COLUMNS
 from policies.onelive import (
     GeneratorBatch,
     OneLiveConfig,
@@ -19,6 +20,7 @@ from policies.onelive import (
 from policies.onelive.decoding import collision_log_share, live_log_prior
 
 MODES = [pytest.param(True, id="mtp"), pytest.param(False, id="ar")]
+N_STATS = len(ROOM_STAT_COLUMNS)
 
 
 def setup(mtp: bool, B: int = 3, N: int = 10, seed: int = 0, unique: bool = True):
@@ -188,17 +190,30 @@ def test_sampling_follows_the_constrained_distribution(beam_size: int) -> None:
 
 # ----- live prior (OneLiveConfig.live_prior_weight) ----------------------------------
 def setup_prior(mtp: bool, w: float = 1.5, seed: int = 0, unique: bool = False):
-    """``setup`` with a live prior of weight ``w`` and random log_viewers (B, N)."""
+    """``setup`` with a live prior of weight ``w`` and random room statistics (B, N, S)
+    whose first column (log_viewers) is in [0, 4)."""
     model, batch, live, mask = setup(mtp, seed=seed, unique=unique)
     model.config = replace(model.config, live_prior_weight=w)
-    viewers = torch.rand(mask.shape, generator=torch.Generator().manual_seed(seed + 7)) * 4
-    return model, batch, live, mask, viewers
+    stats = torch.rand((*mask.shape, N_STATS), generator=torch.Generator().manual_seed(seed + 7))
+    return model, batch, live, mask, stats * 4
 
 
-def _room_probs(model, batch, live, mask, viewers) -> torch.Tensor:
+def with_room_prior(model: OneLiveGenerator, seed: int = 0) -> OneLiveGenerator:
+    """A copy of ``model`` with a room prior of random (non-zero) weights."""
+    cfg = replace(model.config, room_prior=True)
+    out = OneLiveGenerator(cfg)
+    out.load_state_dict(model.state_dict(), strict=False)
+    g = torch.Generator().manual_seed(seed + 11)
+    with torch.no_grad():
+        for p in out.room_prior.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+    return out
+
+
+def _room_probs(model, batch, live, mask, stats) -> torch.Tensor:
     """(B, N) room-level probabilities: q(SID) times the room's share of its SID."""
-    logp = sequence_log_prob(model, batch, live, live, mask, viewers)
-    share = collision_log_share(live, mask, live_log_prior(model, viewers, mask))
+    logp = sequence_log_prob(model, batch, live, live, mask, stats)
+    share = collision_log_share(live, mask, live_log_prior(model, batch, stats, mask))
     return (logp + share).masked_fill(~mask, float("-inf")).exp()
 
 
@@ -211,32 +226,49 @@ def test_a_generator_without_an_opinion_serves_rooms_by_the_live_prior(mtp: bool
         for head in model.heads:
             head.weight.zero_()
     got = _room_probs(model, batch, live, mask, viewers)
-    prior = torch.softmax((1.5 * viewers).masked_fill(~mask, float("-inf")), -1)
+    prior = torch.softmax((1.5 * viewers[..., 0]).masked_fill(~mask, float("-inf")), -1)
     torch.testing.assert_close(got, prior, atol=1e-5, rtol=1e-5)
+    rich = with_room_prior(model)  # the same holds for the personalised room score
+    with torch.no_grad():
+        room = rich.room_prior(batch, viewers.masked_fill(~mask[..., None], 0.0))
+    assert float(room[mask].std()) > 0.1
+    prior = torch.softmax((1.5 * viewers[..., 0] + room).masked_fill(~mask, float("-inf")), -1)
+    torch.testing.assert_close(_room_probs(rich, batch, live, mask, viewers), prior,
+                               atol=1e-5, rtol=1e-5)  # fmt: skip
 
 
 @pytest.mark.parametrize("mtp", MODES)
 @pytest.mark.parametrize("seed", [0, 1])
-def test_live_prior_decoding_equals_brute_force_and_sums_to_one(mtp: bool, seed: int) -> None:
+@pytest.mark.parametrize("room", [False, True], ids=["viewers", "room_prior"])
+def test_live_prior_decoding_equals_brute_force_and_sums_to_one(mtp: bool, seed: int,
+                                                                room: bool) -> None:  # fmt: skip
     model, batch, live, mask, viewers = setup_prior(mtp, seed=seed, unique=True)
+    if room:
+        model = with_room_prior(model, seed)
     ref = score_all_live(model, batch, live, mask, viewers)  # (B, N)
-    res = beam_search(model, batch, live, mask, beam_size=10, top_k=5, live_viewers=viewers)
+    res = beam_search(model, batch, live, mask, beam_size=10, top_k=5, live_stats=viewers)
     torch.testing.assert_close(res.scores, ref.topk(5, dim=1).values, atol=1e-4, rtol=1e-4)
     seq = sequence_log_prob(model, batch, live, live, mask, viewers)
     torch.testing.assert_close(seq[mask], ref[mask], atol=1e-4, rtol=1e-4)
-    model.config = replace(model.config, live_prior_weight=0.0)
-    plain = score_all_live(model, batch, live, mask)
+    plain_model = OneLiveGenerator(replace(model.config, live_prior_weight=0.0, room_prior=False))
+    plain_model.load_state_dict(model.state_dict(), strict=False)
+    plain = score_all_live(plain_model, batch, live, mask)
     assert not torch.allclose(ref[mask], plain[mask], atol=1e-3)  # the prior moves the scores
-    dup = setup_prior(mtp, seed=seed, unique=False)
-    torch.testing.assert_close(_room_probs(*dup).sum(-1), torch.ones(3), atol=1e-5, rtol=0)
+    dup_model, *dup = setup_prior(mtp, seed=seed, unique=False)
+    if room:
+        dup_model = with_room_prior(dup_model, seed)
+    torch.testing.assert_close(_room_probs(dup_model, *dup).sum(-1), torch.ones(3), atol=1e-5,
+                               rtol=0)  # fmt: skip
 
 
 def test_a_live_prior_model_needs_viewers_and_a_valid_weight() -> None:
     model, batch, live, mask, viewers = setup_prior(True)
-    with pytest.raises(ValueError, match=r"live_prior_weight=1\.5: pass live_viewers"):
+    with pytest.raises(ValueError, match=r"live_prior_weight=1\.5, room_prior=False: pass live_"):
         beam_search(model, batch, live, mask, beam_size=4, top_k=2)
-    with pytest.raises(ValueError, match="live_viewers has shape"):
+    with pytest.raises(ValueError, match="live_stats has shape"):
         sequence_log_prob(model, batch, live, live, mask, viewers[:, :3])
+    with pytest.raises(ValueError, match="live_stats has shape"):
+        sequence_log_prob(model, batch, live, live, mask, viewers[..., 0])  # viewers alone
     for bad in (-0.5, float("nan"), True):
         with pytest.raises(ValueError, match=r"OneLiveConfig\.live_prior_weight"):
             OneLiveConfig(live_prior_weight=bad)
@@ -246,3 +278,22 @@ def test_a_live_prior_model_needs_viewers_and_a_valid_weight() -> None:
         ).live_prior_weight
         == 0.0
     )  # checkpoints from before the field load without a prior
+
+
+def test_the_room_prior_learns_through_the_constrained_likelihood() -> None:
+    """The room prior is part of the policy: the SID likelihood's gradient reaches it, a
+    room-prior model needs the statistics even without a viewers weight, and checkpoints
+    from before the field load without one."""
+    model, batch, live, mask, stats = setup_prior(True, w=0.0)
+    rich = with_room_prior(model)
+    sequence_log_prob(rich, batch, live, live, mask, stats)[mask].sum().backward()
+    grad = rich.room_prior.weights.weight.grad
+    assert grad is not None and float(grad.abs().sum()) > 0
+    fresh = OneLiveGenerator(replace(model.config, room_prior=True))
+    assert not fresh.room_prior.weights.weight.detach().any()  # starts at zero
+    with pytest.raises(ValueError, match=r"room_prior=True: pass live_stats"):
+        beam_search(fresh, batch, live, mask, beam_size=4, top_k=2)
+    with pytest.raises(ValueError, match=r"OneLiveConfig\.room_prior"):
+        OneLiveConfig(room_prior=1)
+    old = {k: v for k, v in OneLiveConfig().to_dict().items() if k != "room_prior"}
+    assert OneLiveConfig.from_dict(old).room_prior is False
