@@ -86,7 +86,7 @@ class LiveStreamEnv(gym.Env):
     ## Arguments
 
     `gymnasium.make("liveenv/Default-v0", config=None, render_mode=None, **overrides)`;
-    presets: Default, ColdStart, FastDrift, NoDrift, ShortLifecycle, Large.
+    presets: Default, ColdStart, FastDrift, NoDrift, ShortLifecycle, GiftTradeoff, Large.
     `overrides` are dotted config fields, e.g. `**{"users.n_users": 5000}`.
 
     ## Seeding

@@ -1,7 +1,8 @@
 """Users and streamers as struct-of-arrays, created and grown from one RNG.
 
-Everything hidden (latent interests, content style, quality, propensities)
-lives here; what a recommender may see is built by :mod:`liveenv.observation`.
+Everything hidden (latent interests, content style, quality, gift pull,
+propensities) lives here; what a recommender may see is built by
+:mod:`liveenv.observation`.
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ def new_streamer_table(cfg: EnvConfig) -> SoA:
             "join_t": ((), np.float64, 0.0),
             "room": ((), np.int64, -1),  # live room id, -1 when offline
             "n_broadcasts": ((), np.int32, 0),
+            "gift_pull": ((), np.float32, 1.0),  # multiplies the gift rate of its rooms
         },
     )
 
@@ -153,7 +155,16 @@ def add_streamers(
     pooled_latent = unit(mix @ arch.type_protos + scfg.style_weight * style)
     table.pooled[rows] = unit(pooled_latent @ arch.projection.T)
     table.join_t[rows] = join_t
+    table.gift_pull[rows] = draw_gift_pull(count, scfg.gift_pull_sigma, rng)
     return rows
+
+
+def draw_gift_pull(count: int, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """``lognormal(0, sigma)`` gift pull of ``count`` streamers; all 1 without a
+    draw when ``sigma`` is 0 (so the default world's random streams are unchanged)."""
+    if sigma > 0:
+        return rng.lognormal(0.0, sigma, count)
+    return np.ones(count)
 
 
 def user_cohort(activity: np.ndarray, age_s: np.ndarray, cfg: EnvConfig) -> np.ndarray:

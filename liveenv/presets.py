@@ -44,6 +44,14 @@ def _short_lifecycle() -> EnvConfig:
     )
 
 
+def _gift_tradeoff() -> EnvConfig:
+    """Streamers differ in gift pull (PK battles, selling): rooms that draw many
+    gifts per minute hold viewers less, so gifts and watch time favour different rooms."""
+    return EnvConfig(preset="gift_tradeoff").replace(
+        **{"streamers.gift_pull_sigma": 1.0, "response.gift_hold_cost": 0.6}
+    )
+
+
 def _large() -> EnvConfig:
     return EnvConfig(preset="large", max_rooms=512).replace(
         **{
@@ -62,6 +70,7 @@ PRESETS: dict[str, Callable[[], EnvConfig]] = {
     "fast_drift": _fast_drift,
     "no_drift": _no_drift,
     "short_lifecycle": _short_lifecycle,
+    "gift_tradeoff": _gift_tradeoff,
     "large": _large,
 }
 

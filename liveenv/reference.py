@@ -59,13 +59,15 @@ def sample_reference(imp: Impressions, i: int, u: np.ndarray, cfg: EnvConfig) ->
     full = min(imp.end_t[i] - imp.t[i], tau + SEGMENT_S * (r.max_watch_segments - 1))
     a0 = appeal_reference(imp, i, 0, cfg)
     appeals = [a0]
+    pull = float(imp.gift_pull[i])
+    bias = r.leave_bias + r.gift_hold_cost * math.log(pull)
     if u[U_BOUNCE] < _sig(r.bounce_bias - r.bounce_slope * a0):
         watch = min(-r.bounce_mean_s * math.log1p(-u[U_BOUNCE_T]), tau, full)
     else:
         need, total, watch = -math.log(max(u[U_LEAVE], 1e-300)), 0.0, full
         for k in range(1, n_b + 1):
             a = appeal_reference(imp, i, k, cfg)
-            total += -math.log1p(-_sig(r.leave_bias - r.leave_slope * a))
+            total += -math.log1p(-_sig(bias - r.leave_slope * a))
             if total >= need:
                 watch = tau + SEGMENT_S * (k - 1)
                 break
@@ -76,7 +78,7 @@ def sample_reference(imp: Impressions, i: int, u: np.ndarray, cfg: EnvConfig) ->
         r.like_per_min * imp.like_prop[i] * boost,
         r.comment_per_min * imp.comment_prop[i] * boost,
         r.follow_per_min * boost * (not imp.followed[i]),
-        r.gift_per_min * imp.gift_prop[i] * boost,
+        r.gift_per_min * imp.gift_prop[i] * pull * boost,
     ]
     minutes = watch / 60.0
     hit = [u[c] < 1 - math.exp(-rate * minutes) for c, rate in

@@ -9,12 +9,20 @@ For a batch of ``B`` impressions (one user, one room each):
 * a clicked viewer bounces in the first seconds with
   ``sigmoid(bounce_bias - bounce_slope a_0)`` (watch ~ Exp(bounce_mean_s),
   cut at the first boundary), otherwise leaves at boundary ``k`` with hazard
-  ``sigmoid(leave_bias - leave_slope a_k)``: content that drifts away from the
-  viewer after the click makes the viewer leave;
+  ``sigmoid(leave_bias + gift_hold_cost log(gift_pull) - leave_slope a_k)``:
+  content that drifts away from the viewer after the click makes the viewer
+  leave, and rooms that pull gifts (PK battles, selling) hold viewers less;
 * the watch ends at the room's end or after ``max_watch_segments`` at most;
 * like, comment, follow and gift each happen with ``1 - exp(-rate W)`` where
   ``W`` is the watch in minutes and the rate grows with ``exp(slope * mean
-  appeal watched)``; a gift's price comes from the configured price table.
+  appeal watched)``; the gift rate is also multiplied by the streamer's
+  ``gift_pull``; a gift's price comes from the configured price table.
+
+Without gift pull (``gift_pull_sigma = 0``, every pull 1) every objective rises
+with the same appeal, so the rooms rank almost alike for gifts and for watch
+time. A streamer's ``gift_pull`` (with ``gift_hold_cost > 0``) pulls the
+objectives apart: such rooms draw more gifts per minute watched but keep
+viewers for fewer minutes (``benchmarks/gift_tradeoff.py`` measures it).
 
 Randomness enters only through the uniforms passed in (columns ``U_*``), so
 the fast vectorised path and the plain reference (:func:`sample_reference`)
@@ -52,6 +60,7 @@ class Impressions:
     comment_prop: np.ndarray  # (B,)
     gift_prop: np.ndarray  # (B,)
     followed: np.ndarray  # (B,) bool: viewer follows the room's streamer
+    gift_pull: np.ndarray  # (B,) gift pull of the room's streamer (1: none)
     end_t: np.ndarray  # (B,) broadcast end
     slot: np.ndarray  # (B,) room slot in the content ring
     content: np.ndarray  # (S, L, d) the rooms' content ring (read only)
@@ -83,8 +92,9 @@ class Impressions:
         return Impressions(
             t=self.t[rows], vec=self.vec[rows], like_prop=self.like_prop[rows],
             comment_prop=self.comment_prop[rows], gift_prop=self.gift_prop[rows],
-            followed=self.followed[rows], end_t=self.end_t[rows], slot=self.slot[rows],
-            content=self.content, bias=self.bias, follow_bonus=self.follow_bonus,
+            followed=self.followed[rows], gift_pull=self.gift_pull[rows], end_t=self.end_t[rows],
+            slot=self.slot[rows], content=self.content, bias=self.bias,
+            follow_bonus=self.follow_bonus,
         )  # fmt: skip
 
     def appeal(self, rows: np.ndarray | None, k0: int, k1: int,
@@ -114,8 +124,22 @@ def bounce_probability(appeal0: np.ndarray, cfg: EnvConfig) -> np.ndarray:
     return sigmoid(cfg.response.bounce_bias - cfg.response.bounce_slope * appeal0)
 
 
-def leave_hazard(appeal: np.ndarray, cfg: EnvConfig) -> np.ndarray:
-    return sigmoid(cfg.response.leave_bias - cfg.response.leave_slope * appeal)
+def leave_hazard(appeal: np.ndarray, cfg: EnvConfig,
+                 bias: float | np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """Hazard of leaving at a boundary; ``bias``: the leave logit at zero appeal
+    (:func:`hold_bias`), ``leave_bias`` when not given."""
+    bias = cfg.response.leave_bias if bias is None else bias
+    return sigmoid(bias - cfg.response.leave_slope * appeal)
+
+
+def hold_bias(gift_pull: np.ndarray, cfg: EnvConfig) -> float | np.ndarray:
+    """``(n, 1)`` leave logit at zero appeal, ``leave_bias + gift_hold_cost log(gift_pull)``,
+    of rooms with these gift pulls; the plain ``leave_bias`` when the cost is 0."""
+    r = cfg.response
+    if r.gift_hold_cost == 0.0:
+        return r.leave_bias
+    log_pull = np.log(np.asarray(gift_pull, dtype=np.float64))
+    return (r.leave_bias + r.gift_hold_cost * log_pull)[:, None]
 
 
 def interaction_rates(imp: Impressions, mean_appeal: np.ndarray, cfg: EnvConfig) -> np.ndarray:
@@ -158,7 +182,8 @@ def sample_watch(imp: Impressions, rows: np.ndarray, appeal0: np.ndarray, u: np.
         a = imp.appeal(alive, k, k1, tick[alive])  # (m, c)
         ks = np.arange(k, k1)
         valid = ks <= nb[:, None]
-        h = np.logaddexp(0.0, r.leave_bias - r.leave_slope * a)  # -log(1 - leave_hazard)
+        bias = hold_bias(imp.gift_pull[alive], cfg)
+        h = np.logaddexp(0.0, bias - r.leave_slope * a)  # -log(1 - leave_hazard)
         h *= valid
         cum_h = np.cumsum(h, axis=1)
         cum_h += hazard_sum[:, None]
@@ -198,7 +223,8 @@ def sample_feedback(imp: Impressions, appeal0: np.ndarray, clicked: np.ndarray, 
     w, mean_a = sample_watch(imp, rows, appeal0[rows], ur, cfg)
     minutes = w / 60.0
     rates = interaction_rates_of(imp.like_prop[rows], imp.comment_prop[rows],
-                                 imp.gift_prop[rows], imp.followed[rows], mean_a, cfg)  # fmt: skip
+                                 imp.gift_prop[rows], imp.followed[rows], mean_a, cfg,
+                                 imp.gift_pull[rows])  # fmt: skip
     p = -np.expm1(-rates * minutes[:, None])  # (n, 4)
     happened = ur[:, U_LIKE : U_GIFT + 1] < p
     out = fb[rows]
@@ -212,15 +238,17 @@ def sample_feedback(imp: Impressions, appeal0: np.ndarray, clicked: np.ndarray, 
 
 
 def interaction_rates_of(like_prop: np.ndarray, comment_prop: np.ndarray, gift_prop: np.ndarray,
-                         followed: np.ndarray, mean_appeal: np.ndarray,
-                         cfg: EnvConfig) -> np.ndarray:  # fmt: skip
-    """``(n, 4)`` per-minute rates of like, comment, follow, gift of ``n`` viewers."""
+                         followed: np.ndarray, mean_appeal: np.ndarray, cfg: EnvConfig,
+                         gift_pull: np.ndarray) -> np.ndarray:  # fmt: skip
+    """``(n, 4)`` per-minute rates of like, comment, follow, gift of ``n`` viewers
+    (``gift_pull``: of the rooms' streamers)."""
     r = cfg.response
     out = np.empty((len(mean_appeal), 4))
     out[:, 0] = r.like_per_min * like_prop
     out[:, 1] = r.comment_per_min * comment_prop
     out[:, 2] = r.follow_per_min * ~followed
     out[:, 3] = r.gift_per_min * gift_prop
+    out[:, 3] *= gift_pull
     out *= np.exp(r.engagement_slope * mean_appeal)[:, None]
     return out
 
@@ -245,13 +273,14 @@ def expected_feedback(imp: Impressions, cfg: EnvConfig, tol: float = 1e-7) -> np
     # staying: leave at boundary k with prob S_{k-1} h_k, else watch to the end
     stay_w, stay_inter = np.zeros(b), np.zeros((b, 4))
     surv, a_sum = np.ones(b), a0.astype(np.float64)
+    hold = hold_bias(imp.gift_pull, cfg)
     k, chunk = 1, 8
     while k <= max(int(n_b.max(initial=0)), 0) and surv.max() > tol:
         k1 = min(k + chunk, r.max_watch_segments + 1)
         ks = np.arange(k, k1)
         a = imp.appeal(rows, k, k1)  # (B, c)
         valid = ks[None, :] <= n_b[:, None]
-        h = np.where(valid, leave_hazard(a, cfg), 0.0)
+        h = np.where(valid, leave_hazard(a, cfg, hold), 0.0)
         s_prev = surv[:, None] * np.concatenate([np.ones((b, 1)), np.cumprod(1 - h, 1)[:, :-1]], 1)
         p_leave = s_prev * h  # (B, c)
         mean_prev = (
@@ -290,7 +319,7 @@ def interaction_rates_grid(imp: Impressions, mean_appeal: np.ndarray, cfg: EnvCo
             r.like_per_min * imp.like_prop,
             r.comment_per_min * imp.comment_prop,
             r.follow_per_min * ~imp.followed,
-            r.gift_per_min * imp.gift_prop,
+            r.gift_per_min * imp.gift_prop * imp.gift_pull,
         ],
         axis=-1,
     )

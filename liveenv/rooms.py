@@ -258,6 +258,7 @@ class Rooms:
         stats[..., 1:] = np.exp(noise, out=noise)
         stats[..., 1:] *= (streamers.quality[st][:, None] * mood)[..., None]
         stats[..., 1:] *= STAT_SCALE.astype(np.float32)
+        stats[..., 3] *= streamers.gift_pull[st][:, None]  # rooms that pull gifts show it
         self._stats_blk[slots] = stats
 
     def _normals(self, rng: np.random.Generator, shape: tuple[int, int], dim: int) -> np.ndarray:

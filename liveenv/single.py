@@ -118,13 +118,14 @@ def serve_one(world: World, user: int, now: float, row: int) -> OneServed:
     clicked = u[U_CLICK] < _sigmoid(r.click_bias + r.click_slope * a0)
     fb, watch = [0.0] * 6, 0.0
     if clicked:
+        pull = float(world.streamers.gift_pull[streamer])
         watch, mean_a = _watch(world, slot, now, tick, a0, interest, boredom, bonus, u)
         minutes = watch / 60.0
         boost = math.exp(r.engagement_slope * mean_a)
         rates = (r.like_per_min * float(us.like_prop[user]) * boost,
                  r.comment_per_min * float(us.comment_prop[user]) * boost,
                  0.0 if followed else r.follow_per_min * boost,
-                 r.gift_per_min * float(us.gift_prop[user]) * boost)  # fmt: skip
+                 r.gift_per_min * float(us.gift_prop[user]) * pull * boost)  # fmt: skip
         hit = [u[c] < 1.0 - math.exp(-rate * minutes)
                for c, rate in zip((U_LIKE, U_COMMENT, U_FOLLOW, U_GIFT), rates, strict=True)]  # fmt: skip
         price = _gift_price(u[U_PRICE], cfg) if hit[3] else 0.0
@@ -155,13 +156,14 @@ def _watch(world: World, slot: int, now: float, tick: int, a0: float, interest: 
     need = -math.log(max(u[U_LEAVE], 1e-300))
     content, bias = rt.content[slot], rt.bias[slot]
     vec = interest - r.boredom_weight * boredom
+    hold = _hold_bias(world, slot)
     hazard, appeal, k, chunk = 0.0, a0, 1, 16
     bonus64 = np.float64(bonus)
     while True:
         k1 = min(k + chunk, n_b + 1)
         idx = np.arange(tick + k, tick + k1) % ring
         a = (content[idx] @ vec + bias[idx]) + bonus64
-        cum = np.cumsum(np.logaddexp(0.0, r.leave_bias - r.leave_slope * a))
+        cum = np.cumsum(np.logaddexp(0.0, hold - r.leave_slope * a))
         cum += hazard
         if cum[-1] >= need:
             j = int(np.argmax(cum >= need))
@@ -170,6 +172,15 @@ def _watch(world: World, slot: int, now: float, tick: int, a0: float, interest: 
         if k1 > n_b:
             return full, appeal / (n_b + 1)
         k, chunk = k1, mws
+
+
+def _hold_bias(world: World, slot: int) -> float:
+    """Leave logit at zero appeal of the room (as :func:`liveenv.response.hold_bias`)."""
+    r = world.cfg.response
+    if r.gift_hold_cost == 0.0:
+        return r.leave_bias
+    pull = float(world.streamers.gift_pull[int(world.rooms.t.streamer[slot])])
+    return r.leave_bias + r.gift_hold_cost * math.log(pull)
 
 
 def _gift_price(u: float, cfg) -> float:

@@ -348,14 +348,15 @@ class World:
     def impressions(self, users: np.ndarray, times: np.ndarray, slots: np.ndarray) -> Impressions:
         """The :class:`Impressions` of ``users`` at ``times`` shown pool ``slots``."""
         u, rt, w_b = self.users, self.rooms.t, self.cfg.response.boredom_weight
+        st = rt.streamer[slots]
         followed = np.zeros(len(users), dtype=bool)
         for i in np.flatnonzero(u.n_follows[users] > 0).tolist():
-            followed[i] = int(rt.streamer[slots[i]]) in self.follows[int(users[i])]
+            followed[i] = int(st[i]) in self.follows[int(users[i])]
         return Impressions(
             t=times, vec=u.interest[users] - w_b * u.boredom[users], like_prop=u.like_prop[users],
             comment_prop=u.comment_prop[users], gift_prop=u.gift_prop[users], followed=followed,
-            end_t=rt.end_t[slots], slot=slots, content=rt.content, bias=rt.bias,
-            follow_bonus=self.cfg.response.follow_bonus,
+            gift_pull=self.streamers.gift_pull[st], end_t=rt.end_t[slots], slot=slots,
+            content=rt.content, bias=rt.bias, follow_bonus=self.cfg.response.follow_bonus,
         )  # fmt: skip
 
     def expected_feedback(self, user: int, time: float) -> np.ndarray:

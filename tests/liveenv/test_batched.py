@@ -20,8 +20,9 @@ from liveenv.batched import BatchedLiveEnv
 from liveenv.rhythm import SEGMENT_S
 
 
-def test_batch_size_one_matches_the_single_env_bit_for_bit(tiny_config):
-    single, batched = LiveStreamEnv(tiny_config), BatchedLiveEnv(tiny_config, batch_size=1)
+def test_batch_size_one_matches_the_single_env_bit_for_bit(tiny_config, world_overrides):
+    cfg = tiny_config.replace(**world_overrides)
+    single, batched = LiveStreamEnv(cfg), BatchedLiveEnv(cfg, batch_size=1)
     obs_s, _ = single.reset(seed=11)
     obs_b, _ = batched.reset(seed=11)
     rng = np.random.default_rng(0)

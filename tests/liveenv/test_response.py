@@ -1,5 +1,6 @@
 """The fast vectorised response against the plain reference, draw for draw,
-and the oracle's exact expectation against Monte-Carlo means."""
+and the oracle's exact expectation against Monte-Carlo means, in the default
+world and in one whose streamers differ in gift pull (with a hold cost)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import numpy as np
 import pytest
 
 from liveenv import make_config
+from liveenv.population import draw_gift_pull
 from liveenv.reference import appeal_reference, room_bias_reference, sample_reference
 from liveenv.response import N_UNIFORMS, Impressions, expected_feedback, sample_feedback
 from liveenv.rhythm import SEGMENT_S
 
 
 def random_impressions(cfg, n: int, rng: np.random.Generator) -> Impressions:
+    """``n`` impressions of 7 rooms; gift pulls drawn (after the rest) as the world does."""
     d, slots, ring = cfg.latent_dim, 7, cfg.response.max_watch_segments + 2
     content = rng.standard_normal((slots, ring, d)).astype(np.float32)
     content /= np.linalg.norm(content, axis=-1, keepdims=True)
@@ -21,13 +24,17 @@ def random_impressions(cfg, n: int, rng: np.random.Generator) -> Impressions:
     content /= np.linalg.norm(content, axis=-1, keepdims=True)
     vec = content[0, 0][None, :] + 0.3 * rng.standard_normal((n, d))
     t = rng.uniform(1000.0, 5000.0, n)
-    return Impressions(
+    imp = Impressions(
         t=t, vec=vec.astype(np.float32), like_prop=rng.lognormal(0, 1, n),
         comment_prop=rng.lognormal(0, 1, n), gift_prop=rng.lognormal(0, 1, n) * (rng.random(n) < 0.5),
-        followed=rng.random(n) < 0.3, end_t=t + rng.uniform(10.0, 3 * 3600.0, n),
-        slot=rng.integers(0, slots, n), content=content,
-        bias=rng.normal(0, 0.3, (slots, ring)).astype(np.float32), follow_bonus=0.35,
+        followed=rng.random(n) < 0.3, gift_pull=np.ones(n, np.float32),
+        end_t=t + rng.uniform(10.0, 3 * 3600.0, n), slot=rng.integers(0, slots, n),
+        content=content, bias=rng.normal(0, 0.3, (slots, ring)).astype(np.float32),
+        follow_bonus=0.35,
     )  # fmt: skip
+    room_pull = draw_gift_pull(slots, cfg.streamers.gift_pull_sigma, rng).astype(np.float32)
+    imp.gift_pull = room_pull[imp.slot]  # one streamer per room slot
+    return imp
 
 
 def test_appeal_matches_reference():
@@ -50,8 +57,8 @@ def test_room_bias_matches_reference():
         assert phase_penalty(np.array([prog]), cfg)[0] == pytest.approx(ref)
 
 
-def test_sampled_feedback_matches_reference_draw_for_draw():
-    cfg = make_config("default")
+def test_sampled_feedback_matches_reference_draw_for_draw(world_overrides):
+    cfg = make_config("default", **world_overrides)
     rng = np.random.default_rng(1)
     n = 400
     imp = random_impressions(cfg, n, rng)
@@ -64,6 +71,7 @@ def test_sampled_feedback_matches_reference_draw_for_draw():
         np.testing.assert_allclose(fb[i], ref, rtol=1e-6, atol=1e-6)
         long_watches += ref[1] > 10
     assert long_watches > 20  # the test exercises many boundaries, not just bounces
+    assert fb[:, 5].any()  # and gifts
     assert np.all(watch <= imp.end_t - imp.t + 1e-9)
 
 
@@ -77,8 +85,8 @@ def test_unclicked_impressions_give_zero_feedback():
     assert not fb.any() and not watch.any()
 
 
-def test_expected_feedback_matches_monte_carlo():
-    cfg = make_config("default")
+def test_expected_feedback_matches_monte_carlo(world_overrides):
+    cfg = make_config("default", **world_overrides)
     rng = np.random.default_rng(3)
     base = random_impressions(cfg, 4, rng)
     expected = expected_feedback(base, cfg)

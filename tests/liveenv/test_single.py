@@ -5,7 +5,8 @@ rows (one row of :attr:`World.draws` per request, in serving order): one
 request at a time through :func:`serve_one`, all at once through
 :meth:`World.serve`. Outcomes must agree draw for draw (clicks, likes, ...
 exactly; watch times and state to float precision), and so must the
-observations of :func:`observe_one` and :meth:`World.observe`.
+observations of :func:`observe_one` and :meth:`World.observe`, with and
+without gift pull.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from liveenv.single import observe_one, serve_one
 from liveenv.world import World
 
 
-def two_worlds(seed: int = 3) -> tuple[World, World]:
+def two_worlds(seed: int = 3, **overrides: float) -> tuple[World, World]:
     cfg = make_config("default", **{"users.n_users": 3000, "streamers.n_streamers": 300,
-                                    "start_hour": 20.0})  # fmt: skip
+                                    "start_hour": 20.0, **overrides})  # fmt: skip
     return World(cfg, np.random.default_rng(seed)), World(cfg, np.random.default_rng(seed))
 
 
@@ -30,8 +31,8 @@ def pending(world: World, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray
     return users, np.sort(world.sim.now + rng.uniform(0.0, 29.9, n))
 
 
-def test_serve_one_matches_the_vectorised_serve_draw_for_draw():
-    a, b = two_worlds()
+def test_serve_one_matches_the_vectorised_serve_draw_for_draw(world_overrides):
+    a, b = two_worlds(**world_overrides)
     users, times = pending(a, 400)
     # a few follows so that the follow bonus is exercised
     rng = np.random.default_rng(0)
@@ -58,8 +59,8 @@ def test_serve_one_matches_the_vectorised_serve_draw_for_draw():
     assert len(a.queue) == len(b.queue)
 
 
-def test_observe_one_matches_the_batched_observation():
-    a, b = two_worlds(5)
+def test_observe_one_matches_the_batched_observation(world_overrides):
+    a, b = two_worlds(5, **world_overrides)
     users, times = pending(a, 300)
     rng = np.random.default_rng(1)
     rows = rng.integers(0, a.n_live, len(users))
