@@ -60,8 +60,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "hybrid_sids": {"sid_mode": "hybrid"},
     "negatives": {"negatives": True},
     "static_negatives": {"sid_mode": "static", "negatives": True},
-    "no_live_prior": {"live_prior_weight": 0.0},
-    "static_no_live_prior": {"sid_mode": "static", "live_prior_weight": 0.0},
+    "no_room_prior": {"room_prior": False},
+    "no_live_prior": {"live_prior_weight": 0.0, "room_prior": False},
+    "static_no_live_prior": {"sid_mode": "static", "live_prior_weight": 0.0, "room_prior": False},
 }
 Scorer = Callable[[dict[str, np.ndarray]], np.ndarray]
 

@@ -15,8 +15,9 @@ Metrics per row: ``n_impressions``, the per-impression rate of each objective
 seed and group against the random and oracle policies of the same run (they
 are added when missing, see :func:`evaluate`); with ``expected=True`` also
 ``expected_return`` (the true expected reward of the chosen room: the same
-quantity without the sampling noise of rare, heavy-tailed gifts) and its
-``expected_normalised`` score. Rows of the whole run also carry
+quantity without the sampling noise of rare, heavy-tailed gifts), its
+``expected_normalised`` score and ``expected_click`` ... ``expected_gift``, the
+chosen room's expected feedback per objective. Rows of the whole run also carry
 ``gini`` and ``coverage`` of streamer exposure: counts of impressions (every
 slot of a slate) per streamer over every streamer that was live at some request
 of the run, zeros included. The summary averages rows across seeds with 95 %
@@ -46,7 +47,9 @@ from policies.base import Policy
 from policies.baselines import OraclePolicy, RandomPolicy
 
 BREAKDOWNS = ("user_cohort", "streamer_cohort", "phase", "hour")
-METRICS = ("weighted_return", *OBJECTIVES, "expected_return")
+#: Expected feedback of the chosen room per objective (``expected=True``).
+EXPECTED_OBJECTIVES = tuple(f"expected_{k}" for k in OBJECTIVES)
+METRICS = ("weighted_return", *OBJECTIVES, "expected_return", *EXPECTED_OBJECTIVES)
 SUMMARY_METRICS = (*METRICS, "oracle_normalised", "expected_normalised", "gini", "coverage")
 DEFAULT_STEPS = 2000
 
@@ -95,7 +98,8 @@ def run_episode(policy: Policy, env: LiveStreamEnv, seed: int, max_steps: int | 
     Returns ``(impressions, exposure)``: one row per impression, and the
     impression count of every streamer that was live at some request.
     ``expected``: also record ``expected_return``, the env's true expected
-    reward of the chosen room (privileged; one room per request only).
+    reward of the chosen room, and its expected feedback per objective
+    (``expected_click``, ...; privileged; one room per request only).
     """
     if expected and env.config.slate_size != 1:
         raise ValueError("expected=True needs slate_size == 1 (no slate-level oracle)")
@@ -105,7 +109,7 @@ def run_episode(policy: Policy, env: LiveStreamEnv, seed: int, max_steps: int | 
     rows: list[tuple[Any, ...]] = []
     feedback: list[np.ndarray] = []
     shown: list[np.ndarray] = []
-    expect: list[float] = []
+    expect: list[np.ndarray] = []
     seen = np.zeros(1024, dtype=bool)
     limit = np.inf if max_steps is None else max_steps
     while len(rows) < limit:
@@ -115,7 +119,7 @@ def run_episode(policy: Policy, env: LiveStreamEnv, seed: int, max_steps: int | 
         seen[live] = True
         action = policy.act(obs, env=priv).action(0)
         if expected:
-            expect.append(float(env.unwrapped.oracle_utilities()[action]))
+            expect.append(env.unwrapped.oracle_expected_feedback()[action])
         shown.append(obs["room_streamer"][np.atleast_1d(action)])
         hour = int(info["hour"]) % 24
         obs, reward, terminated, truncated, info = env.step(action)
@@ -129,7 +133,9 @@ def run_episode(policy: Policy, env: LiveStreamEnv, seed: int, max_steps: int | 
     frame = pd.DataFrame(rows, columns=["weighted_return", *BREAKDOWNS])
     frame[list(OBJECTIVES)] = np.asarray(feedback, dtype=np.float64).reshape(-1, len(OBJECTIVES))
     if expected:
-        frame["expected_return"] = expect
+        fb = np.asarray(expect, dtype=np.float64).reshape(-1, len(OBJECTIVES))
+        frame["expected_return"] = fb @ np.asarray(env.unwrapped.weights, dtype=np.float64)
+        frame[list(EXPECTED_OBJECTIVES)] = fb
     counts = np.bincount(np.concatenate(shown), minlength=len(seen)) if shown else np.zeros(0)
     return frame, counts[np.flatnonzero(seen)] if len(counts) else counts
 

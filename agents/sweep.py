@@ -40,6 +40,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from agents.align.common import parse_weights, weights_label, weights_text
+from agents.evaluate import EXPECTED_OBJECTIVES
 from liveenv.atomic import atomic_write_bytes
 from liveenv.objectives import OBJECTIVES, as_weight_vector
 
@@ -205,10 +206,11 @@ def _evaluate_cell(spec: dict[str, Any], model: str) -> dict[str, Any]:
                    steps_per_seed=spec["eval_steps"], progress=False, expected=True)  # fmt: skip
     mine = res.table[(res.table["policy"] == "policy") & (res.table["breakdown"] == "all")]
     metrics = ["weighted_return", "expected_return", "oracle_normalised", "expected_normalised",
-               *OBJECTIVES]  # fmt: skip
+               *OBJECTIVES, *EXPECTED_OBJECTIVES]  # fmt: skip
     row: dict[str, Any] = {m: float(mine[m].mean()) for m in metrics}
     row.update({f"{m}_sd": float(mine[m].std(ddof=1)) if len(mine) > 1 else 0.0
-                for m in ("weighted_return", "expected_return", *OBJECTIVES)})  # fmt: skip
+                for m in ("weighted_return", "expected_return", *OBJECTIVES,
+                          *EXPECTED_OBJECTIVES)})  # fmt: skip
     return row
 
 
@@ -264,17 +266,28 @@ def run_ray(specs: list[dict[str, Any]], address: str, progress: bool) -> list[d
 # ----- tables and figure --------------------------------------------------------------
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation across seeds per weight vector."""
-    metrics = [*OBJECTIVES, "weighted_return", "expected_return", "oracle_normalised",
-               "expected_normalised", "kl_ref"]  # fmt: skip
+    metrics = [*OBJECTIVES, *EXPECTED_OBJECTIVES, "weighted_return", "expected_return",
+               "oracle_normalised", "expected_normalised", "kl_ref"]  # fmt: skip
+    metrics = [m for m in metrics if m in results]  # cells from before expected_* existed
     wcols = [f"w_{k}" for k in OBJECTIVES]
     g = results.groupby(["label", *wcols], sort=False)[metrics]
     out = g.mean().add_suffix("_mean").join(g.std(ddof=1).add_suffix("_sd"))
     return out.reset_index().assign(n_seeds=g.size().to_numpy())
 
 
+def rate_column(summary: pd.DataFrame, objective: str) -> str:
+    """The column that measures ``objective``'s rate: the chosen rooms' expected feedback
+    (``expected_<objective>``, free of the sampling noise of rare, heavy-tailed gifts)
+    when every cell has it, else the realised feedback (cells from older runs)."""
+    col = f"expected_{objective}"
+    ok = f"{col}_mean" in summary and bool(summary[f"{col}_mean"].notna().all())
+    return col if ok else objective
+
+
 def steering(summary: pd.DataFrame) -> pd.DataFrame:
     """For every objective whose weight varies while all others stay fixed: the
-    Spearman correlation of the weight with that objective's rate."""
+    Spearman correlation of the weight with that objective's rate (expected, see
+    :func:`rate_column`; the realised rates are listed beside)."""
     from scipy.stats import spearmanr
 
     rows = []
@@ -286,11 +299,14 @@ def steering(summary: pd.DataFrame) -> pd.DataFrame:
             if g[f"w_{k}"].nunique() < 3:
                 continue
             g = g.sort_values(f"w_{k}")
-            rho, p = spearmanr(g[f"w_{k}"], g[f"{k}_mean"])
+            rate = g[f"{rate_column(summary, k)}_mean"]
+            rho, p = spearmanr(g[f"w_{k}"], rate)
             rows.append({"objective": k, "weights": ",".join(f"{v:g}" for v in g[f"w_{k}"]),
-                         "rates": ",".join(f"{v:.4g}" for v in g[f"{k}_mean"]),
+                         "rate": rate_column(summary, k),
+                         "rates": ",".join(f"{v:.4g}" for v in rate),
+                         "realised_rates": ",".join(f"{v:.4g}" for v in g[f"{k}_mean"]),
                          "spearman": float(rho), "p_value": float(p),
-                         "monotone": bool(np.all(np.diff(g[f"{k}_mean"].to_numpy()) > 0)),
+                         "monotone": bool(np.all(np.diff(rate.to_numpy()) > 0)),
                          "max_kl_ref": float(g["kl_ref_mean"].max())})  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -312,8 +328,9 @@ def pareto_figure(summary: pd.DataFrame, x: str, y: str, path: Path) -> Path:
     fig = Figure(figsize=(6.4, 4.6))
     ax = fig.add_subplot(1, 1, 1)
     cells = summary[summary["label"] != REFERENCE].reset_index(drop=True)
-    xs, ys = cells[f"{x}_mean"].to_numpy(), cells[f"{y}_mean"].to_numpy()
-    ax.errorbar(xs, ys, xerr=cells[f"{x}_sd"].fillna(0), yerr=cells[f"{y}_sd"].fillna(0),
+    cx, cy = rate_column(summary, x), rate_column(summary, y)
+    xs, ys = cells[f"{cx}_mean"].to_numpy(), cells[f"{cy}_mean"].to_numpy()
+    ax.errorbar(xs, ys, xerr=cells[f"{cx}_sd"].fillna(0), yerr=cells[f"{cy}_sd"].fillna(0),
                 fmt="o", ms=5, lw=0.8, capsize=2, label="aligned (mean, sd over seeds)")  # fmt: skip
     front = pareto_mask(xs, ys)
     order = np.argsort(xs[front])
@@ -324,9 +341,9 @@ def pareto_figure(summary: pd.DataFrame, x: str, y: str, path: Path) -> Path:
                     textcoords="offset points")  # fmt: skip
     ref = summary[summary["label"] == REFERENCE]
     if len(ref):
-        ax.plot(ref[f"{x}_mean"], ref[f"{y}_mean"], "*", ms=12, label="pretrained")
-    ax.set_xlabel(f"{x} per impression")
-    ax.set_ylabel(f"{y} per impression")
+        ax.plot(ref[f"{cx}_mean"], ref[f"{cy}_mean"], "*", ms=12, label="pretrained")
+    ax.set_xlabel(f"{cx.replace('_', ' ')} per impression")
+    ax.set_ylabel(f"{cy.replace('_', ' ')} per impression")
     ax.legend(fontsize=8)
     fig.subplots_adjust(left=0.12, right=0.97, bottom=0.11, top=0.96)
     return atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=120))
@@ -349,10 +366,12 @@ def write_outputs(args: SweepArgs, rows: list[dict[str, Any]]) -> dict[str, Path
              f"{r['kl_ref_mean']:.3f}"] for _, r in summary.iterrows()]  # fmt: skip
     text = "# Reward-weight sweep\n\n" + markdown_table(head, body) + "\n"
     if len(steer):
-        steer_rows = [[s.objective, s.weights, s.rates, f"{s.spearman:.3f}", str(s.monotone),
-                       f"{s.max_kl_ref:.3f}"] for s in steer.itertuples()]  # fmt: skip
+        steer_rows = [[s.objective, s.weights, f"{s.rates} ({s.rate})", s.realised_rates,
+                       f"{s.spearman:.3f}", str(s.monotone), f"{s.max_kl_ref:.3f}"]
+                      for s in steer.itertuples()]  # fmt: skip
         text += "\n## Steering\n\n" + markdown_table(
-            ["objective", "weights", "rates", "Spearman", "monotone", "max KL"], steer_rows) + "\n"  # fmt: skip
+            ["objective", "weights", "rates", "realised rates", "Spearman", "monotone", "max KL"],
+            steer_rows) + "\n"  # fmt: skip
         paths["steering"] = write_table(steer, out / "steering.csv")
     atomic_write_text(out / "summary.md", text)
     paths["markdown"] = out / "summary.md"

@@ -26,12 +26,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from liveenv.world import ROOM_STAT_COLUMNS
 from policies.base import as_batch
 from policies.onelive.checkpoint import load_checkpoint
 from policies.onelive.config import GeneratorBatch
 from policies.onelive.decoding import collision_log_share, live_log_prior, sequence_log_prob
-from policies.onelive.features import FeatureBuilder, room_stat_features
+from policies.onelive.features import ROOM_PRIOR_COLUMNS, FeatureBuilder, room_stat_features
 from policies.onelive.model import OneLiveGenerator
 
 NEG_INF = float("-inf")
@@ -78,8 +77,8 @@ class EncodedRequests:
         arrays = dict(arrays)
         if "live_stats" not in arrays:
             mask = np.asarray(arrays["live_mask"])
-            stats = np.zeros((*mask.shape, len(ROOM_STAT_COLUMNS)), np.float32)
-            stats[..., ROOM_STAT_COLUMNS.index("log_viewers")] = arrays.get("live_viewers", 0.0)
+            stats = np.zeros((*mask.shape, len(ROOM_PRIOR_COLUMNS)), np.float32)
+            stats[..., ROOM_PRIOR_COLUMNS.index("log_viewers")] = arrays.get("live_viewers", 0.0)
             arrays["live_stats"] = stats
         return cls(**{f.name: torch.from_numpy(np.asarray(arrays[f.name])) for f in fields(cls)})
 

@@ -100,13 +100,21 @@ def request_side(batch: Mapping[str, np.ndarray]) -> RequestSide:
         (n > 0), n / mask.shape[1], (watch * mask).sum(axis=1) / denom[:, 0], mean_inter,
         gift_value, recent_age,
     ]).astype(np.float32)  # fmt: skip
-    weight = mask * (0.2 + watch)  # every click counts, long watches more
-    taste = _unit(np.einsum("bh,bho->bo", weight, content))
+    taste = history_taste(batch)
     last = content[:, -1] * mask[:, -1:]  # newest last (right-aligned)
     scalars = np.concatenate(
         [np.asarray(batch["user"], np.float32), np.asarray(batch["time"], np.float32), hist], 1
     )
     return RequestSide(scalars, taste.astype(np.float32), _unit(last).astype(np.float32))
+
+
+def history_taste(batch: Mapping[str, np.ndarray]) -> np.ndarray:
+    """``(B, o)`` unit watch-weighted mean of each request's clicked history content
+    (every click counts, long watches more; zero without history)."""
+    mask = np.asarray(batch["history_mask"], dtype=np.float32)  # (B, H)
+    content = np.asarray(batch["history_content"], dtype=np.float32)  # (B, H, o)
+    watch = np.log1p(np.asarray(batch["history_feedback"], dtype=np.float32)[..., 1])
+    return _unit(np.einsum("bh,bho->bo", mask * (0.2 + watch), content)).astype(np.float32)
 
 
 # ----- room side -----------------------------------------------------------------

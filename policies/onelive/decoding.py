@@ -14,8 +14,8 @@ Duplicate SIDs in the live table (collisions) are one sequence: a beam maps to t
 first live entry with its SID; `score_all_live` gives every duplicate that score.
 
 Live prior (``OneLiveConfig.live_prior_weight`` w > 0 and/or ``room_prior``): every
-function also takes ``live_stats`` (B, N, S), the rooms' scaled statistics
-(:func:`policies.onelive.features.room_stat_features`; column 0 is ``log_viewers``).
+function also takes ``live_stats`` (B, N, S), the rooms' scaled statistics and taste
+match (:func:`policies.onelive.features.room_stat_features`; column 0 is ``log_viewers``).
 Each live room gets a log prior ``prior_r = w * viewers_r (+ room_prior(user, stats_r))``
 and each level's logits get ``+ log sum_{live rooms r under prefix + [t]} exp(prior_r)``
 before the constrained softmax, the same in training and decoding. The generator then
@@ -34,12 +34,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from liveenv.world import ROOM_STAT_COLUMNS
 from policies.onelive.config import GeneratorBatch
+from policies.onelive.features import ROOM_PRIOR_COLUMNS
 from policies.onelive.model import OneLiveGenerator, gather_beams
 
 NEG_INF = float("-inf")
-_VIEWERS = ROOM_STAT_COLUMNS.index("log_viewers")
+_VIEWERS = ROOM_PRIOR_COLUMNS.index("log_viewers")
 
 
 class BeamResult(NamedTuple):
@@ -117,7 +117,7 @@ def live_log_prior(model: OneLiveGenerator, batch: GeneratorBatch, live_stats: T
             f"{cfg.room_prior}: pass live_stats (B, N, S), the rooms' scaled statistics "
             "(policies.onelive.features.room_stat_features)"
         )
-    want = (*live_mask.shape, len(ROOM_STAT_COLUMNS))
+    want = (*live_mask.shape, len(ROOM_PRIOR_COLUMNS))
     if tuple(live_stats.shape) != want:
         raise ValueError(
             f"live_stats has shape {tuple(live_stats.shape)}, expected {want} "

@@ -41,6 +41,7 @@ import torch
 
 from liveenv.rhythm import time_features
 from liveenv.world import ROOM_STAT_COLUMNS
+from policies.cascade.features import history_taste
 from policies.onelive.config import GeneratorBatch
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "HISTORY_KEYS",
     "LONG_VIEW_MIN",
     "N_FEEDBACK_TYPES",
+    "ROOM_PRIOR_COLUMNS",
     "TIME_DIM",
     "FeatureBuilder",
     "PooledCache",
@@ -61,6 +63,7 @@ __all__ = [
     "room_log_viewers",
     "room_stat_features",
     "scaled_room_stats",
+    "taste_match",
 ]
 
 FEEDBACK_TYPES = ("skip", "click", "long_view", "like", "comment", "follow", "gift")
@@ -140,6 +143,11 @@ def room_log_viewers(obs: Mapping[str, np.ndarray], mask: np.ndarray | None = No
     return torch.from_numpy(np.where(live, rooms[..., col], 0.0).astype(np.float32))
 
 
+#: Columns of the live prior's per-room input (``OneLiveConfig.room_prior``): the room
+#: statistics on a learnable scale, then the cosine of the user's taste (watch-weighted
+#: mean clicked content, :func:`policies.cascade.features.history_taste`) with the room's
+#: content now.
+ROOM_PRIOR_COLUMNS = (*ROOM_STAT_COLUMNS, "taste_match")
 #: Typical size of the like, comment and gift rates (rates are ~ scale * quality).
 _RATE_SCALE = (0.02, 0.01, 0.002)
 _RATES = tuple(ROOM_STAT_COLUMNS.index(c) for c in ("like_rate", "comment_rate", "gift_rate"))
@@ -158,15 +166,26 @@ def scaled_room_stats(stats: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def taste_match(taste: np.ndarray, content: np.ndarray) -> np.ndarray:
+    """``(B, R)`` cosine of each request's taste ``(B, o)`` (unit or zero) with its
+    rooms' observed content ``(B, R, o)``: the :data:`ROOM_PRIOR_COLUMNS` cross column."""
+    unit = content / np.maximum(np.linalg.norm(content, axis=-1, keepdims=True), 1e-6)
+    return np.einsum("bo,bro->br", taste, unit).astype(np.float32)
+
+
 def room_stat_features(
     obs: Mapping[str, np.ndarray], mask: np.ndarray | None = None
 ) -> torch.Tensor:
-    """``(B, R, S)`` float32 :func:`scaled_room_stats` of the (batched) room table, 0 on
-    empty slots: the input of the generator's live prior (column 0 is ``log_viewers``)."""
-    rooms = np.asarray(obs["rooms"])
+    """``(B, R, |ROOM_PRIOR_COLUMNS|)`` float32 input of the generator's live prior, 0 on
+    empty slots: the room table's :func:`scaled_room_stats` (column 0 is ``log_viewers``)
+    and the user's :func:`taste_match` with each room's content."""
+    rooms = np.asarray(obs["rooms"], dtype=np.float32)
     live = np.asarray(obs["room_mask"]).astype(bool) if mask is None else mask
-    stats = torch.from_numpy(rooms[..., -len(ROOM_STAT_COLUMNS) :].astype(np.float32))
-    return scaled_room_stats(stats).masked_fill(~torch.from_numpy(live)[..., None], 0.0)
+    stats = scaled_room_stats(torch.from_numpy(rooms[..., -len(ROOM_STAT_COLUMNS) :].copy()))
+    o = (rooms.shape[-1] - len(ROOM_STAT_COLUMNS)) // 2
+    match = torch.from_numpy(taste_match(history_taste(obs), rooms[..., :o]))
+    out = torch.cat([stats, match[..., None]], -1)
+    return out.masked_fill(~torch.from_numpy(live)[..., None], 0.0)
 
 
 # ----- streamer -> pooled embedding ----------------------------------------------------

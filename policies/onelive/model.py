@@ -32,8 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from liveenv.world import ROOM_STAT_COLUMNS
 from policies.onelive.config import GeneratorBatch, OneLiveConfig
+from policies.onelive.features import ROOM_PRIOR_COLUMNS
 
 KV = tuple[Tensor, Tensor]
 
@@ -193,16 +193,17 @@ class MTPModule(nn.Module):
 class RoomPrior(nn.Module):
     """Personalised linear score of each live room's statistics (``config.room_prior``).
 
-    ``score(room) = stats_room . (W ctx + b)`` with ``stats`` the room's scaled
-    statistics (``policies.onelive.features.scaled_room_stats``, ``ROOM_STAT_COLUMNS``
-    order) and ``ctx`` the user's features plus the share of each feedback type in the
-    history (a user who gifted weighs a room's gift rate differently). Zero at init.
+    ``score(room) = stats_room . (W ctx + b)`` with ``stats`` the room's row of
+    ``ROOM_PRIOR_COLUMNS`` (``policies.onelive.features.room_stat_features``: scaled
+    statistics and the user's taste match) and ``ctx`` the user's features plus the
+    share of each feedback type in the history (a user who gifted weighs a room's gift
+    rate differently). Zero at init.
     """
 
     def __init__(self, cfg: OneLiveConfig) -> None:
         super().__init__()
         self.n_feedback_types = cfg.n_feedback_types
-        self.weights = nn.Linear(cfg.user_dim + cfg.n_feedback_types, len(ROOM_STAT_COLUMNS))
+        self.weights = nn.Linear(cfg.user_dim + cfg.n_feedback_types, len(ROOM_PRIOR_COLUMNS))
 
     def forward(self, batch: GeneratorBatch, stats: Tensor) -> Tensor:
         m = batch.hist_mask.float()  # (B, H)

@@ -41,6 +41,11 @@ def test_expected_return_and_its_normalised_score(result) -> None:
     assert per_imp.count().eq(STEPS).all()
     assert o.loc["oracle", "expected_normalised_mean"] == pytest.approx(1.0)
     assert "expected return" in markdown_summary(result)
+    imp = result.impressions  # per objective, weighted as the env's reward, it is the return
+    fb = imp[[f"expected_{k}" for k in OBJECTIVES]].to_numpy()
+    np.testing.assert_allclose(fb @ result.config.weight_vector, imp["expected_return"])
+    assert (imp["expected_click"].between(0, 1)).all() and (fb >= 0).all()
+    assert imp.groupby("policy")["expected_watch_time"].mean()["oracle"] > 0
 
 
 def test_tidy_table_shape_and_counts(result) -> None:

@@ -81,8 +81,15 @@ def test_summary_steering_and_pareto_front() -> None:
     gift = steer[steer["objective"] == "gift"].iloc[0]
     assert gift["spearman"] == pytest.approx(1.0) and gift["monotone"]
     assert gift["max_kl_ref"] == pytest.approx(0.1)
+    assert gift["rate"] == "gift"  # no expected columns: the realised rates
     assert pareto_mask(np.array([1, 2, 3, 1.5]), np.array([3, 2, 1, 1])).tolist() == [
         True, True, True, False]  # fmt: skip
+    # with the chosen rooms' expected feedback, steering reads it, not the noisy draws
+    noisy = [r | {"gift": 0.5 - r["w_gift"], **{f"expected_{k}": r[k] for k in OBJECTIVES}}
+             for r in rows]  # fmt: skip
+    gift = steering(summarise(pd.DataFrame(noisy))).set_index("objective").loc["gift"]
+    assert gift["rate"] == "expected_gift" and gift["monotone"]
+    assert gift["spearman"] == pytest.approx(1.0) and gift["realised_rates"].startswith("0.49")
 
 
 def test_sweep_writes_tables_and_resumes_without_redoing_cells(tiny, tmp_path: Path) -> None:

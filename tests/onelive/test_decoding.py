@@ -7,7 +7,6 @@ from dataclasses import replace
 import pytest
 import torch
 
-from liveenv.world import ROOM_STAT_COLUMNS
 from policies.onelive import (
     GeneratorBatch,
     OneLiveConfig,
@@ -18,9 +17,10 @@ from policies.onelive import (
     sequence_log_prob,
 )
 from policies.onelive.decoding import collision_log_share, live_log_prior
+from policies.onelive.features import ROOM_PRIOR_COLUMNS
 
 MODES = [pytest.param(True, id="mtp"), pytest.param(False, id="ar")]
-N_STATS = len(ROOM_STAT_COLUMNS)
+N_STATS = len(ROOM_PRIOR_COLUMNS)
 
 
 def setup(mtp: bool, B: int = 3, N: int = 10, seed: int = 0, unique: bool = True):
