@@ -60,9 +60,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "hybrid_sids": {"sid_mode": "hybrid"},
     "negatives": {"negatives": True},
     "static_negatives": {"sid_mode": "static", "negatives": True},
-    "no_room_prior": {"room_prior": False},
-    "no_live_prior": {"live_prior_weight": 0.0, "room_prior": False},
-    "static_no_live_prior": {"sid_mode": "static", "live_prior_weight": 0.0, "room_prior": False},
+    "room_prior": {"room_prior": True},
+    "static_room_prior": {"sid_mode": "static", "room_prior": True},
+    "no_live_prior": {"live_prior_weight": 0.0},
+    "static_no_live_prior": {"sid_mode": "static", "live_prior_weight": 0.0},
 }
 Scorer = Callable[[dict[str, np.ndarray]], np.ndarray]
 

@@ -99,11 +99,14 @@ class PretrainArgs:
                   "+log sum exp(w * log_viewers) per token; 0: none (also when live_window_s "
                   "is 0: the full-vocabulary CE has no live rooms to sum over)"},
     )  # fmt: skip
+    # off by default: after alignment its gain on default was within noise (+0.037
+    # [-0.108, +0.183]), and with it static SIDs beat dynamic ones on fast_drift
+    # (the taste match does the content matching): BENCHMARKS.md, "Room prior"
     room_prior: bool = field(
-        default=True,
+        default=False,
         metadata={"help": "add a learned, personalised score of each live room's statistics "
-                  "(viewers, like/comment/gift rates, hours live, new streamer) to the live "
-                  "prior; off when live_window_s is 0"},
+                  "(viewers, like/comment/gift rates, hours live, new streamer) and of the "
+                  "user's taste match with it to the live prior; off when live_window_s is 0"},
     )  # fmt: skip
     d_model: int = field(default=64, metadata={"help": "model width"})
     n_head: int = field(default=4, metadata={"help": "attention heads"})

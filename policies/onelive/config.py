@@ -47,12 +47,13 @@ class OneLiveConfig:
         ``+ log sum exp(w * log_viewers)`` over the live rooms under the extended
         prefix, in training and in decoding, so the generator learns what live
         popularity does not explain. 0 (default): no prior.
-    room_prior: add a learned, personalised score of every live room's statistics
-        to that prior (:class:`policies.onelive.model.RoomPrior`): the room's
-        log-scaled statistics (``liveenv.world.ROOM_STAT_COLUMNS``: viewers, like,
-        comment and gift rates, hours live, new streamer) times weights computed
-        from the user's features. It starts at zero (the prior is then
-        ``w * log_viewers`` alone) and is trained with everything else, in
+    room_prior: add a learned, personalised score of every live room to that prior
+        (:class:`policies.onelive.model.RoomPrior`): the room's row of
+        ``policies.onelive.features.ROOM_PRIOR_COLUMNS`` (its log-scaled statistics:
+        viewers, like, comment and gift rates, hours live, new streamer; and the
+        cosine of the user's taste with its content now) times weights computed
+        from the user's features and feedback history. It starts at zero (the prior
+        is then ``w * log_viewers`` alone) and is trained with everything else, in
         pretraining and in alignment. False (default): none.
     """
 

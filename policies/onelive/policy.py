@@ -10,8 +10,8 @@ order of most live viewers first (the room table's ``log_viewers``), then lowest
 in a slate the next SID's rooms follow. When the beams hold fewer rooms than the slate
 needs, the remaining live rooms follow by the same popularity order.
 
-A generator trained with the live prior (``OneLiveConfig.live_prior_weight`` > 0 and
-``room_prior``, the pretraining defaults) reads the room table's statistics inside its
+A generator trained with the live prior (``OneLiveConfig.live_prior_weight`` > 0, the
+pretraining default, and optionally ``room_prior``) reads the room table's statistics inside its
 constrained softmax (:mod:`policies.onelive.decoding`), in greedy decoding, scoring and
 sampling alike; rooms sharing a SID then split its mass by ``exp(prior)``.
 
