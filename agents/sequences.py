@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from policies.cascade.features import history_taste
+from policies.cascade.features import history_taste, taste_match
 from policies.onelive.config import GeneratorBatch
 from policies.onelive.features import (
     LONG_VIEW_MIN,
@@ -43,7 +43,6 @@ from policies.onelive.features import (
     history_from_log,
     log_column,
     scaled_room_stats,
-    taste_match,
 )
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 Everything hidden (latent interests, content style, quality, gift pull,
 propensities) lives here; what a recommender may see is built by
-:mod:`liveenv.observation`.
+:meth:`liveenv.world.World.observe`.
 """
 
 from __future__ import annotations

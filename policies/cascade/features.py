@@ -117,6 +117,12 @@ def history_taste(batch: Mapping[str, np.ndarray]) -> np.ndarray:
     return _unit(np.einsum("bh,bho->bo", mask * (0.2 + watch), content)).astype(np.float32)
 
 
+def taste_match(taste: np.ndarray, content: np.ndarray) -> np.ndarray:
+    """``(B, R)`` cosine of each request's taste ``(B, o)`` (unit or zero,
+    :func:`history_taste`) with its rooms' observed content ``(B, R, o)``."""
+    return np.einsum("bo,bro->br", taste, _unit(content)).astype(np.float32)
+
+
 # ----- room side -----------------------------------------------------------------
 def room_side(rooms: np.ndarray) -> np.ndarray:
     """``(B, R, 2o + n_stats)``: content, pooled embedding, statistics (rates as logs)."""

@@ -41,7 +41,7 @@ import torch
 
 from liveenv.rhythm import time_features
 from liveenv.world import ROOM_STAT_COLUMNS
-from policies.cascade.features import history_taste
+from policies.cascade.features import history_taste, obs_dim_of, taste_match
 from policies.onelive.config import GeneratorBatch
 
 __all__ = [
@@ -63,7 +63,6 @@ __all__ = [
     "room_log_viewers",
     "room_stat_features",
     "scaled_room_stats",
-    "taste_match",
 ]
 
 FEEDBACK_TYPES = ("skip", "click", "long_view", "like", "comment", "follow", "gift")
@@ -166,13 +165,6 @@ def scaled_room_stats(stats: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def taste_match(taste: np.ndarray, content: np.ndarray) -> np.ndarray:
-    """``(B, R)`` cosine of each request's taste ``(B, o)`` (unit or zero) with its
-    rooms' observed content ``(B, R, o)``: the :data:`ROOM_PRIOR_COLUMNS` cross column."""
-    unit = content / np.maximum(np.linalg.norm(content, axis=-1, keepdims=True), 1e-6)
-    return np.einsum("bo,bro->br", taste, unit).astype(np.float32)
-
-
 def room_stat_features(
     obs: Mapping[str, np.ndarray], mask: np.ndarray | None = None
 ) -> torch.Tensor:
@@ -182,8 +174,8 @@ def room_stat_features(
     rooms = np.asarray(obs["rooms"], dtype=np.float32)
     live = np.asarray(obs["room_mask"]).astype(bool) if mask is None else mask
     stats = scaled_room_stats(torch.from_numpy(rooms[..., -len(ROOM_STAT_COLUMNS) :].copy()))
-    o = (rooms.shape[-1] - len(ROOM_STAT_COLUMNS)) // 2
-    match = torch.from_numpy(taste_match(history_taste(obs), rooms[..., :o]))
+    match = taste_match(history_taste(obs), rooms[..., : obs_dim_of(rooms)])
+    match = torch.from_numpy(match)
     out = torch.cat([stats, match[..., None]], -1)
     return out.masked_fill(~torch.from_numpy(live)[..., None], 0.0)
 

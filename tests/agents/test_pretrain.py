@@ -21,7 +21,7 @@ from agents.sequences import (
     time_cutoff_ms,
 )
 from liveenv.world import ROOM_STAT_COLUMNS
-from policies.cascade.features import history_taste
+from policies.cascade.features import history_taste, taste_match
 from policies.onelive import (
     OneLiveConfig,
     OneLiveGenerator,
@@ -35,7 +35,6 @@ from policies.onelive.features import (
     ROOM_PRIOR_COLUMNS,
     TIME_DIM,
     history_from_log,
-    taste_match,
 )
 from policies.tokenizer import SIDTokenizer, SIDTokenizerConfig
 
