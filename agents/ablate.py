@@ -62,6 +62,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "static_negatives": {"sid_mode": "static", "negatives": True},
     "room_prior": {"room_prior": True},
     "static_room_prior": {"sid_mode": "static", "room_prior": True},
+    "room_affinity": {"room_prior": True, "room_affinity": True},
     "no_live_prior": {"live_prior_weight": 0.0},
     "static_no_live_prior": {"sid_mode": "static", "live_prior_weight": 0.0},
 }

@@ -108,6 +108,11 @@ class PretrainArgs:
                   "(viewers, like/comment/gift rates, hours live, new streamer) and of the "
                   "user's taste match with it to the live prior; off when live_window_s is 0"},
     )  # fmt: skip
+    room_affinity: bool = field(
+        default=False,
+        metadata={"help": "the room prior also reads the user's history with each room's "
+                  "streamer (share of history clicks, minutes watched); needs room_prior"},
+    )  # fmt: skip
     d_model: int = field(default=64, metadata={"help": "model width"})
     n_head: int = field(default=4, metadata={"help": "attention heads"})
     n_layer: int = field(default=3, metadata={"help": "main decoder layers"})
@@ -166,6 +171,9 @@ class PretrainArgs:
         w = self.live_prior_weight
         if not (isinstance(w, (int, float)) and math.isfinite(w) and w >= 0):
             raise ValueError(f"PretrainArgs.live_prior_weight={w!r} is invalid: a float >= 0")
+        if self.room_affinity and not self.room_prior:
+            raise ValueError("PretrainArgs.room_affinity=True needs room_prior=True "
+                             "(the room prior is what reads the streamer affinity)")  # fmt: skip
 
 
 # ----- data ------------------------------------------------------------------------
@@ -224,6 +232,7 @@ def model_config(
         use_gate=args.use_gate, use_qk_norm=args.use_qk_norm, use_mtp=args.use_mtp,
         live_prior_weight=args.live_prior_weight if args.live_window_s > 0 else 0.0,
         room_prior=bool(args.room_prior and args.live_window_s > 0),
+        room_affinity=bool(args.room_affinity and args.room_prior and args.live_window_s > 0),
     )  # fmt: skip
 
 

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from policies.cascade.features import history_taste, taste_match
+from policies.cascade.features import history_taste, streamer_affinity, taste_match
 from policies.onelive.config import GeneratorBatch
 from policies.onelive.features import (
     LONG_VIEW_MIN,
@@ -128,9 +128,12 @@ class SequenceData:
     target_stats: Tensor | None = None  # (N, S) float, scaled statistics of the shown room
     target_content: Tensor | None = None  # (N, o) float, observed content of the shown room
     taste: Tensor | None = None  # (N, o) float, the user's history taste (history_taste)
-    # shared: SIDs (G, M, L), mask (G, M), scaled statistics (G, M, S) and observed
-    # content (G, M, o) of each window's rooms
-    live_table: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
+    target_streamer: Tensor | None = None  # (N,) long, streamer of the shown room
+    hist_streamer: Tensor | None = None  # (N, H) long, streamer of each history click (-1 pad)
+    hist_minutes: Tensor | None = None  # (N, H) float, minutes watched in each history click
+    # shared: SIDs (G, M, L), mask (G, M), scaled statistics (G, M, S), observed
+    # content (G, M, o) and streamer (G, M) of each window's rooms
+    live_table: tuple[Tensor, Tensor, Tensor, Tensor, Tensor] | None = None
     label: Tensor | None = None  # (N,) bool, False: an unclicked impression; None: all clicks
 
     def positives(self) -> SequenceData:
@@ -150,25 +153,29 @@ class SequenceData:
 
     def live(self, idx: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """Live SIDs (B, M + 1, L), mask (B, M + 1) and live-prior input (B, M + 1,
-        |ROOM_PRIOR_COLUMNS|: scaled room statistics and the user's taste match, as
-        :func:`policies.onelive.features.room_stat_features` builds them) of examples
+        |ROOM_PRIOR_COLUMNS|: scaled room statistics, the user's taste match and streamer
+        affinity, as :func:`policies.onelive.features.room_stat_features` builds them) of examples
         ``idx``: the other rooms of their window (each at its latest state there), then
         the example's own room at the time of the example (so the target is always
         allowed, and every room is there once)."""
         if (self.live_table is None or self.live_group is None or self.live_self is None
                 or self.target_stats is None or self.target_content is None
-                or self.taste is None):  # fmt: skip
+                or self.taste is None or self.target_streamer is None
+                or self.hist_streamer is None or self.hist_minutes is None):  # fmt: skip
             raise ValueError("these examples carry no live sets (SequenceConfig.live_window_s=0)")
         idx = torch.arange(len(self)) if idx is None else torch.as_tensor(idx, dtype=torch.long)
-        sids, mask, stats, content = self.live_table
+        sids, mask, stats, content, streamer = self.live_table
         g = self.live_group[idx]
         own = torch.zeros_like(mask[g]).scatter_(1, self.live_self[idx][:, None], True)
         rooms = torch.cat([content[g], self.target_content[idx][:, None]], 1)  # (B, M + 1, o)
         match = torch.from_numpy(taste_match(self.taste[idx].numpy(), rooms.numpy()))
+        room_streamer = torch.cat([streamer[g], self.target_streamer[idx][:, None]], 1)
+        seen = streamer_affinity(self.hist_streamer[idx].numpy(), self.hist_minutes[idx].numpy(),
+                                 self.hist_mask[idx].numpy(), room_streamer.numpy())  # fmt: skip
         stats = torch.cat([stats[g], self.target_stats[idx][:, None]], 1)  # (B, M + 1, S)
         return (torch.cat([sids[g], self.target_sid[idx][:, None, :]], 1),
                 torch.cat([mask[g] & ~own, torch.ones(len(idx), 1, dtype=torch.bool)], 1),
-                torch.cat([stats, match[..., None]], -1))  # fmt: skip
+                torch.cat([stats, match[..., None], torch.from_numpy(seen)], -1))  # fmt: skip
 
     def batch(self, idx: Tensor | np.ndarray | None = None) -> GeneratorBatch:
         """The examples ``idx`` (all by default) as a GeneratorBatch with targets."""
@@ -231,6 +238,7 @@ def build_examples(
     hist_sid = np.where(hist["history_mask"][..., None] > 0, sid_of_row[hist["history_row"]], -1)
     b = builder.batch_from_obs(hist, hist_sid=hist_sid, update_cache=False)
     live_group = live_self = target_stats = target_content = taste = live_table = None
+    hist_streamer = hist_minutes = target_streamer = None
     if cfg.live_window_s > 0:
         stats = _log_room_stats(log)
         live_group, live_self, live_table = live_sets(log, tokenizer, builder, rows,
@@ -238,6 +246,10 @@ def build_examples(
         target_stats = stats[torch.as_tensor(rows)]
         target_content = torch.as_tensor(np.asarray(content[rows], dtype=np.float32))
         taste = torch.from_numpy(history_taste(hist))
+        h = cfg.max_history  # the newest events, as the batch keeps them
+        hist_streamer = torch.from_numpy(hist["history_streamer"][:, -h:].copy())
+        hist_minutes = torch.from_numpy(hist["history_feedback"][:, -h:, 1].copy())
+        target_streamer = torch.as_tensor(streamer.astype(np.int64))
     label = is_click[rows]
     weight = np.ones(len(rows), dtype=np.float32)
     weight[label] = example_weights(log, rows[label], cfg.weights)
@@ -249,7 +261,8 @@ def build_examples(
         timestamp_ms=torch.as_tensor(log_column(log, "timestamp_ms")[rows].astype(np.int64)),
         log_row=torch.as_tensor(rows, dtype=torch.long),
         live_group=live_group, live_self=live_self, target_stats=target_stats,
-        target_content=target_content, taste=taste,
+        target_content=target_content, taste=taste, target_streamer=target_streamer,
+        hist_streamer=hist_streamer, hist_minutes=hist_minutes,
         live_table=live_table, label=torch.as_tensor(label) if cfg.negatives else None,
     )  # fmt: skip
 
@@ -262,11 +275,11 @@ def _log_room_stats(log: Any) -> Tensor:
 
 def live_sets(log: Any, tokenizer: SIDEncoder, builder: FeatureBuilder, rows: np.ndarray,
               window_s: float, stats: Tensor
-              ) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor, Tensor, Tensor]]:  # fmt: skip
+              ) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor, Tensor, Tensor, Tensor]]:  # fmt: skip
     """For the log ``rows``: their window index, the entry of their own room in it, and
-    per window the SIDs, mask, room statistics (``stats``, one row per log row) and
-    observed content of the
-    rooms (distinct ``live_id``) shown in it, each at its latest state in the window."""
+    per window the SIDs, mask, room statistics (``stats``, one row per log row),
+    observed content and streamer of the rooms (distinct ``live_id``) shown in it, each
+    at its latest state in the window."""
     t = log_column(log, "timestamp_ms").astype(np.int64)
     window = t // int(round(window_s * 1000))
     live = log_column(log, "live_id").astype(np.int64)
@@ -282,14 +295,16 @@ def live_sets(log: Any, tokenizer: SIDEncoder, builder: FeatureBuilder, rows: np
     mask = np.zeros(table.shape[:2], dtype=bool)
     views = torch.zeros((*table.shape[:2], stats.shape[1]))
     rooms = torch.zeros((*table.shape[:2], content.shape[1]))
+    streamers = torch.full(table.shape[:2], -1, dtype=torch.long)
+    pick_streamer = torch.as_tensor(streamer.astype(np.int64))
     pick_stats, pick_content = stats[torch.as_tensor(pick)], torch.as_tensor(content)
     for g, (f, c) in enumerate(zip(first, counts, strict=True)):
         table[g, :c], mask[g, :c], views[g, :c] = sids[f : f + c], True, pick_stats[f : f + c]
-        rooms[g, :c] = pick_content[f : f + c]
+        rooms[g, :c], streamers[g, :c] = pick_content[f : f + c], pick_streamer[f : f + c]
     group_of = np.searchsorted(groups, window[rows])
     span = int(live.max()) + 1  # (window, room) as one sortable key, the order of `pick`
     own = np.searchsorted(window[pick] * span + live[pick], window[rows] * span + live[rows])
-    tables = (torch.as_tensor(table), torch.as_tensor(mask), views, rooms)
+    tables = (torch.as_tensor(table), torch.as_tensor(mask), views, rooms, streamers)
     return torch.as_tensor(group_of), torch.as_tensor(own - first[group_of]), tables
 
 

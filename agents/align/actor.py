@@ -73,13 +73,19 @@ class EncodedRequests:
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> EncodedRequests:
         """From :meth:`arrays`. Files from before ``live_stats`` existed get their
-        ``live_viewers`` (B, N) as its viewers column (zeros without), other columns 0."""
+        ``live_viewers`` (B, N) as its viewers column (zeros without), other columns 0;
+        files from before the streamer affinity get those columns as 0."""
         arrays = dict(arrays)
         if "live_stats" not in arrays:
             mask = np.asarray(arrays["live_mask"])
             stats = np.zeros((*mask.shape, len(ROOM_PRIOR_COLUMNS)), np.float32)
             stats[..., ROOM_PRIOR_COLUMNS.index("log_viewers")] = arrays.get("live_viewers", 0.0)
             arrays["live_stats"] = stats
+        stats = np.asarray(arrays["live_stats"])
+        if stats.shape[-1] < len(ROOM_PRIOR_COLUMNS):
+            pad = np.zeros((*stats.shape[:-1], len(ROOM_PRIOR_COLUMNS) - stats.shape[-1]),
+                           stats.dtype)  # fmt: skip
+            arrays["live_stats"] = np.concatenate([stats, pad], -1)
         return cls(**{f.name: torch.from_numpy(np.asarray(arrays[f.name])) for f in fields(cls)})
 
     @classmethod

@@ -123,6 +123,18 @@ def taste_match(taste: np.ndarray, content: np.ndarray) -> np.ndarray:
     return np.einsum("bo,bro->br", taste, _unit(content)).astype(np.float32)
 
 
+def streamer_affinity(history_streamer: np.ndarray, history_minutes: np.ndarray,
+                      history_mask: np.ndarray, room_streamer: np.ndarray) -> np.ndarray:  # fmt: skip
+    """``(B, R, 2)`` float32 history of each request with each room's streamer: the share
+    of the ``H`` history slots ``(B, H)`` that clicked it (``streamer_seen``) and
+    ``log1p`` of the minutes watched there (``streamer_minutes``)."""
+    mask = np.asarray(history_mask, dtype=bool)  # (B, H)
+    hs = np.where(mask, history_streamer, -1)
+    same = (hs[:, None, :] == np.asarray(room_streamer)[:, :, None]) & mask[:, None]  # (B, R, H)
+    minutes = (same * np.asarray(history_minutes, dtype=np.float32)[:, None, :]).sum(axis=2)
+    return np.stack([same.mean(axis=2), np.log1p(minutes)], axis=-1).astype(np.float32)
+
+
 # ----- room side -----------------------------------------------------------------
 def room_side(rooms: np.ndarray) -> np.ndarray:
     """``(B, R, 2o + n_stats)``: content, pooled embedding, statistics (rates as logs)."""
@@ -150,11 +162,10 @@ def cross_side(batch: Mapping[str, np.ndarray], req: RequestSide,
     sims = np.einsum("bho,bro->brh", hist, content)  # (B, R, H)
     best = np.where(mask[:, None, :], sims, -1.0).max(axis=2)
     best = np.where(mask.any(axis=1)[:, None], best, 0.0)
-    hs = np.where(mask, batch["history_streamer"], -1)  # (B, H)
-    same = (hs[:, None, :] == np.asarray(batch["room_streamer"])[:, :, None]) & mask[:, None]
-    minutes = (same * np.asarray(batch["history_feedback"])[:, None, :, 1]).sum(axis=2)
+    seen = streamer_affinity(batch["history_streamer"], np.asarray(batch["history_feedback"])[..., 1],
+                             mask, batch["room_streamer"])  # fmt: skip
     feats = [cos(req.taste, content), cos(req.taste, pooled), cos(req.last, content),
-             cos(req.last, pooled), best, same.mean(axis=2), np.log1p(minutes),
+             cos(req.last, pooled), best, seen[..., 0], seen[..., 1],
              np.asarray(batch["room_followed"], dtype=np.float32)]  # fmt: skip
     if group is not None:
         taste, conf = _unit(group[:, :o]), group[:, o]

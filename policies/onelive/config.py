@@ -55,6 +55,10 @@ class OneLiveConfig:
         from the user's features and feedback history. It starts at zero (the prior
         is then ``w * log_viewers`` alone) and is trained with everything else, in
         pretraining and in alignment. False (default): none.
+    room_affinity: the room prior also reads the user's history with each room's
+        streamer (``ROOM_AFFINITY_COLUMNS``: the share of history clicks on it and the
+        minutes watched there). Needs ``room_prior``. False (default, and in
+        checkpoints from before it existed): the first seven columns only.
     """
 
     vocab_sizes: tuple[int, ...] = (64, 64, 64)
@@ -76,6 +80,7 @@ class OneLiveConfig:
     track_logits: bool = False
     live_prior_weight: float = 0.0
     room_prior: bool = False
+    room_affinity: bool = False
 
     def __post_init__(self) -> None:
         vs = self.vocab_sizes
@@ -101,9 +106,12 @@ class OneLiveConfig:
             raise _bad("d_model", self.d_model, f"a multiple of n_head={self.n_head}")
         if not _is_num(self.dropout) or not 0.0 <= self.dropout < 1.0:
             raise _bad("dropout", self.dropout, "a float in [0, 1)")
-        for name in ("use_gate", "use_qk_norm", "use_mtp", "track_logits", "room_prior"):
+        for name in ("use_gate", "use_qk_norm", "use_mtp", "track_logits", "room_prior",
+                     "room_affinity"):  # fmt: skip
             if not isinstance(getattr(self, name), bool):
                 raise _bad(name, getattr(self, name), "a bool")
+        if self.room_affinity and not self.room_prior:
+            raise _bad("room_affinity", True, "False unless room_prior=True (the prior reads it)")
         if not _is_num(self.gate_bias_init) or not math.isfinite(self.gate_bias_init):
             raise _bad("gate_bias_init", self.gate_bias_init, "a finite float")
         lpw = self.live_prior_weight

@@ -41,7 +41,7 @@ import torch
 
 from liveenv.rhythm import time_features
 from liveenv.world import ROOM_STAT_COLUMNS
-from policies.cascade.features import history_taste, obs_dim_of, taste_match
+from policies.cascade.features import history_taste, obs_dim_of, streamer_affinity, taste_match
 from policies.onelive.config import GeneratorBatch
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "HISTORY_KEYS",
     "LONG_VIEW_MIN",
     "N_FEEDBACK_TYPES",
+    "ROOM_AFFINITY_COLUMNS",
     "ROOM_PRIOR_COLUMNS",
     "TIME_DIM",
     "FeatureBuilder",
@@ -142,11 +143,15 @@ def room_log_viewers(obs: Mapping[str, np.ndarray], mask: np.ndarray | None = No
     return torch.from_numpy(np.where(live, rooms[..., col], 0.0).astype(np.float32))
 
 
+#: The user's history with the room's streamer
+#: (:func:`policies.cascade.features.streamer_affinity`).
+ROOM_AFFINITY_COLUMNS = ("streamer_seen", "streamer_minutes")
 #: Columns of the live prior's per-room input (``OneLiveConfig.room_prior``): the room
 #: statistics on a learnable scale, then the cosine of the user's taste (watch-weighted
 #: mean clicked content, :func:`policies.cascade.features.history_taste`) with the room's
-#: content now.
-ROOM_PRIOR_COLUMNS = (*ROOM_STAT_COLUMNS, "taste_match")
+#: content now, then (read with ``OneLiveConfig.room_affinity`` only)
+#: :data:`ROOM_AFFINITY_COLUMNS`.
+ROOM_PRIOR_COLUMNS = (*ROOM_STAT_COLUMNS, "taste_match", *ROOM_AFFINITY_COLUMNS)
 #: Typical size of the like, comment and gift rates (rates are ~ scale * quality).
 _RATE_SCALE = (0.02, 0.01, 0.002)
 _RATES = tuple(ROOM_STAT_COLUMNS.index(c) for c in ("like_rate", "comment_rate", "gift_rate"))
@@ -169,14 +174,16 @@ def room_stat_features(
     obs: Mapping[str, np.ndarray], mask: np.ndarray | None = None
 ) -> torch.Tensor:
     """``(B, R, |ROOM_PRIOR_COLUMNS|)`` float32 input of the generator's live prior, 0 on
-    empty slots: the room table's :func:`scaled_room_stats` (column 0 is ``log_viewers``)
-    and the user's :func:`taste_match` with each room's content."""
+    empty slots: the room table's :func:`scaled_room_stats` (column 0 is ``log_viewers``),
+    the user's :func:`taste_match` with each room's content and the user's
+    :func:`streamer_affinity` with each room's streamer."""
     rooms = np.asarray(obs["rooms"], dtype=np.float32)
     live = np.asarray(obs["room_mask"]).astype(bool) if mask is None else mask
     stats = scaled_room_stats(torch.from_numpy(rooms[..., -len(ROOM_STAT_COLUMNS) :].copy()))
     match = taste_match(history_taste(obs), rooms[..., : obs_dim_of(rooms)])
-    match = torch.from_numpy(match)
-    out = torch.cat([stats, match[..., None]], -1)
+    seen = streamer_affinity(obs["history_streamer"], np.asarray(obs["history_feedback"])[..., 1],
+                             obs["history_mask"], obs["room_streamer"])  # fmt: skip
+    out = torch.cat([stats, torch.from_numpy(match)[..., None], torch.from_numpy(seen)], -1)
     return out.masked_fill(~torch.from_numpy(live)[..., None], 0.0)
 
 

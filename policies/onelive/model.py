@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from policies.onelive.config import GeneratorBatch, OneLiveConfig
-from policies.onelive.features import ROOM_PRIOR_COLUMNS
+from policies.onelive.features import ROOM_AFFINITY_COLUMNS, ROOM_PRIOR_COLUMNS
 
 KV = tuple[Tensor, Tensor]
 
@@ -195,7 +195,8 @@ class RoomPrior(nn.Module):
 
     ``score(room) = stats_room . (W ctx + b)`` with ``stats`` the room's row of
     ``ROOM_PRIOR_COLUMNS`` (``policies.onelive.features.room_stat_features``: scaled
-    statistics and the user's taste match) and ``ctx`` the user's features plus the
+    statistics and the user's taste match; with ``config.room_affinity`` also the
+    user's history with the room's streamer) and ``ctx`` the user's features plus the
     share of each feedback type in the history (a user who gifted weighs a room's gift
     rate differently). Zero at init.
     """
@@ -203,14 +204,16 @@ class RoomPrior(nn.Module):
     def __init__(self, cfg: OneLiveConfig) -> None:
         super().__init__()
         self.n_feedback_types = cfg.n_feedback_types
-        self.weights = nn.Linear(cfg.user_dim + cfg.n_feedback_types, len(ROOM_PRIOR_COLUMNS))
+        affinity = 0 if cfg.room_affinity else len(ROOM_AFFINITY_COLUMNS)
+        self.n_columns = len(ROOM_PRIOR_COLUMNS) - affinity  # the leading columns it reads
+        self.weights = nn.Linear(cfg.user_dim + cfg.n_feedback_types, self.n_columns)
 
     def forward(self, batch: GeneratorBatch, stats: Tensor) -> Tensor:
         m = batch.hist_mask.float()  # (B, H)
         fb = F.one_hot(batch.hist_feedback.clamp_min(0), self.n_feedback_types).float()
         share = (fb * m[..., None]).sum(1) / m.sum(1, keepdim=True).clamp_min(1.0)  # (B, F)
         w = self.weights(torch.cat([batch.user_feats.float(), share], -1))  # (B, S)
-        return torch.einsum("bns,bs->bn", stats.float(), w)  # (B, N)
+        return torch.einsum("bns,bs->bn", stats[..., : self.n_columns].float(), w)  # (B, N)
 
 
 @dataclass

@@ -21,7 +21,7 @@ from agents.sequences import (
     time_cutoff_ms,
 )
 from liveenv.world import ROOM_STAT_COLUMNS
-from policies.cascade.features import history_taste, taste_match
+from policies.cascade.features import history_taste, streamer_affinity, taste_match
 from policies.onelive import (
     OneLiveConfig,
     OneLiveGenerator,
@@ -32,6 +32,7 @@ from policies.onelive import (
 )
 from policies.onelive.features import (
     N_FEEDBACK_TYPES,
+    ROOM_AFFINITY_COLUMNS,
     ROOM_PRIOR_COLUMNS,
     TIME_DIM,
     history_from_log,
@@ -248,8 +249,17 @@ def test_live_sets_hold_each_room_once_with_its_viewers(log_dir: Path,
     torch.testing.assert_close(stats[:, -1, rate], torch.log(logged / 0.002 + 1e-2))
     hist = history_from_log(log, 20, rows=rows)  # the taste match, as served from an obs
     want = taste_match(history_taste(hist), log["content_emb"][rows][:, None])[:, 0]
-    torch.testing.assert_close(stats[:, -1, -1], torch.as_tensor(want))
-    assert float(stats[:, -1, -1].abs().max()) > 0.3
+    match = ROOM_PRIOR_COLUMNS.index("taste_match")
+    torch.testing.assert_close(stats[:, -1, match], torch.as_tensor(want))
+    assert float(stats[:, -1, match].abs().max()) > 0.3
+    # the streamer affinity, as served from an obs: clicks and minutes on that streamer
+    seen = streamer_affinity(hist["history_streamer"], hist["history_feedback"][..., 1],
+                             hist["history_mask"], log["streamer_id"][rows][:, None])  # fmt: skip
+    cols = [ROOM_PRIOR_COLUMNS.index(c) for c in ROOM_AFFINITY_COLUMNS]
+    torch.testing.assert_close(stats[:, -1, cols], torch.as_tensor(seen[:, 0]))
+    assert float(stats[:, -1, cols[0]].max()) > 0  # some users come back to a streamer
+    other = stats[:, :-1, cols[1]][mask[:, :-1]]  # the other rooms of the window too
+    assert float(other.max()) > 0 and float(other.min()) == 0.0
     assert torch.equal(sids[:, -1], data.target_sid)
     win = log["timestamp_ms"] // 300_000
     for i in range(0, len(rows), max(1, len(rows) // 40)):
@@ -257,6 +267,8 @@ def test_live_sets_hold_each_room_once_with_its_viewers(log_dir: Path,
         assert int(mask[i].sum()) == len(shown)
     with pytest.raises(ValueError, match="live_prior_weight"):
         PretrainArgs(log="x", live_prior_weight=-1.0)
+    with pytest.raises(ValueError, match="room_affinity=True needs room_prior=True"):
+        PretrainArgs(log="x", room_affinity=True)
 
 
 def test_a_live_prior_leaves_the_generator_what_popularity_does_not_explain(

@@ -17,7 +17,7 @@ from policies.onelive import (
     sequence_log_prob,
 )
 from policies.onelive.decoding import collision_log_share, live_log_prior
-from policies.onelive.features import ROOM_PRIOR_COLUMNS
+from policies.onelive.features import ROOM_AFFINITY_COLUMNS, ROOM_PRIOR_COLUMNS
 
 MODES = [pytest.param(True, id="mtp"), pytest.param(False, id="ar")]
 N_STATS = len(ROOM_PRIOR_COLUMNS)
@@ -297,3 +297,29 @@ def test_the_room_prior_learns_through_the_constrained_likelihood() -> None:
         OneLiveConfig(room_prior=1)
     old = {k: v for k, v in OneLiveConfig().to_dict().items() if k != "room_prior"}
     assert OneLiveConfig.from_dict(old).room_prior is False
+
+
+def test_the_streamer_affinity_is_read_only_by_a_room_affinity_model() -> None:
+    """Without ``room_affinity`` the room prior reads the first seven columns (as every
+    checkpoint from before the field did); with it, also the user's history with the
+    room's streamer. It needs a room prior."""
+    model, batch, _, mask, stats = setup_prior(True, w=0.0)
+    affinity = [ROOM_PRIOR_COLUMNS.index(c) for c in ROOM_AFFINITY_COLUMNS]
+    moved = stats.clone()
+    moved[..., affinity] += torch.rand((*mask.shape, len(affinity)),
+                                       generator=torch.Generator().manual_seed(5)) * 3  # fmt: skip
+    plain = with_room_prior(model)
+    assert plain.room_prior.weights.out_features == len(ROOM_PRIOR_COLUMNS) - len(affinity)
+    with torch.no_grad():
+        torch.testing.assert_close(plain.room_prior(batch, moved), plain.room_prior(batch, stats))
+    rich = with_room_prior(OneLiveGenerator(replace(model.config, room_prior=True,
+                                                    room_affinity=True)))  # fmt: skip
+    assert rich.room_prior.weights.out_features == len(ROOM_PRIOR_COLUMNS)
+    with torch.no_grad():
+        diff = rich.room_prior(batch, moved) - rich.room_prior(batch, stats)
+    assert float(diff[mask].abs().min()) > 0
+    with pytest.raises(ValueError, match=r"OneLiveConfig\.room_affinity=True .*room_prior=True"):
+        OneLiveConfig(room_affinity=True)
+    old = {k: v for k, v in OneLiveConfig(room_prior=True).to_dict().items()
+           if k != "room_affinity"}  # fmt: skip
+    assert OneLiveConfig.from_dict(old).room_affinity is False

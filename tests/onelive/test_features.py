@@ -12,9 +12,11 @@ from agents.logs import LogRecorder, PlatformPolicy, read_log, read_log_arrays
 from agents.logs.generate import make_log_env, run_policy
 from agents.sequences import SequenceConfig, build_examples
 from liveenv.rhythm import time_features
+from policies.cascade.features import CROSS, pair_features
 from policies.onelive.features import (
     FEEDBACK_TYPES,
     HISTORY_KEYS,
+    ROOM_PRIOR_COLUMNS,
     TIME_DIM,
     FeatureBuilder,
     PooledCache,
@@ -22,6 +24,7 @@ from policies.onelive.features import (
     feedback_types,
     history_from_log,
     request_time_features,
+    room_stat_features,
 )
 from policies.tokenizer import SIDTokenizer, SIDTokenizerConfig
 
@@ -161,3 +164,28 @@ def test_builder_keeps_the_newest_events_and_refuses_bad_widths(
     with pytest.raises(ValueError, match="max_history"):
         FeatureBuilder(tokenizer, 16, 0)
     assert set(HISTORY_KEYS) <= set(obs)
+
+
+def test_the_room_prior_reads_the_same_numbers_in_training_and_serving(
+    logged_run: tuple[Path, list[dict]], tokenizer: SIDTokenizer
+) -> None:
+    """Every column of the room prior's input for the clicked room (statistics, taste
+    match, streamer affinity) is the same whether built from the log (pretraining) or
+    from that request's observation (serving), and the affinity is the cascade's."""
+    log_dir, seen = logged_run
+    log = read_log(log_dir)
+    data = build_examples(log, tokenizer, SequenceConfig(max_history=H, live_window_s=300))
+    rows = data.log_row.numpy()
+    _, _, trained = data.live()
+    obs = _stack(seen, rows)
+    served = room_stat_features(obs)[np.arange(len(rows)), log.slot.to_numpy()[rows]]
+    assert trained.shape[-1] == len(ROOM_PRIOR_COLUMNS)
+    torch.testing.assert_close(trained[:, -1], served, atol=1e-4, rtol=1e-4)
+    seen_col = ROOM_PRIOR_COLUMNS.index("streamer_seen")
+    assert float(served[:, seen_col].max()) > 0  # users do come back to streamers
+    cross = pair_features(obs).cross  # the cascade's own streamer_seen / streamer_minutes
+    full = room_stat_features(obs)
+    live = obs["room_mask"].astype(bool)
+    for name in ("streamer_seen", "streamer_minutes"):
+        np.testing.assert_allclose(full[..., ROOM_PRIOR_COLUMNS.index(name)].numpy()[live],
+                                   cross[..., CROSS.index(name)][live], atol=1e-6)  # fmt: skip
