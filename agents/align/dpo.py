@@ -30,7 +30,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from agents import cliargs
-from agents.align.grpo import AlignArgs, Groups, regulariser, train
+from agents.align.grpo import AlignArgs, regulariser, train
+from agents.align.objective import Groups
 
 
 @dataclass

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from agents.align.dpo import DPOArgs, dpo, dpo_loss
-from agents.align.grpo import Groups
+from agents.align.objective import Groups
 from agents.align.testing import build_tiny, tiny_align_args
 
 

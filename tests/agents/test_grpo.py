@@ -12,13 +12,8 @@ import pytest
 import torch
 
 from agents.align.actor import GeneratorActor
-from agents.align.grpo import (
-    AlignArgs,
-    align,
-    ecpo_surrogate,
-    exact_kl,
-    group_advantages,
-)
+from agents.align.grpo import AlignArgs, align
+from agents.align.objective import ecpo_surrogate, exact_kl, group_advantages
 from agents.align.pool import RequestPool, sample_slots
 from agents.align.testing import TINY_WORLD, build_tiny, tiny_align_args
 from liveenv.env import LiveStreamEnv
