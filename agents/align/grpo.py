@@ -117,8 +117,9 @@ class AlignArgs:
     pool_file: str = _help(
         "reuse this pool file (e.g. across a sweep) instead of collecting", default=""
     )
-    behaviour: Literal["policy", "platform", "random"] = _help(
-        "who acts while collecting: policy | platform | random", default="policy"
+    behaviour: Literal["policy", "greedy", "platform", "random"] = _help(
+        "who acts while collecting: policy (samples) | greedy | platform | random",
+        default="policy",
     )
     refresh_every: int = _help(
         "iterations between pool refreshes by the current policy (0: never)", default=0

@@ -17,6 +17,12 @@ request:
   impossible with real steps since a step changes the world). It is also what
   the curves report as the true per-objective rates of the policy.
 
+Behaviours (who acts while the pool is collected): ``policy`` samples from the
+generator's slot distribution; ``greedy`` takes its most likely room, as the
+served policy does, so the pool's states (the users' histories, the crowding of
+popular rooms) are those the greedy generator meets in evaluation; ``platform``
+and ``random`` are the logging policies of :mod:`agents.logs.behaviour`.
+
 The environment's state is never checkpointed: a pool is a pure function of
 (behaviour parameters, seed), and it is saved as a file that checkpoints name.
 """
@@ -41,7 +47,7 @@ from liveenv.atomic import atomic_write_bytes
 from liveenv.env import LiveStreamEnv
 from policies.reward_model import RewardModel
 
-BEHAVIOURS = ("policy", "platform", "random")
+BEHAVIOURS = ("policy", "greedy", "platform", "random")
 Behaviour = Callable[[dict[str, np.ndarray], LiveStreamEnv], int]
 
 
@@ -125,19 +131,23 @@ def sample_slots(logp: Tensor, k: int, gen: torch.Generator, temperature: float 
 
 def policy_behaviour(actor: GeneratorActor, gen: torch.Generator,
                      temperature: float = 1.0) -> Behaviour:  # fmt: skip
-    """Sample each request's room from the actor's slot distribution."""
+    """Sample each request's room from the actor's slot distribution
+    (``temperature`` 0: take its most likely room)."""
 
     @torch.no_grad()
     def act(obs: dict[str, np.ndarray], env: LiveStreamEnv) -> int:
         logp = actor.slot_log_probs(actor.encode(obs))
+        if temperature == 0:
+            return int(logp[0].argmax())
         return int(sample_slots(logp, 1, gen, temperature)[0, 0])
 
     return act
 
 
 def make_behaviour(kind: str, actor: GeneratorActor, seed: int, temperature: float) -> Behaviour:
-    if kind == "policy":
-        return policy_behaviour(actor, torch.Generator().manual_seed(seed), temperature)
+    if kind in ("policy", "greedy"):
+        t = temperature if kind == "policy" else 0.0
+        return policy_behaviour(actor, torch.Generator().manual_seed(seed), t)
     if kind in ("platform", "random"):
         from agents.logs.behaviour import resolve_policy, split_action
 

@@ -14,7 +14,7 @@ import torch
 from agents.align.actor import GeneratorActor
 from agents.align.grpo import AlignArgs, align
 from agents.align.objective import ecpo_surrogate, exact_kl, group_advantages
-from agents.align.pool import RequestPool, sample_slots
+from agents.align.pool import RequestPool, make_behaviour, sample_slots
 from agents.align.testing import TINY_WORLD, build_tiny, tiny_align_args
 from liveenv.env import LiveStreamEnv
 from liveenv.presets import make_config
@@ -99,6 +99,22 @@ def test_actor_matches_the_generator_policy_and_is_a_distribution(tiny) -> None:
     sids = torch.tensor([[[1, 2], [1, 2], [3, 4], [0, 0]]])
     counts = (-collision_log_share(sids, torch.tensor([[True, True, True, False]]))).exp()
     assert counts.tolist() == [[2.0, 2.0, 1.0, 1.0]]
+
+
+def test_the_greedy_behaviour_serves_the_actors_most_likely_room(tiny) -> None:
+    """``behaviour=greedy`` collects the states the served (greedy) policy meets: each
+    step takes the slot of highest probability, whatever the seed; ``policy`` samples."""
+    actor = GeneratorActor.from_checkpoint(tiny.generator)
+    env = LiveStreamEnv(make_config("default", **TINY_WORLD))
+    obs, _ = env.reset(seed=3)
+    picks, samples = [], []
+    for step in range(12):
+        best = int(actor.slot_log_probs(actor.encode(obs))[0].argmax())
+        picks.append([make_behaviour("greedy", actor, s, 1.0)(obs, env) for s in (0, 1)])
+        samples.append(make_behaviour("policy", actor, step, 1.0)(obs, env))
+        assert picks[-1] == [best, best]
+        obs, *_ = env.step(best)
+    assert any(s != p[0] for s, p in zip(samples, picks, strict=True))  # sampling differs
 
 
 # ----- runs -----------------------------------------------------------------------------
