@@ -56,7 +56,7 @@ def sample_reference(imp: Impressions, i: int, u: np.ndarray, cfg: EnvConfig) ->
     tau = (tick + 1) * SEGMENT_S - imp.t[i]
     rest = imp.end_t[i] - imp.t[i] - tau
     n_b = min(math.ceil(max(rest, 0.0) / SEGMENT_S), r.max_watch_segments)
-    full = min(imp.end_t[i] - imp.t[i], tau + SEGMENT_S * (r.max_watch_segments - 1))
+    full = max(min(imp.end_t[i] - imp.t[i], tau + SEGMENT_S * (r.max_watch_segments - 1)), 0.0)
     a0 = appeal_reference(imp, i, 0, cfg)
     appeals = [a0]
     pull = float(imp.gift_pull[i])

@@ -83,9 +83,11 @@ class Impressions:
         return np.minimum(n, cfg.response.max_watch_segments)
 
     def full_watch_s(self, cfg: EnvConfig) -> np.ndarray:
-        """Watch of a viewer who passes every boundary (room end or cap)."""
+        """Watch of a viewer who passes every boundary (room end or cap); 0 when the
+        broadcast ended within the tick of the request (the table lists a room until the
+        tick after its end)."""
         cap = self.first_boundary + SEGMENT_S * (cfg.response.max_watch_segments - 1)
-        return np.minimum(self.end_t - self.t, cap)
+        return np.maximum(np.minimum(self.end_t - self.t, cap), 0.0)
 
     def take(self, rows: np.ndarray) -> Impressions:
         """The impressions at ``rows`` (the rings are shared, not copied)."""
@@ -166,7 +168,7 @@ def sample_watch(imp: Impressions, rows: np.ndarray, appeal0: np.ndarray, u: np.
     tau = (tick + 1) * SEGMENT_S - imp.t  # to the first boundary, in (0, 30]
     n_b = np.minimum(np.ceil(np.maximum(imp.end_t - imp.t - tau, 0.0) / SEGMENT_S), max_watch)
     n_b = n_b.astype(np.int64)
-    full = np.minimum(imp.end_t - imp.t, tau + SEGMENT_S * (max_watch - 1))
+    full = np.maximum(np.minimum(imp.end_t - imp.t, tau + SEGMENT_S * (max_watch - 1)), 0.0)
     watch = np.minimum(np.minimum(-r.bounce_mean_s * np.log1p(-u[:, U_BOUNCE_T]), tau), full)
     mean_a = appeal0.astype(np.float64)
     stay = u[:, U_BOUNCE] >= bounce_probability(appeal0, cfg)  # did not bounce

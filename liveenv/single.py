@@ -148,7 +148,7 @@ def _watch(world: World, slot: int, now: float, tick: int, a0: float, interest: 
     tau = (tick + 1) * SEGMENT_S - now
     end = float(rt.end_t[slot])
     n_b = min(math.ceil(max(end - now - tau, 0.0) / SEGMENT_S), mws)
-    full = min(end - now, tau + SEGMENT_S * (mws - 1))
+    full = max(min(end - now, tau + SEGMENT_S * (mws - 1)), 0.0)
     if u[U_BOUNCE] < _sigmoid(r.bounce_bias - r.bounce_slope * a0):
         return min(-r.bounce_mean_s * math.log1p(-u[U_BOUNCE_T]), tau, full), a0
     if n_b == 0:

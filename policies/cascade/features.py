@@ -127,11 +127,13 @@ def streamer_affinity(history_streamer: np.ndarray, history_minutes: np.ndarray,
                       history_mask: np.ndarray, room_streamer: np.ndarray) -> np.ndarray:  # fmt: skip
     """``(B, R, 2)`` float32 history of each request with each room's streamer: the share
     of the ``H`` history slots ``(B, H)`` that clicked it (``streamer_seen``) and
-    ``log1p`` of the minutes watched there (``streamer_minutes``)."""
+    ``log1p`` of the minutes watched there (``streamer_minutes``; logs from before the
+    world clamped the watch of an ended broadcast at 0 can hold negative minutes)."""
     mask = np.asarray(history_mask, dtype=bool)  # (B, H)
     hs = np.where(mask, history_streamer, -1)
     same = (hs[:, None, :] == np.asarray(room_streamer)[:, :, None]) & mask[:, None]  # (B, R, H)
     minutes = (same * np.asarray(history_minutes, dtype=np.float32)[:, None, :]).sum(axis=2)
+    minutes = np.maximum(minutes, 0.0)
     return np.stack([same.mean(axis=2), np.log1p(minutes)], axis=-1).astype(np.float32)
 
 

@@ -124,3 +124,22 @@ def test_watch_follows_the_current_segment_not_the_first():
     a0 = imp.appeal(np.arange(2), 0, 1)[:, 0]
     assert a0[0] == pytest.approx(a0[1], abs=1e-5)
     assert exp[0, 1] > 3 * exp[1, 1]
+
+
+def test_a_broadcast_that_ended_within_the_tick_gives_no_watch():
+    """The room table lists a room until the tick after its end, so a request can land
+    a few seconds after the broadcast ended: its watch is 0, never negative (sampled,
+    expected and in the plain reference alike), and nothing else goes negative."""
+    cfg = make_config("default")
+    rng = np.random.default_rng(5)
+    n = 200
+    imp = random_impressions(cfg, n, rng)
+    imp.end_t = imp.t - rng.uniform(0.1, SEGMENT_S - 0.1, n)  # ended before the request
+    u = rng.random((n, N_UNIFORMS + 1))
+    a0 = imp.appeal(np.arange(n), 0, 1)[:, 0]
+    fb, watch = sample_feedback(imp, a0, np.ones(n, dtype=bool), u, cfg)
+    assert np.all(watch == 0) and np.all(fb[:, 1] == 0) and np.all(fb >= 0)
+    for i in range(0, n, 20):
+        np.testing.assert_allclose(sample_reference(imp, i, u[i], cfg), fb[i], atol=1e-9)
+    expected = expected_feedback(imp, cfg)
+    assert np.all(expected[:, 1] == 0) and np.all(expected >= 0)
