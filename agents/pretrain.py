@@ -225,14 +225,14 @@ def load_data(
 def model_config(
     args: PretrainArgs, tok: SIDTokenizer | HybridTokenizer, user_dim: int
 ) -> OneLiveConfig:
+    room = bool(args.room_prior and args.live_window_s > 0)  # no live sets: no room prior
     return OneLiveConfig(
         vocab_sizes=tuple(tok.vocab_sizes), user_dim=user_dim, time_dim=TIME_DIM,
         n_feedback_types=N_FEEDBACK_TYPES, max_history=args.max_history,
         d_model=args.d_model, n_head=args.n_head, n_layer=args.n_layer, dropout=args.dropout,
         use_gate=args.use_gate, use_qk_norm=args.use_qk_norm, use_mtp=args.use_mtp,
         live_prior_weight=args.live_prior_weight if args.live_window_s > 0 else 0.0,
-        room_prior=bool(args.room_prior and args.live_window_s > 0),
-        room_affinity=bool(args.room_affinity and args.room_prior and args.live_window_s > 0),
+        room_prior=room, room_affinity=room and args.room_affinity,
     )  # fmt: skip
 
 

@@ -164,11 +164,8 @@ def sample_watch(imp: Impressions, rows: np.ndarray, appeal0: np.ndarray, u: np.
     """
     r, max_watch = cfg.response, cfg.response.max_watch_segments
     imp = imp.take(rows)
-    tick = (imp.t // SEGMENT_S).astype(np.int64)
-    tau = (tick + 1) * SEGMENT_S - imp.t  # to the first boundary, in (0, 30]
-    n_b = np.minimum(np.ceil(np.maximum(imp.end_t - imp.t - tau, 0.0) / SEGMENT_S), max_watch)
-    n_b = n_b.astype(np.int64)
-    full = np.maximum(np.minimum(imp.end_t - imp.t, tau + SEGMENT_S * (max_watch - 1)), 0.0)
+    tick, tau = imp.tick, imp.first_boundary  # tau: to the first boundary, in (0, 30]
+    n_b, full = imp.n_boundaries(cfg), imp.full_watch_s(cfg)
     watch = np.minimum(np.minimum(-r.bounce_mean_s * np.log1p(-u[:, U_BOUNCE_T]), tau), full)
     mean_a = appeal0.astype(np.float64)
     stay = u[:, U_BOUNCE] >= bounce_probability(appeal0, cfg)  # did not bounce
