@@ -113,6 +113,12 @@ class PretrainArgs:
         metadata={"help": "the room prior also reads the user's history with each room's "
                   "streamer (share of history clicks, minutes watched); needs room_prior"},
     )  # fmt: skip
+    room_embed: bool = field(
+        default=False,
+        metadata={"help": "the room prior also learns a bilinear match of the user's taste, "
+                  "newest click and features with each room's observed content and pooled "
+                  "embedding (OneLiveConfig.room_embed_dim); needs room_prior"},
+    )  # fmt: skip
     d_model: int = field(default=64, metadata={"help": "model width"})
     n_head: int = field(default=4, metadata={"help": "attention heads"})
     n_layer: int = field(default=3, metadata={"help": "main decoder layers"})
@@ -171,9 +177,10 @@ class PretrainArgs:
         w = self.live_prior_weight
         if not (isinstance(w, (int, float)) and math.isfinite(w) and w >= 0):
             raise ValueError(f"PretrainArgs.live_prior_weight={w!r} is invalid: a float >= 0")
-        if self.room_affinity and not self.room_prior:
-            raise ValueError("PretrainArgs.room_affinity=True needs room_prior=True "
-                             "(the room prior is what reads the streamer affinity)")  # fmt: skip
+        for name in ("room_affinity", "room_embed"):
+            if getattr(self, name) and not self.room_prior:
+                raise ValueError(f"PretrainArgs.{name}=True needs room_prior=True "
+                                 "(the room prior is what reads it)")  # fmt: skip
 
 
 # ----- data ------------------------------------------------------------------------
@@ -223,8 +230,10 @@ def load_data(
 
 
 def model_config(
-    args: PretrainArgs, tok: SIDTokenizer | HybridTokenizer, user_dim: int
+    args: PretrainArgs, tok: SIDTokenizer | HybridTokenizer, user_dim: int, obs_dim: int = 0
 ) -> OneLiveConfig:
+    """The generator's config; ``obs_dim``: the log's observed embedding width (the room
+    prior's bilinear match reads it, ``args.room_embed``)."""
     room = bool(args.room_prior and args.live_window_s > 0)  # no live sets: no room prior
     return OneLiveConfig(
         vocab_sizes=tuple(tok.vocab_sizes), user_dim=user_dim, time_dim=TIME_DIM,
@@ -233,6 +242,7 @@ def model_config(
         use_gate=args.use_gate, use_qk_norm=args.use_qk_norm, use_mtp=args.use_mtp,
         live_prior_weight=args.live_prior_weight if args.live_window_s > 0 else 0.0,
         room_prior=room, room_affinity=room and args.room_affinity,
+        room_embed_dim=obs_dim if room and args.room_embed else 0,
     )  # fmt: skip
 
 
@@ -284,7 +294,7 @@ def batch_loss(
     clicked examples)."""
     if not live:
         return model.loss(batch, weights)
-    sids, mask, stats = data.live(idx)
+    sids, mask, stats = data.live(idx, model.config.room_embed_dim)
     if data.label is None:
         return constrained_loss(model, batch, sids, mask, weights=weights, live_stats=stats)
     nll = constrained_nll(model, batch, sids, mask, stats)  # (B, L)
@@ -374,7 +384,8 @@ def pretrain(args: PretrainArgs) -> Path:
     else:
         tok, tok_path, train, valid, cutoff = load_data(args)
         torch.manual_seed(args.seed)  # init and dropout draw from torch's default generator
-        model = OneLiveGenerator(model_config(args, tok, int(train.user_feats.shape[1])))
+        obs_dim = 0 if train.taste is None else int(train.taste.shape[1])
+        model = OneLiveGenerator(model_config(args, tok, int(train.user_feats.shape[1]), obs_dim))
         opt_state = None
     model.train()
     opt = make_optimizer(model, args)

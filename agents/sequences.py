@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from policies.cascade.features import history_taste, streamer_affinity, taste_match
+from policies.cascade.features import history_last, history_taste, streamer_affinity, taste_match
 from policies.onelive.config import GeneratorBatch
 from policies.onelive.features import (
     LONG_VIEW_MIN,
@@ -131,9 +131,11 @@ class SequenceData:
     target_streamer: Tensor | None = None  # (N,) long, streamer of the shown room
     hist_streamer: Tensor | None = None  # (N, H) long, streamer of each history click (-1 pad)
     hist_minutes: Tensor | None = None  # (N, H) float, minutes watched in each history click
+    last: Tensor | None = None  # (N, o) float, the newest clicked content (history_last)
+    target_pooled: Tensor | None = None  # (N, o) float, pooled embedding of the shown streamer
     # shared: SIDs (G, M, L), mask (G, M), scaled statistics (G, M, S), observed
-    # content (G, M, o) and streamer (G, M) of each window's rooms
-    live_table: tuple[Tensor, Tensor, Tensor, Tensor, Tensor] | None = None
+    # content (G, M, o), streamer (G, M) and pooled embedding (G, M, o) of each window's rooms
+    live_table: tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor] | None = None
     label: Tensor | None = None  # (N,) bool, False: an unclicked impression; None: all clicks
 
     def positives(self) -> SequenceData:
@@ -151,10 +153,11 @@ class SequenceData:
             for f in fields(self)
         })  # fmt: skip
 
-    def live(self, idx: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    def live(self, idx: Tensor | None = None, embed_dim: int = 0) -> tuple[Tensor, Tensor, Tensor]:
         """Live SIDs (B, M + 1, L), mask (B, M + 1) and live-prior input (B, M + 1,
-        |ROOM_PRIOR_COLUMNS|: scaled room statistics, the user's taste match and streamer
-        affinity, as :func:`policies.onelive.features.room_stat_features` builds them) of examples
+        ``prior_width(embed_dim)``: scaled room statistics, the user's taste match and
+        streamer affinity, with ``embed_dim`` also the ``ROOM_EMBED_BLOCKS``, as
+        :func:`policies.onelive.features.room_stat_features` builds them) of examples
         ``idx``: the other rooms of their window (each at its latest state there), then
         the example's own room at the time of the example (so the target is always
         allowed, and every room is there once)."""
@@ -164,7 +167,7 @@ class SequenceData:
                 or self.hist_streamer is None or self.hist_minutes is None):  # fmt: skip
             raise ValueError("these examples carry no live sets (SequenceConfig.live_window_s=0)")
         idx = torch.arange(len(self)) if idx is None else torch.as_tensor(idx, dtype=torch.long)
-        sids, mask, stats, content, streamer = self.live_table
+        sids, mask, stats, content, streamer, pooled = self.live_table
         g = self.live_group[idx]
         own = torch.zeros_like(mask[g]).scatter_(1, self.live_self[idx][:, None], True)
         rooms = torch.cat([content[g], self.target_content[idx][:, None]], 1)  # (B, M + 1, o)
@@ -173,9 +176,24 @@ class SequenceData:
         seen = streamer_affinity(self.hist_streamer[idx].numpy(), self.hist_minutes[idx].numpy(),
                                  self.hist_mask[idx].numpy(), room_streamer.numpy())  # fmt: skip
         stats = torch.cat([stats[g], self.target_stats[idx][:, None]], 1)  # (B, M + 1, S)
+        parts = [stats, match[..., None], torch.from_numpy(seen)]
+        if embed_dim:
+            parts.append(self._embed_blocks(idx, g, rooms, pooled, embed_dim))
         return (torch.cat([sids[g], self.target_sid[idx][:, None, :]], 1),
                 torch.cat([mask[g] & ~own, torch.ones(len(idx), 1, dtype=torch.bool)], 1),
-                torch.cat([stats, match[..., None], torch.from_numpy(seen)], -1))  # fmt: skip
+                torch.cat(parts, -1))  # fmt: skip
+
+    def _embed_blocks(self, idx: Tensor, g: Tensor, rooms: Tensor, pooled: Tensor,
+                      embed_dim: int) -> Tensor:  # fmt: skip
+        """(B, M + 1, 4o) content, pooled, taste, last of :meth:`live`'s rooms."""
+        if self.last is None or self.target_pooled is None or self.taste is None:
+            raise ValueError("these examples carry no embeddings for room_embed_dim > 0")
+        if embed_dim != rooms.shape[-1]:
+            raise ValueError(f"embed_dim={embed_dim!r} is invalid: must be 0 or the log's "
+                             f"observed width {rooms.shape[-1]}")  # fmt: skip
+        pool = torch.cat([pooled[g], self.target_pooled[idx][:, None]], 1)  # (B, M + 1, o)
+        request = torch.cat([self.taste[idx], self.last[idx]], -1)[:, None]  # (B, 1, 2o)
+        return torch.cat([rooms, pool, request.expand(-1, rooms.shape[1], -1)], -1)
 
     def batch(self, idx: Tensor | np.ndarray | None = None) -> GeneratorBatch:
         """The examples ``idx`` (all by default) as a GeneratorBatch with targets."""
@@ -238,7 +256,7 @@ def build_examples(
     hist_sid = np.where(hist["history_mask"][..., None] > 0, sid_of_row[hist["history_row"]], -1)
     b = builder.batch_from_obs(hist, hist_sid=hist_sid, update_cache=False)
     live_group = live_self = target_stats = target_content = taste = live_table = None
-    hist_streamer = hist_minutes = target_streamer = None
+    hist_streamer = hist_minutes = target_streamer = last = target_pooled = None
     if cfg.live_window_s > 0:
         stats = _log_room_stats(log)
         live_group, live_self, live_table = live_sets(log, tokenizer, builder, rows,
@@ -246,6 +264,8 @@ def build_examples(
         target_stats = stats[torch.as_tensor(rows)]
         target_content = torch.as_tensor(np.asarray(content[rows], dtype=np.float32))
         taste = torch.from_numpy(history_taste(hist))
+        last = torch.from_numpy(history_last(hist))
+        target_pooled = torch.from_numpy(builder.cache.lookup(streamer))
         h = cfg.max_history  # the newest events, as the batch keeps them
         hist_streamer = torch.from_numpy(hist["history_streamer"][:, -h:].copy())
         hist_minutes = torch.from_numpy(hist["history_feedback"][:, -h:, 1].copy())
@@ -262,8 +282,8 @@ def build_examples(
         log_row=torch.as_tensor(rows, dtype=torch.long),
         live_group=live_group, live_self=live_self, target_stats=target_stats,
         target_content=target_content, taste=taste, target_streamer=target_streamer,
-        hist_streamer=hist_streamer, hist_minutes=hist_minutes,
-        live_table=live_table, label=torch.as_tensor(label) if cfg.negatives else None,
+        hist_streamer=hist_streamer, hist_minutes=hist_minutes, last=last,
+        target_pooled=target_pooled, live_table=live_table, label=torch.as_tensor(label) if cfg.negatives else None,
     )  # fmt: skip
 
 
@@ -275,11 +295,11 @@ def _log_room_stats(log: Any) -> Tensor:
 
 def live_sets(log: Any, tokenizer: SIDEncoder, builder: FeatureBuilder, rows: np.ndarray,
               window_s: float, stats: Tensor
-              ) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor, Tensor, Tensor, Tensor]]:  # fmt: skip
+              ) -> tuple[Tensor, Tensor, tuple[Tensor, ...]]:  # fmt: skip
     """For the log ``rows``: their window index, the entry of their own room in it, and
     per window the SIDs, mask, room statistics (``stats``, one row per log row),
-    observed content and streamer of the rooms (distinct ``live_id``) shown in it, each
-    at its latest state in the window."""
+    observed content, streamer and pooled embedding of the rooms (distinct ``live_id``)
+    shown in it, each at its latest state in the window."""
     t = log_column(log, "timestamp_ms").astype(np.int64)
     window = t // int(round(window_s * 1000))
     live = log_column(log, "live_id").astype(np.int64)
@@ -289,22 +309,25 @@ def live_sets(log: Any, tokenizer: SIDEncoder, builder: FeatureBuilder, rows: np
     pick = order[last]  # the latest row of every (window, room)
     streamer = log_column(log, "streamer_id")[pick]
     content = log_column(log, "content_emb")[pick]
-    sids = tokenizer.encode(content, builder.cache.lookup(streamer), streamer)
+    pick_pooled = builder.cache.lookup(streamer)
+    sids = tokenizer.encode(content, pick_pooled, streamer)
     groups, first, counts = np.unique(window[pick], return_index=True, return_counts=True)
     table = np.zeros((len(groups), int(counts.max()), sids.shape[1]), dtype=np.int64)
     mask = np.zeros(table.shape[:2], dtype=bool)
     views = torch.zeros((*table.shape[:2], stats.shape[1]))
     rooms = torch.zeros((*table.shape[:2], content.shape[1]))
     streamers = torch.full(table.shape[:2], -1, dtype=torch.long)
+    pooled = torch.zeros_like(rooms)
     pick_streamer = torch.as_tensor(streamer.astype(np.int64))
     pick_stats, pick_content = stats[torch.as_tensor(pick)], torch.as_tensor(content)
     for g, (f, c) in enumerate(zip(first, counts, strict=True)):
         table[g, :c], mask[g, :c], views[g, :c] = sids[f : f + c], True, pick_stats[f : f + c]
         rooms[g, :c], streamers[g, :c] = pick_content[f : f + c], pick_streamer[f : f + c]
+        pooled[g, :c] = torch.from_numpy(pick_pooled[f : f + c])
     group_of = np.searchsorted(groups, window[rows])
     span = int(live.max()) + 1  # (window, room) as one sortable key, the order of `pick`
     own = np.searchsorted(window[pick] * span + live[pick], window[rows] * span + live[rows])
-    tables = (torch.as_tensor(table), torch.as_tensor(mask), views, rooms, streamers)
+    tables = (torch.as_tensor(table), torch.as_tensor(mask), views, rooms, streamers, pooled)
     return torch.as_tensor(group_of), torch.as_tensor(own - first[group_of]), tables
 
 

@@ -152,7 +152,8 @@ class GeneratorActor(nn.Module):
         sids, mask = self.features.room_sids(batch)
         return EncodedRequests(
             g.user_feats, g.hist_sid, g.hist_feedback, g.hist_time, g.hist_mask, g.now_time,
-            torch.from_numpy(sids), torch.from_numpy(mask), room_stat_features(batch, mask),
+            torch.from_numpy(sids), torch.from_numpy(mask),
+            room_stat_features(batch, mask, self.model.config.room_embed_dim),
         )  # fmt: skip
 
     def slot_log_probs(self, enc: EncodedRequests) -> Tensor:

@@ -88,7 +88,6 @@ def request_side(batch: Mapping[str, np.ndarray]) -> RequestSide:
     mask = np.asarray(batch["history_mask"], dtype=np.float32)  # (B, H)
     n = mask.sum(axis=1)  # (B,)
     fb = np.asarray(batch["history_feedback"], dtype=np.float32)  # (B, H, 6)
-    content = np.asarray(batch["history_content"], dtype=np.float32)  # (B, H, o)
     denom = np.maximum(n, 1.0)[:, None]
     watch = np.log1p(fb[..., 1])  # (B, H)
     means = (fb[..., 2:] > 0).astype(np.float32)  # like, comment, follow, gift (B, H, 4)
@@ -101,11 +100,18 @@ def request_side(batch: Mapping[str, np.ndarray]) -> RequestSide:
         gift_value, recent_age,
     ]).astype(np.float32)  # fmt: skip
     taste = history_taste(batch)
-    last = content[:, -1] * mask[:, -1:]  # newest last (right-aligned)
     scalars = np.concatenate(
         [np.asarray(batch["user"], np.float32), np.asarray(batch["time"], np.float32), hist], 1
     )
-    return RequestSide(scalars, taste.astype(np.float32), _unit(last).astype(np.float32))
+    return RequestSide(scalars, taste.astype(np.float32), history_last(batch))
+
+
+def history_last(batch: Mapping[str, np.ndarray]) -> np.ndarray:
+    """``(B, o)`` unit observed content of each request's newest click (the history is
+    right-aligned, newest last; zero without history)."""
+    mask = np.asarray(batch["history_mask"], dtype=np.float32)  # (B, H)
+    last = np.asarray(batch["history_content"], dtype=np.float32)[:, -1] * mask[:, -1:]
+    return _unit(last).astype(np.float32)
 
 
 def history_taste(batch: Mapping[str, np.ndarray]) -> np.ndarray:

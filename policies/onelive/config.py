@@ -59,6 +59,12 @@ class OneLiveConfig:
         streamer (``ROOM_AFFINITY_COLUMNS``: the share of history clicks on it and the
         minutes watched there). Needs ``room_prior``. False (default, and in
         checkpoints from before it existed): the first seven columns only.
+    room_embed_dim: o > 0, the world's observed embedding width: the room prior also adds
+        a learned bilinear match ``[taste, last, user] A [content, pooled]`` of the user's
+        history taste, newest clicked content and features with each room's observed
+        content and pooled embedding (``policies.onelive.features.ROOM_EMBED_BLOCKS``;
+        the cosine ``taste_match`` is the special case A = I). A starts at zero. Needs
+        ``room_prior``. 0 (default): none.
     """
 
     vocab_sizes: tuple[int, ...] = (64, 64, 64)
@@ -81,6 +87,7 @@ class OneLiveConfig:
     live_prior_weight: float = 0.0
     room_prior: bool = False
     room_affinity: bool = False
+    room_embed_dim: int = 0
 
     def __post_init__(self) -> None:
         vs = self.vocab_sizes
@@ -102,6 +109,11 @@ class OneLiveConfig:
             v = getattr(self, name)
             if not _is_int(v) or v < lo:
                 raise _bad(name, v, f"an int >= {lo}")
+        if not _is_int(self.room_embed_dim) or self.room_embed_dim < 0:
+            raise _bad("room_embed_dim", self.room_embed_dim, "an int >= 0")
+        if self.room_embed_dim and not self.room_prior:
+            raise _bad("room_embed_dim", self.room_embed_dim,
+                       "0 unless room_prior=True (the prior reads it)")  # fmt: skip
         if self.d_model % self.n_head != 0:
             raise _bad("d_model", self.d_model, f"a multiple of n_head={self.n_head}")
         if not _is_num(self.dropout) or not 0.0 <= self.dropout < 1.0:

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from policies.onelive.config import GeneratorBatch
-from policies.onelive.features import ROOM_PRIOR_COLUMNS
+from policies.onelive.features import ROOM_PRIOR_COLUMNS, prior_width
 from policies.onelive.model import OneLiveGenerator, gather_beams
 
 NEG_INF = float("-inf")
@@ -117,11 +117,11 @@ def live_log_prior(model: OneLiveGenerator, batch: GeneratorBatch, live_stats: T
             f"{cfg.room_prior}: pass live_stats (B, N, S), the rooms' scaled statistics "
             "(policies.onelive.features.room_stat_features)"
         )
-    want = (*live_mask.shape, len(ROOM_PRIOR_COLUMNS))
+    want = (*live_mask.shape, prior_width(cfg.room_embed_dim))
     if tuple(live_stats.shape) != want:
         raise ValueError(
             f"live_stats has shape {tuple(live_stats.shape)}, expected {want} "
-            "(one row of room statistics per live entry)"
+            f"(one row of room statistics per live entry; room_embed_dim={cfg.room_embed_dim})"
         )
     stats = live_stats.float().masked_fill(~live_mask[..., None], 0.0)
     prior = cfg.live_prior_weight * stats[..., _VIEWERS]

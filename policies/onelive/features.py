@@ -41,7 +41,13 @@ import torch
 
 from liveenv.rhythm import time_features
 from liveenv.world import ROOM_STAT_COLUMNS
-from policies.cascade.features import history_taste, obs_dim_of, streamer_affinity, taste_match
+from policies.cascade.features import (
+    history_last,
+    history_taste,
+    obs_dim_of,
+    streamer_affinity,
+    taste_match,
+)
 from policies.onelive.config import GeneratorBatch
 
 __all__ = [
@@ -50,6 +56,7 @@ __all__ = [
     "LONG_VIEW_MIN",
     "N_FEEDBACK_TYPES",
     "ROOM_AFFINITY_COLUMNS",
+    "ROOM_EMBED_BLOCKS",
     "ROOM_PRIOR_COLUMNS",
     "TIME_DIM",
     "FeatureBuilder",
@@ -60,6 +67,7 @@ __all__ = [
     "feedback_vectors_from_log",
     "history_from_log",
     "log_column",
+    "prior_width",
     "request_time_features",
     "room_log_viewers",
     "room_stat_features",
@@ -170,20 +178,44 @@ def scaled_room_stats(stats: torch.Tensor) -> torch.Tensor:
     return out
 
 
+#: Blocks of ``o`` columns after :data:`ROOM_PRIOR_COLUMNS` that the room prior's bilinear
+#: taste score reads (``OneLiveConfig.room_embed_dim`` = o > 0): the room's observed content
+#: now and its streamer's pooled embedding, then the user's :func:`history_taste` and newest
+#: clicked content (:func:`policies.cascade.features.history_last`; the same in every room of
+#: a request).
+ROOM_EMBED_BLOCKS = ("content", "pooled", "taste", "last")
+
+
+def prior_width(embed_dim: int = 0) -> int:
+    """Columns of the live prior's per-room input with ``embed_dim`` wide embeddings."""
+    return len(ROOM_PRIOR_COLUMNS) + len(ROOM_EMBED_BLOCKS) * int(embed_dim)
+
+
 def room_stat_features(
-    obs: Mapping[str, np.ndarray], mask: np.ndarray | None = None
+    obs: Mapping[str, np.ndarray], mask: np.ndarray | None = None, embed_dim: int = 0
 ) -> torch.Tensor:
-    """``(B, R, |ROOM_PRIOR_COLUMNS|)`` float32 input of the generator's live prior, 0 on
+    """``(B, R, prior_width(embed_dim))`` float32 input of the generator's live prior, 0 on
     empty slots: the room table's :func:`scaled_room_stats` (column 0 is ``log_viewers``),
     the user's :func:`taste_match` with each room's content and the user's
-    :func:`streamer_affinity` with each room's streamer."""
+    :func:`streamer_affinity` with each room's streamer; with ``embed_dim`` (which must be
+    the table's observed width ``o``) also the :data:`ROOM_EMBED_BLOCKS`."""
     rooms = np.asarray(obs["rooms"], dtype=np.float32)
     live = np.asarray(obs["room_mask"]).astype(bool) if mask is None else mask
+    o = obs_dim_of(rooms)
     stats = scaled_room_stats(torch.from_numpy(rooms[..., -len(ROOM_STAT_COLUMNS) :].copy()))
-    match = taste_match(history_taste(obs), rooms[..., : obs_dim_of(rooms)])
+    taste = history_taste(obs)
+    match = taste_match(taste, rooms[..., :o])
     seen = streamer_affinity(obs["history_streamer"], np.asarray(obs["history_feedback"])[..., 1],
                              obs["history_mask"], obs["room_streamer"])  # fmt: skip
-    out = torch.cat([stats, torch.from_numpy(match)[..., None], torch.from_numpy(seen)], -1)
+    parts = [stats, torch.from_numpy(match)[..., None], torch.from_numpy(seen)]
+    if embed_dim:
+        if embed_dim != o:
+            raise ValueError(f"room_stat_features: embed_dim={embed_dim!r} is invalid: must be "
+                             f"0 or the room table's observed width {o}")  # fmt: skip
+        request = np.concatenate([taste, history_last(obs)], -1)  # (B, 2o)
+        parts.append(torch.from_numpy(np.concatenate([
+            rooms[..., : 2 * o], np.broadcast_to(request[:, None], (*live.shape, 2 * o))], -1)))  # fmt: skip
+    out = torch.cat(parts, -1)
     return out.masked_fill(~torch.from_numpy(live)[..., None], 0.0)
 
 

@@ -191,14 +191,18 @@ class MTPModule(nn.Module):
 
 
 class RoomPrior(nn.Module):
-    """Personalised linear score of each live room's statistics (``config.room_prior``).
+    """Personalised score of each live room (``config.room_prior``).
 
     ``score(room) = stats_room . (W ctx + b)`` with ``stats`` the room's row of
     ``ROOM_PRIOR_COLUMNS`` (``policies.onelive.features.room_stat_features``: scaled
     statistics and the user's taste match; with ``config.room_affinity`` also the
     user's history with the room's streamer) and ``ctx`` the user's features plus the
     share of each feedback type in the history (a user who gifted weighs a room's gift
-    rate differently). Zero at init.
+    rate differently). With ``config.room_embed_dim`` o it adds the bilinear match
+    ``[taste, last, user] A [content, pooled]`` (``ROOM_EMBED_BLOCKS``, ``A`` of shape
+    ``(2o + U, 2o)``): what the world rewards is a match of latent vectors the
+    observation only projects, which a learned ``A`` can undo and a cosine cannot.
+    Zero at init.
     """
 
     def __init__(self, cfg: OneLiveConfig) -> None:
@@ -207,13 +211,24 @@ class RoomPrior(nn.Module):
         affinity = 0 if cfg.room_affinity else len(ROOM_AFFINITY_COLUMNS)
         self.n_columns = len(ROOM_PRIOR_COLUMNS) - affinity  # the leading columns it reads
         self.weights = nn.Linear(cfg.user_dim + cfg.n_feedback_types, self.n_columns)
+        o = self.embed_dim = cfg.room_embed_dim
+        self.match = nn.Parameter(torch.zeros(2 * o + cfg.user_dim, 2 * o)) if o else None
 
     def forward(self, batch: GeneratorBatch, stats: Tensor) -> Tensor:
         m = batch.hist_mask.float()  # (B, H)
         fb = F.one_hot(batch.hist_feedback.clamp_min(0), self.n_feedback_types).float()
         share = (fb * m[..., None]).sum(1) / m.sum(1, keepdim=True).clamp_min(1.0)  # (B, F)
-        w = self.weights(torch.cat([batch.user_feats.float(), share], -1))  # (B, S)
-        return torch.einsum("bns,bs->bn", stats[..., : self.n_columns].float(), w)  # (B, N)
+        user = batch.user_feats.float()  # (B, U)
+        w = self.weights(torch.cat([user, share], -1))  # (B, S)
+        score = torch.einsum("bns,bs->bn", stats[..., : self.n_columns].float(), w)  # (B, N)
+        if self.match is None:
+            return score
+        o, p = self.embed_dim, len(ROOM_PRIOR_COLUMNS)
+        room = stats[..., p : p + 2 * o].float()  # (B, N, 2o) content, pooled
+        request = stats[..., p + 2 * o : p + 4 * o].float()  # (B, N, 2o) taste, last
+        a_req, a_user = self.match[: 2 * o], self.match[2 * o :]
+        key = request @ a_req + (user @ a_user)[:, None]  # (B, N, 2o)
+        return score + (key * room).sum(-1)  # (B, N)
 
 
 @dataclass
@@ -266,6 +281,8 @@ class OneLiveGenerator(nn.Module):
             nn.init.constant_(module.gate.bias, self.config.gate_bias_init)  # after children
         elif isinstance(module, RoomPrior):
             nn.init.zeros_(module.weights.weight)  # after children: the prior starts as w * viewers
+            if module.match is not None:
+                nn.init.zeros_(module.match)
         elif module is self:
             nn.init.normal_(self.bos, 0.0, 0.02)
 

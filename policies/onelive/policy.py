@@ -162,7 +162,7 @@ class GeneratorPolicy(Policy):
         log-distribution over the live slots (for actors over slots, e.g. MaskablePPO)."""
         model, _ = self._ready()
         gb, live, mask, batch = self.prepare(obs)
-        stats = room_stat_features(batch, mask.numpy())
+        stats = room_stat_features(batch, mask.numpy(), model.config.room_embed_dim)
         sids = live.masked_fill(~mask[..., None], -1)
         logp = sequence_log_prob(model, gb, sids, live, mask, stats)  # (B, R)
         if split_collisions:
@@ -204,7 +204,7 @@ class GeneratorPolicy(Policy):
             mask,
             self.beam_size,
             self.beam_size,
-            live_stats=room_stat_features(batch, mask.numpy()),
+            live_stats=room_stat_features(batch, mask.numpy(), model.config.room_embed_dim),
         )
         viewers = room_log_viewers(batch).numpy()
         slots = np.stack(

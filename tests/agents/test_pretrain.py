@@ -269,6 +269,18 @@ def test_live_sets_hold_each_room_once_with_its_viewers(log_dir: Path,
         PretrainArgs(log="x", live_prior_weight=-1.0)
     with pytest.raises(ValueError, match="room_affinity=True needs room_prior=True"):
         PretrainArgs(log="x", room_affinity=True)
+    with pytest.raises(ValueError, match="room_embed=True needs room_prior=True"):
+        PretrainArgs(log="x", room_embed=True)
+    # the embedding blocks: every live room's pooled embedding is its streamer's
+    _, _, wide = data.live(embed_dim=16)
+    torch.testing.assert_close(wide[..., : stats.shape[-1]], stats)
+    p = len(ROOM_PRIOR_COLUMNS)
+    pooled = {int(k): v for k, v in zip(log["streamer_id"], log["pooled_emb"], strict=True)}
+    streamer = torch.cat([data.live_table[4][data.live_group], data.target_streamer[:, None]], 1)
+    for i in range(0, len(rows), max(1, len(rows) // 20)):
+        for j in torch.nonzero(mask[i])[:, 0].tolist():
+            want = torch.tensor(pooled[int(streamer[i, j])], dtype=torch.float32)
+            torch.testing.assert_close(wide[i, j, p + 16 : p + 32], want)
 
 
 def test_a_live_prior_leaves_the_generator_what_popularity_does_not_explain(

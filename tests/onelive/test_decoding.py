@@ -323,3 +323,42 @@ def test_the_streamer_affinity_is_read_only_by_a_room_affinity_model() -> None:
     old = {k: v for k, v in OneLiveConfig(room_prior=True).to_dict().items()
            if k != "room_affinity"}  # fmt: skip
     assert OneLiveConfig.from_dict(old).room_affinity is False
+
+
+def test_the_bilinear_match_scores_taste_against_content() -> None:
+    """With ``room_embed_dim`` o the room prior adds ``[taste, last, user] A [content,
+    pooled]``: zero at init (the prior is then the statistics' alone), the cosine taste
+    match when A is the identity on (taste, content), learnt through the constrained
+    likelihood; decoding refuses statistics without the embedding blocks."""
+    o = 4
+    model, batch, live, mask, stats = setup_prior(True, w=0.0)
+    g = torch.Generator().manual_seed(9)
+    emb = torch.randn((*mask.shape, 4 * o), generator=g)
+    emb[..., 2 * o :] = emb[:, :1, 2 * o :]  # taste and last: one per request
+    wide = torch.cat([stats, emb], -1)
+    cfg = replace(model.config, room_prior=True, room_embed_dim=o)
+    rich = OneLiveGenerator(cfg)
+    rich.load_state_dict(model.state_dict(), strict=False)
+    plain = OneLiveGenerator(replace(cfg, room_embed_dim=0))
+    plain.load_state_dict(rich.state_dict(), strict=False)
+    with torch.no_grad():
+        rich.room_prior.weights.weight.normal_(generator=g)
+        plain.room_prior.weights.weight.copy_(rich.room_prior.weights.weight)
+        torch.testing.assert_close(rich.room_prior(batch, wide), plain.room_prior(batch, stats))
+        rich.room_prior.match[:o, :o] = torch.eye(o)  # taste . content
+        want = (emb[..., 2 * o : 3 * o] * emb[..., :o]).sum(-1)
+        got = rich.room_prior(batch, wide) - plain.room_prior(batch, stats)
+        torch.testing.assert_close(got, want)
+    sequence_log_prob(rich, batch, live, live, mask, wide)[mask].sum().backward()
+    assert (
+        rich.room_prior.match.grad is not None and float(rich.room_prior.match.grad.abs().sum()) > 0
+    )
+    with pytest.raises(ValueError, match=r"live_stats has shape .*room_embed_dim=4"):
+        sequence_log_prob(rich, batch, live, live, mask, stats)
+    for bad in (-1, 2.0, True):
+        with pytest.raises(ValueError, match=r"OneLiveConfig\.room_embed_dim"):
+            OneLiveConfig(room_prior=True, room_embed_dim=bad)
+    with pytest.raises(ValueError, match=r"OneLiveConfig\.room_embed_dim=16 .*room_prior=True"):
+        OneLiveConfig(room_embed_dim=16)
+    old = {k: v for k, v in cfg.to_dict().items() if k != "room_embed_dim"}
+    assert OneLiveConfig.from_dict(old).room_embed_dim == 0

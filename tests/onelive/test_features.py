@@ -23,6 +23,7 @@ from policies.onelive.features import (
     event_time_features,
     feedback_types,
     history_from_log,
+    prior_width,
     request_time_features,
     room_stat_features,
 )
@@ -189,3 +190,38 @@ def test_the_room_prior_reads_the_same_numbers_in_training_and_serving(
     for name in ("streamer_seen", "streamer_minutes"):
         np.testing.assert_allclose(full[..., ROOM_PRIOR_COLUMNS.index(name)].numpy()[live],
                                    cross[..., CROSS.index(name)][live], atol=1e-6)  # fmt: skip
+
+
+def test_the_embedding_blocks_match_in_training_and_serving(
+    logged_run: tuple[Path, list[dict]], tokenizer: SIDTokenizer
+) -> None:
+    """With ``embed_dim`` the room prior's input gains the room's content and pooled
+    embedding and the user's taste and newest click (ROOM_EMBED_BLOCKS), the same numbers
+    from the log as from the observation; a wrong width is refused."""
+    log_dir, seen = logged_run
+    log = read_log(log_dir)
+    data = build_examples(log, tokenizer, SequenceConfig(max_history=H, live_window_s=300))
+    rows = data.log_row.numpy()
+    _, _, trained = data.live(embed_dim=16)
+    obs = _stack(seen, rows)
+    served = room_stat_features(obs, embed_dim=16)[np.arange(len(rows)), log.slot.to_numpy()[rows]]
+    assert trained.shape[-1] == prior_width(16) == len(ROOM_PRIOR_COLUMNS) + 4 * 16
+    torch.testing.assert_close(trained[:, -1], served, atol=1e-4, rtol=1e-4)
+    p = len(ROOM_PRIOR_COLUMNS)
+    room = obs["rooms"][np.arange(len(rows)), log.slot.to_numpy()[rows]]
+    np.testing.assert_allclose(served[:, p : p + 32].numpy(), room[:, :32], atol=1e-6)
+    has = obs["history_mask"][:, -1] > 0
+    assert has.any() and not has.all()
+    np.testing.assert_allclose(
+        np.linalg.norm(served[has, p + 48 :].numpy(), axis=1), 1.0, atol=1e-5
+    )
+    assert (
+        float(np.abs(served[~has, p + 32 :].numpy()).max()) == 0.0
+    )  # no history: no taste, no last
+    assert torch.equal(
+        room_stat_features(obs)[..., :p], room_stat_features(obs, embed_dim=16)[..., :p]
+    )
+    with pytest.raises(ValueError, match="embed_dim=8"):
+        room_stat_features(obs, embed_dim=8)
+    with pytest.raises(ValueError, match="embed_dim=8"):
+        data.live(embed_dim=8)
