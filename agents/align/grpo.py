@@ -125,7 +125,10 @@ class AlignArgs:
         "iterations between pool refreshes by the current policy (0: never)", default=0
     )
     refresh_requests: int = _help("requests replaced per refresh", default=512)
-    eval_requests: int = _help("held-out pool requests for the curves", default=256)
+    eval_requests: int = _help(
+        "held-out pool requests for the curves and select=best: the pool's last ones, i.e. "
+        "eval_requests / pool_steps_per_seed days; a single day picks noisily "
+        "(benchmarks/aligned_by_day.py)", default=256)  # fmt: skip
     iterations: int = _help("policy-optimisation iterations", default=150)
     requests_per_iter: int = _help("requests (groups) per iteration", default=32)
     group_size: int = _help("candidates per group (G)", default=8)
@@ -134,6 +137,10 @@ class AlignArgs:
     update_epochs: int = _help("optimisation passes over each iteration's groups", default=2)
     minibatches: int = _help("minibatches per pass", default=1)
     lr: float = _help("Adam learning rate", default=1e-4)
+    prior_lr_scale: float = _help(
+        "learning rate of the room prior (OneLiveConfig.room_prior) as a multiple of lr: its "
+        "few weights read features that hold on any day, the SID stack's what paid on the "
+        "pool's days", default=1.0)  # fmt: skip
     clip_eps: float = _help("PPO clip epsilon", default=0.2)
     ecpo_delta: float = _help("ECPO's early-clip margin delta", default=0.1)
     adv_clip: float = _help("clamp of the normalised advantages", default=5.0)
@@ -172,7 +179,7 @@ class AlignArgs:
                      "max_grad_norm"):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ValueError(f"AlignArgs.{name}={getattr(self, name)!r}: must be >= 0")
-        for name in ("lr", "clip_eps", "adv_clip", "temperature"):
+        for name in ("lr", "prior_lr_scale", "clip_eps", "adv_clip", "temperature"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"AlignArgs.{name}={getattr(self, name)!r}: must be > 0")
         if self.group_size < 2:
@@ -282,6 +289,17 @@ def _initial_pool(args: AlignArgs, actor: GeneratorActor, weights: np.ndarray) -
     return pool
 
 
+def make_optimizer(actor: GeneratorActor, args: AlignArgs) -> torch.optim.Adam:
+    """Adam over the generator; the room prior at ``lr * prior_lr_scale``."""
+    prior = actor.model.room_prior
+    ids = {id(p) for p in prior.parameters()} if prior is not None else set()
+    rest = [p for p in actor.model.parameters() if id(p) not in ids]
+    groups = [{"params": rest, "lr": args.lr}]
+    if prior is not None:
+        groups.append({"params": list(prior.parameters()), "lr": args.lr * args.prior_lr_scale})
+    return torch.optim.Adam(groups, lr=args.lr)
+
+
 def setup(args: AlignArgs) -> Run:
     """A fresh run, or the run of ``OUT/ckpt.pt`` when resuming."""
     out = Path(args.out)
@@ -289,7 +307,7 @@ def setup(args: AlignArgs) -> Run:
     actor = GeneratorActor.from_checkpoint(args.generator)
     ref = actor.frozen_copy()
     weights = parse_weights(args.weights)
-    opt = torch.optim.Adam(actor.model.parameters(), lr=args.lr)
+    opt = make_optimizer(actor, args)
     gen, np_rng = torch.Generator().manual_seed(args.seed), np.random.default_rng(args.seed)
     ckpt = out / "ckpt.pt"
     if args.resume and ckpt.is_file():

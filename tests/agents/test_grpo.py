@@ -12,12 +12,13 @@ import pytest
 import torch
 
 from agents.align.actor import GeneratorActor
-from agents.align.grpo import AlignArgs, align
+from agents.align.grpo import AlignArgs, align, make_optimizer
 from agents.align.objective import ecpo_surrogate, exact_kl, group_advantages
 from agents.align.pool import RequestPool, make_behaviour, sample_slots
 from agents.align.testing import TINY_WORLD, build_tiny, tiny_align_args
 from liveenv.env import LiveStreamEnv
 from liveenv.presets import make_config
+from policies.onelive import OneLiveConfig, OneLiveGenerator
 from policies.onelive.checkpoint import load_checkpoint
 from policies.onelive.decoding import collision_log_share
 from policies.onelive.policy import GeneratorPolicy
@@ -127,6 +128,22 @@ def test_bad_arguments_are_refused_with_the_field_name() -> None:
         AlignArgs(generator="g")
     with pytest.raises(ValueError, match="unknown objective"):
         AlignArgs(generator="g", reward_model="r", weights="gifts=1")
+    with pytest.raises(ValueError, match=r"AlignArgs\.prior_lr_scale=0\.0"):
+        AlignArgs(generator="g", reward_model="r", prior_lr_scale=0.0)
+
+
+def test_the_room_prior_gets_its_own_learning_rate() -> None:
+    """``prior_lr_scale`` sets the room prior's learning rate; every other weight keeps
+    ``lr``, each parameter in exactly one group; a model without a prior has one group."""
+    args = AlignArgs(generator="g", reward_model="r", lr=2e-4, prior_lr_scale=30.0)
+    model = OneLiveGenerator(OneLiveConfig(room_prior=True, room_embed_dim=4, d_model=16,
+                                           n_head=2, n_layer=1))  # fmt: skip
+    groups = make_optimizer(GeneratorActor(model, None), args).param_groups  # type: ignore[arg-type]
+    assert [g["lr"] for g in groups] == [2e-4, pytest.approx(6e-3)]
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in model.room_prior.parameters()}
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    plain = OneLiveGenerator(OneLiveConfig(d_model=16, n_head=2, n_layer=1))
+    assert len(make_optimizer(GeneratorActor(plain, None), args).param_groups) == 1  # type: ignore[arg-type]
 
 
 def test_alignment_raises_the_expected_reward_of_the_policy(tiny, tmp_path: Path) -> None:
