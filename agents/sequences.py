@@ -40,6 +40,7 @@ from policies.onelive.features import (
     LONG_VIEW_MIN,
     FeatureBuilder,
     SIDEncoder,
+    embed_blocks,
     history_from_log,
     log_column,
     scaled_room_stats,
@@ -188,12 +189,9 @@ class SequenceData:
         """(B, M + 1, 4o) content, pooled, taste, last of :meth:`live`'s rooms."""
         if self.last is None or self.target_pooled is None or self.taste is None:
             raise ValueError("these examples carry no embeddings for room_embed_dim > 0")
-        if embed_dim != rooms.shape[-1]:
-            raise ValueError(f"embed_dim={embed_dim!r} is invalid: must be 0 or the log's "
-                             f"observed width {rooms.shape[-1]}")  # fmt: skip
         pool = torch.cat([pooled[g], self.target_pooled[idx][:, None]], 1)  # (B, M + 1, o)
-        request = torch.cat([self.taste[idx], self.last[idx]], -1)[:, None]  # (B, 1, 2o)
-        return torch.cat([rooms, pool, request.expand(-1, rooms.shape[1], -1)], -1)
+        request = torch.cat([self.taste[idx], self.last[idx]], -1)  # (B, 2o)
+        return embed_blocks(torch.cat([rooms, pool], -1), request, embed_dim)
 
     def batch(self, idx: Tensor | np.ndarray | None = None) -> GeneratorBatch:
         """The examples ``idx`` (all by default) as a GeneratorBatch with targets."""

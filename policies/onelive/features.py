@@ -62,6 +62,7 @@ __all__ = [
     "FeatureBuilder",
     "PooledCache",
     "SIDEncoder",
+    "embed_blocks",
     "event_time_features",
     "feedback_types",
     "feedback_vectors_from_log",
@@ -191,6 +192,17 @@ def prior_width(embed_dim: int = 0) -> int:
     return len(ROOM_PRIOR_COLUMNS) + len(ROOM_EMBED_BLOCKS) * int(embed_dim)
 
 
+def embed_blocks(room: torch.Tensor, request: torch.Tensor, embed_dim: int) -> torch.Tensor:
+    """``(B, R, 4o)`` :data:`ROOM_EMBED_BLOCKS` from each room's content and pooled
+    embedding ``(B, R, 2o)`` and each request's taste and newest click ``(B, 2o)`` (the
+    one place that fixes their order); ``embed_dim`` must be ``o``."""
+    o = room.shape[-1] // 2
+    if embed_dim != o:
+        raise ValueError(f"embed_dim={embed_dim!r} is invalid: must be 0 or the observed "
+                         f"embedding width {o}")  # fmt: skip
+    return torch.cat([room, request[:, None].expand(-1, room.shape[1], -1)], -1)
+
+
 def room_stat_features(
     obs: Mapping[str, np.ndarray], mask: np.ndarray | None = None, embed_dim: int = 0
 ) -> torch.Tensor:
@@ -209,12 +221,9 @@ def room_stat_features(
                              obs["history_mask"], obs["room_streamer"])  # fmt: skip
     parts = [stats, torch.from_numpy(match)[..., None], torch.from_numpy(seen)]
     if embed_dim:
-        if embed_dim != o:
-            raise ValueError(f"room_stat_features: embed_dim={embed_dim!r} is invalid: must be "
-                             f"0 or the room table's observed width {o}")  # fmt: skip
         request = np.concatenate([taste, history_last(obs)], -1)  # (B, 2o)
-        parts.append(torch.from_numpy(np.concatenate([
-            rooms[..., : 2 * o], np.broadcast_to(request[:, None], (*live.shape, 2 * o))], -1)))  # fmt: skip
+        room = torch.from_numpy(rooms[..., : 2 * o].copy())  # (B, R, 2o) content, pooled
+        parts.append(embed_blocks(room, torch.from_numpy(request), embed_dim))
     out = torch.cat(parts, -1)
     return out.masked_fill(~torch.from_numpy(live)[..., None], 0.0)
 
