@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -220,6 +221,7 @@ def evaluate(
     add_references: bool = True,
     progress: bool = True,
     expected: bool = False,
+    workers: int = 1,
 ) -> EvalResult:
     """Run every policy on every seed of one world and tabulate the outcome.
 
@@ -231,7 +233,12 @@ def evaluate(
     ``expected``: also report ``expected_return`` (the true expected reward of
     the chosen room, a low-variance twin of ``weighted_return`` that costs one
     oracle call per step) and its ``expected_normalised`` score.
+    ``workers``: play the (policy, seed) episodes in that many spawned processes
+    (policies are pickled to them); every episode depends only on its seed, so
+    the tables equal a one-process run's.
     """
+    if int(workers) < 1:
+        raise ValueError(f"workers={workers!r}: must be an integer >= 1")
     if not policies and not add_references:
         raise ValueError("policies is empty: nothing to evaluate")
     cfg = (
@@ -242,24 +249,27 @@ def evaluate(
         raise ValueError("seeds is empty: give at least one seed")
     runs, refs = _with_references(policies, cfg.slate_size, add_references)
     _check(runs, cfg)
-    env = LiveStreamEnv(cfg)
     total = None if steps_per_seed is None else len(runs) * len(seeds) * steps_per_seed
     t0 = time.perf_counter()
+    tasks = [(name, seed) for name in runs for seed in seeds]
+    done: dict[tuple[str, int], tuple[pd.DataFrame, np.ndarray]] = {}
+    with tqdm(total=total, disable=None if progress else True, desc="evaluate", unit="step",
+              mininterval=1.0) as bar:  # fmt: skip  # None: no bar when stderr is not a terminal
+        episodes = (
+            _episodes_parallel(runs, cfg, tasks, steps_per_seed, expected, int(workers))
+            if int(workers) > 1 and len(tasks) > 1
+            else _episodes(runs, cfg, tasks, steps_per_seed, expected, bar)
+        )
+        for (name, seed), (frame, counts) in episodes:
+            done[name, seed] = frame, counts
+            if int(workers) > 1:
+                bar.update(len(frame))
     frames, exposure = [], []
-    with tqdm(
-        total=total,
-        disable=None if progress else True,
-        desc="evaluate",
-        unit="step",
-        mininterval=1.0,
-    ) as bar:  # None: no bar when stderr is not a terminal
-        for name, policy in runs.items():
-            for seed in seeds:
-                bar.set_postfix_str(f"{name} seed={seed}")
-                frame, counts = run_episode(policy, env, seed, steps_per_seed, bar, expected)
-                frames.append(frame.assign(policy=name, seed=seed))
-                exposure.append({"policy": name, "seed": seed, "breakdown": "all",
-                                 "gini": gini(counts), "coverage": coverage(counts)})  # fmt: skip
+    for name, seed in tasks:  # the one-process order, however the episodes finished
+        frame, counts = done[name, seed]
+        frames.append(frame.assign(policy=name, seed=seed))
+        exposure.append({"policy": name, "seed": seed, "breakdown": "all",
+                         "gini": gini(counts), "coverage": coverage(counts)})  # fmt: skip
     impressions = pd.concat(frames, ignore_index=True)
     table = _normalise(_aggregate(impressions), refs, "weighted_return", "oracle_normalised")
     if expected:
@@ -269,6 +279,37 @@ def evaluate(
         table=table, summary=summarise(table), impressions=impressions, config=cfg, seeds=seeds,
         steps_per_seed=steps_per_seed, wall_s=time.perf_counter() - t0, references=refs,
     )  # fmt: skip
+
+
+Episode = tuple[tuple[str, int], tuple[pd.DataFrame, np.ndarray]]
+
+
+def _episodes(runs: Mapping[str, Policy], cfg: EnvConfig, tasks: list[tuple[str, int]],
+              steps: int | None, expected: bool, bar: Any) -> Iterator[Episode]:  # fmt: skip
+    env = LiveStreamEnv(cfg)
+    for name, seed in tasks:
+        bar.set_postfix_str(f"{name} seed={seed}")
+        yield (name, seed), run_episode(runs[name], env, seed, steps, bar, expected)
+
+
+def _play(policy: Policy, cfg: EnvConfig, seed: int, steps: int | None,
+          expected: bool) -> tuple[pd.DataFrame, np.ndarray]:  # fmt: skip
+    """One episode in a worker process (one intra-op thread: the workers share the cores)."""
+    import sys
+
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+    return run_episode(policy, LiveStreamEnv(cfg), seed, steps, None, expected)
+
+
+def _episodes_parallel(runs: Mapping[str, Policy], cfg: EnvConfig, tasks: list[tuple[str, int]],
+                       steps: int | None, expected: bool, workers: int) -> Iterator[Episode]:  # fmt: skip
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(_play, runs[n], cfg, s, steps, expected): (n, s) for n, s in tasks}
+        for fut in as_completed(futures):
+            yield futures[fut], fut.result()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -288,6 +329,7 @@ def main(argv: list[str] | None = None) -> None:
                     help="config overrides, e.g. users.n_users=2000 (values parsed as JSON)")  # fmt: skip
     ap.add_argument("--out", default=None, help="folder for tables, summary.md and figures")
     ap.add_argument("--expected", action="store_true", help="also report expected returns")
+    ap.add_argument("--workers", type=int, default=1, help="parallel episode processes")
     args = ap.parse_args(argv)
     overrides = {}
     for item in args.set:
@@ -299,7 +341,7 @@ def main(argv: list[str] | None = None) -> None:
     slate = make_config(args.preset, **overrides).slate_size
     policies = {k: make_baseline(k, slate_size=slate) for k in args.policies}
     result = evaluate(policies, args.preset, args.seeds, args.steps or None, overrides,
-                      expected=args.expected)  # fmt: skip
+                      expected=args.expected, workers=args.workers)  # fmt: skip
     print(markdown_summary(result))
     if args.out:
         print(f"wrote {len(result.save(args.out))} files to {args.out}")

@@ -42,12 +42,16 @@ class CompareArgs:
     beam_size: int = field(default=32, metadata={"help": "beams of the generators"})
     out: str = field(default="runs/compare", metadata={"help": "report folder"})
     figures: bool = field(default=True, metadata={"help": "draw the figures"})
+    workers: int = field(default=1, metadata={
+        "help": "parallel episode processes (the tables equal a one-process run's)"})  # fmt: skip
 
     def __post_init__(self) -> None:
         if not self.generators and not self.policies:
             raise ValueError("CompareArgs: give --generators and/or --policies")
         if self.steps < 1 or not self.seeds:
             raise ValueError("CompareArgs: steps must be >= 1 and seeds non-empty")
+        if self.workers < 1:
+            raise ValueError(f"CompareArgs.workers={self.workers}: must be >= 1")
         parse_weights(self.weights)
 
 
@@ -80,7 +84,8 @@ def compare(args: CompareArgs) -> Any:
     cfg = make_config(args.preset, **args.overrides)
     cfg = cfg.replace(reward_weights=weights_dict(parse_weights(args.weights)))
     result = evaluate(build_policies(args), config=cfg, seeds=args.seeds,
-                      steps_per_seed=args.steps, progress=False, expected=True)  # fmt: skip
+                      steps_per_seed=args.steps, progress=False, expected=True,
+                      workers=args.workers)  # fmt: skip
     result.save(args.out, figures=args.figures)
     return result
 

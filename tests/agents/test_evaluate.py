@@ -113,6 +113,8 @@ def test_without_references_and_bad_inputs() -> None:
                  overrides=TINY, progress=False)  # fmt: skip
     with pytest.raises(ValueError, match="seeds"):
         evaluate({"p": PopularPolicy()}, seeds=(), overrides=TINY, progress=False)
+    with pytest.raises(ValueError, match="workers=0"):
+        evaluate({"p": PopularPolicy()}, seeds=(0,), overrides=TINY, progress=False, workers=0)
 
 
 def test_existing_references_are_reused() -> None:

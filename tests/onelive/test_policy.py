@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from agents.evaluate import evaluate
 from liveenv import LiveStreamEnv, make_config
 from policies.base import Policy
+from policies.baselines import PopularPolicy
 from policies.onelive import OneLiveConfig, OneLiveGenerator, save_checkpoint, score_all_live
 from policies.onelive.features import N_FEEDBACK_TYPES, TIME_DIM
 from policies.onelive.hybrid_sids import HybridTokenizer, load_tokenizer
@@ -158,6 +160,17 @@ def test_plugs_into_the_evaluation_harness() -> None:
                       overrides=TINY, progress=False)  # fmt: skip
     row = result.overall().set_index("policy").loc["onelive"]
     assert row["n_impressions"] == 60 and row["click_mean"] > 0
+
+
+def test_parallel_evaluation_equals_one_process() -> None:
+    """workers=2 pickles the generator (and the privileged oracle) to spawned processes;
+    every table, and every impression, equals the one-process run's."""
+    kwargs = dict(seeds=(0, 1), steps_per_seed=40, overrides=TINY, progress=False, expected=True)
+    one = evaluate({"onelive": make_policy(), "popular": PopularPolicy()}, **kwargs)
+    two = evaluate({"onelive": make_policy(), "popular": PopularPolicy()}, workers=2, **kwargs)
+    pd.testing.assert_frame_equal(one.table, two.table)
+    pd.testing.assert_frame_equal(one.impressions, two.impressions)
+    assert set(one.table["policy"]) == {"onelive", "popular", "random", "oracle"}
 
 
 def test_ranking_scores_order_slots_as_greedy_decoding(observations: list) -> None:
