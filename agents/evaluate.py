@@ -235,7 +235,8 @@ def evaluate(
     oracle call per step) and its ``expected_normalised`` score.
     ``workers``: play the (policy, seed) episodes in that many spawned processes
     (policies are pickled to them); every episode depends only on its seed, so
-    the tables equal a one-process run's.
+    the tables equal a one-process run's. The processes are spawned, so a script
+    that calls this must guard its entry point (``if __name__ == "__main__":``).
     """
     if int(workers) < 1:
         raise ValueError(f"workers={workers!r}: must be an integer >= 1")
