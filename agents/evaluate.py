@@ -26,6 +26,8 @@ Student-t intervals.
 
 from __future__ import annotations
 
+import io
+import re
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -40,6 +42,7 @@ from tqdm.auto import tqdm
 
 from agents.metrics import coverage, gini, mean_ci, oracle_normalised_score
 from agents.offline import offline_metrics
+from liveenv.atomic import atomic_write_bytes
 from liveenv.config import EnvConfig
 from liveenv.env import LiveStreamEnv
 from liveenv.objectives import OBJECTIVES
@@ -54,7 +57,7 @@ METRICS = ("weighted_return", *OBJECTIVES, "expected_return", *EXPECTED_OBJECTIV
 SUMMARY_METRICS = (*METRICS, "oracle_normalised", "expected_normalised", "gini", "coverage")
 DEFAULT_STEPS = 2000
 
-__all__ = ["EvalResult", "evaluate", "offline_metrics", "run_episode"]
+__all__ = ["EpisodeStore", "EvalResult", "evaluate", "offline_metrics", "run_episode"]
 
 
 @dataclass
@@ -222,6 +225,7 @@ def evaluate(
     progress: bool = True,
     expected: bool = False,
     workers: int = 1,
+    episode_dir: str | Path | None = None,
 ) -> EvalResult:
     """Run every policy on every seed of one world and tabulate the outcome.
 
@@ -237,6 +241,9 @@ def evaluate(
     (policies are pickled to them); every episode depends only on its seed, so
     the tables equal a one-process run's. The processes are spawned, so a script
     that calls this must guard its entry point (``if __name__ == "__main__":``).
+    ``episode_dir``: keep every finished episode there (:class:`EpisodeStore`) and
+    reuse the ones already there, so an interrupted evaluation resumes; the caller
+    vouches that the policies and the world are the ones that wrote them.
     """
     if int(workers) < 1:
         raise ValueError(f"workers={workers!r}: must be an integer >= 1")
@@ -253,17 +260,22 @@ def evaluate(
     total = None if steps_per_seed is None else len(runs) * len(seeds) * steps_per_seed
     t0 = time.perf_counter()
     tasks = [(name, seed) for name in runs for seed in seeds]
-    done: dict[tuple[str, int], tuple[pd.DataFrame, np.ndarray]] = {}
+    store = EpisodeStore(episode_dir) if episode_dir is not None else None
+    done = store.load(tasks) if store else {}
+    todo = [t for t in tasks if t not in done]
     with tqdm(total=total, disable=None if progress else True, desc="evaluate", unit="step",
               mininterval=1.0) as bar:  # fmt: skip  # None: no bar when stderr is not a terminal
+        bar.update(sum(len(f) for f, _ in done.values()))
         episodes = (
-            _episodes_parallel(runs, cfg, tasks, steps_per_seed, expected, int(workers))
-            if int(workers) > 1 and len(tasks) > 1
-            else _episodes(runs, cfg, tasks, steps_per_seed, expected, bar)
+            _episodes_parallel(runs, cfg, todo, steps_per_seed, expected, int(workers))
+            if int(workers) > 1 and len(todo) > 1
+            else _episodes(runs, cfg, todo, steps_per_seed, expected, bar)
         )
         for (name, seed), (frame, counts) in episodes:
             done[name, seed] = frame, counts
-            if int(workers) > 1:
+            if store:
+                store.save(name, seed, frame, counts)
+            if int(workers) > 1 and len(todo) > 1:
                 bar.update(len(frame))
     frames, exposure = [], []
     for name, seed in tasks:  # the one-process order, however the episodes finished
@@ -283,6 +295,40 @@ def evaluate(
 
 
 Episode = tuple[tuple[str, int], tuple[pd.DataFrame, np.ndarray]]
+
+
+class EpisodeStore:
+    """Finished episodes on disk, one ``(impressions, exposure)`` pair per (policy, seed):
+    ``<policy>-<crc>__<seed>.parquet`` and its ``.exposure.npy``, each written
+    atomically, the table last (its presence marks the episode done)."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def _stem(self, name: str, seed: int) -> Path:
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:60]
+        return self.folder / f"{safe}-{zlib.crc32(name.encode()):08x}__{int(seed)}"
+
+    def save(self, name: str, seed: int, frame: pd.DataFrame, exposure: np.ndarray) -> None:
+        from agents.report import write_table
+
+        stem = self._stem(name, seed)
+        buf = io.BytesIO()
+        np.save(buf, exposure)
+        atomic_write_bytes(stem.with_name(stem.name + ".exposure.npy"), buf.getvalue())
+        write_table(frame, stem.with_name(stem.name + ".parquet"))
+
+    def load(self, tasks: Iterable[tuple[str, int]]) -> dict[tuple[str, int], Any]:
+        """The stored episodes among ``tasks``."""
+        out = {}
+        for name, seed in tasks:
+            stem = self._stem(name, seed)
+            table = stem.with_name(stem.name + ".parquet")
+            if table.exists():
+                exposure = np.load(stem.with_name(stem.name + ".exposure.npy"))
+                out[name, seed] = pd.read_parquet(table), exposure
+        return out
 
 
 def _episodes(runs: Mapping[str, Policy], cfg: EnvConfig, tasks: list[tuple[str, int]],

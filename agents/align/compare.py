@@ -9,12 +9,19 @@ random and oracle are added, so the oracle-normalised score is reported); the
 report (``summary.md`` with 95 % intervals, per-cohort tables, CSV/Parquet tables
 and figures) goes to ``--out``. Reward weights (``--weights``) set the world's
 reward, i.e. what weighted return means.
+
+Every finished episode is kept in ``OUT/episodes`` with the run's settings
+(``spec.json``: everything but the seeds), so a rerun with the same settings
+resumes where it stopped and one that adds seeds plays only the new ones; a
+rerun with other settings is refused unless ``--no-resume`` (which starts over).
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +51,8 @@ class CompareArgs:
     figures: bool = field(default=True, metadata={"help": "draw the figures"})
     workers: int = field(default=1, metadata={
         "help": "parallel episode processes (the tables equal a one-process run's)"})  # fmt: skip
+    resume: bool = field(default=True, metadata={
+        "help": "reuse the finished episodes in OUT/episodes (same settings only)"})  # fmt: skip
 
     def __post_init__(self) -> None:
         if not self.generators and not self.policies:
@@ -72,6 +81,42 @@ def build_policies(args: CompareArgs) -> dict[str, Any]:
     return out
 
 
+#: Settings that do not change an episode (the seeds choose which episodes run).
+NOT_IN_SPEC = ("seeds", "out", "figures", "workers", "resume")
+
+
+def _digest(path: str) -> str:
+    """A file's content hash (a retrained checkpoint at the same path is another policy)."""
+    import hashlib
+
+    file = Path(path)
+    return hashlib.sha256(file.read_bytes()).hexdigest()[:16] if file.exists() else "missing"
+
+
+def episode_dir(args: CompareArgs) -> Path:
+    """``OUT/episodes``, checked against (or stamped with) the run's settings."""
+    folder = Path(args.out) / "episodes"
+    spec = {k: v for k, v in asdict(args).items() if k not in NOT_IN_SPEC}
+    spec["sha256"] = {p: _digest(p) for p in (*args.generators.values(), *args.policies.values())}
+    spec = json.loads(json.dumps(spec))  # tuples -> lists, as read back
+    path = folder / "spec.json"
+    if folder.exists() and not args.resume:
+        shutil.rmtree(folder)
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old != spec:
+            diff = sorted(k for k in {**old, **spec} if old.get(k) != spec.get(k))
+            raise ValueError(f"{folder} holds episodes of other settings ({', '.join(diff)}: "
+                             f"{[old.get(k) for k in diff]} there, {[spec.get(k) for k in diff]} "
+                             "now); give another --out or --no-resume")  # fmt: skip
+        return folder
+    from liveenv.config import atomic_write_text
+
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(spec, indent=1, sort_keys=True))
+    return folder
+
+
 def compare(args: CompareArgs) -> Any:
     """Run the evaluation; write the report; return the :class:`EvalResult`."""
     import torch
@@ -85,7 +130,7 @@ def compare(args: CompareArgs) -> Any:
     cfg = cfg.replace(reward_weights=weights_dict(parse_weights(args.weights)))
     result = evaluate(build_policies(args), config=cfg, seeds=args.seeds,
                       steps_per_seed=args.steps, progress=False, expected=True,
-                      workers=args.workers)  # fmt: skip
+                      workers=args.workers, episode_dir=episode_dir(args))  # fmt: skip
     result.save(args.out, figures=args.figures)
     return result
 

@@ -122,3 +122,24 @@ def test_existing_references_are_reused() -> None:
                    seeds=(0,), steps_per_seed=20, overrides=TINY, progress=False)  # fmt: skip
     assert res.references == {"random": "rnd", "oracle": "orc"}
     assert set(res.table["policy"]) == {"rnd", "orc"}
+
+
+class CountingPopular(PopularPolicy):
+    """Counts the episodes it starts (the harness resets a policy per episode)."""
+
+    def reset(self, seed: int | None = None) -> None:
+        self.episodes = getattr(self, "episodes", 0) + 1
+        super().reset(seed)
+
+
+def test_episode_store_resumes_without_replaying(tmp_path) -> None:
+    kwargs = dict(steps_per_seed=30, overrides=TINY, progress=False, add_references=False,
+                  episode_dir=tmp_path / "episodes")  # fmt: skip
+    first = evaluate({"pop": CountingPopular()}, seeds=(0, 1), **kwargs)
+    again = CountingPopular()
+    more = evaluate({"pop": again}, seeds=(0, 1, 2), **kwargs)
+    assert again.episodes == 1  # seeds 0 and 1 came from the store
+    pd.testing.assert_frame_equal(more.table[more.table["seed"] < 2].reset_index(drop=True),
+                                  first.table.reset_index(drop=True))  # fmt: skip
+    fresh = evaluate({"pop": PopularPolicy()}, seeds=(0, 1, 2), **{**kwargs, "episode_dir": None})
+    pd.testing.assert_frame_equal(more.table, fresh.table)
