@@ -263,19 +263,20 @@ def evaluate(
     store = EpisodeStore(episode_dir) if episode_dir is not None else None
     done = store.load(tasks) if store else {}
     todo = [t for t in tasks if t not in done]
+    parallel = int(workers) > 1 and len(todo) > 1
     with tqdm(total=total, disable=None if progress else True, desc="evaluate", unit="step",
               mininterval=1.0) as bar:  # fmt: skip  # None: no bar when stderr is not a terminal
         bar.update(sum(len(f) for f, _ in done.values()))
         episodes = (
             _episodes_parallel(runs, cfg, todo, steps_per_seed, expected, int(workers))
-            if int(workers) > 1 and len(todo) > 1
+            if parallel
             else _episodes(runs, cfg, todo, steps_per_seed, expected, bar)
         )
         for (name, seed), (frame, counts) in episodes:
             done[name, seed] = frame, counts
             if store:
                 store.save(name, seed, frame, counts)
-            if int(workers) > 1 and len(todo) > 1:
+            if parallel:  # the one-process path advances the bar step by step
                 bar.update(len(frame))
     frames, exposure = [], []
     for name, seed in tasks:  # the one-process order, however the episodes finished

@@ -64,17 +64,14 @@ def merge_tables(tables: Sequence[pd.DataFrame],
     frames = [t.assign(policy=t["policy"].replace(rename or {})) for t in tables]
     both = pd.concat(frames, ignore_index=True)
     keys = [k for k in KEYS if k in both]
-    dup = both.duplicated(keys, keep=False)
-    if dup.any():
-        values = both.loc[dup].drop(columns=keys).round(9)
-        clash = values.assign(**both.loc[dup, keys]).drop_duplicates()
-        bad = clash[clash.duplicated(keys, keep=False)]
-        if len(bad):
-            first = bad.iloc[0]
-            raise ValueError(
-                f"tables disagree on policy {first['policy']!r} seed {first['seed']}: the same "
-                "row with different values (rename one of the policies)"
-            )
+    distinct = both.round(9).drop_duplicates()  # rows given twice that agree collapse
+    bad = distinct[distinct.duplicated(keys, keep=False)]
+    if len(bad):
+        first = bad.iloc[0]
+        raise ValueError(
+            f"tables disagree on policy {first['policy']!r} seed {first['seed']}: the same "
+            "row with different values (rename one of the policies)"
+        )
     return both.drop_duplicates(keys, keep="first").reset_index(drop=True)
 
 

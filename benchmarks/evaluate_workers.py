@@ -43,9 +43,10 @@ def main() -> None:
     torch.set_num_threads(1)
     seeds = tuple(range(100, 100 + args.seeds))
     walls, tables = {}, {}
+    runs = policies(args.cascade)
     for workers in (1, args.workers):
         t0 = time.perf_counter()
-        res = evaluate(policies(args.cascade), seeds=seeds, steps_per_seed=args.steps,
+        res = evaluate(runs, seeds=seeds, steps_per_seed=args.steps,
                        progress=False, expected=True, workers=workers)  # fmt: skip
         walls[workers], tables[workers] = time.perf_counter() - t0, res.table
     pd.testing.assert_frame_equal(tables[1], tables[args.workers])

@@ -181,7 +181,10 @@ def main() -> None:
     prior = fit_prior(RoomPrior(gen.model.config), train, args.fit_steps, 0)  # type: ignore[union-attr]
     choosers["fitted prior"] = PriorChooser(prior)
     test_days = range(100, 100 + args.test_days)
-    own = {name: collect(choosers, name, gen, test_days, args.steps) for name in choosers}
+    # every chooser picks on the cascade's days; on its own days only the actor picks
+    own = {"cascade": collect(choosers, "cascade", gen, test_days, args.steps)}
+    for name in ("generator", "fitted prior"):
+        own[name] = collect({name: choosers[name]}, name, gen, test_days, args.steps)
     print(f"{len(train.user)} training requests ({args.train_days} days, acted by the cascade); "
           f"{args.test_days} unseen days x {args.steps} requests per chooser; "
           f"{time.perf_counter() - t0:.0f} s")  # fmt: skip
