@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents import cliargs
-from agents.holdout import Holdout
+from agents.evaluate.holdout import Holdout
+from agents.run import cliargs
 from liveenv.atomic import atomic_write_bytes
 from policies.onelive import OneLiveConfig, OneLiveGenerator, beam_search
 from policies.onelive.features import room_log_viewers, room_stat_features
@@ -39,7 +39,7 @@ from policies.onelive.policy import GeneratorPolicy, _slots_of_beams
 class DecodeSpeedArgs:
     """MTP vs full-depth AR decoding speed at equal hit rate."""
 
-    holdout: str = field(default="", metadata={"help": "held-out requests (agents.holdout)"})
+    holdout: str = field(default="", metadata={"help": "held-out requests (agents.evaluate.holdout)"})
     mtp: str = field(default="", metadata={"help": "MTP generator checkpoint"})
     ar: str = field(default="", metadata={"help": "full-depth AR generator checkpoint"})
     random_init: bool = field(default=False, metadata={"help": "time untrained models instead"})

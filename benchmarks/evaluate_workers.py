@@ -1,4 +1,4 @@
-"""Parallel evaluation: wall time of :func:`agents.evaluate.evaluate` with
+"""Parallel evaluation: wall time of :func:`agents.evaluate.online.evaluate` with
 ``workers=N`` against one process in the same run, and a check that the tables
 are equal.
 
@@ -6,7 +6,7 @@ are equal.
 
 The policies are the saved cascade when it is there (``--cascade``) and the
 popular baseline; random and the oracle are added by the harness, as in
-``agents.align.compare``. The ratio counts the start of the spawned processes
+``agents.evaluate.compare``. The ratio counts the start of the spawned processes
 (imports, unpickling the policies) against the parallel run, as a user pays it.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from agents.evaluate import evaluate
+from agents.evaluate.online import evaluate
 from policies.base import Policy
 from policies.baselines import PopularPolicy
 

@@ -2,7 +2,7 @@
 
     python benchmarks/holdout_signals.py --holdout runs/abl/holdout.npz
 
-Ranks the live rooms of each held-out clicked request (:class:`agents.holdout.Holdout`)
+Ranks the live rooms of each held-out clicked request (:class:`agents.evaluate.holdout.Holdout`)
 by hand-made scores built from what :class:`agents.logs.behaviour.PlatformPolicy`
 reads: live viewers, the followed flag and the cosine of the user's mean history
 content with the room's content, alone and combined with the platform's weights
@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agents import cliargs
-from agents.holdout import Holdout, offline_rank_metrics
+from agents.evaluate.holdout import Holdout, offline_rank_metrics
 from agents.logs.behaviour import VIEWERS
+from agents.run import cliargs
 from liveenv.world import ROOM_STAT_COLUMNS
 
 SIGNALS = {"viewers": (1, 0, 0), "viewers+follow": (1, 2, 0), "viewers+taste": (1, 0, 2),

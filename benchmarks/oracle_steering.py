@@ -8,7 +8,7 @@ oracle (greedy on the true expected reward of every live room) plays the same
 seeded days, and the script prints the mean *expected* feedback per impression
 of the rooms it chose, with the Spearman correlation of the weight with that
 objective's rate. It is the ceiling of what any policy's steering sweep
-(:mod:`agents.sweep`) can show in that world: where the oracle's rate hardly
+(:mod:`agents.align.sweep`) can show in that world: where the oracle's rate hardly
 moves with the weight, every objective rises with the same rooms and there is
 nothing for a recommender to trade.
 """
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import spearmanr
 
-from agents.evaluate import evaluate
+from agents.evaluate.online import evaluate
 from liveenv.objectives import DEFAULT_WEIGHTS, OBJECTIVES
 from liveenv.presets import make_config
 from policies.baselines import OraclePolicy

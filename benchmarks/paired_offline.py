@@ -5,7 +5,7 @@
         --b runs/abl/static_sids-s0/model.pt runs/abl/static_sids-s1/model.pt
 
 Every model ranks the live rooms of the same held-out clicked requests
-(:class:`agents.holdout.Holdout`); per request, a variant's HR@K / MRR@K is the mean
+(:class:`agents.evaluate.holdout.Holdout`); per request, a variant's HR@K / MRR@K is the mean
 over its models (training seeds). The request-level differences ``a - b`` are
 resampled (``--resamples`` times, seeded) for 95 % intervals, for the click and the
 long-view target. Prints one JSON line per metric.
@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from agents import cliargs
-from agents.holdout import Holdout
-from agents.offline import LONG_VIEW_S
+from agents.evaluate.holdout import Holdout
+from agents.evaluate.offline import LONG_VIEW_S
+from agents.run import cliargs
 from policies.onelive.policy import GeneratorPolicy
 
 

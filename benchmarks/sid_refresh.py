@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from agents.logs import generate_log
+from agents.logs import generate_log, read_log_arrays
 from liveenv.env import LiveStreamEnv
 from liveenv.presets import make_config
 from policies.tokenizer import LiveSIDTracker, SIDTokenizer, SIDTokenizerConfig
@@ -40,11 +40,11 @@ def tokenizer_for(args: argparse.Namespace) -> SIDTokenizer:
         return SIDTokenizer.load(args.tokenizer)
     cfg = SIDTokenizerConfig(mode=args.mode)
     if args.log:
-        return SIDTokenizer.fit(args.log, cfg)
+        return SIDTokenizer.fit(read_log_arrays(args.log), cfg)
     with tempfile.TemporaryDirectory() as tmp:
         generate_log(Path(tmp) / "log", args.preset, args.log_hours / 24, "platform", seed=1,
                      progress=False)  # fmt: skip
-        return SIDTokenizer.fit(Path(tmp) / "log", cfg)
+        return SIDTokenizer.fit(read_log_arrays(Path(tmp) / "log"), cfg)
 
 
 def measure(args: argparse.Namespace, tok: SIDTokenizer, scope: str) -> dict[str, float]:

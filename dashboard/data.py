@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from agents.pipeline import world as W
-from agents.pipeline.evaluation import eval_presets, load_eval
-from agents.report import GROUP_ORDER
+from agents.run import world as W
+from agents.run.evaluate_stage import eval_presets, load_eval
+from agents.evaluate.tables import GROUP_ORDER
 from liveenv.objectives import DEFAULT_WEIGHTS, OBJECTIVES, as_weight_vector
 
 SAMPLE_RUN = Path(__file__).resolve().parent / "sample_run"

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from agents.pipeline import world as W
-from agents.pipeline.stages import Unavailable, external, world_of
-from agents.rundir import RunDir
+from agents.run import world as W
+from agents.run.stages import Unavailable, external, world_of
+from agents.run.rundir import RunDir
 from liveenv.objectives import OBJECTIVES, as_weight_vector, weights_dict
 
 Progress = Callable[[float, str], None]
@@ -101,7 +101,7 @@ def quick_align(root: str | Path, args: QuickAlignArgs,
 
 def _evaluate(generator: Path, aligned: Path, tokenizer: Path, world: W.WorldArgs,
               weights: np.ndarray, args: QuickAlignArgs) -> pd.DataFrame:  # fmt: skip
-    from agents.evaluate import evaluate
+    from agents.evaluate.online import evaluate
     from policies.onelive.policy import GeneratorPolicy
 
     config = world.config(start_hour=W.ONLINE_START_HOUR).replace(

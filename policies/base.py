@@ -26,13 +26,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from liveenv.atomic import atomic_write_bytes
+from policies.checkpoint import check_header
 
 Obs = Mapping[str, np.ndarray]
 
 FORMAT = "liveenv.policy"
 VERSION = 1
 _MASK_KEY = "room_mask"
-_IMPORTABLE = ("policies.", "agents.")  # packages `load` may import a policy class from
+_IMPORTABLE = ("policies.",)  # the package `load` may import a policy class from
 
 
 # ----- observations ----------------------------------------------------------
@@ -167,12 +168,12 @@ class Policy(abc.ABC):
         text = json.dumps(meta, indent=2, sort_keys=True)
         state = self.get_state()
         if not state:
-            _atomic_write(path, text.encode())
+            atomic_write_bytes(path, text.encode())
             return path
         buf = io.BytesIO()
         meta_arr = np.frombuffer(text.encode(), dtype=np.uint8)
         np.savez(buf, __meta__=meta_arr, **{k: np.asarray(v) for k, v in state.items()})
-        _atomic_write(path, buf.getvalue())
+        atomic_write_bytes(path, buf.getvalue())
         return path
 
     @classmethod
@@ -207,10 +208,6 @@ class ScoringPolicy(Policy):
 
 
 # ----- files -----------------------------------------------------------------
-def _atomic_write(path: Path, data: bytes) -> None:
-    atomic_write_bytes(path, data)
-
-
 def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     if not path.is_file():
         raise FileNotFoundError(f"no policy file at {path}")
@@ -226,10 +223,7 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = json.loads(text)
     except Exception as e:
         raise ValueError(f"{path} is not a readable policy file: {type(e).__name__}: {e}") from e
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a policy file (format {meta.get('format')!r})")
-    if meta.get("version") != VERSION:
-        raise ValueError(f"{path}: policy file version {meta.get('version')!r}, expected {VERSION}")
+    check_header(meta, path, FORMAT, VERSION, "policy file")
     return meta, state
 
 

@@ -28,11 +28,10 @@ the mean) for watch minutes, scaled by their mean.
 
 from __future__ import annotations
 
-import io
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -41,9 +40,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from liveenv.atomic import atomic_write_bytes
 from liveenv.objectives import DEFAULT_WEIGHTS, N_OBJECTIVES, OBJECTIVES, as_weight_vector
+from liveenv.serialize import DictConfig
 from policies.base import Obs, ScoringPolicy, as_batch
+from policies.checkpoint import load_torch, save_torch
 
 FORMAT = "liveenv.reward_model"
 VERSION = 1
@@ -75,7 +75,7 @@ def _bad(name: str, value: Any, allowed: str) -> ValueError:
 
 
 @dataclass(frozen=True)
-class RewardModelConfig:
+class RewardModelConfig(DictConfig):
     """Shape and behaviour of :class:`RewardModel`.
 
     user_dim, obs_dim, n_room_stats, time_dim: widths of the observation's
@@ -129,19 +129,6 @@ class RewardModelConfig:
         user = self.user_dim + self.obs_dim + N_OBJECTIVES + 4 + self.time_dim
         return user + self.room_dim + N_INTERACTIONS
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> RewardModelConfig:
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(
-                f"RewardModelConfig: unknown field(s) {unknown}; known {sorted(known)}"
-            )
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
 class RewardOutput(NamedTuple):
@@ -321,30 +308,14 @@ class RewardModel(nn.Module):
     # ----- persistence -----------------------------------------------------------
     def save(self, path: str | os.PathLike[str], meta: Mapping[str, Any] | None = None) -> Path:
         """Write config, weights and ``meta`` (plain values) atomically."""
-        payload = {"format": FORMAT, "version": VERSION, "config": self.config.to_dict(),
-                   "state": self.state_dict(), "meta": dict(meta or {})}  # fmt: skip
-        buf = io.BytesIO()
-        torch.save(payload, buf)
-        return atomic_write_bytes(path, buf.getvalue())
+        payload = {"config": self.config.to_dict(), "state": self.state_dict(),
+                   "meta": dict(meta or {})}  # fmt: skip
+        return save_torch(path, FORMAT, VERSION, payload)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> tuple[RewardModel, dict[str, Any]]:
         """-> (model in eval mode, meta). ValueError for a corrupt or foreign file."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no reward model at {path}")
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise ValueError(
-                f"{path} is not a readable reward model: {type(e).__name__}: {e}"
-            ) from e
-        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a reward model file")
-        if payload.get("version") != VERSION:
-            raise ValueError(
-                f"{path}: reward model version {payload.get('version')!r}, expected {VERSION}"
-            )
+        payload = load_torch(path, FORMAT, VERSION, "reward model")
         model = cls(RewardModelConfig.from_dict(payload["config"]))
         model.load_state_dict(payload["state"])
         return model.eval(), payload.get("meta") or {}

@@ -1,3 +1,3 @@
 """Alignment of the generator to a weighted mix of objectives: the reward model's
-training (:mod:`agents.align.reward`), GRPO/ECPO (:mod:`agents.align.grpo`), DPO
+training (:mod:`agents.train.reward`), GRPO/ECPO (:mod:`agents.align.grpo`), DPO
 (:mod:`agents.align.dpo`) and their shared pieces (:mod:`agents.align.common`)."""

@@ -123,7 +123,7 @@ class GeneratorActor(nn.Module):
     @classmethod
     def from_checkpoint(cls, path: str | Path, obs_dim: int | None = None) -> GeneratorActor:
         """A generator checkpoint whose ``extra["tokenizer"]`` names its SID tokenizer
-        (as :mod:`agents.pretrain` writes them)."""
+        (as :mod:`agents.train.pretrain` writes them)."""
         from policies.tokenizer.semantic_ids import SIDTokenizer
 
         model, extra, _ = load_checkpoint(path)

@@ -29,9 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from agents import cliargs
 from agents.align.grpo import AlignArgs, regulariser, train
 from agents.align.objective import Groups
+from agents.run import cliargs
 
 
 @dataclass

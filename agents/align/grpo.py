@@ -52,7 +52,6 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from agents import cliargs
 from agents.align.actor import GeneratorActor
 from agents.align.common import (
     parse_weights,
@@ -64,6 +63,7 @@ from agents.align.common import (
 )
 from agents.align.objective import Groups, ecpo_surrogate, exact_kl, group_advantages
 from agents.align.pool import BEHAVIOURS, RequestPool, collect_pool, make_behaviour, sample_slots
+from agents.run import cliargs
 from liveenv.atomic import atomic_write_bytes
 from liveenv.env import LiveStreamEnv
 from liveenv.objectives import OBJECTIVES
@@ -84,10 +84,10 @@ class AlignArgs:
     """Align a pretrained generator with group-relative policy optimisation."""
 
     generator: str = _help(
-        "pretrained generator checkpoint (agents.pretrain's model.pt)", default=""
+        "pretrained generator checkpoint (agents.train.pretrain's model.pt)", default=""
     )
     reward_model: str = _help(
-        "reward model file (agents.align.reward); needed for source model", default=""
+        "reward model file (agents.train.reward); needed for source model", default=""
     )
     out: str = _help("output folder", default="runs/align")
     weights: str | None = _help(

@@ -1,7 +1,7 @@
 """Pools of requests to align on: what the policy saw, and what each live room was worth.
 
 A pool is collected by playing a behaviour policy in the simulator from
-``reset(seed)`` (the same start as :func:`agents.evaluate.evaluate`, so the
+``reset(seed)`` (the same start as :func:`agents.evaluate.online.evaluate`, so the
 requests look like the ones the policy is judged on) and keeping, for every
 request:
 

@@ -8,10 +8,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from agents.pipeline.evaluation import eval_presets, load_eval
-from agents.pipeline.stages import world_of
-from agents.pipeline.world import WorldArgs
-from agents.rundir import RunDir
+from agents.run.evaluate_stage import eval_presets, load_eval
+from agents.run.stages import world_of
+from agents.run.world import WorldArgs
+from agents.run.rundir import RunDir
 from dashboard.data import RunChoice, choose_run
 
 RUN_KEY = "run_dir"

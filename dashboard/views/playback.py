@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from agents.pipeline.models import available_policies, run_policies
-from agents.rundir import RunDir
+from agents.run.model_stages import available_policies, run_policies
+from agents.run.rundir import RunDir
 from dashboard.data import busiest_users, playback
 from dashboard.views.common import current_run, world_of_run
 from liveenv.objectives import OBJECTIVES, as_weight_vector
@@ -24,7 +24,7 @@ def _policy(run_path: str, name: str) -> object:
 @st.cache_data(show_spinner="playing the policy ...", max_entries=16)
 def _play(run_path: str, name: str, preset: str, n_users: int, n_streamers: int,
           seed: int, steps: int) -> pd.DataFrame:  # fmt: skip
-    from agents.pipeline.world import scaled_config
+    from agents.run.world import scaled_config
 
     config = scaled_config(preset, n_users, n_streamers, start_hour=19.0)
     return playback(_policy(run_path, name), config, seed, steps)

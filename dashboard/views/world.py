@@ -22,7 +22,7 @@ LIVE_PRESETS = [p for p in PRESETS if p != "large"]
 @st.cache_data(show_spinner="simulating the world ...", max_entries=8)
 def _trace(preset: str, n_users: int, n_streamers: int, hours: float, start_hour: float,
            seed: int, tokenizer: str | None) -> WorldTrace:  # fmt: skip
-    from agents.pipeline.world import scaled_config
+    from agents.run.world import scaled_config
 
     config = scaled_config(preset, n_users, n_streamers, start_hour=start_hour)
     return trace_world(config, hours, seed, tokenizer)

@@ -1,7 +1,7 @@
 """The cascade baseline: two-tower retrieval, a multi-task ranker, weighted score
 fusion, and an optional user cold-start cluster memory.
 
-Training lives in ``agents/train_cascade.py``; this package holds the models,
+Training lives in ``agents/train/cascade.py``; this package holds the models,
 the features (shared by serving and training) and the policy.
 """
 

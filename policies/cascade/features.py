@@ -26,7 +26,7 @@ What is computed (``o`` = obs_dim):
 The raw embeddings are specific to a platform (``EnvConfig.world_seed`` draws
 the latent-to-observed projection); logs and evaluation days of one platform
 share it, so the ranker may read them (``TrainCascadeArgs.raw_embeddings``, on in
-:mod:`agents.baseline_results`: off it, they overfit a small log);
+:mod:`experiments.baseline_results`: off it, they overfit a small log);
 the cosines between a user's clicked content and a room's content carry over
 to other platforms as well (``RankerConfig.raw_embeddings``).
 """

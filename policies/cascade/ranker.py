@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from liveenv.objectives import N_OBJECTIVES, OBJECTIVES
-from policies.cascade.retrieval import Standardize, mlp
+from policies.cascade.retrieval import Standardize, init_weights, mlp
 
 CLICK, WATCH, GIFT = 0, 1, 5
 #: Heads conditional on a click (every head but the click).
@@ -84,13 +84,7 @@ class MultiTaskRanker(nn.Module):
             mlp([c.hidden[-1], c.head_hidden, 1]) for _ in range(N_OBJECTIVES)
         )
         self.register_buffer("watch_scale", torch.ones(()))  # mean minutes of a clicked watch
-        self.apply(self._init_weights)
-
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, std=(1.0 / module.in_features) ** 0.5)
-            nn.init.zeros_(module.bias)
+        self.apply(init_weights)
 
     @torch.no_grad()
     def init_bias(self, feedback: Tensor) -> None:

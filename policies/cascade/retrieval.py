@@ -11,7 +11,7 @@ dot product of unit vectors cannot express), the follow bonus learned too
 plus a content-affinity term (see :class:`TwoTowerConfig`). Everything but
 the follow bonus is one dot product of a user vector and a room vector.
 
-Training (``agents/train_cascade.py``): in-batch softmax over logged clicks,
+Training (``agents/train/cascade.py``): in-batch softmax over logged clicks,
 row ``i`` of a batch the positive of request ``i`` and the other clicked rooms
 its negatives, with the logQ correction (subtract the log of each room's share
 of the clicks: without it, frequent rooms are over-penalised as negatives and
@@ -88,6 +88,13 @@ class Standardize(nn.Module):
         return (x - self.mean) / self.std
 
 
+def init_weights(module: nn.Module) -> None:
+    """The cascade's one weight init: linear layers ~ N(0, 1/fan_in), zero bias."""
+    if isinstance(module, nn.Linear):
+        nn.init.normal_(module.weight, std=(1.0 / module.in_features) ** 0.5)
+        nn.init.zeros_(module.bias)
+
+
 def mlp(sizes: list[int]) -> nn.Sequential:
     """Linear + GELU layers (no activation after the last)."""
     layers: list[nn.Module] = []
@@ -107,13 +114,7 @@ class TwoTower(nn.Module):
         self.room_tower = mlp([c.room_dim, c.hidden, c.hidden, c.embed_dim + 1])  # + room bias
         self.follow_bonus = nn.Parameter(torch.zeros(()))
         self.affinity = nn.Parameter(torch.ones(()))
-        self.apply(self._init_weights)
-
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, std=(1.0 / module.in_features) ** 0.5)
-            nn.init.zeros_(module.bias)
+        self.apply(init_weights)
 
     def user_embed(self, user: Tensor) -> Tensor:
         """``(B, E + 1 [+ a])`` user vector: unit embedding / temperature, 1 (for the

@@ -1,20 +1,18 @@
 """Checkpoints of the generator that carry their config.
 
-File = torch.save of a dict {format, version, config (dict), model (state_dict),
-optimizer (state_dict or None), extra (dict)}, written atomically (temp file in the
-same folder + fsync + os.replace). Loading uses torch.load(weights_only=True), so
-`extra` must hold plain Python values and tensors.
+File = :func:`policies.checkpoint.save_torch` of {config (dict), model (state_dict),
+optimizer (state_dict or None), extra (dict)}: versioned, atomic, and read back with
+``torch.load(weights_only=True)``, so `extra` must hold plain Python values and tensors.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from liveenv.atomic import atomic_write
+from policies.checkpoint import load_torch, save_torch
 from policies.onelive.config import OneLiveConfig
 from policies.onelive.model import OneLiveGenerator
 
@@ -28,17 +26,13 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
     extra: dict[str, Any] | None = None,
 ) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
-        "format": FORMAT,
-        "version": VERSION,
         "config": model.config.to_dict(),
         "model": model.state_dict(),
         "optimizer": None if optimizer is None else optimizer.state_dict(),
         "extra": dict(extra or {}),
     }
-    atomic_write(path, lambda fh: torch.save(payload, fh))
+    save_torch(path, FORMAT, VERSION, payload)
 
 
 def load_checkpoint(
@@ -47,23 +41,7 @@ def load_checkpoint(
     """-> (model in eval mode, extra, optimizer state_dict or None).
 
     FileNotFoundError if missing; ValueError for a truncated, corrupt or foreign file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # truncated zip, random bytes, disallowed pickle globals, ...
-        raise ValueError(
-            f"{path} is not a readable OneLive checkpoint (truncated, corrupt or not "
-            f"written by save_checkpoint): {type(e).__name__}: {e}"
-        ) from e
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise ValueError(f"{path} is not a OneLive generator checkpoint (format {found!r})")
-    if payload.get("version") != VERSION:
-        raise ValueError(
-            f"{path}: checkpoint version {payload.get('version')!r}, expected {VERSION}"
-        )
+    payload = load_torch(path, FORMAT, VERSION, "OneLive generator checkpoint", map_location)
     model = OneLiveGenerator(OneLiveConfig.from_dict(payload["config"]))
     try:
         model.load_state_dict(payload["model"])

@@ -8,11 +8,13 @@ tensor batch the model reads (see its docstring for shapes).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
 from torch import Tensor
+
+from liveenv.serialize import DictConfig
 
 
 def _bad(field: str, value: Any, allowed: str) -> ValueError:
@@ -28,7 +30,7 @@ def _is_num(x: Any) -> bool:
 
 
 @dataclass(frozen=True)
-class OneLiveConfig:
+class OneLiveConfig(DictConfig):
     """Hyper-parameters of `OneLiveGenerator`.
 
     vocab_sizes: codebook size of each SID level (coarse to fine); its length is
@@ -169,20 +171,6 @@ class OneLiveConfig:
         """Rows of the position table: 0 = BOS, 1..max_history = recency, last = user."""
         return self.max_history + 2
 
-    # (De)serialisation ------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["vocab_sizes"] = list(self.vocab_sizes)
-        d["level_loss_weights"] = list(self.level_loss_weights or ())
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> OneLiveConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"OneLiveConfig: unknown field(s) {unknown}; known: {sorted(known)}")
-        return cls(**d)
 
 
 @dataclass

@@ -77,7 +77,7 @@ __all__ = [
 
 FEEDBACK_TYPES = ("skip", "click", "long_view", "like", "comment", "follow", "gift")
 N_FEEDBACK_TYPES = len(FEEDBACK_TYPES)
-#: Watch minutes from which a click counts as a long view (agents.offline.LONG_VIEW_S).
+#: Watch minutes from which a click counts as a long view (agents.evaluate.offline.LONG_VIEW_S).
 LONG_VIEW_MIN = 1.0
 TIME_DIM = 5
 HISTORY_KEYS = (

@@ -109,7 +109,7 @@ class GeneratorPolicy(Policy):
                    tokenizer: str | os.PathLike[str] | None = None,
                    **kwargs: Any) -> GeneratorPolicy:  # fmt: skip
         """A policy from a generator checkpoint and its tokenizer file (default: the
-        tokenizer path the checkpoint's ``extra`` names, as ``agents.pretrain`` writes)."""
+        tokenizer path the checkpoint's ``extra`` names, as ``agents.train.pretrain`` writes)."""
         model, extra, _ = load_checkpoint(checkpoint)
         path = tokenizer if tokenizer is not None else extra.get("tokenizer")
         if not path:

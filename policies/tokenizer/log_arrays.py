@@ -1,15 +1,13 @@
 """Interaction logs as numpy arrays for the tokenizer (no dependency on ``agents``).
 
-A log is a pandas DataFrame (as ``agents.logs.read_log`` gives), a dict of numpy
-arrays (as ``agents.logs.read_log_arrays`` gives) or a log directory / part file
-path (read with pyarrow, the ``agents`` extra, only when a path is given). The
-schema is ``agents/logs/schema.py``; this module reads only the columns it is asked.
+A log here is what the one log reader, :mod:`agents.logs`, gives: a pandas
+DataFrame (``read_log``) or a dict of numpy arrays (``read_log_arrays``). Files
+are read there, not here; the schema is ``agents/logs/schema.py``.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,36 +24,7 @@ __all__ = [
 #: One content segment (the world's 30-s clock tick) in ms.
 SEGMENT_MS = 30_000
 VECTOR_COLUMNS = ("content_emb", "pooled_emb", "room_stats", "user_feat")
-LogLike = Any  # pd.DataFrame | dict[str, np.ndarray] | str | os.PathLike[str]
-
-
-def _read_parquet_log(path: Path, columns: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Columns of a log directory (its ``part-NNNNN.parquet`` files) or one part file."""
-    import pyarrow as pa  # optional dependency (the agents extra), only for paths
-    import pyarrow.parquet as pq
-
-    if path.is_dir():
-        parts = sorted(p for p in path.glob("part-*.parquet") if p.stem[5:].isdigit())
-    elif path.is_file():
-        parts = [path]
-    else:
-        raise FileNotFoundError(f"{path}: no such log directory or file")
-    if not parts:
-        raise ValueError(f"log {path} is empty: it holds no part-NNNNN.parquet files")
-    try:
-        table = pa.concat_tables([pq.read_table(p, columns=list(columns)) for p in parts])
-    except (pa.ArrowInvalid, KeyError, OSError) as e:
-        raise ValueError(f"log {path}: could not read columns {list(columns)}: {e}") from e
-    out: dict[str, np.ndarray] = {}
-    for name in columns:
-        col = table.column(name).combine_chunks()
-        if name in VECTOR_COLUMNS:
-            n = len(col)
-            flat = col.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
-            out[name] = flat.reshape(n, -1) if n else np.zeros((0, 0), np.float32)
-        else:
-            out[name] = col.to_numpy(zero_copy_only=False)
-    return out
+LogLike = Any  # pd.DataFrame | dict[str, np.ndarray]
 
 
 def load_log_arrays(log: LogLike, columns: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -64,23 +33,25 @@ def load_log_arrays(log: LogLike, columns: tuple[str, ...]) -> dict[str, np.ndar
     Raises ValueError naming a missing column, or saying the log is empty.
     """
     if isinstance(log, (str, os.PathLike)):
-        out = _read_parquet_log(Path(log), columns)
-    else:
-        if not hasattr(log, "__getitem__") or not hasattr(log, "__contains__"):
-            raise ValueError(
-                f"log of type {type(log).__name__} is not supported: pass a DataFrame, "
-                "a dict of numpy arrays or a log path"
-            )
-        missing = [c for c in columns if c not in log]
-        if missing:
-            raise ValueError(f"log is missing column(s) {missing}; needed: {list(columns)}")
-        out = {}
-        for name in columns:
-            col = log[name]
-            col = col.to_numpy() if hasattr(col, "to_numpy") else np.asarray(col)
-            if name in VECTOR_COLUMNS and col.ndim == 1:
-                col = np.stack(col).astype(np.float32) if len(col) else np.zeros((0, 0))
-            out[name] = np.asarray(col)
+        raise TypeError(
+            f"log={str(log)!r} is a path: read it first with agents.logs.read_log_arrays "
+            "(the one log reader) and pass the arrays"
+        )
+    if not hasattr(log, "__getitem__") or not hasattr(log, "__contains__"):
+        raise ValueError(
+            f"log of type {type(log).__name__} is not supported: pass a DataFrame "
+            "or a dict of numpy arrays"
+        )
+    missing = [c for c in columns if c not in log]
+    if missing:
+        raise ValueError(f"log is missing column(s) {missing}; needed: {list(columns)}")
+    out = {}
+    for name in columns:
+        col = log[name]
+        col = col.to_numpy() if hasattr(col, "to_numpy") else np.asarray(col)
+        if name in VECTOR_COLUMNS and col.ndim == 1:
+            col = np.stack(col).astype(np.float32) if len(col) else np.zeros((0, 0))
+        out[name] = np.asarray(col)
     n = len(out[columns[0]])
     if n == 0:
         raise ValueError("log is empty: it has 0 rows (impressions)")

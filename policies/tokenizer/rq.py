@@ -12,14 +12,14 @@ import os
 import warnings
 import zipfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from sklearn.cluster import KMeans, MiniBatchKMeans
 
 from liveenv.atomic import atomic_write
+from liveenv.serialize import DictConfig
 
 __all__ = [
     "ResidualKMeans",
@@ -44,7 +44,7 @@ def _check_int(name: str, value: object, low: int, high: int | None = None) -> N
 
 
 @dataclass(frozen=True)
-class ResidualKMeansConfig:
+class ResidualKMeansConfig(DictConfig):
     """Configuration of residual k-means.
 
     Attributes
@@ -92,22 +92,6 @@ class ResidualKMeansConfig:
         """Number of quantisation levels."""
         return len(self.codebook_sizes)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly dict (codebook_sizes as a list)."""
-        d = asdict(self)
-        d["codebook_sizes"] = list(self.codebook_sizes)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ResidualKMeansConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise ValueError."""
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown ResidualKMeansConfig field(s) {unknown}; known: {sorted(known)}"
-            )
-        return cls(**d)
 
 
 # --------------------------------------------------------------------------- helpers

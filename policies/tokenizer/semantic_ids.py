@@ -28,18 +28,18 @@ arrays (as ``read_log_arrays`` gives) or a log directory / part file path.
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from liveenv.atomic import atomic_write_bytes
+from liveenv.serialize import DictConfig
+from policies.checkpoint import load_torch, save_torch
 from policies.tokenizer.log_arrays import (
     LogLike,
     load_log_arrays,
@@ -86,7 +86,7 @@ def _is_num(x: Any) -> bool:
 
 
 @dataclass(frozen=True)
-class SIDTokenizerConfig:
+class SIDTokenizerConfig(DictConfig):
     """Everything that defines a tokenizer; validated on construction.
 
     mode: "dynamic" (room SID from its current 30-s content) or "static" (one SID
@@ -174,21 +174,6 @@ class SIDTokenizerConfig:
     def replace(self, **changes: Any) -> SIDTokenizerConfig:
         return SIDTokenizerConfig(**{**asdict(self), **changes})
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["codebook_sizes"] = list(self.codebook_sizes)
-        d["click_weight_coef"] = list(self.click_weight_coef)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SIDTokenizerConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(
-                f"SIDTokenizerConfig: unknown field(s) {unknown}; known: {sorted(known)}"
-            )
-        return cls(**d)
 
 
 # --------------------------------------------------------------------------- tokenizer
@@ -364,33 +349,17 @@ class SIDTokenizer:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write one file (torch.save of plain values and tensors), atomically."""
         payload = {
-            "format": FORMAT, "version": VERSION, "config": self.config.to_dict(),
+            "config": self.config.to_dict(),
             "tower_config": self.tower.config.to_dict(), "tower": self.tower.state_dict(),
             "codebooks": [torch.from_numpy(np.array(cb)) for cb in self.quantiser.codebooks],
             "fit_info": _plain(self.fit_info),
         }  # fmt: skip
-        buf = io.BytesIO()
-        torch.save(payload, buf)
-        return atomic_write_bytes(path, buf.getvalue())
+        return save_torch(path, FORMAT, VERSION, payload)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> SIDTokenizer:
         """Inverse of :meth:`save`; FileNotFoundError if missing, ValueError if corrupt."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no SID tokenizer file at {path}")
-        try:
-            p = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # truncated zip, random bytes, disallowed globals, ...
-            raise ValueError(
-                f"{path} is not a readable SID tokenizer file (truncated, corrupt or not "
-                f"written by SIDTokenizer.save): {type(e).__name__}: {e}"
-            ) from e
-        if not isinstance(p, dict) or p.get("format") != FORMAT:
-            found = p.get("format") if isinstance(p, dict) else type(p).__name__
-            raise ValueError(f"{path} is not a SID tokenizer file (format {found!r})")
-        if p.get("version") != VERSION:
-            raise ValueError(f"{path}: version {p.get('version')!r}, expected {VERSION}")
+        p = load_torch(path, FORMAT, VERSION, "SID tokenizer file")
         try:
             config = SIDTokenizerConfig.from_dict(p["config"])
             tower = TwoTower(TowerConfig.from_dict(p["tower_config"]))

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from scipy.special import erf
 from torch import Tensor, nn
+
+from liveenv.serialize import DictConfig
 
 __all__ = [
     "ClickBatch",
@@ -58,7 +60,7 @@ def _is_int(x: Any) -> bool:
 
 
 @dataclass(frozen=True)
-class TowerConfig:
+class TowerConfig(DictConfig):
     """Shape of the two towers.
 
     content_dim: width of the observed content (and pooled) embedding.
@@ -86,16 +88,6 @@ class TowerConfig:
         if not isinstance(g, (int, float)) or isinstance(g, bool) or not math.isfinite(g):
             raise _bad("gate_bias_init", g, "a finite float")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TowerConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"TowerConfig: unknown field(s) {unknown}; known: {sorted(known)}")
-        return cls(**d)
 
 
 def hash_buckets(streamer_id: np.ndarray, n_buckets: int) -> np.ndarray:

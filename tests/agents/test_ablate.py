@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tiny_run import build_tiny
 
-from agents.ablate import AblateArgs, run_ablation
-from agents.align.testing import build_tiny
+from experiments.ablate import AblateArgs, run_ablation
 from policies.tokenizer.semantic_ids import SIDTokenizer
 
 

@@ -1,7 +1,7 @@
 """The default world stays inside bands around KuaiLive's figures (CALIBRATION.md).
 
 Two short simulations of the default world under the platform-like behaviour
-policy of :func:`agents.calibration.calibrate`:
+policy of :func:`agents.evaluate.calibration.calibrate`:
 
 * ``evening``: two evening hours (19:00-21:00) with the user population cut to
   5,000 (per-impression behaviour does not depend on the population size; the
@@ -28,8 +28,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.calibration import KUAILIVE, calibrate, format_calibration_table
-from agents.calibration_stats import gini, top_share
+from agents.evaluate.calibration import KUAILIVE, calibrate, format_calibration_table
+from agents.evaluate.calibration_stats import top_share
+from agents.evaluate.metrics import gini
 from liveenv import make_config
 from liveenv.response import gift_price
 

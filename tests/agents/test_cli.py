@@ -14,9 +14,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from agents import cliargs
-from agents.cli import COMMANDS, main
-from agents.rundir import RunDir
+from agents.run import cliargs
+from agents.run.cli import COMMANDS, main
+from agents.run.rundir import RunDir
 
 
 # ----- cliargs ------------------------------------------------------------------------

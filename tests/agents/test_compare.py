@@ -1,4 +1,4 @@
-"""agents.align.compare: settings are refused when bad; episodes resume only for the same settings."""
+"""agents.evaluate.compare: settings are refused when bad; episodes resume only for the same settings."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from agents.align.compare import CompareArgs, compare
+from agents.evaluate.compare import CompareArgs, compare
 from policies.baselines import PopularPolicy
 
 TINY = {"users.n_users": 2000, "streamers.n_streamers": 150, "horizon_hours": 1, "start_hour": 20}

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_run import build_tiny, tiny_align_args
 
 from agents.align.dpo import DPOArgs, dpo, dpo_loss
 from agents.align.objective import Groups
-from agents.align.testing import build_tiny, tiny_align_args
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents.evaluate import BREAKDOWNS, evaluate, run_episode
-from agents.report import markdown_summary
+from agents.evaluate.online import BREAKDOWNS, evaluate, run_episode
+from agents.evaluate.tables import markdown_summary
 from liveenv.env import LiveStreamEnv
 from liveenv.objectives import OBJECTIVES
 from liveenv.presets import make_config

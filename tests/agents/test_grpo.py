@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tiny_run import TINY_WORLD, build_tiny, tiny_align_args
 
 from agents.align.actor import GeneratorActor
 from agents.align.grpo import AlignArgs, align, make_optimizer
 from agents.align.objective import ecpo_surrogate, exact_kl, group_advantages
 from agents.align.pool import RequestPool, make_behaviour, sample_slots
-from agents.align.testing import TINY_WORLD, build_tiny, tiny_align_args
 from liveenv.env import LiveStreamEnv
 from liveenv.presets import make_config
 from policies.onelive import OneLiveConfig, OneLiveGenerator

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.train_sb3 import TrainSB3Args, mean_reward, train_sb3
+from agents.train.sb3 import TrainSB3Args, mean_reward, train_sb3
 from policies.baselines import RandomPolicy
 
 
 @pytest.mark.slow
 def test_maskable_ppo_beats_uniform_random(tmp_path) -> None:
-    # the trainer's defaults: short episodes in fresh worlds, gamma 0 (see agents/train_sb3.py)
+    # the trainer's defaults: short episodes in fresh worlds, gamma 0 (see agents/train/sb3.py)
     args = TrainSB3Args(algo="MaskablePPO", timesteps=20_000, eval_every=20_000,
                         eval_seeds=(9001,), eval_steps=50, out=str(tmp_path))  # fmt: skip
     policy = train_sb3(args).policy

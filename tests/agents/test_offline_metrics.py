@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents.offline import offline_metrics
+from agents.evaluate.offline import offline_metrics
 
 # 4 logged requests over 3 candidate slots
 SCORES = np.array(

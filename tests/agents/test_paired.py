@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents.paired import PairedArgs, main, merge_tables, paired_differences
+from agents.evaluate.paired import PairedArgs, main, merge_tables, paired_differences
 
 
 def _table(gap: float, seeds: int = 8) -> pd.DataFrame:

@@ -11,8 +11,15 @@ import pytest
 import torch
 
 from agents.logs import generate_log, read_log_arrays
-from agents.pretrain import PretrainArgs, load_data, lr_factor, main, pretrain, validation_loss
-from agents.sequences import (
+from agents.train.pretrain import (
+    PretrainArgs,
+    load_data,
+    lr_factor,
+    main,
+    pretrain,
+    validation_loss,
+)
+from agents.train.sequences import (
     SequenceConfig,
     build_examples,
     example_weights,
@@ -54,7 +61,7 @@ def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def tokenizer_path(log_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = SIDTokenizerConfig(codebook_sizes=(8, 8, 8), epochs=1, batch_size=128)
-    return SIDTokenizer.fit(log_dir, cfg).save(tmp_path_factory.mktemp("tok") / "tok.pt")
+    return SIDTokenizer.fit(read_log_arrays(log_dir), cfg).save(tmp_path_factory.mktemp("tok") / "tok.pt")
 
 
 def tiny_args(log_dir: Path, out: Path, tok: Path, **kw: object) -> PretrainArgs:

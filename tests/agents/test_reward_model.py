@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_run import TINY_WORLD, build_tiny
 
 from agents.align.common import parse_weights, weights_label, weights_text
-from agents.align.reward import (
+from agents.logs import generate_log, read_log_arrays
+from agents.train.reward import (
     LOG_COLUMNS,
     LoggedRows,
     RewardArgs,
@@ -19,8 +21,6 @@ from agents.align.reward import (
     ece_table,
     validation_loss,
 )
-from agents.align.testing import TINY_WORLD, build_tiny
-from agents.logs import generate_log, read_log_arrays
 from liveenv.env import LiveStreamEnv
 from liveenv.objectives import DEFAULT_WEIGHTS, OBJECTIVES
 from liveenv.presets import make_config

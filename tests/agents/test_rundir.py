@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.rundir import RunDir, RunDirError, StageContext, fingerprint_of
+from agents.run.rundir import RunDir, RunDirError, StageContext, fingerprint_of
 
 
 def _writer(calls: list[str], text: str = "hello") -> object:

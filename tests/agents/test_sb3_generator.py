@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
+from tiny_run import TINY_WORLD, build_tiny
 
 from agents.align.actor import GeneratorActor
-from agents.align.testing import TINY_WORLD, build_tiny
-from agents.sb3_generator import GeneratorMaskablePolicy, SB3GeneratorArgs, make_model
+from agents.train.sb3_generator import GeneratorMaskablePolicy, SB3GeneratorArgs, make_model
 from policies.onelive.checkpoint import load_checkpoint
 
 

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tiny_run import TINY_WORLD, build_tiny
 
 from agents.align.grpo import align
-from agents.align.testing import TINY_WORLD, build_tiny
-from agents.sweep import (
+from agents.align.sweep import (
     DONE,
     REFERENCE,
     RESULT,

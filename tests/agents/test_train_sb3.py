@@ -8,16 +8,16 @@ import torch
 from sb3_contrib import MaskablePPO
 from stable_baselines3 import PPO
 
-from agents.sb3_policy import (
+from agents.train.sb3 import TrainSB3Args, save_result, train_sb3
+from liveenv.env import LiveStreamEnv
+from liveenv.presets import make_config
+from policies.base import Policy
+from policies.sb3_policy import (
     MASKED_LOGIT,
     RoomScoringActorCriticPolicy,
     RoomScoringPolicy,
     SB3Policy,
 )
-from agents.train_sb3 import TrainSB3Args, save_result, train_sb3
-from liveenv.env import LiveStreamEnv
-from liveenv.presets import make_config
-from policies.base import Policy
 
 TINY = {"users.n_users": 1000, "streamers.n_streamers": 120, "start_hour": 20.0,
         "horizon_hours": 1.0}  # fmt: skip

@@ -68,7 +68,7 @@ def test_the_dashboard_renders_its_title_and_a_chart_in_chromium(tmp_path: Path)
     no_run = tmp_path / "no-run"  # no run directory: the app opens on the bundled sample run
     log = (tmp_path / "streamlit.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agents.cli", "dashboard", "--run-dir", str(no_run),
+        [sys.executable, "-m", "agents.run.cli", "dashboard", "--run-dir", str(no_run),
          "--port", str(port), "--address", "127.0.0.1"],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip

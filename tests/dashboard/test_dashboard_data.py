@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from agents.pipeline.world import scaled_config
+from agents.run.world import scaled_config
 from dashboard.data import (
     SAMPLE_RUN,
     breakdown_table,
@@ -36,7 +36,7 @@ TINY = {"n_users": 1000, "n_streamers": 100}
 
 
 def _summary() -> pd.DataFrame:
-    """A summary table as agents.evaluate writes it: two policies, one breakdown."""
+    """A summary table as agents.evaluate.online writes it: two policies, one breakdown."""
     rows = []
     for policy, scale in (("a", 1.0), ("b", 2.0)):
         base = {"policy": policy, "n_seeds": 2, "n_impressions": 100}
@@ -120,7 +120,8 @@ def test_playback_records_what_was_shown_and_what_happened() -> None:
 
 @pytest.mark.slow
 def test_quick_alignment_runs_in_chunks_and_evaluates(tmp_path: Path) -> None:
-    from agents.pipeline import DemoArgs, WorldArgs, run_demo
+    from agents.run.demo import DemoArgs, run_demo
+    from agents.run.world import WorldArgs
     from dashboard.quick import QuickAlignArgs, quick_align, quick_align_ready
 
     run = tmp_path / "run"

@@ -10,7 +10,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from agents.cli import main
+from agents.run.cli import main
 from dashboard.data import SAMPLE_RUN, has_results
 
 torch.set_num_threads(1)

@@ -10,7 +10,7 @@ import torch
 
 from agents.logs import LogRecorder, PlatformPolicy, read_log, read_log_arrays
 from agents.logs.generate import make_log_env, run_policy
-from agents.sequences import SequenceConfig, build_examples
+from agents.train.sequences import SequenceConfig, build_examples
 from liveenv.rhythm import time_features
 from policies.cascade.features import CROSS, pair_features
 from policies.onelive.features import (
@@ -54,7 +54,7 @@ def logged_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dic
 @pytest.fixture(scope="module")
 def tokenizer(logged_run: tuple[Path, list[dict]]) -> SIDTokenizer:
     cfg = SIDTokenizerConfig(codebook_sizes=(8, 8, 8), epochs=1, batch_size=128)
-    return SIDTokenizer.fit(logged_run[0], cfg)
+    return SIDTokenizer.fit(read_log_arrays(logged_run[0]), cfg)
 
 
 def _stack(seen: list[dict], rows: np.ndarray) -> dict[str, np.ndarray]:

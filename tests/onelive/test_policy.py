@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from agents.evaluate import evaluate
+from agents.evaluate.online import evaluate
 from liveenv import LiveStreamEnv, make_config
 from policies.base import Policy
 from policies.baselines import PopularPolicy

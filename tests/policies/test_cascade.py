@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from agents.evaluate import evaluate
+from agents.evaluate.online import evaluate
 from agents.logs import generate_log, read_log_arrays
-from agents.train_cascade import (
+from agents.train.cascade import (
     TrainCascadeArgs,
     followed_pairs,
     load_log,

@@ -38,7 +38,7 @@ def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def tok(log_dir: Path) -> SIDTokenizer:
-    return SIDTokenizer.fit(log_dir, CFG)
+    return SIDTokenizer.fit(read_log_arrays(log_dir), CFG)
 
 
 def test_encode_is_residual_kmeans_of_the_embeddings(tok: SIDTokenizer, log_dir: Path) -> None:
@@ -54,17 +54,19 @@ def test_encode_is_residual_kmeans_of_the_embeddings(tok: SIDTokenizer, log_dir:
     assert codes.max(axis=0).tolist() <= [7, 7]
 
 
-def test_encode_log_accepts_path_frame_and_arrays(tok: SIDTokenizer, log_dir: Path) -> None:
+def test_encode_log_accepts_frame_and_arrays_not_paths(tok: SIDTokenizer, log_dir: Path) -> None:
     a = read_log_arrays(log_dir)
     want = tok.encode(a["content_emb"], a["pooled_emb"], a["streamer_id"])
-    np.testing.assert_array_equal(tok.encode_log(log_dir), want)
+    with pytest.raises(TypeError, match="read_log_arrays"):  # one log reader: agents.logs
+        tok.encode_log(log_dir)
     np.testing.assert_array_equal(tok.encode_log(read_log(log_dir)), want)
     np.testing.assert_array_equal(tok.encode_log(a), want)
 
 
 def test_fit_is_reproducible_from_its_seed(tok: SIDTokenizer, log_dir: Path) -> None:
-    again = SIDTokenizer.fit(log_dir, CFG)
-    np.testing.assert_array_equal(again.encode_log(log_dir), tok.encode_log(log_dir))
+    arrays = read_log_arrays(log_dir)
+    again = SIDTokenizer.fit(arrays, CFG)
+    np.testing.assert_array_equal(again.encode_log(arrays), tok.encode_log(arrays))
     assert again.fit_info["losses"] == tok.fit_info["losses"]
 
 
@@ -72,7 +74,7 @@ def test_save_load_round_trip(tok: SIDTokenizer, log_dir: Path, tmp_path: Path) 
     path = tok.save(tmp_path / "sub" / "tok.pt")
     back = SIDTokenizer.load(path)
     assert back.config == tok.config
-    np.testing.assert_array_equal(back.encode_log(log_dir), tok.encode_log(log_dir))
+    np.testing.assert_array_equal(back.encode_log(read_log_arrays(log_dir)), tok.encode_log(read_log_arrays(log_dir)))
     a = read_log_arrays(log_dir, ["user_feat"])
     np.testing.assert_array_equal(back.embed_users(a["user_feat"]), tok.embed_users(a["user_feat"]))
     assert back.fit_info["n_clicks"] == tok.fit_info["n_clicks"]
@@ -81,7 +83,7 @@ def test_save_load_round_trip(tok: SIDTokenizer, log_dir: Path, tmp_path: Path) 
 
 def test_dynamic_sids_follow_content_static_ones_do_not(log_dir: Path, tok: SIDTokenizer) -> None:
     a = read_log_arrays(log_dir)
-    static = SIDTokenizer.fit(log_dir, CFG.replace(mode="static"))
+    static = SIDTokenizer.fit(read_log_arrays(log_dir), CFG.replace(mode="static"))
     # one streamer shown with the content of every logged room
     n = len(a["content_emb"])
     pooled = np.repeat(a["pooled_emb"][:1], n, axis=0)
@@ -134,15 +136,15 @@ def test_bad_inputs_are_refused(tok: SIDTokenizer, log_dir: Path, tmp_path: Path
     empty = {k: v[:0] for k, v in a.items()}
     with pytest.raises(ValueError, match="log is empty"):
         SIDTokenizer.fit(empty, CFG)
-    with pytest.raises(ValueError, match="is empty"):
-        SIDTokenizer.fit(tmp_path, CFG)  # a directory without parts
+    with pytest.raises(TypeError, match="read_log_arrays"):
+        SIDTokenizer.fit(tmp_path, CFG)  # a path: read it with the one log reader first
     no_click = dict(a, is_click=np.zeros_like(a["is_click"]))
     with pytest.raises(ValueError, match="no clicks"):
         SIDTokenizer.fit(no_click, CFG)
     with pytest.raises(ValueError, match="missing column"):
         SIDTokenizer.fit({"user_id": a["user_id"]}, CFG)
     with pytest.raises(ValueError, match="codebook_sizes"):
-        SIDTokenizer.fit(log_dir, CFG.replace(codebook_sizes=(4096,)))
+        SIDTokenizer.fit(read_log_arrays(log_dir), CFG.replace(codebook_sizes=(4096,)))
 
 
 def test_corrupt_or_foreign_file_is_refused(tok: SIDTokenizer, tmp_path: Path) -> None:
@@ -170,7 +172,7 @@ def test_config_round_trips_through_dict() -> None:
 
 
 def test_tokenize_command_fits_saves_and_reports(log_dir: Path, tmp_path: Path) -> None:
-    from agents.tokenize import main
+    from agents.train.tokenize import main
 
     diag = main(["--log", str(log_dir), "--out", str(tmp_path / "tok"), "--codebook-sizes", "8",
                  "8", "--epochs", "2", "--batch-size", "64", "--no-progress"])  # fmt: skip

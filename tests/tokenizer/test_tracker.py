@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.logs import generate_log, make_log_env, resolve_policy
+from agents.logs import generate_log, make_log_env, read_log_arrays, resolve_policy
 from policies.tokenizer import SIDTokenizer, SIDTokenizerConfig
 from policies.tokenizer.tracker import DEFAULT_HYSTERESIS, LiveSIDTracker
 
@@ -36,12 +36,12 @@ def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def dynamic(log_dir: Path) -> SIDTokenizer:
-    return SIDTokenizer.fit(log_dir, CFG)
+    return SIDTokenizer.fit(read_log_arrays(log_dir), CFG)
 
 
 @pytest.fixture(scope="module")
 def static(log_dir: Path) -> SIDTokenizer:
-    return SIDTokenizer.fit(log_dir, CFG.replace(mode="static"))
+    return SIDTokenizer.fit(read_log_arrays(log_dir), CFG.replace(mode="static"))
 
 
 def rollout(preset: str, hours: float, on_step: Callable[[Any, dict], None], seed: int = 0) -> Any:
@@ -160,7 +160,7 @@ def test_reset_starts_afresh_and_bad_arguments_are_refused(dynamic: SIDTokenizer
 
 
 def test_retrieval_helpers() -> None:
-    from agents.sid_experiments import expected_recall, prefix_depth
+    from experiments.sid_experiments import expected_recall, prefix_depth
 
     table = np.array([[1, 2, 3], [1, 2, 4], [1, 5, 3], [7, 2, 3]])
     hist = np.array([[1, 2, 3], [1, 5, 0]])

@@ -1,0 +1,399 @@
+"""Online evaluation of policies in the simulator.
+
+Every policy plays the same seeds (common random numbers: the same world and
+the same first request for every policy at a given seed). The result is a tidy
+table with one row per policy x seed x group, where a group is the whole run
+(``breakdown == "all"``) or one value of a breakdown: ``user_cohort`` (new /
+light / heavy, of the served user), ``streamer_cohort`` (new / established, of
+the clicked room, else the first room of the slate), lifecycle ``phase`` of
+that room, or ``hour`` of day of the request.
+
+Metrics per row: ``n_impressions``, the per-impression rate of each objective
+(``click`` ... ``gift``, in the units of :data:`liveenv.objectives.OBJECTIVES`),
+``weighted_return`` (mean reward per impression under the env's weights) and
+``oracle_normalised`` ``(R - R_random) / (R_oracle - R_random)`` computed per
+seed and group against the random and oracle policies of the same run (they
+are added when missing, see :func:`evaluate`); with ``expected=True`` also
+``expected_return`` (the true expected reward of the chosen room: the same
+quantity without the sampling noise of rare, heavy-tailed gifts), its
+``expected_normalised`` score and ``expected_click`` ... ``expected_gift``, the
+chosen room's expected feedback per objective. Rows of the whole run also carry
+``gini`` and ``coverage`` of streamer exposure: counts of impressions (every
+slot of a slate) per streamer over every streamer that was live at some request
+of the run, zeros included. The summary averages rows across seeds with 95 %
+Student-t intervals.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from agents.evaluate.metrics import coverage, gini, mean_ci, oracle_normalised_score
+from agents.evaluate.offline import offline_metrics
+from liveenv.atomic import atomic_write_bytes
+from liveenv.config import EnvConfig
+from liveenv.env import LiveStreamEnv
+from liveenv.objectives import OBJECTIVES
+from liveenv.presets import make_config
+from policies.base import Policy
+from policies.baselines import OraclePolicy, RandomPolicy
+
+BREAKDOWNS = ("user_cohort", "streamer_cohort", "phase", "hour")
+#: Expected feedback of the chosen room per objective (``expected=True``).
+EXPECTED_OBJECTIVES = tuple(f"expected_{k}" for k in OBJECTIVES)
+METRICS = ("weighted_return", *OBJECTIVES, "expected_return", *EXPECTED_OBJECTIVES)
+SUMMARY_METRICS = (*METRICS, "oracle_normalised", "expected_normalised", "gini", "coverage")
+DEFAULT_STEPS = 2000
+
+__all__ = ["EpisodeStore", "EvalResult", "evaluate", "offline_metrics", "run_episode"]
+
+
+@dataclass
+class EvalResult:
+    """Everything one evaluation produced (see the module doc for the columns)."""
+
+    table: pd.DataFrame  # one row per policy x seed x (breakdown, group)
+    summary: pd.DataFrame  # one row per policy x (breakdown, group): mean/lo/hi per metric
+    impressions: pd.DataFrame  # one row per impression
+    config: EnvConfig
+    seeds: tuple[int, ...]
+    steps_per_seed: int | None
+    wall_s: float
+    references: dict[str, str] = field(default_factory=dict)  # "random"/"oracle" -> policy
+
+    def overall(self) -> pd.DataFrame:
+        """Summary rows of the whole run, best weighted return first."""
+        rows = self.summary[self.summary["breakdown"] == "all"]
+        return rows.sort_values("weighted_return_mean", ascending=False).reset_index(drop=True)
+
+    def ranking(self) -> list[str]:
+        return self.overall()["policy"].tolist()
+
+    def save(self, outdir: str | Path, figures: bool = True) -> dict[str, Path]:
+        """Write the tables (CSV, Parquet), a Markdown summary and figures."""
+        from agents.evaluate.tables import save_report
+
+        return save_report(self, outdir, figures=figures)
+
+
+def _policy_seed(seed: int, name: str) -> int:
+    """A per-policy seed derived from the run seed, stable across processes."""
+    ss = np.random.SeedSequence([int(seed), zlib.crc32(name.encode())])
+    return int(ss.generate_state(1)[0])
+
+
+def run_episode(policy: Policy, env: LiveStreamEnv, seed: int, max_steps: int | None,
+                bar: Any = None, expected: bool = False) -> tuple[pd.DataFrame, np.ndarray]:  # fmt: skip
+    """Play ``policy`` from ``env.reset(seed=seed)`` for at most ``max_steps``
+    steps (``None``: to the end of the episode).
+
+    Returns ``(impressions, exposure)``: one row per impression, and the
+    impression count of every streamer that was live at some request.
+    ``expected``: also record ``expected_return``, the env's true expected
+    reward of the chosen room, and its expected feedback per objective
+    (``expected_click``, ...; privileged; one room per request only).
+    """
+    if expected and env.config.slate_size != 1:
+        raise ValueError("expected=True needs slate_size == 1 (no slate-level oracle)")
+    obs, info = env.reset(seed=seed)
+    policy.reset(_policy_seed(seed, policy.name))
+    priv = env if policy.requires_env else None
+    rows: list[tuple[Any, ...]] = []
+    feedback: list[np.ndarray] = []
+    shown: list[np.ndarray] = []
+    expect: list[np.ndarray] = []
+    seen = np.zeros(1024, dtype=bool)
+    limit = np.inf if max_steps is None else max_steps
+    while len(rows) < limit:
+        live = obs["room_streamer"][obs["room_mask"].astype(bool)]
+        if len(live) and live.max() >= len(seen):
+            seen = np.concatenate([seen, np.zeros(2 * int(live.max()) + 1 - len(seen), bool)])
+        seen[live] = True
+        action = policy.act(obs, env=priv).action(0)
+        if expected:
+            expect.append(env.unwrapped.oracle_expected_feedback()[action])
+        shown.append(obs["room_streamer"][np.atleast_1d(action)])
+        hour = int(info["hour"]) % 24
+        obs, reward, terminated, truncated, info = env.step(action)
+        feedback.append(info["feedback"])
+        rows.append((reward, info["served_user_cohort"], info["streamer_cohort"],
+                     info["phase"], hour))  # fmt: skip
+        if bar is not None:
+            bar.update(1)
+        if terminated or truncated:
+            break
+    frame = pd.DataFrame(rows, columns=["weighted_return", *BREAKDOWNS])
+    frame[list(OBJECTIVES)] = np.asarray(feedback, dtype=np.float64).reshape(-1, len(OBJECTIVES))
+    if expected:
+        fb = np.asarray(expect, dtype=np.float64).reshape(-1, len(OBJECTIVES))
+        frame["expected_return"] = fb @ np.asarray(env.unwrapped.weights, dtype=np.float64)
+        frame[list(EXPECTED_OBJECTIVES)] = fb
+    counts = np.bincount(np.concatenate(shown), minlength=len(seen)) if shown else np.zeros(0)
+    return frame, counts[np.flatnonzero(seen)] if len(counts) else counts
+
+
+def _with_references(policies: Mapping[str, Policy], slate_size: int,
+                     add: bool) -> tuple[dict[str, Policy], dict[str, str]]:  # fmt: skip
+    out, refs = dict(policies), {}
+    for kind, cls in (("random", RandomPolicy), ("oracle", OraclePolicy)):
+        name = next((n for n, p in out.items() if type(p) is cls), None)
+        if name is None and add:
+            name = kind if kind not in out else f"{kind}_reference"
+            out[name] = cls(name=name, slate_size=slate_size)
+        if name is not None:
+            refs[kind] = name
+    return out, refs
+
+
+def _check(policies: Mapping[str, Policy], cfg: EnvConfig) -> None:
+    for name, p in policies.items():
+        if p.slate_size != cfg.slate_size:
+            raise ValueError(
+                f"policy {name!r} has slate_size={p.slate_size}; the env's is {cfg.slate_size}"
+            )
+
+
+def _aggregate(imp: pd.DataFrame) -> pd.DataFrame:
+    metrics = [m for m in METRICS if m in imp]
+    parts = []
+    for breakdown in ("all", *BREAKDOWNS):
+        keys = ["policy", "seed"] + ([] if breakdown == "all" else [breakdown])
+        g = imp.groupby(keys, sort=True)
+        part = g[metrics].mean()
+        part.insert(0, "n_impressions", g.size())
+        part = part.reset_index()
+        part["group"] = "all" if breakdown == "all" else part.pop(breakdown).astype(str)
+        part["breakdown"] = breakdown
+        parts.append(part)
+    table = pd.concat(parts, ignore_index=True)
+    front = ["policy", "seed", "breakdown", "group", "n_impressions"]
+    return table[front + metrics]
+
+
+def _normalise(table: pd.DataFrame, refs: Mapping[str, str], metric: str,
+               column: str) -> pd.DataFrame:  # fmt: skip
+    """Add ``column``: ``metric`` normalised by the references of the same seed and group."""
+    keys = ["seed", "breakdown", "group"]
+    if "random" not in refs or "oracle" not in refs:
+        return table.assign(**{column: np.nan})
+    out = table
+    for kind in ("random", "oracle"):
+        ref = table.loc[table["policy"] == refs[kind], [*keys, metric]]
+        out = out.merge(ref.rename(columns={metric: f"_{kind}"}), on=keys, how="left")
+    out[column] = oracle_normalised_score(
+        out[metric].to_numpy(), out["_random"].to_numpy(), out["_oracle"].to_numpy()
+    )
+    return out.drop(columns=["_random", "_oracle"])
+
+
+def summarise(table: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Mean and ``level`` t-interval across seeds of every metric, per group."""
+    rows = []
+    for (policy, breakdown, group), g in table.groupby(
+        ["policy", "breakdown", "group"], sort=False
+    ):
+        row: dict[str, Any] = {"policy": policy, "breakdown": breakdown, "group": group,
+                               "n_seeds": g["seed"].nunique(),
+                               "n_impressions": int(g["n_impressions"].sum())}  # fmt: skip
+        for m in SUMMARY_METRICS:
+            if m in g:
+                row[f"{m}_mean"], row[f"{m}_lo"], row[f"{m}_hi"] = mean_ci(g[m], level)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def evaluate(
+    policies: Mapping[str, Policy],
+    preset: str = "default",
+    seeds: Iterable[int] = (0, 1, 2),
+    steps_per_seed: int | None = DEFAULT_STEPS,
+    overrides: Mapping[str, Any] | None = None,
+    config: EnvConfig | None = None,
+    add_references: bool = True,
+    progress: bool = True,
+    expected: bool = False,
+    workers: int = 1,
+    episode_dir: str | Path | None = None,
+) -> EvalResult:
+    """Run every policy on every seed of one world and tabulate the outcome.
+
+    ``config`` (else ``make_config(preset, **overrides)``) defines the world;
+    ``steps_per_seed`` caps each episode (``None``: play to the horizon).
+    ``add_references``: add a :class:`RandomPolicy` named ``random`` and an
+    :class:`OraclePolicy` named ``oracle`` when no policy of that class is in
+    ``policies`` (they anchor ``oracle_normalised``; without them it is NaN).
+    ``expected``: also report ``expected_return`` (the true expected reward of
+    the chosen room, a low-variance twin of ``weighted_return`` that costs one
+    oracle call per step) and its ``expected_normalised`` score.
+    ``workers``: play the (policy, seed) episodes in that many spawned processes
+    (policies are pickled to them); every episode depends only on its seed, so
+    the tables equal a one-process run's. The processes are spawned, so a script
+    that calls this must guard its entry point (``if __name__ == "__main__":``).
+    ``episode_dir``: keep every finished episode there (:class:`EpisodeStore`) and
+    reuse the ones already there, so an interrupted evaluation resumes; the caller
+    vouches that the policies and the world are the ones that wrote them.
+    """
+    if int(workers) < 1:
+        raise ValueError(f"workers={workers!r}: must be an integer >= 1")
+    if not policies and not add_references:
+        raise ValueError("policies is empty: nothing to evaluate")
+    cfg = (
+        config.replace(**(overrides or {})) if config else make_config(preset, **(overrides or {}))
+    )
+    seeds = tuple(int(s) for s in seeds)
+    if not seeds:
+        raise ValueError("seeds is empty: give at least one seed")
+    runs, refs = _with_references(policies, cfg.slate_size, add_references)
+    _check(runs, cfg)
+    total = None if steps_per_seed is None else len(runs) * len(seeds) * steps_per_seed
+    t0 = time.perf_counter()
+    tasks = [(name, seed) for name in runs for seed in seeds]
+    store = EpisodeStore(episode_dir) if episode_dir is not None else None
+    done = store.load(tasks) if store else {}
+    todo = [t for t in tasks if t not in done]
+    parallel = int(workers) > 1 and len(todo) > 1
+    with tqdm(total=total, disable=None if progress else True, desc="evaluate", unit="step",
+              mininterval=1.0) as bar:  # fmt: skip  # None: no bar when stderr is not a terminal
+        bar.update(sum(len(f) for f, _ in done.values()))
+        episodes = (
+            _episodes_parallel(runs, cfg, todo, steps_per_seed, expected, int(workers))
+            if parallel
+            else _episodes(runs, cfg, todo, steps_per_seed, expected, bar)
+        )
+        for (name, seed), (frame, counts) in episodes:
+            done[name, seed] = frame, counts
+            if store:
+                store.save(name, seed, frame, counts)
+            if parallel:  # the one-process path advances the bar step by step
+                bar.update(len(frame))
+    frames, exposure = [], []
+    for name, seed in tasks:  # the one-process order, however the episodes finished
+        frame, counts = done[name, seed]
+        frames.append(frame.assign(policy=name, seed=seed))
+        exposure.append({"policy": name, "seed": seed, "breakdown": "all",
+                         "gini": gini(counts), "coverage": coverage(counts)})  # fmt: skip
+    impressions = pd.concat(frames, ignore_index=True)
+    table = _normalise(_aggregate(impressions), refs, "weighted_return", "oracle_normalised")
+    if expected:
+        table = _normalise(table, refs, "expected_return", "expected_normalised")
+    table = table.merge(pd.DataFrame(exposure), on=["policy", "seed", "breakdown"], how="left")
+    return EvalResult(
+        table=table, summary=summarise(table), impressions=impressions, config=cfg, seeds=seeds,
+        steps_per_seed=steps_per_seed, wall_s=time.perf_counter() - t0, references=refs,
+    )  # fmt: skip
+
+
+Episode = tuple[tuple[str, int], tuple[pd.DataFrame, np.ndarray]]
+
+
+class EpisodeStore:
+    """Finished episodes on disk, one ``(impressions, exposure)`` pair per (policy, seed):
+    ``<policy>-<crc>__<seed>.parquet`` and its ``.exposure.npy``, each written
+    atomically, the table last (its presence marks the episode done)."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def _stem(self, name: str, seed: int) -> Path:
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:60]
+        return self.folder / f"{safe}-{zlib.crc32(name.encode()):08x}__{int(seed)}"
+
+    def save(self, name: str, seed: int, frame: pd.DataFrame, exposure: np.ndarray) -> None:
+        from agents.evaluate.tables import write_table
+
+        stem = self._stem(name, seed)
+        buf = io.BytesIO()
+        np.save(buf, exposure)
+        atomic_write_bytes(stem.with_name(stem.name + ".exposure.npy"), buf.getvalue())
+        write_table(frame, stem.with_name(stem.name + ".parquet"))
+
+    def load(self, tasks: Iterable[tuple[str, int]]) -> dict[tuple[str, int], Any]:
+        """The stored episodes among ``tasks``."""
+        out = {}
+        for name, seed in tasks:
+            stem = self._stem(name, seed)
+            table = stem.with_name(stem.name + ".parquet")
+            if table.exists():
+                exposure = np.load(stem.with_name(stem.name + ".exposure.npy"))
+                out[name, seed] = pd.read_parquet(table), exposure
+        return out
+
+
+def _episodes(runs: Mapping[str, Policy], cfg: EnvConfig, tasks: list[tuple[str, int]],
+              steps: int | None, expected: bool, bar: Any) -> Iterator[Episode]:  # fmt: skip
+    env = LiveStreamEnv(cfg)
+    for name, seed in tasks:
+        bar.set_postfix_str(f"{name} seed={seed}")
+        yield (name, seed), run_episode(runs[name], env, seed, steps, bar, expected)
+
+
+def _play(policy: Policy, cfg: EnvConfig, seed: int, steps: int | None,
+          expected: bool) -> tuple[pd.DataFrame, np.ndarray]:  # fmt: skip
+    """One episode in a worker process (one intra-op thread: the workers share the cores)."""
+    import sys
+
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+    return run_episode(policy, LiveStreamEnv(cfg), seed, steps, None, expected)
+
+
+def _episodes_parallel(runs: Mapping[str, Policy], cfg: EnvConfig, tasks: list[tuple[str, int]],
+                       steps: int | None, expected: bool, workers: int) -> Iterator[Episode]:  # fmt: skip
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(_play, runs[n], cfg, s, steps, expected): (n, s) for n, s in tasks}
+        for fut in as_completed(futures):
+            yield futures[fut], fut.result()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m agents.evaluate.online --preset default --seeds 0 1 2 --steps 2000 --out DIR``"""
+    import argparse
+    import json
+
+    from agents.evaluate.tables import markdown_summary
+    from policies.baselines import BASELINES, make_baseline
+
+    ap = argparse.ArgumentParser(description="Evaluate the baselines in the simulator.")
+    ap.add_argument("--preset", default="default")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="per seed; 0: full episode")
+    ap.add_argument("--policies", nargs="+", default=list(BASELINES), choices=list(BASELINES))
+    ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                    help="config overrides, e.g. users.n_users=2000 (values parsed as JSON)")  # fmt: skip
+    ap.add_argument("--out", default=None, help="folder for tables, summary.md and figures")
+    ap.add_argument("--expected", action="store_true", help="also report expected returns")
+    ap.add_argument("--workers", type=int, default=1, help="parallel episode processes")
+    args = ap.parse_args(argv)
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    slate = make_config(args.preset, **overrides).slate_size
+    policies = {k: make_baseline(k, slate_size=slate) for k in args.policies}
+    result = evaluate(policies, args.preset, args.seeds, args.steps or None, overrides,
+                      expected=args.expected, workers=args.workers)  # fmt: skip
+    print(markdown_summary(result))
+    if args.out:
+        print(f"wrote {len(result.save(args.out))} files to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,348 @@
+"""The stages of a run: each reads its inputs from the run directory and writes
+its outputs back through :meth:`agents.run.rundir.RunDir.run_stage` (staged, then
+moved into place, then the done-marker).
+
+A stage whose code has not landed in this checkout (its module or function is
+missing) raises :class:`Unavailable`; the pipeline reports it and goes on.
+Stages that train through another module's ``XArgs`` dataclass and ``fn(args)``
+(pretraining, the reward model, alignment, the cascade) share one adapter,
+:func:`train_stage`: the trainer writes into the stage's persistent checkpoint
+folder (so an interrupted run continues with ``resume=True``), and its files
+are copied into ``checkpoints/<name>/`` when it returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from agents.run import cliargs
+from agents.run import world as W
+from agents.run.rundir import RunDir, RunDirError, StageContext, StageOutcome
+from agents.run.world import WorldArgs
+
+__all__ = [
+    "LogArgs", "StageStatus", "TokenizeArgs", "Unavailable", "check_log", "external",
+    "run_log", "run_tokenize", "stage_fingerprint", "train_stage",
+]  # fmt: skip
+
+
+class Unavailable(RuntimeError):
+    """The code of a stage is not in this checkout (yet)."""
+
+
+@dataclass(frozen=True)
+class StageStatus:
+    """What happened to one stage in this invocation."""
+
+    name: str
+    status: Literal["ran", "skipped", "unavailable", "left_out"]
+    reason: str = ""
+    outcome: StageOutcome | None = None
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return self.outcome.record.summary if self.outcome else {}
+
+    @property
+    def wall_s(self) -> float:
+        return self.outcome.record.wall_s if self.outcome else 0.0
+
+
+def external(module: str, *names: str) -> tuple[Any, ...]:
+    """``names`` from ``module``, or :class:`Unavailable` naming what is missing."""
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name and (module == e.name or module.startswith(e.name + ".")):
+            raise Unavailable(f"{module} is not available yet (no module {e.name})") from e
+        raise
+    missing = [n for n in names if not hasattr(mod, n)]
+    if missing:
+        raise Unavailable(f"{module} has no {', '.join(missing)} yet")
+    return tuple(getattr(mod, n) for n in names)
+
+
+def stage_fingerprint(run: RunDir, args: Any, upstream: Sequence[str] = (),
+                      ignore: Sequence[str] = ()) -> dict[str, Any]:  # fmt: skip
+    """What a stage's result depends on: its arguments and its inputs' markers."""
+    data = cliargs.to_dict(args) if dataclasses.is_dataclass(args) else dict(args)
+    for key in ignore:
+        data.pop(key, None)
+    inputs = {}
+    for name in upstream:
+        record = run.record(name)
+        if record is None:
+            raise RunDirError(
+                f"{run.root}: stage {name!r} has not finished; run `liveenv {name}` "
+                f"(or `liveenv demo`) with --run-dir {run.root} first"
+            )
+        inputs[name] = record.fingerprint
+    return {"args": data, "inputs": inputs}
+
+
+# ----- inputs ------------------------------------------------------------------
+def check_log(path: str | Path) -> int:
+    """Check every part of the log at ``path`` against the log schema; return its rows.
+
+    ``FileNotFoundError`` when there is no log, ``ValueError`` naming the file
+    for a part that is unreadable or of another schema."""
+    import pyarrow.parquet as pq
+
+    from agents.logs import check_schema, log_parts
+
+    parts = log_parts(path)
+    if not parts:
+        raise FileNotFoundError(f"{path}: no log parts (part-*.parquet); run `liveenv log` first")
+    rows = 0
+    for part in parts:
+        try:
+            meta = pq.read_metadata(part)
+        except Exception as e:  # truncated footer, not Parquet at all
+            raise ValueError(f"{part} is not a readable Parquet file: {e}") from e
+        check_schema(meta.schema.to_arrow_schema(), str(part))
+        rows += meta.num_rows
+    return rows
+
+
+def world_of(run: RunDir) -> WorldArgs | None:
+    """The world the run's log was simulated in (None before the log stage)."""
+    args = run.read_config()["commands"].get("log")
+    if not args:
+        return None
+    world = args.get("world", args)
+    return WorldArgs(**{k: world[k] for k in ("preset", "n_users", "n_streamers") if k in world})
+
+
+# ----- log ---------------------------------------------------------------------
+@dataclass
+class LogArgs:
+    """Simulate days of a world under a behaviour policy and log every impression."""
+
+    world: WorldArgs = field(default_factory=WorldArgs, metadata={"flatten": True, "help": "world"})
+    days: float = field(default=1.0, metadata={"help": "simulated days to log"})
+    policy: Literal["platform", "random", "popular"] = field(
+        default="platform", metadata={"help": "behaviour policy (see agents.logs.behaviour)"}
+    )
+    seed: int = field(default=0, metadata={"help": "world and policy seed"})
+    start_hour: float | None = field(
+        default=None, metadata={"help": "hour of day the log starts (none: the preset's)"}
+    )
+
+    def __post_init__(self) -> None:
+        if not self.days > 0:
+            raise ValueError(f"days={self.days!r} is invalid: must be > 0")
+        if self.start_hour is not None and not 0 <= self.start_hour < 24:
+            raise ValueError(f"start_hour={self.start_hour!r} is invalid: must be in [0, 24)")
+
+    def overrides(self) -> dict[str, Any]:
+        extra = {} if self.start_hour is None else {"start_hour": self.start_hour}
+        return {**self.world.overrides(), **extra}
+
+
+def run_log(run: RunDir, args: LogArgs, force: bool = False, progress: bool = True) -> StageStatus:
+    from agents.logs import generate_log
+
+    def work(ctx: StageContext) -> dict[str, Any]:
+        out = ctx.path(W.LOG_DIR)
+        summary = generate_log(out, args.world.preset, args.days, args.policy, args.seed,
+                               overrides=args.overrides(), progress=progress)  # fmt: skip
+        rows = check_log(out)
+        summary.update(out_dir=W.LOG_DIR, rows=rows, world=cliargs.to_dict(args.world))
+        return summary
+
+    outcome = run.run_stage("log", work, stage_fingerprint(run, args), force)
+    return StageStatus("log", "skipped" if outcome.skipped else "ran", outcome=outcome)
+
+
+# ----- tokenizer ---------------------------------------------------------------
+def _tokenizer_config_class() -> type:
+    (cls,) = external("policies.tokenizer.semantic_ids", "SIDTokenizerConfig")
+    return cls
+
+
+@dataclass
+class TokenizeArgs:
+    """Fit the semantic-ID tokenizer on the run's log."""
+
+    log: str = field(default="", metadata={"help": "log directory (empty: the run's logs/train)"})
+    epochs: int = field(default=2, metadata={"help": "tower training epochs"})
+    mode: Literal["dynamic", "static"] = field(default="dynamic", metadata={"help": "SID mode"})
+    codebook_sizes: tuple[int, ...] = field(
+        default=(32, 32, 32), metadata={"help": "clusters per level, coarse to fine"}
+    )
+    seed: int = field(default=0, metadata={"help": "seed of every draw of the fit"})
+
+
+def run_tokenize(run: RunDir, args: TokenizeArgs, force: bool = False,
+                 progress: bool = True) -> StageStatus:  # fmt: skip
+    try:
+        tok_cls, cfg_cls = external("policies.tokenizer.semantic_ids", "SIDTokenizer",
+                                    "SIDTokenizerConfig")  # fmt: skip
+    except Unavailable as e:
+        return StageStatus("tokenize", "unavailable", str(e))
+    log = Path(args.log) if args.log else run.root / W.LOG_DIR
+    upstream = () if args.log else ("log",)
+    fp = stage_fingerprint(run, args, upstream)
+
+    def work(ctx: StageContext) -> dict[str, Any]:
+        check_log(log)
+        config = cfg_cls(mode=args.mode, codebook_sizes=tuple(args.codebook_sizes),
+                         epochs=args.epochs, seed=args.seed)  # fmt: skip
+        tok = tok_cls.fit(log, config, progress=progress)
+        tok.save(ctx.path(W.TOKENIZER))
+        return {"tokenizer": W.TOKENIZER, **_tokenizer_diagnostics(tok, log)}
+
+    outcome = run.run_stage("tokenize", work, fp, force)
+    return StageStatus("tokenize", "skipped" if outcome.skipped else "ran", outcome=outcome)
+
+
+def _tokenizer_diagnostics(tok: Any, log: Path) -> dict[str, Any]:
+    """Codebook use and collisions of the log's room SIDs (at the time of each impression)."""
+    from agents.logs import read_log_arrays
+    from policies.tokenizer import codebook_utilisation
+
+    info = {k: v for k, v in dict(getattr(tok, "fit_info", {}) or {}).items() if k != "losses"}
+    codes = np.asarray(tok.encode_log(log))
+    keys = read_log_arrays(log, ["timestamp_ms", "live_id"])
+    info.update(
+        mode=tok.mode, vocab_sizes=list(tok.vocab_sizes),
+        distinct_sids=len(np.unique(codes, axis=0)),
+        distinct_rooms=len(np.unique(keys["live_id"])),
+        codebook_utilisation=[round(u, 4) for u in codebook_utilisation(codes, tok.vocab_sizes)],
+        collision_rate=round(_live_collision_rate(codes, keys), 4),
+    )  # fmt: skip
+    return info
+
+
+def _live_collision_rate(codes: np.ndarray, keys: dict[str, np.ndarray]) -> float:
+    """Share of rooms that share their SID with another room shown in the same 30-s
+    tick: the collisions the live index has to resolve at serving time."""
+    tick = keys["timestamp_ms"] // 30_000
+    _, first = np.unique(np.stack([tick, keys["live_id"]], axis=1), axis=0, return_index=True)
+    sid = np.unique(codes[first], axis=0, return_inverse=True)[1].reshape(-1)
+    pairs = np.stack([tick[first], sid], axis=1)
+    _, sizes = np.unique(pairs, axis=0, return_counts=True)
+    return float(sizes[sizes > 1].sum() / max(len(first), 1))
+
+
+# ----- trainers of other modules --------------------------------------------------
+@dataclass(frozen=True)
+class Trainer:
+    """How to call one trainer module: ``fn(args_cls(**fields)) -> path``."""
+
+    stage: str
+    module: str
+    args_name: str
+    fn_name: str
+    output: str  # run-relative folder that receives the trainer's files
+    #: Args field -> (run-relative input, the stage that makes it)
+    paths: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    ignore: tuple[str, ...] = ("out", "resume", "progress", "threads", "stop_at_step")
+    #: the file a finished run leaves in its output folder (absent: stopped early)
+    final: str = "model.pt"
+    #: called with (output folder in the staging area, the args) after the trainer
+    #: returned; may add files (a policy file) and returns more summary entries
+    finish: Callable[[Path, Any], dict[str, Any]] | None = None
+
+    def load(self) -> tuple[type, Callable[[Any], Any]]:
+        return external(self.module, self.args_name, self.fn_name)  # type: ignore[return-value]
+
+
+def train_stage(run: RunDir, trainer: Trainer, args: Any, force: bool = False) -> StageStatus:
+    """Run ``trainer`` with ``args`` (its Args instance) as one stage of ``run``.
+
+    Fields of ``args`` named in ``trainer.paths`` that are empty are filled with
+    the run's inputs; the trainer writes into the stage's checkpoint folder and
+    resumes from it when it has a ``resume`` field and a checkpoint is there."""
+    try:
+        _, fn = trainer.load()
+    except Unavailable as e:
+        return StageStatus(trainer.stage, "unavailable", str(e))
+    args, upstream = with_run_inputs(run, trainer, args)
+    fp = stage_fingerprint(run, args, upstream, trainer.ignore)
+
+    def work(ctx: StageContext) -> dict[str, Any]:
+        for name in trainer.paths:
+            _check_input(Path(getattr(args, name)), name)
+        ctx.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        changes: dict[str, Any] = {"out": str(ctx.checkpoint_dir)}
+        if hasattr(args, "resume"):
+            changes["resume"] = any(ctx.checkpoint_dir.glob("ckpt*.pt"))
+        result = fn(dataclasses.replace(args, **changes))
+        if trainer.final and not (ctx.checkpoint_dir / trainer.final).is_file():
+            stop = getattr(args, "stop_at_step", 0) or getattr(args, "stop_at", 0)
+            raise RunDirError(
+                f"{trainer.stage} stopped at step {stop} as asked; its checkpoint is kept in "
+                f"{ctx.checkpoint_dir}: run the command again without the stop option to continue"
+            )
+        target = ctx.path(trainer.output)
+        target.mkdir(parents=True, exist_ok=True)
+        for item in sorted(ctx.checkpoint_dir.iterdir()):
+            if item.is_file() and not item.name.startswith((".", "ckpt")):
+                shutil.copy2(item, target / item.name)
+            elif item.is_dir() and not item.name.startswith("."):
+                shutil.copytree(item, target / item.name)
+        summary = _read_summary(target)
+        summary.update(output=trainer.output, result=_relative(result, ctx))
+        if trainer.finish is not None:
+            summary.update(trainer.finish(target, args))
+        return summary
+
+    outcome = run.run_stage(trainer.stage, work, fp, force)
+    return StageStatus(trainer.stage, "skipped" if outcome.skipped else "ran", outcome=outcome)
+
+
+def run_inputs(run: RunDir, trainer: Trainer) -> dict[str, str]:
+    """The run's input paths for ``trainer``'s path fields (to build its Args with)."""
+    return {name: str((run.root / rel).resolve()) for name, (rel, _) in trainer.paths.items()}
+
+
+def with_run_inputs(run: RunDir, trainer: Trainer, args: Any) -> tuple[Any, list[str]]:
+    """``args`` with empty path fields set to the run's inputs, and the stages those
+    inputs come from (an input given from outside the run has no upstream stage)."""
+    filled, upstream = {}, []
+    for name, (rel, stage) in trainer.paths.items():
+        given = getattr(args, name, "")
+        mine = run.root / rel
+        if not given:
+            filled[name] = str(mine.resolve())
+        if not given or Path(given).resolve() == mine.resolve():
+            upstream.append(stage)
+    return (dataclasses.replace(args, **filled) if filled else args), upstream
+
+
+def _check_input(path: Path, name: str) -> None:
+    if not path.exists():
+        raise FileNotFoundError(f"{name}: {path} does not exist; run the stage that makes it first")
+    if path.is_dir() and path.name != "" and any(path.glob("part-*.parquet")):
+        check_log(path)
+
+
+def _read_summary(folder: Path) -> dict[str, Any]:
+    path = folder / "summary.json"
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {"summary": data}
+
+
+def _relative(result: Any, ctx: StageContext) -> Any:
+    if isinstance(result, str | Path):
+        path = Path(result)
+        try:
+            return str(path.relative_to(ctx.checkpoint_dir))
+        except ValueError:
+            return str(path)
+    return result if isinstance(result, int | float | str | dict | list) else repr(result)

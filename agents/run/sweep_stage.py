@@ -1,0 +1,65 @@
+"""The reward-weight sweep as a stage of a run: :func:`agents.align.sweep.sweep` over the
+run's pretrained generator and reward model, in the run's world.
+
+The sweep keeps its cells (each with a done-marker, resumable) in the stage's
+checkpoint folder; when every cell is done its tables go to ``results/sweep/``
+(``results.csv``, ``summary.csv``, ``summary.md``, ``steering.csv``) and the
+Pareto plot to ``figures/sweep_pareto.png``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from typing import Any
+
+from agents.run import world as W
+from agents.run.rundir import RunDir, StageContext
+from agents.run.stages import (
+    StageStatus,
+    Trainer,
+    Unavailable,
+    external,
+    stage_fingerprint,
+    with_run_inputs,
+    world_of,
+)
+
+SWEEP = Trainer(
+    stage="sweep", module="agents.align.sweep", args_name="SweepArgs", fn_name="sweep",
+    output=W.SWEEP_DIR,
+    paths={"generator": (f"{W.GENERATOR}/model.pt", "pretrain"),
+           "reward_model": (f"{W.REWARD_MODEL}/reward_model.pt", "reward")},
+    ignore=("out", "progress", "workers", "ray_address"),
+)  # fmt: skip
+TABLES = ("results.csv", "summary.csv", "summary.md", "steering.csv")
+
+__all__ = ["SWEEP", "run_sweep"]
+
+
+def run_sweep(run: RunDir, args: Any, force: bool = False) -> StageStatus:
+    """Run (or resume) the sweep ``args`` (an ``agents.align.sweep.SweepArgs``) in ``run``."""
+    try:
+        (fn,) = external(SWEEP.module, SWEEP.fn_name)
+    except Unavailable as e:
+        return StageStatus("sweep", "unavailable", str(e))
+    world = world_of(run)
+    if world is not None and not args.overrides and args.preset == world.preset:
+        args = dataclasses.replace(args, overrides=world.online_overrides())
+    args, upstream = with_run_inputs(run, SWEEP, args)
+    fp = stage_fingerprint(run, args, upstream, SWEEP.ignore)
+
+    def work(ctx: StageContext) -> dict[str, Any]:
+        ctx.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        paths = fn(dataclasses.replace(args, out=str(ctx.checkpoint_dir)))
+        for name in TABLES:
+            if (ctx.checkpoint_dir / name).is_file():
+                shutil.copy2(ctx.checkpoint_dir / name, ctx.path(W.SWEEP_DIR, name))
+        if (ctx.checkpoint_dir / "pareto.png").is_file():
+            shutil.copy2(ctx.checkpoint_dir / "pareto.png",
+                         ctx.path(W.FIGURES, "sweep_pareto.png"))  # fmt: skip
+        cells = len(list((ctx.checkpoint_dir / "cells").glob("*/DONE")))
+        return {"output": W.SWEEP_DIR, "cells": cells, "files": sorted(map(str, paths))}
+
+    outcome = run.run_stage("sweep", work, fp, force)
+    return StageStatus("sweep", "skipped" if outcome.skipped else "ran", outcome=outcome)

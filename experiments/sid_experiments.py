@@ -1,0 +1,417 @@
+"""Dynamic vs static semantic IDs per preset: diagnostics and a held-out retrieval test.
+
+    python -m experiments.sid_experiments --presets fast_drift no_drift --out runs/sid
+
+For each preset, one world (one seed) is simulated in two phases:
+
+1. **Training log**: ``train_hours`` under the "platform" behaviour policy, logged to
+   ``<out>/<preset>/log``. A dynamic and a static :class:`SIDTokenizer` (same config
+   but the mode) are fitted on it.
+2. **Held-out hours**: the same world goes on for ``eval_hours`` with *uniformly random*
+   exposure (so which room a user was shown says nothing about the user), while one
+   :class:`LiveSIDTracker` per variant refreshes the SID of every live room each 30-s
+   tick. Variants: ``dynamic`` (the tracker's default, hysteresis ``--hysteresis``),
+   ``plain`` (dynamic, nearest code every tick, no hysteresis; left out when
+   ``--hysteresis 0``), ``static`` (one SID per streamer) and ``frozen`` (dynamic, but a
+   room keeps the SID it had when first seen).
+
+Retrieval test (per mode, held-out hours only). The room is represented by its SID
+*at the time* only; two SID-level scores of a (user, room) pair:
+
+* ``code``: the user tower's embedding dotted with the SID's codebook reconstruction
+  (sum of the chosen centroids) - "the user's nearest code";
+* ``history``: sum over the user's last ``history_len`` clicked rooms of the number of
+  leading SID tokens they share with the room, the SIDs of past clicks being those at
+  the time of the click (from the training log via ``encode_log``, then the trackers;
+  the training-log part is nearest-code, without hysteresis, for every dynamic variant).
+
+Reported: ``auc``, the ROC AUC of the score for "the user clicks the shown room" over
+all held-out impressions (random exposure, so this is who engages with the room given
+its SID now), and ``recall@K`` of the clicked room among all rooms of the room table at
+the time (ties broken at random in expectation), with paired bootstrap 95 % intervals
+of ``dynamic`` minus each other variant. Diagnostics per variant from the
+trackers: codebook utilisation per level, mean collision rate among live rooms
+(collisions are served by the live index mapping a SID to all its rooms), churn
+(distinct SIDs per room over its observed lifetime, and changes per room-hour),
+reconstruction error of the held-out room embeddings, and the mean id-side gate.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+from agents.run import cliargs
+from agents.logs import LogRecorder, make_log_env, read_log_arrays, resolve_policy
+from agents.logs.behaviour import split_action
+from agents.evaluate.tables import markdown_table
+from liveenv.atomic import atomic_write_bytes
+from policies.tokenizer import (
+    LiveSIDTracker,
+    SIDTokenizer,
+    SIDTokenizerConfig,
+    codebook_utilisation,
+    reconstruction_error,
+)
+from policies.tokenizer.tower import hash_streamers, pool_history
+from policies.tokenizer.tracker import DEFAULT_HYSTERESIS
+
+#: dynamic: refreshed every tick (with hysteresis); plain: refreshed every tick, nearest
+#: code; static: one SID per streamer; frozen: the dynamic tokenizer, but each room keeps
+#: the SID it had when first seen (no refresh).
+VARIANTS = ("dynamic", "plain", "static", "frozen")
+#: A click followed by at least this much watching counts as a long view.
+LONG_VIEW_S = 60.0
+PRESETS = ("default", "no_drift", "fast_drift", "short_lifecycle", "cold_start")
+
+
+@dataclass
+class SIDExperimentArgs:
+    """Dynamic vs static SIDs per preset: churn, collisions, held-out retrieval."""
+
+    presets: tuple[str, ...] = field(default=PRESETS, metadata={"help": "presets to run"})
+    train_hours: float = field(default=18.0, metadata={"help": "logged hours to fit on"})
+    eval_hours: float = field(default=2.0, metadata={"help": "held-out hours after them"})
+    seed: int = field(default=0, metadata={"help": "world, policy and tokenizer seed"})
+    n_users: int | None = field(default=None, metadata={"help": "override users.n_users"})
+    n_streamers: int | None = field(
+        default=None, metadata={"help": "override streamers.n_streamers"}
+    )
+    codebook_sizes: tuple[int, ...] = field(
+        default=(32, 32, 32), metadata={"help": "residual k-means codebook sizes"}
+    )
+    epochs: int = field(default=4, metadata={"help": "tower training epochs"})
+    history_len: int = field(default=20, metadata={"help": "past clicks in the history score"})
+    k: int = field(default=10, metadata={"help": "K of recall@K"})
+    out: str = field(default="runs/sid_experiments", metadata={"help": "output folder"})
+    threads: int = field(default=1, metadata={"help": "torch threads"})
+    hysteresis: float = field(
+        default=DEFAULT_HYSTERESIS,
+        metadata={"help": "hysteresis of the dynamic tracker (0: plain nearest code)"},
+    )
+    n_boot: int = field(default=200, metadata={"help": "bootstrap resamples of the CIs"})
+
+    def __post_init__(self) -> None:
+        for name in ("train_hours", "eval_hours"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}={getattr(self, name)} is invalid: must be > 0")
+        for name in ("k", "history_len", "threads", "epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} is invalid: must be >= 1")
+        if not self.hysteresis >= 0:
+            raise ValueError(f"hysteresis={self.hysteresis} is invalid: must be >= 0 (inf: frozen)")
+
+
+def overrides(args: SIDExperimentArgs) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if args.n_users is not None:
+        out["users.n_users"] = args.n_users
+    if args.n_streamers is not None:
+        out["streamers.n_streamers"] = args.n_streamers
+    return out
+
+
+# --------------------------------------------------------------------------- scores
+
+
+def prefix_depth(table: np.ndarray, hist: np.ndarray) -> np.ndarray:
+    """(n, L) SIDs vs (h, L) history SIDs -> (n,) sum over history of shared leading tokens."""
+    if len(hist) == 0:
+        return np.zeros(len(table))
+    eq = table[:, None, :] == hist[None, :, :]  # (n, h, L)
+    return np.cumprod(eq, axis=2).sum(axis=(1, 2)).astype(np.float64)
+
+
+def expected_recall(scores: np.ndarray, target: int, k: int) -> float:
+    """P(target in the top ``k`` of ``scores``) with ties broken uniformly at random."""
+    s = scores[target]
+    above, tied = int(np.sum(scores > s)), int(np.sum(scores == s))
+    return float(np.clip((k - above) / tied, 0.0, 1.0))
+
+
+@dataclass
+class ModeRun:
+    """One mode's tracker, users' SID histories and held-out results."""
+
+    tok: SIDTokenizer
+    tracker: LiveSIDTracker
+    history: dict[int, deque] = field(default_factory=dict)
+    hist_score: list[float] = field(default_factory=list)
+    recall_code: list[float] = field(default_factory=list)
+    recall_history: list[float] = field(default_factory=list)
+    update_s: float = 0.0
+    code_score: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    shown: list[np.ndarray] = field(default_factory=list)  # SID of each shown room, at the time
+
+    def user_history(self, user: int) -> np.ndarray:
+        h = self.history.get(user)
+        return (
+            np.array(h, dtype=np.int64).reshape(-1, self.tok.n_levels)
+            if h
+            else np.zeros((0, self.tok.n_levels), np.int64)
+        )
+
+    def remember(self, user: int, sid: np.ndarray, maxlen: int) -> None:
+        self.history.setdefault(user, deque(maxlen=maxlen)).append(tuple(sid.tolist()))
+
+
+def seed_histories(run: ModeRun, train: dict[str, np.ndarray], maxlen: int) -> None:
+    """Users' clicked SIDs at the time, from the training log (oldest first); a frozen
+    tracker's SID of a room is that of its first logged state."""
+    rows = np.arange(len(train["user_id"]))
+    if run.tracker.hysteresis == np.inf:
+        _, first, inv = np.unique(train["live_id"], return_index=True, return_inverse=True)
+        rows = first[inv.reshape(-1)]
+    click = np.flatnonzero(train["is_click"].astype(bool))
+    src = rows[click]
+    codes = run.tok.encode(train["content_emb"][src], train["pooled_emb"][src],
+                           train["streamer_id"][src])  # fmt: skip
+    order = np.argsort(train["timestamp_ms"][click], kind="stable")
+    for user, sid in zip(train["user_id"][click][order].tolist(), codes[order], strict=True):
+        run.remember(user, sid, maxlen)
+
+
+# --------------------------------------------------------------------------- phases
+
+
+def log_training_phase(
+    preset: str, args: SIDExperimentArgs, log_dir: Path
+) -> tuple[Any, Any, dict]:
+    """Simulate ``train_hours`` under the platform policy into ``log_dir``.
+
+    Returns the (unwrapped) env positioned at the first held-out request, its last
+    observation and info.
+    """
+    days = (args.train_hours + args.eval_hours) / 24.0
+    env = LogRecorder(make_log_env(preset, days, overrides(args)), log_dir, policy_name="platform")
+    policy, _ = resolve_policy("platform", args.seed)
+    obs, info = env.reset(seed=args.seed)
+    split_s = info["time_s"] + 3600.0 * args.train_hours
+    while info["time_s"] < split_s:
+        action, prop = split_action(policy(obs, env))
+        obs, _, _, truncated, info = env.step_with_propensity(action, prop)
+        if truncated:
+            raise ValueError(f"the episode ended before the held-out hours of {preset}")
+    env.flush()
+    return env.env, obs, info
+
+
+def evaluate_phase(env: Any, obs: dict, info: dict, runs: dict[str, ModeRun],
+                   args: SIDExperimentArgs) -> dict[str, Any]:  # fmt: skip
+    """Random exposure for ``eval_hours``; trackers refreshed after every step."""
+    rng = np.random.default_rng(np.random.SeedSequence([args.seed, 7]))
+    end_s = info["time_s"] + 3600.0 * args.eval_hours
+    imp: dict[str, list] = {k: [] for k in ("user", "hist", "has", "content", "pooled",
+                                            "streamer", "click", "long_view")}  # fmt: skip
+    sim_s, o = 0.0, runs["dynamic"].tok.content_dim
+    for run in runs.values():
+        run.tracker.update(env)
+    while info["time_s"] < end_s:
+        n_live = int(obs["room_mask"].sum())
+        slot = int(rng.integers(n_live))
+        user = int(info["user_id"])
+        hist, has = pool_history(obs["history_content"][None], obs["history_mask"][None])
+        t0 = time.perf_counter()
+        obs_next, _, _, truncated, info = env.step(slot)
+        sim_s += time.perf_counter() - t0
+        clicked = info["clicked_slot"] >= 0
+        room = obs["rooms"][slot]
+        for key, value in (("user", obs["user"]), ("hist", hist[0]), ("has", has[0]),
+                           ("content", room[:o]), ("pooled", room[o : 2 * o]),
+                           ("streamer", obs["room_streamer"][slot]), ("click", clicked),
+                           ("long_view", clicked and info["watch_s"] >= LONG_VIEW_S)):  # fmt: skip
+            imp[key].append(value)
+        for run in runs.values():
+            score_request(run, obs, user, slot, clicked, hist, has, args)
+        obs = obs_next
+        for run in runs.values():
+            t0 = time.perf_counter()
+            run.tracker.update(env)
+            run.update_s += time.perf_counter() - t0
+        if truncated:
+            break
+    return {"impressions": {k: np.asarray(v) for k, v in imp.items()}, "sim_s": sim_s}
+
+
+def score_request(run: ModeRun, obs: dict, user: int, slot: int, clicked: bool,
+                  hist: np.ndarray, has: np.ndarray, args: SIDExperimentArgs) -> None:  # fmt: skip
+    """History score of the shown room; recall of a clicked room among the live rooms."""
+    table = run.tracker.sids  # (n_live, L): the SIDs of the table rooms now
+    past = run.user_history(user)
+    run.hist_score.append(float(prefix_depth(table[slot : slot + 1], past)[0]))
+    run.shown.append(table[slot])
+    if not clicked:
+        return
+    run.recall_history.append(expected_recall(prefix_depth(table, past), slot, args.k))
+    e_u = run.tok.embed_users(obs["user"][None], hist, has)[0]
+    code_scores = run.tok.quantiser.decode(table) @ e_u
+    run.recall_code.append(expected_recall(code_scores, slot, args.k))
+    run.remember(user, table[slot], args.history_len)
+
+
+def mode_results(run: ModeRun, imp: dict[str, np.ndarray]) -> dict[str, Any]:
+    tok, click = run.tok, imp["click"].astype(bool)
+    emb = tok.embed_rooms(imp["content"], imp["pooled"], imp["streamer"])
+    recon = tok.quantiser.decode(np.asarray(run.shown))  # the SID at the time, decoded
+    e_u = tok.embed_users(imp["user"], imp["hist"], imp["has"])
+    run.code_score = np.sum(e_u * recon, axis=1)
+    scores = {"code": run.code_score, "history": np.asarray(run.hist_score),
+              "tower_unquantised": np.sum(e_u * emb, axis=1)}  # fmt: skip
+    auc = {name: _auc(click, s) for name, s in scores.items()}
+    auc_long = {name: _auc(imp["long_view"].astype(bool), s) for name, s in scores.items()}
+    churn = run.tracker.churn()
+    h = run.tracker.history()
+    level1 = LiveSIDTracker.churn_of(h["keys"], h["version"], h["sids"][:, :1], h["time_s"])
+    with torch.no_grad():
+        gate = tok.tower.gate_values(
+            torch.from_numpy(np.asarray(imp["pooled"] if tok.mode == "static" else imp["content"],
+                                        dtype=np.float32)),
+            torch.from_numpy(np.asarray(imp["pooled"], dtype=np.float32)),
+            hash_streamers(imp["streamer"], tok.tower.config.n_streamer_buckets),
+        )  # fmt: skip
+    return {
+        "auc": auc,
+        "auc_long_view": auc_long,
+        "recall_code": float(np.mean(run.recall_code)) if run.recall_code else float("nan"),
+        "recall_history": float(np.mean(run.recall_history)) if run.recall_history else float("nan"),
+        "n_clicks": len(run.recall_code),
+        "churn_mean_distinct": churn["mean_distinct"],
+        "churn_median_distinct": churn["median_distinct"],
+        "churn_level1_mean_distinct": level1["mean_distinct"],
+        "changes_per_room_hour": churn.get("changes_per_hour", float("nan")),
+        "hysteresis": run.tracker.hysteresis,
+        "n_rooms_tracked": churn["n_rooms"],
+        "collision_rate": float(run.tracker.collision_rates().mean()),
+        "utilisation": codebook_utilisation(h["sids"], tok.vocab_sizes),
+        "reconstruction_error": reconstruction_error(emb, recon),
+        "mean_id_gate": float(gate.mean()),
+        "tracker_ms_per_update": 1000.0 * run.update_s / max(run.tracker.n_updates - 1, 1),
+        "fit_seconds": tok.fit_info.get("seconds", float("nan")),
+        "tower_losses": tok.fit_info.get("losses", []),
+    }  # fmt: skip
+
+
+def _auc(label: np.ndarray, score: np.ndarray) -> float:
+    return float(roc_auc_score(label, score)) if 0 < label.sum() < len(label) else float("nan")
+
+
+def paired_bootstrap(a: ModeRun, b: ModeRun, click: np.ndarray, n_boot: int,
+                     seed: int) -> dict[str, list[float]]:  # fmt: skip
+    """95 % intervals of ``a`` minus ``b``: AUC of the code score (resampling
+    impressions) and recall@K of the code score (resampling clicks), paired."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 11]))
+    r_a, r_b = np.asarray(a.recall_code), np.asarray(b.recall_code)
+    d_auc, d_rec = [], []
+    for _ in range(n_boot):
+        i = rng.integers(0, len(click), len(click))
+        d_auc.append(_auc(click[i], a.code_score[i]) - _auc(click[i], b.code_score[i]))
+        j = rng.integers(0, len(r_a), len(r_a))
+        d_rec.append(float(r_a[j].mean() - r_b[j].mean()))
+    q = [2.5, 97.5]
+    return {"auc_code": np.percentile(d_auc, q).tolist(),
+            "recall_code": np.percentile(d_rec, q).tolist()}  # fmt: skip
+
+
+def run_preset(preset: str, args: SIDExperimentArgs) -> dict[str, Any]:
+    """Both phases for one preset; returns its results (also written as JSON)."""
+    out = Path(args.out) / preset
+    start = time.perf_counter()
+    env, obs, info = log_training_phase(preset, args, out / "log")
+    train = read_log_arrays(out / "log")
+    cfg = SIDTokenizerConfig(codebook_sizes=args.codebook_sizes, epochs=args.epochs,
+                             history_len=args.history_len, seed=args.seed)  # fmt: skip
+    toks = {mode: SIDTokenizer.fit(train, cfg.replace(mode=mode)) for mode in ("dynamic", "static")}
+    for mode, tok in toks.items():
+        tok.save(out / f"tokenizer-{mode}.pt")
+    dyn = toks["dynamic"]
+    runs = {"dynamic": ModeRun(dyn, LiveSIDTracker(dyn, hysteresis=args.hysteresis))}
+    if args.hysteresis > 0:
+        runs["plain"] = ModeRun(dyn, LiveSIDTracker(dyn, hysteresis=0.0))
+    runs["static"] = ModeRun(toks["static"], LiveSIDTracker(toks["static"], hysteresis=0.0))
+    runs["frozen"] = ModeRun(dyn, LiveSIDTracker(dyn, hysteresis=np.inf))
+    for run in runs.values():
+        seed_histories(run, train, args.history_len)
+    ev = evaluate_phase(env, obs, info, runs, args)
+    imp = ev["impressions"]
+    result = {
+        "preset": preset, "args": cliargs.to_dict(args), "train_rows": len(train["user_id"]),
+        "eval_impressions": len(imp["click"]), "eval_clicks": int(imp["click"].sum()),
+        "sim_seconds_eval": ev["sim_s"], "seconds": time.perf_counter() - start,
+        "modes": {mode: mode_results(run, imp) for mode, run in runs.items()},
+    }  # fmt: skip
+    click = imp["click"].astype(bool)
+    result["ci95"] = {
+        f"dynamic-{other}": paired_bootstrap(runs["dynamic"], runs[other], click, args.n_boot,
+                                             args.seed)
+        for other in runs
+        if other != "dynamic"
+    }  # fmt: skip
+    text = json.dumps(result, indent=2, default=float)
+    atomic_write_bytes(out / "results.json", text.encode())
+    return result
+
+
+# --------------------------------------------------------------------------- report
+
+
+def markdown(results: list[dict[str, Any]], k: int) -> str:
+    """Two tables: retrieval and diagnostics per preset and mode; dynamic - static CIs."""
+    header = ["preset", "mode", "AUC code", "AUC history", "AUC long view (code)",
+              f"recall@{k} code", f"recall@{k} history", "distinct SIDs / room",
+              "distinct L1 / room", "changes / room-h", "collision", "utilisation",
+              "recon err", "id gate"]  # fmt: skip
+    rows, diff = [], []
+    for r in results:
+        for mode, m in r["modes"].items():
+            rows.append([
+                r["preset"], mode, f"{m['auc']['code']:.3f}", f"{m['auc']['history']:.3f}",
+                f"{m['auc_long_view']['code']:.3f}", f"{m['recall_code']:.3f}",
+                f"{m['recall_history']:.3f}", f"{m['churn_mean_distinct']:.2f}",
+                f"{m['churn_level1_mean_distinct']:.2f}", f"{m['changes_per_room_hour']:.2f}",
+                f"{m['collision_rate']:.3f}", "/".join(f"{u:.2f}" for u in m["utilisation"]),
+                f"{m['reconstruction_error']:.3f}", f"{m['mean_id_gate']:.2f}",
+            ])  # fmt: skip
+        md = r["modes"]
+        for pair, ci in r["ci95"].items():
+            other = pair.split("-", 1)[1]
+            diff.append([
+                r["preset"], f"dynamic - {other}", str(r["eval_clicks"]),
+                f"{md['dynamic']['auc']['code'] - md[other]['auc']['code']:+.3f}",
+                "[{:+.3f}, {:+.3f}]".format(*ci["auc_code"]),
+                f"{md['dynamic']['recall_code'] - md[other]['recall_code']:+.3f}",
+                "[{:+.3f}, {:+.3f}]".format(*ci["recall_code"]),
+            ])  # fmt: skip
+    second = markdown_table(["preset", "difference", "held-out clicks", "AUC code", "95 % CI",
+                             f"recall@{k} code", "95 % CI"], diff)  # fmt: skip
+    return markdown_table(header, rows) + "\n\n" + second
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    args = cliargs.parse(SIDExperimentArgs, argv, prog="python -m experiments.sid_experiments")
+    torch.set_num_threads(args.threads)
+    results = []
+    for preset in args.presets:
+        r = run_preset(preset, args)
+        results.append(r)
+        print(f"{preset}: {r['train_rows']} training rows, {r['eval_impressions']} held-out "
+              f"impressions, {r['eval_clicks']} clicks, {r['seconds']:.0f} s")  # fmt: skip
+    table = markdown(results, args.k)
+    print(table)
+    atomic_write_bytes(Path(args.out) / "summary.md", (table + "\n").encode())
+    return results
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["SIDExperimentArgs", "expected_recall", "main", "markdown", "prefix_depth",
+           "run_preset"]  # fmt: skip
