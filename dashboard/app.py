@@ -43,11 +43,16 @@ def main() -> None:
         st.session_state[common.RUN_KEY] = _requested_run_dir(sys.argv[1:]) or ""
     with st.sidebar:
         st.title(TITLE)
-        st.text_input("run directory", key=common.RUN_KEY,
-                      help="a folder written by `liveenv demo` (empty: the sample run)")  # fmt: skip
+        st.text_input(
+            "run directory",
+            key=common.RUN_KEY,
+            help="a folder written by `liveenv demo` (empty: the sample run)",
+        )
         st.caption(common.current_run().note)
-    pages = [st.Page(fn, title=title, url_path=url, default=i == 0)
-             for i, (fn, title, url) in enumerate(PAGES)]  # fmt: skip
+    pages = [
+        st.Page(fn, title=title, url_path=url, default=i == 0)
+        for i, (fn, title, url) in enumerate(PAGES)
+    ]
     st.navigation(pages).run()
 
 

@@ -18,20 +18,32 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from agents.evaluate.tables import GROUP_ORDER
 from agents.run import world as W
 from agents.run.evaluate_stage import eval_presets, load_eval
-from agents.evaluate.tables import GROUP_ORDER
 from liveenv.objectives import DEFAULT_WEIGHTS, OBJECTIVES, as_weight_vector
 
 SAMPLE_RUN = Path(__file__).resolve().parent / "sample_run"
 ENV_VAR = "LIVEENV_RUN_DIR"
-BREAKDOWN_LABELS = {"user_cohort": "user cohort", "streamer_cohort": "streamer cohort",
-                    "phase": "lifecycle phase", "hour": "hour of day"}  # fmt: skip
+BREAKDOWN_LABELS = {
+    "user_cohort": "user cohort",
+    "streamer_cohort": "streamer cohort",
+    "phase": "lifecycle phase",
+    "hour": "hour of day",
+}
 
 __all__ = [
-    "RunChoice", "breakdown_table", "choose_run", "nearest_swept", "overall_table",
-    "pareto_mask", "playback", "rescore", "stress_table", "sweep_table",
-]  # fmt: skip
+    "RunChoice",
+    "breakdown_table",
+    "choose_run",
+    "nearest_swept",
+    "overall_table",
+    "pareto_mask",
+    "playback",
+    "rescore",
+    "stress_table",
+    "sweep_table",
+]
 
 
 @dataclass(frozen=True)
@@ -68,16 +80,26 @@ def overall_table(summary: pd.DataFrame, policies: list[str] | None = None) -> p
     s = summary[summary["breakdown"] == "all"].copy()
     if policies:
         s = s[s["policy"].isin(policies)]
-    cols = {"weighted_return_mean": "weighted return", "weighted_return_lo": "lo",
-            "weighted_return_hi": "hi", "oracle_normalised_mean": "oracle-normalised",
-            **{f"{m}_mean": m for m in OBJECTIVES}, "gini_mean": "gini",
-            "coverage_mean": "coverage", "n_impressions": "impressions"}  # fmt: skip
+    cols = {
+        "weighted_return_mean": "weighted return",
+        "weighted_return_lo": "lo",
+        "weighted_return_hi": "hi",
+        "oracle_normalised_mean": "oracle-normalised",
+        **{f"{m}_mean": m for m in OBJECTIVES},
+        "gini_mean": "gini",
+        "coverage_mean": "coverage",
+        "n_impressions": "impressions",
+    }
     out = s[["policy", *[c for c in cols if c in s]]].rename(columns=cols)
     return out.sort_values("weighted return", ascending=False).reset_index(drop=True)
 
 
-def breakdown_table(summary: pd.DataFrame, breakdown: str, metric: str = "weighted_return",
-                    policies: list[str] | None = None) -> pd.DataFrame:  # fmt: skip
+def breakdown_table(
+    summary: pd.DataFrame,
+    breakdown: str,
+    metric: str = "weighted_return",
+    policies: list[str] | None = None,
+) -> pd.DataFrame:
     """``metric`` per group (rows) and policy (columns) for one breakdown."""
     s = summary[summary["breakdown"] == breakdown]
     if policies:
@@ -87,23 +109,36 @@ def breakdown_table(summary: pd.DataFrame, breakdown: str, metric: str = "weight
         table = table.sort_index(key=lambda idx: idx.astype(int))
     else:
         known = list(GROUP_ORDER.get(breakdown, ()))
-        groups = sorted(map(str, table.index), key=lambda g: (known.index(g) if g in known
-                                                              else len(known), g))  # fmt: skip
+        groups = sorted(
+            map(str, table.index), key=lambda g: (known.index(g) if g in known else len(known), g)
+        )
         table = table.reindex(groups)
     return table
 
 
-def stress_table(root: str | Path, breakdown: str, metric: str = "weighted_return",
-                 presets: list[str] | None = None) -> pd.DataFrame:  # fmt: skip
+def stress_table(
+    root: str | Path,
+    breakdown: str,
+    metric: str = "weighted_return",
+    presets: list[str] | None = None,
+) -> pd.DataFrame:
     """Long table (preset, policy, group, mean, lo, hi) of one breakdown across presets."""
     frames = []
     for preset in presets or eval_presets(root):
         s = load_eval(root, preset)["summary"]
         s = s[s["breakdown"] == breakdown]
-        frames.append(pd.DataFrame({
-            "preset": preset, "policy": s["policy"], "group": s["group"].astype(str),
-            "mean": s[f"{metric}_mean"], "lo": s[f"{metric}_lo"], "hi": s[f"{metric}_hi"],
-        }))  # fmt: skip
+        frames.append(
+            pd.DataFrame(
+                {
+                    "preset": preset,
+                    "policy": s["policy"],
+                    "group": s["group"].astype(str),
+                    "mean": s[f"{metric}_mean"],
+                    "lo": s[f"{metric}_lo"],
+                    "hi": s[f"{metric}_hi"],
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -137,8 +172,12 @@ def sweep_table(root: str | Path) -> pd.DataFrame | None:
     folder = Path(root) / W.SWEEP_DIR
     if (folder / "summary.csv").is_file():
         df = pd.read_csv(folder / "summary.csv")
-        df = df.rename(columns={f"{m}_mean": m for m in (*OBJECTIVES, "weighted_return",
-                                                         "oracle_normalised", "kl_ref")})  # fmt: skip
+        df = df.rename(
+            columns={
+                f"{m}_mean": m
+                for m in (*OBJECTIVES, "weighted_return", "oracle_normalised", "kl_ref")
+            }
+        )
     elif (folder / "results.csv").is_file():
         df = pd.read_csv(folder / "results.csv")
     else:
@@ -154,9 +193,10 @@ def short_labels(sweep: pd.DataFrame) -> list[str]:
     cols = [f"w_{m}" for m in OBJECTIVES]
     varying = [c for c in cols if sweep[c].nunique() > 1] or cols[:1]
     names = sweep["label"].astype(str) if "label" in sweep else pd.Series([""] * len(sweep))
-    return [name if name == "pretrained" else
-            ", ".join(f"{c[2:]}={row[c]:g}" for c in varying)
-            for name, (_, row) in zip(names, sweep.iterrows(), strict=True)]  # fmt: skip
+    return [
+        name if name == "pretrained" else ", ".join(f"{c[2:]}={row[c]:g}" for c in varying)
+        for name, (_, row) in zip(names, sweep.iterrows(), strict=True)
+    ]
 
 
 def pareto_mask(points: np.ndarray) -> np.ndarray:
@@ -201,21 +241,35 @@ def playback(policy: Any, config: Any, seed: int = 0, steps: int = 1500) -> pd.D
     o, rows = config.obs_dim, []
     viewers_col = 2 * o + ROOM_STAT_COLUMNS.index("log_viewers")
     for step in range(steps):
-        slot = int(np.atleast_1d(policy.act(obs, env=env if policy.requires_env else None)
-                                 .action(0))[0])  # fmt: skip
+        slot = int(
+            np.atleast_1d(policy.act(obs, env=env if policy.requires_env else None).action(0))[0]
+        )
         util = env.oracle_utilities()
         rank = int((util > util[slot]).sum()) + 1
-        before = {"step": step, "user_id": info["user_id"], "user_cohort": info["user_cohort"],
-                  "hour": round(info["hour"], 2), "live_rooms": info["n_live"], "slot": slot,
-                  "streamer": int(obs["room_streamer"][slot]),
-                  "viewers": float(np.expm1(obs["rooms"][slot, viewers_col]).round()),
-                  "followed": bool(obs["room_followed"][slot]), "oracle_rank": rank,
-                  "history_len": int(obs["history_mask"].sum())}  # fmt: skip
+        before = {
+            "step": step,
+            "user_id": info["user_id"],
+            "user_cohort": info["user_cohort"],
+            "hour": round(info["hour"], 2),
+            "live_rooms": info["n_live"],
+            "slot": slot,
+            "streamer": int(obs["room_streamer"][slot]),
+            "viewers": float(np.expm1(obs["rooms"][slot, viewers_col]).round()),
+            "followed": bool(obs["room_followed"][slot]),
+            "oracle_rank": rank,
+            "history_len": int(obs["history_mask"].sum()),
+        }
         obs, reward, _, truncated, info = env.step(slot)
         fb = np.asarray(info["feedback"], dtype=float)
-        rows.append({**before, "phase": info.get("phase", ""),
-                     "streamer_cohort": info.get("streamer_cohort", ""),
-                     **dict(zip(OBJECTIVES, fb.tolist(), strict=True)), "reward": reward})  # fmt: skip
+        rows.append(
+            {
+                **before,
+                "phase": info.get("phase", ""),
+                "streamer_cohort": info.get("streamer_cohort", ""),
+                **dict(zip(OBJECTIVES, fb.tolist(), strict=True)),
+                "reward": reward,
+            }
+        )
         if truncated:
             break
     return pd.DataFrame(rows)

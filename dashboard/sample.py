@@ -17,10 +17,16 @@ from dashboard.data import SAMPLE_RUN
 
 #: What the pages read, relative to the run directory (globs).
 KEEP = (
-    "config.json", "report.md", "results/**/*.csv", "results/**/*.md", "results/**/*.json",
-    "figures/**/*.png", "checkpoints/tokenizer.pt", "checkpoints/*/policy.npz",
+    "config.json",
+    "report.md",
+    "results/**/*.csv",
+    "results/**/*.md",
+    "results/**/*.json",
+    "figures/**/*.png",
+    "checkpoints/tokenizer.pt",
+    "checkpoints/*/policy.npz",
     "checkpoints/reward_model/calibration.md",
-)  # fmt: skip
+)
 # Left out to stay small: logs, resume state, the generator's and the reward model's
 # training checkpoints (so the Reward weights page cannot run a quick alignment on it).
 

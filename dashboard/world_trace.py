@@ -38,8 +38,9 @@ class WorldTrace:
     sids: pd.DataFrame | None = None  # room_id, time_h, sid ("a-b-c")
 
 
-def trace_world(config: object, hours: float, seed: int = 0,
-                tokenizer_path: str | Path | None = None) -> WorldTrace:  # fmt: skip
+def trace_world(
+    config: object, hours: float, seed: int = 0, tokenizer_path: str | Path | None = None
+) -> WorldTrace:
     """Run ``config`` (an EnvConfig) for ``hours`` simulated hours and record it."""
     env = BatchedLiveEnv(config.replace(horizon_hours=hours), batch_size=256)  # type: ignore[attr-defined]
     policy = PopularPolicy()
@@ -80,8 +81,12 @@ def _tracker(tokenizer_path: str | Path | None) -> object | None:
     return LiveSIDTracker(SIDTokenizer.load(tokenizer_path), scope="table")
 
 
-def _snapshot(world: object, obs: dict[str, np.ndarray], o: int,
-              content: dict[int, list[tuple[float, np.ndarray]]]) -> pd.DataFrame:  # fmt: skip
+def _snapshot(
+    world: object,
+    obs: dict[str, np.ndarray],
+    o: int,
+    content: dict[int, list[tuple[float, np.ndarray]]],
+) -> pd.DataFrame:
     """The room table at this tick (from the observation; ids and phases from the world)."""
     slots = world.table_slots  # type: ignore[attr-defined]
     n, now = len(slots), float(world.sim.now)  # type: ignore[attr-defined]
@@ -90,12 +95,16 @@ def _snapshot(world: object, obs: dict[str, np.ndarray], o: int,
     t_h = (now - world.t0) / 3600.0  # type: ignore[attr-defined]
     for rid, vec in zip(room_ids.tolist(), table[:, :o], strict=True):
         content.setdefault(rid, []).append((t_h, vec.copy()))
-    return pd.DataFrame({
-        "time_h": t_h, "room_id": room_ids, "streamer": world.rooms.t.streamer[slots],  # type: ignore[attr-defined]
-        "viewers": np.expm1(table[:, 2 * o + VIEWERS]).round(),
-        "phase": np.asarray(PHASES)[world.rooms.phase(slots, now)],  # type: ignore[attr-defined]
-        "new_streamer": table[:, 2 * o + NEW_STREAMER] > 0,
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "time_h": t_h,
+            "room_id": room_ids,
+            "streamer": world.rooms.t.streamer[slots],  # type: ignore[attr-defined]
+            "viewers": np.expm1(table[:, 2 * o + VIEWERS]).round(),
+            "phase": np.asarray(PHASES)[world.rooms.phase(slots, now)],  # type: ignore[attr-defined]
+            "new_streamer": table[:, 2 * o + NEW_STREAMER] > 0,
+        }
+    )
 
 
 def _sid_frame(tracker: object, t0: float) -> pd.DataFrame:
@@ -129,12 +138,18 @@ def room_drift(trace: WorldTrace, room_id: int) -> pd.DataFrame:
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     pcs = centred @ vt[:2].T if len(x) > 1 else np.zeros((len(x), 2))
     pcs = np.pad(pcs, ((0, 0), (0, 2 - pcs.shape[1])))
-    frame = pd.DataFrame({"time_h": t, "similarity_to_start": unit @ unit[0],
-                          "pc1": pcs[:, 0], "pc2": pcs[:, 1]})  # fmt: skip
+    frame = pd.DataFrame(
+        {"time_h": t, "similarity_to_start": unit @ unit[0], "pc1": pcs[:, 0], "pc2": pcs[:, 1]}
+    )
     if trace.sids is not None:
         mine = trace.sids[trace.sids["room_id"] == room_id][["time_h", "sid"]]
-        frame = pd.merge_asof(frame.sort_values("time_h"), mine.sort_values("time_h"),
-                              on="time_h", direction="nearest", tolerance=1 / 120)  # fmt: skip
+        frame = pd.merge_asof(
+            frame.sort_values("time_h"),
+            mine.sort_values("time_h"),
+            on="time_h",
+            direction="nearest",
+            tolerance=1 / 120,
+        )
         frame["sid_changed"] = frame["sid"].ne(frame["sid"].shift()) & frame.index.to_series().gt(0)
     return frame
 

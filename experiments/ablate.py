@@ -38,11 +38,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from agents.run import cliargs
 from agents.evaluate.holdout import Holdout, capture_holdout, log_config, offline_rank_metrics
-from agents.logs import read_log_arrays
-from agents.train.pretrain import PretrainArgs, pretrain
 from agents.evaluate.tables import markdown_table
+from agents.logs import read_log_arrays
+from agents.run import cliargs
+from agents.train.pretrain import PretrainArgs, pretrain
 from agents.train.sequences import time_cutoff_ms
 from liveenv.atomic import atomic_write_bytes
 from policies.base import Policy
@@ -121,12 +121,22 @@ class AblateArgs:
 # ----- pieces ----------------------------------------------------------------------
 def pretrain_args(args: AblateArgs, variant: str, seed: int, tokenizer: str) -> PretrainArgs:
     base = PretrainArgs(
-        log=args.log, out=str(Path(args.out) / f"{variant}-s{seed}"), tokenizer=tokenizer,
-        codebook_sizes=args.codebook_sizes, d_model=args.d_model, n_layer=args.n_layer,
-        batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps, seed=seed,
-        valid_fraction=args.valid_fraction, threads=args.threads, progress=args.progress,
-        eval_every=max(1, args.max_steps // 4), checkpoint_every=max(1, args.max_steps // 4),
-    )  # fmt: skip
+        log=args.log,
+        out=str(Path(args.out) / f"{variant}-s{seed}"),
+        tokenizer=tokenizer,
+        codebook_sizes=args.codebook_sizes,
+        d_model=args.d_model,
+        n_layer=args.n_layer,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        max_steps=args.max_steps,
+        seed=seed,
+        valid_fraction=args.valid_fraction,
+        threads=args.threads,
+        progress=args.progress,
+        eval_every=max(1, args.max_steps // 4),
+        checkpoint_every=max(1, args.max_steps // 4),
+    )
     return replace(base, **VARIANTS[variant])
 
 
@@ -142,8 +152,9 @@ def train_variants(args: AblateArgs) -> dict[tuple[str, int], Path]:
             final = Path(pa.out) / "model.pt"
             if not final.is_file():
                 final = pretrain(replace(pa, resume=True))
-            tokenizers.setdefault(mode, str(Path(pa.out) / "tokenizer.pt") if not pa.tokenizer
-                                  else pa.tokenizer)  # fmt: skip
+            tokenizers.setdefault(
+                mode, str(Path(pa.out) / "tokenizer.pt") if not pa.tokenizer else pa.tokenizer
+            )
             done[(variant, seed)] = final
     return done
 
@@ -152,16 +163,24 @@ def load_holdout(args: AblateArgs) -> Holdout:
     path = Path(args.holdout) if args.holdout else Path(args.out) / "holdout.npz"
     if path.is_file():
         return Holdout.load(path)
-    cutoff = time_cutoff_ms(read_log_arrays(args.log, ["timestamp_ms", "is_click"]),
-                            args.valid_fraction)  # fmt: skip
-    holdout = capture_holdout(args.log, cutoff, seed=args.log_seed, policy=args.log_policy,
-                              max_requests=args.holdout_requests, progress=args.progress)  # fmt: skip
+    cutoff = time_cutoff_ms(
+        read_log_arrays(args.log, ["timestamp_ms", "is_click"]), args.valid_fraction
+    )
+    holdout = capture_holdout(
+        args.log,
+        cutoff,
+        seed=args.log_seed,
+        policy=args.log_policy,
+        max_requests=args.holdout_requests,
+        progress=args.progress,
+    )
     holdout.save(path)
     return holdout
 
 
-def generator_scorer(model: Path, holdout: Holdout, name: str = "onelive",
-                     popularity_weight: float = 0.0) -> GeneratorPolicy:  # fmt: skip
+def generator_scorer(
+    model: Path, holdout: Holdout, name: str = "onelive", popularity_weight: float = 0.0
+) -> GeneratorPolicy:
     """The generator of ``model`` with the held-out run's streamers in its cache."""
     policy = GeneratorPolicy.from_files(model, name=name, popularity_weight=popularity_weight)
     policy.features.cache.update(holdout.streamer_ids, holdout.pooled)  # type: ignore[union-attr]
@@ -190,8 +209,9 @@ def _wide(metrics: pd.DataFrame) -> dict[str, float]:
     return row
 
 
-def compare_offline(scorers: dict[str, Scorer], holdout: Holdout,
-                    k: Sequence[int] = (1, 10, 50)) -> pd.DataFrame:  # fmt: skip
+def compare_offline(
+    scorers: dict[str, Scorer], holdout: Holdout, k: Sequence[int] = (1, 10, 50)
+) -> pd.DataFrame:
     """One row per scorer: HR@K / MRR@K of the click and long-view targets."""
     rows = []
     for name, score in scorers.items():
@@ -206,8 +226,11 @@ def _run_facts(model: Path) -> dict[str, Any]:
     summary = folder / "summary.json"
     if summary.is_file():
         s = pd.read_json(summary, typ="series")
-        facts = {"valid_loss": s.get("final_valid_loss"), "train_s": s.get("train_s"),
-                 "tokens_per_s": s.get("tokens_per_s")}  # fmt: skip
+        facts = {
+            "valid_loss": s.get("final_valid_loss"),
+            "train_s": s.get("train_s"),
+            "tokens_per_s": s.get("tokens_per_s"),
+        }
     metrics = folder / "metrics.csv"
     if metrics.is_file():
         m = pd.read_csv(metrics)
@@ -219,8 +242,9 @@ def to_markdown(df: pd.DataFrame) -> str:
     def cell(v: Any) -> str:
         return f"{v:.4f}" if isinstance(v, float) else str(v)
 
-    return markdown_table([str(c) for c in df.columns],
-                          [[cell(v) for v in row] for row in df.itertuples(index=False)])  # fmt: skip
+    return markdown_table(
+        [str(c) for c in df.columns], [[cell(v) for v in row] for row in df.itertuples(index=False)]
+    )
 
 
 def write_table(df: pd.DataFrame, folder: Path, stem: str, title: str) -> None:
@@ -245,8 +269,10 @@ def run_ablation(args: AblateArgs) -> pd.DataFrame:
             ).scores
     scorers.update(baseline_scorers(args))
     table = compare_offline(scorers, holdout)
-    facts = [_run_facts(models[(v, s)]) if (v, s) in models else {} for v, s in
-             (_split(name)[:2] for name in table["model"])]  # fmt: skip
+    facts = [
+        _run_facts(models[(v, s)]) if (v, s) in models else {}
+        for v, s in (_split(name)[:2] for name in table["model"])
+    ]
     table = pd.concat([table, pd.DataFrame(facts)], axis=1)
     table.insert(1, "variant", [_split(m)[0] + _split(m)[2] for m in table["model"]])
     mean = table.groupby("variant", sort=False).mean(numeric_only=True).reset_index()
@@ -277,20 +303,41 @@ def run_online(args: AblateArgs, models: dict[tuple[str, int], Path], preset: st
     from agents.evaluate.online import evaluate
     from policies.baselines import EngagingPolicy
 
-    policies: dict[str, Policy] = {f"{v}-s{s}": GeneratorPolicy.from_files(p, name=f"{v}-s{s}")
-                                   for (v, s), p in models.items()}  # fmt: skip
+    policies: dict[str, Policy] = {
+        f"{v}-s{s}": GeneratorPolicy.from_files(p, name=f"{v}-s{s}") for (v, s), p in models.items()
+    }
     policies.update(popular=PopularPolicy(), engaging=EngagingPolicy())
     if args.cascade:
         cascade = Policy.load(args.cascade)
         policies[cascade.name] = cascade
-    result = evaluate(policies, preset, seeds=args.online_seeds, steps_per_seed=args.online_steps,
-                      progress=args.progress, expected=True)  # fmt: skip
-    cols = ["policy", "n_impressions", "weighted_return_mean", "oracle_normalised_mean",
-            "oracle_normalised_lo", "oracle_normalised_hi", "expected_normalised_mean",
-            "expected_normalised_lo", "expected_normalised_hi", "click_mean"]  # fmt: skip
+    result = evaluate(
+        policies,
+        preset,
+        seeds=args.online_seeds,
+        steps_per_seed=args.online_steps,
+        progress=args.progress,
+        expected=True,
+    )
+    cols = [
+        "policy",
+        "n_impressions",
+        "weighted_return_mean",
+        "oracle_normalised_mean",
+        "oracle_normalised_lo",
+        "oracle_normalised_hi",
+        "expected_normalised_mean",
+        "expected_normalised_lo",
+        "expected_normalised_hi",
+        "click_mean",
+    ]
     table = result.overall()[[c for c in cols if c in result.overall()]]
-    write_table(table, Path(args.out), "online", f"Online scores on {preset} "
-                f"(seeds {list(args.online_seeds)}, {args.online_steps} steps each)")  # fmt: skip
+    write_table(
+        table,
+        Path(args.out),
+        "online",
+        f"Online scores on {preset} "
+        f"(seeds {list(args.online_seeds)}, {args.online_steps} steps each)",
+    )
     return table
 
 

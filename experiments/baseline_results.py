@@ -31,19 +31,31 @@ from typing import Any
 
 import pandas as pd
 
-from agents.run.cliargs import parse
-from agents.evaluate.online import EvalResult, evaluate, summarise
 from agents.evaluate.metrics import mean_ci
+from agents.evaluate.online import EvalResult, evaluate, summarise
 from agents.evaluate.tables import markdown_table, save_report, write_table
+from agents.run.cliargs import parse
 from liveenv.atomic import atomic_write_bytes
 from liveenv.presets import make_config
 from policies.base import Policy
-from policies.baselines import make_baseline
+from policies.registry import make_baseline
 
-POLICIES = ("random", "popular", "engaging", "cascade", "cascade_coldstart", "maskable_ppo",
-            "ppo", "oracle")  # fmt: skip
-LEARNED = {"cascade": "cascade.npz", "cascade_coldstart": "cascade_coldstart.npz",
-           "maskable_ppo": "maskable_ppo/policy.npz", "ppo": "ppo/policy.npz"}  # fmt: skip
+POLICIES = (
+    "random",
+    "popular",
+    "engaging",
+    "cascade",
+    "cascade_coldstart",
+    "maskable_ppo",
+    "ppo",
+    "oracle",
+)
+LEARNED = {
+    "cascade": "cascade.npz",
+    "cascade_coldstart": "cascade_coldstart.npz",
+    "maskable_ppo": "maskable_ppo/policy.npz",
+    "ppo": "ppo/policy.npz",
+}
 #: Neighbours that the acceptance check orders on the default preset.
 ACCEPTANCE_ORDER = ("oracle", "cascade", "popular", "random")
 
@@ -85,9 +97,11 @@ class BaselineResultsArgs:
     )
     cascade_raw_embeddings: bool = field(
         default=True,
-        metadata={"help": "the cascade's ranker reads the raw embeddings (logs and evaluation "
-                          "share the platform of world_seed)"},
-    )  # fmt: skip
+        metadata={
+            "help": "the cascade's ranker reads the raw embeddings (logs and evaluation "
+            "share the platform of world_seed)"
+        },
+    )
     train: bool = field(default=True, metadata={"help": "train missing models (else fail)"})
     threads: int = field(default=1, metadata={"help": "torch CPU threads"})
 
@@ -118,16 +132,26 @@ def train_model(kind: str, preset: str, path: Path, args: BaselineResultsArgs) -
     if kind.startswith("cascade"):
         from agents.train.cascade import TrainCascadeArgs, save_result, train_cascade
 
-        targs = TrainCascadeArgs(logs=args.logs_for(preset), coldstart=kind == "cascade_coldstart",
-                                 raw_embeddings=args.cascade_raw_embeddings,
-                                 out=str(path), threads=args.threads, name=kind)  # fmt: skip
+        targs = TrainCascadeArgs(
+            logs=args.logs_for(preset),
+            coldstart=kind == "cascade_coldstart",
+            raw_embeddings=args.cascade_raw_embeddings,
+            out=str(path),
+            threads=args.threads,
+            name=kind,
+        )
         save_result(train_cascade(targs), targs)
     else:
         from agents.train.sb3 import TrainSB3Args, save_result, train_sb3
 
         algo = "MaskablePPO" if kind == "maskable_ppo" else "PPO"
-        sargs = TrainSB3Args(algo=algo, preset=preset, timesteps=args.sb3_timesteps,
-                             out=str(path.parent), threads=args.threads)  # fmt: skip
+        sargs = TrainSB3Args(
+            algo=algo,
+            preset=preset,
+            timesteps=args.sb3_timesteps,
+            out=str(path.parent),
+            threads=args.threads,
+        )
         save_result(train_sb3(sargs), sargs)
     return time.perf_counter() - t0
 
@@ -172,8 +196,9 @@ def _chunk_path(preset_dir: Path, seeds: tuple[int, ...]) -> Path:
     return preset_dir / "chunks" / f"seeds-{seeds[0]}-{seeds[-1]}-n{len(seeds)}.parquet"
 
 
-def evaluate_chunks(preset: str, policies: dict[str, Policy], args: BaselineResultsArgs,
-                    manifest: dict[str, Any]) -> bool:  # fmt: skip
+def evaluate_chunks(
+    preset: str, policies: dict[str, Policy], args: BaselineResultsArgs, manifest: dict[str, Any]
+) -> bool:
     """Evaluate the seed chunks not yet on disk; True when every chunk is done."""
     preset_dir = Path(args.out) / preset
     walls = manifest.setdefault("eval_s", {}).setdefault(preset, {})
@@ -186,8 +211,9 @@ def evaluate_chunks(preset: str, policies: dict[str, Policy], args: BaselineResu
         if args.max_chunks and new >= args.max_chunks:
             return False
         res = evaluate(policies, preset, seeds, args.steps, progress=False, expected=args.expected)
-        table = res.table.assign(chunk=path.name, chunk_wall_s=res.wall_s,
-                                 world_code=world_code_digest())  # fmt: skip
+        table = res.table.assign(
+            chunk=path.name, chunk_wall_s=res.wall_s, world_code=world_code_digest()
+        )
         write_table(table, path)
         walls[path.name] = res.wall_s
         new += 1
@@ -197,24 +223,37 @@ def evaluate_chunks(preset: str, policies: dict[str, Policy], args: BaselineResu
 
 def merged_result(preset: str, args: BaselineResultsArgs) -> EvalResult:
     """One :class:`EvalResult` over every chunk of ``preset`` (CIs over all seeds)."""
-    paths = [_chunk_path(Path(args.out) / preset, args.seeds[lo : lo + args.chunk])
-             for lo in range(0, len(args.seeds), args.chunk)]  # fmt: skip
+    paths = [
+        _chunk_path(Path(args.out) / preset, args.seeds[lo : lo + args.chunk])
+        for lo in range(0, len(args.seeds), args.chunk)
+    ]
     table = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
     wall = float(table.groupby("chunk")["chunk_wall_s"].first().sum())
     versions = sorted(table["world_code"].unique())
     if len(versions) > 1:
-        print(f"warning: {preset} chunks were evaluated with {len(versions)} versions of "
-              f"liveenv/ ({versions}); rerun the stale chunks for one consistent table")  # fmt: skip
+        print(
+            f"warning: {preset} chunks were evaluated with {len(versions)} versions of "
+            f"liveenv/ ({versions}); rerun the stale chunks for one consistent table"
+        )
     table = table.drop(columns=["chunk", "chunk_wall_s", "world_code"])
-    return EvalResult(table=table, summary=summarise(table), impressions=pd.DataFrame(index=range(
-        int(table.loc[table["breakdown"] == "all", "n_impressions"].sum()))),
-        config=make_config(preset), seeds=args.seeds, steps_per_seed=args.steps, wall_s=wall,
-        references={"random": "random", "oracle": "oracle"})  # fmt: skip
+    return EvalResult(
+        table=table,
+        summary=summarise(table),
+        impressions=pd.DataFrame(
+            index=range(int(table.loc[table["breakdown"] == "all", "n_impressions"].sum()))
+        ),
+        config=make_config(preset),
+        seeds=args.seeds,
+        steps_per_seed=args.steps,
+        wall_s=wall,
+        references={"random": "random", "oracle": "oracle"},
+    )
 
 
 # ----- checks and the combined report -----------------------------------------------------
-def ordering_check(result: EvalResult, order: tuple[str, ...] = ACCEPTANCE_ORDER,
-                   metric: str = "weighted_return") -> list[dict[str, Any]]:  # fmt: skip
+def ordering_check(
+    result: EvalResult, order: tuple[str, ...] = ACCEPTANCE_ORDER, metric: str = "weighted_return"
+) -> list[dict[str, Any]]:
     """For each neighbour pair of ``order``: is the first above the second with
     non-overlapping 95 % CIs?"""
     o = result.overall().set_index("policy")
@@ -223,13 +262,25 @@ def ordering_check(result: EvalResult, order: tuple[str, ...] = ACCEPTANCE_ORDER
         if hi not in o.index or lo not in o.index:
             continue
         ok = o.loc[hi, f"{metric}_lo"] > o.loc[lo, f"{metric}_hi"]
-        rows.append({"pair": f"{hi} > {lo}", "upper_ci_low": o.loc[hi, f"{metric}_lo"],
-                     "lower_ci_high": o.loc[lo, f"{metric}_hi"], "non_overlapping": bool(ok)})  # fmt: skip
+        rows.append(
+            {
+                "pair": f"{hi} > {lo}",
+                "upper_ci_low": o.loc[hi, f"{metric}_lo"],
+                "lower_ci_high": o.loc[lo, f"{metric}_hi"],
+                "non_overlapping": bool(ok),
+            }
+        )
     return rows
 
 
-def paired_gap(result: EvalResult, a: str, b: str, breakdown: str = "user_cohort",
-               group: str = "new", metric: str = "weighted_return") -> dict[str, float]:  # fmt: skip
+def paired_gap(
+    result: EvalResult,
+    a: str,
+    b: str,
+    breakdown: str = "user_cohort",
+    group: str = "new",
+    metric: str = "weighted_return",
+) -> dict[str, float]:
     """Mean and 95 % CI over seeds of ``a - b`` on one group (paired: same worlds)."""
     t = result.table
     t = t[(t["breakdown"] == breakdown) & (t["group"] == group)].set_index(["policy", "seed"])
@@ -237,8 +288,14 @@ def paired_gap(result: EvalResult, a: str, b: str, breakdown: str = "user_cohort
         return {"mean": float("nan"), "lo": float("nan"), "hi": float("nan"), "n_seeds": 0}
     diff = (t.loc[a, metric] - t.loc[b, metric]).dropna()
     mean, lo, hi = mean_ci(diff)
-    return {"mean": mean, "lo": lo, "hi": hi, "n_seeds": int(len(diff)),
-            "a": float(t.loc[a, metric].mean()), "b": float(t.loc[b, metric].mean())}  # fmt: skip
+    return {
+        "mean": mean,
+        "lo": lo,
+        "hi": hi,
+        "n_seeds": int(len(diff)),
+        "a": float(t.loc[a, metric].mean()),
+        "b": float(t.loc[b, metric].mean()),
+    }
 
 
 def overall_rows(preset: str, result: EvalResult) -> pd.DataFrame:
@@ -251,20 +308,38 @@ def overall_rows(preset: str, result: EvalResult) -> pd.DataFrame:
     return o[keep].assign(preset=preset)
 
 
-def results_markdown(results: dict[str, EvalResult], manifest: dict[str, Any],
-                     args: BaselineResultsArgs, command: str) -> str:  # fmt: skip
+def results_markdown(
+    results: dict[str, EvalResult],
+    manifest: dict[str, Any],
+    args: BaselineResultsArgs,
+    command: str,
+) -> str:
     from agents.evaluate.tables import markdown_summary
 
-    parts = [f"# Baseline results\n\nCommand: `{command}`\n",
-             f"Seeds {list(args.seeds)}, {args.steps} requests per seed.\n"]  # fmt: skip
+    parts = [
+        f"# Baseline results\n\nCommand: `{command}`\n",
+        f"Seeds {list(args.seeds)}, {args.steps} requests per seed.\n",
+    ]
     for preset, res in results.items():
         parts.append(f"## {preset}\n\n{markdown_summary(res)}")
         checks = ordering_check(res)
         if checks:
-            rows = [[c["pair"], f"{c['upper_ci_low']:.3f}", f"{c['lower_ci_high']:.3f}",
-                     "yes" if c["non_overlapping"] else "NO"] for c in checks]  # fmt: skip
-            parts.append("Ordering on weighted return (95 % CIs):\n\n" + markdown_table(
-                ["pair", "CI low of the first", "CI high of the second", "non-overlapping"], rows))  # fmt: skip
+            rows = [
+                [
+                    c["pair"],
+                    f"{c['upper_ci_low']:.3f}",
+                    f"{c['lower_ci_high']:.3f}",
+                    "yes" if c["non_overlapping"] else "NO",
+                ]
+                for c in checks
+            ]
+            parts.append(
+                "Ordering on weighted return (95 % CIs):\n\n"
+                + markdown_table(
+                    ["pair", "CI low of the first", "CI high of the second", "non-overlapping"],
+                    rows,
+                )
+            )
         gap = paired_gap(res, "cascade_coldstart", "cascade")
         if gap["n_seeds"]:
             parts.append(
@@ -272,8 +347,10 @@ def results_markdown(results: dict[str, EvalResult], manifest: dict[str, Any],
                 f"cascade_coldstart {gap['a']:.3f} vs cascade {gap['b']:.3f}, gap "
                 f"{gap['mean']:+.3f} [{gap['lo']:+.3f}, {gap['hi']:+.3f}] weighted return per impression."
             )
-    walls = {**{f"train {k}": v for k, v in manifest.get("training_s", {}).items()},
-             **{f"evaluate {p}": sum(v.values()) for p, v in manifest.get("eval_s", {}).items()}}  # fmt: skip
+    walls = {
+        **{f"train {k}": v for k, v in manifest.get("training_s", {}).items()},
+        **{f"evaluate {p}": sum(v.values()) for p, v in manifest.get("eval_s", {}).items()},
+    }
     rows = [[k, f"{v:.0f}"] for k, v in walls.items()]
     rows.append(["total", f"{sum(walls.values()):.0f}"])
     parts.append(

@@ -49,10 +49,10 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from agents.run import cliargs
+from agents.evaluate.tables import markdown_table
 from agents.logs import LogRecorder, make_log_env, read_log_arrays, resolve_policy
 from agents.logs.behaviour import split_action
-from agents.evaluate.tables import markdown_table
+from agents.run import cliargs
 from liveenv.atomic import atomic_write_bytes
 from policies.tokenizer import (
     LiveSIDTracker,
@@ -172,8 +172,9 @@ def seed_histories(run: ModeRun, train: dict[str, np.ndarray], maxlen: int) -> N
         rows = first[inv.reshape(-1)]
     click = np.flatnonzero(train["is_click"].astype(bool))
     src = rows[click]
-    codes = run.tok.encode(train["content_emb"][src], train["pooled_emb"][src],
-                           train["streamer_id"][src])  # fmt: skip
+    codes = run.tok.encode(
+        train["content_emb"][src], train["pooled_emb"][src], train["streamer_id"][src]
+    )
     order = np.argsort(train["timestamp_ms"][click], kind="stable")
     for user, sid in zip(train["user_id"][click][order].tolist(), codes[order], strict=True):
         run.remember(user, sid, maxlen)
@@ -204,13 +205,16 @@ def log_training_phase(
     return env.env, obs, info
 
 
-def evaluate_phase(env: Any, obs: dict, info: dict, runs: dict[str, ModeRun],
-                   args: SIDExperimentArgs) -> dict[str, Any]:  # fmt: skip
+def evaluate_phase(
+    env: Any, obs: dict, info: dict, runs: dict[str, ModeRun], args: SIDExperimentArgs
+) -> dict[str, Any]:
     """Random exposure for ``eval_hours``; trackers refreshed after every step."""
     rng = np.random.default_rng(np.random.SeedSequence([args.seed, 7]))
     end_s = info["time_s"] + 3600.0 * args.eval_hours
-    imp: dict[str, list] = {k: [] for k in ("user", "hist", "has", "content", "pooled",
-                                            "streamer", "click", "long_view")}  # fmt: skip
+    imp: dict[str, list] = {
+        k: []
+        for k in ("user", "hist", "has", "content", "pooled", "streamer", "click", "long_view")
+    }
     sim_s, o = 0.0, runs["dynamic"].tok.content_dim
     for run in runs.values():
         run.tracker.update(env)
@@ -224,10 +228,16 @@ def evaluate_phase(env: Any, obs: dict, info: dict, runs: dict[str, ModeRun],
         sim_s += time.perf_counter() - t0
         clicked = info["clicked_slot"] >= 0
         room = obs["rooms"][slot]
-        for key, value in (("user", obs["user"]), ("hist", hist[0]), ("has", has[0]),
-                           ("content", room[:o]), ("pooled", room[o : 2 * o]),
-                           ("streamer", obs["room_streamer"][slot]), ("click", clicked),
-                           ("long_view", clicked and info["watch_s"] >= LONG_VIEW_S)):  # fmt: skip
+        for key, value in (
+            ("user", obs["user"]),
+            ("hist", hist[0]),
+            ("has", has[0]),
+            ("content", room[:o]),
+            ("pooled", room[o : 2 * o]),
+            ("streamer", obs["room_streamer"][slot]),
+            ("click", clicked),
+            ("long_view", clicked and info["watch_s"] >= LONG_VIEW_S),
+        ):
             imp[key].append(value)
         for run in runs.values():
             score_request(run, obs, user, slot, clicked, hist, has, args)
@@ -241,8 +251,16 @@ def evaluate_phase(env: Any, obs: dict, info: dict, runs: dict[str, ModeRun],
     return {"impressions": {k: np.asarray(v) for k, v in imp.items()}, "sim_s": sim_s}
 
 
-def score_request(run: ModeRun, obs: dict, user: int, slot: int, clicked: bool,
-                  hist: np.ndarray, has: np.ndarray, args: SIDExperimentArgs) -> None:  # fmt: skip
+def score_request(
+    run: ModeRun,
+    obs: dict,
+    user: int,
+    slot: int,
+    clicked: bool,
+    hist: np.ndarray,
+    has: np.ndarray,
+    args: SIDExperimentArgs,
+) -> None:
     """History score of the shown room; recall of a clicked room among the live rooms."""
     table = run.tracker.sids  # (n_live, L): the SIDs of the table rooms now
     past = run.user_history(user)
@@ -263,8 +281,11 @@ def mode_results(run: ModeRun, imp: dict[str, np.ndarray]) -> dict[str, Any]:
     recon = tok.quantiser.decode(np.asarray(run.shown))  # the SID at the time, decoded
     e_u = tok.embed_users(imp["user"], imp["hist"], imp["has"])
     run.code_score = np.sum(e_u * recon, axis=1)
-    scores = {"code": run.code_score, "history": np.asarray(run.hist_score),
-              "tower_unquantised": np.sum(e_u * emb, axis=1)}  # fmt: skip
+    scores = {
+        "code": run.code_score,
+        "history": np.asarray(run.hist_score),
+        "tower_unquantised": np.sum(e_u * emb, axis=1),
+    }
     auc = {name: _auc(click, s) for name, s in scores.items()}
     auc_long = {name: _auc(imp["long_view"].astype(bool), s) for name, s in scores.items()}
     churn = run.tracker.churn()
@@ -272,16 +293,21 @@ def mode_results(run: ModeRun, imp: dict[str, np.ndarray]) -> dict[str, Any]:
     level1 = LiveSIDTracker.churn_of(h["keys"], h["version"], h["sids"][:, :1], h["time_s"])
     with torch.no_grad():
         gate = tok.tower.gate_values(
-            torch.from_numpy(np.asarray(imp["pooled"] if tok.mode == "static" else imp["content"],
-                                        dtype=np.float32)),
+            torch.from_numpy(
+                np.asarray(
+                    imp["pooled"] if tok.mode == "static" else imp["content"], dtype=np.float32
+                )
+            ),
             torch.from_numpy(np.asarray(imp["pooled"], dtype=np.float32)),
             hash_streamers(imp["streamer"], tok.tower.config.n_streamer_buckets),
-        )  # fmt: skip
+        )
     return {
         "auc": auc,
         "auc_long_view": auc_long,
         "recall_code": float(np.mean(run.recall_code)) if run.recall_code else float("nan"),
-        "recall_history": float(np.mean(run.recall_history)) if run.recall_history else float("nan"),
+        "recall_history": float(np.mean(run.recall_history))
+        if run.recall_history
+        else float("nan"),
         "n_clicks": len(run.recall_code),
         "churn_mean_distinct": churn["mean_distinct"],
         "churn_median_distinct": churn["median_distinct"],
@@ -296,15 +322,16 @@ def mode_results(run: ModeRun, imp: dict[str, np.ndarray]) -> dict[str, Any]:
         "tracker_ms_per_update": 1000.0 * run.update_s / max(run.tracker.n_updates - 1, 1),
         "fit_seconds": tok.fit_info.get("seconds", float("nan")),
         "tower_losses": tok.fit_info.get("losses", []),
-    }  # fmt: skip
+    }
 
 
 def _auc(label: np.ndarray, score: np.ndarray) -> float:
     return float(roc_auc_score(label, score)) if 0 < label.sum() < len(label) else float("nan")
 
 
-def paired_bootstrap(a: ModeRun, b: ModeRun, click: np.ndarray, n_boot: int,
-                     seed: int) -> dict[str, list[float]]:  # fmt: skip
+def paired_bootstrap(
+    a: ModeRun, b: ModeRun, click: np.ndarray, n_boot: int, seed: int
+) -> dict[str, list[float]]:
     """95 % intervals of ``a`` minus ``b``: AUC of the code score (resampling
     impressions) and recall@K of the code score (resampling clicks), paired."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 11]))
@@ -316,8 +343,10 @@ def paired_bootstrap(a: ModeRun, b: ModeRun, click: np.ndarray, n_boot: int,
         j = rng.integers(0, len(r_a), len(r_a))
         d_rec.append(float(r_a[j].mean() - r_b[j].mean()))
     q = [2.5, 97.5]
-    return {"auc_code": np.percentile(d_auc, q).tolist(),
-            "recall_code": np.percentile(d_rec, q).tolist()}  # fmt: skip
+    return {
+        "auc_code": np.percentile(d_auc, q).tolist(),
+        "recall_code": np.percentile(d_rec, q).tolist(),
+    }
 
 
 def run_preset(preset: str, args: SIDExperimentArgs) -> dict[str, Any]:
@@ -326,8 +355,12 @@ def run_preset(preset: str, args: SIDExperimentArgs) -> dict[str, Any]:
     start = time.perf_counter()
     env, obs, info = log_training_phase(preset, args, out / "log")
     train = read_log_arrays(out / "log")
-    cfg = SIDTokenizerConfig(codebook_sizes=args.codebook_sizes, epochs=args.epochs,
-                             history_len=args.history_len, seed=args.seed)  # fmt: skip
+    cfg = SIDTokenizerConfig(
+        codebook_sizes=args.codebook_sizes,
+        epochs=args.epochs,
+        history_len=args.history_len,
+        seed=args.seed,
+    )
     toks = {mode: SIDTokenizer.fit(train, cfg.replace(mode=mode)) for mode in ("dynamic", "static")}
     for mode, tok in toks.items():
         tok.save(out / f"tokenizer-{mode}.pt")
@@ -342,18 +375,23 @@ def run_preset(preset: str, args: SIDExperimentArgs) -> dict[str, Any]:
     ev = evaluate_phase(env, obs, info, runs, args)
     imp = ev["impressions"]
     result = {
-        "preset": preset, "args": cliargs.to_dict(args), "train_rows": len(train["user_id"]),
-        "eval_impressions": len(imp["click"]), "eval_clicks": int(imp["click"].sum()),
-        "sim_seconds_eval": ev["sim_s"], "seconds": time.perf_counter() - start,
+        "preset": preset,
+        "args": cliargs.to_dict(args),
+        "train_rows": len(train["user_id"]),
+        "eval_impressions": len(imp["click"]),
+        "eval_clicks": int(imp["click"].sum()),
+        "sim_seconds_eval": ev["sim_s"],
+        "seconds": time.perf_counter() - start,
         "modes": {mode: mode_results(run, imp) for mode, run in runs.items()},
-    }  # fmt: skip
+    }
     click = imp["click"].astype(bool)
     result["ci95"] = {
-        f"dynamic-{other}": paired_bootstrap(runs["dynamic"], runs[other], click, args.n_boot,
-                                             args.seed)
+        f"dynamic-{other}": paired_bootstrap(
+            runs["dynamic"], runs[other], click, args.n_boot, args.seed
+        )
         for other in runs
         if other != "dynamic"
-    }  # fmt: skip
+    }
     text = json.dumps(result, indent=2, default=float)
     atomic_write_bytes(out / "results.json", text.encode())
     return result
@@ -364,33 +402,69 @@ def run_preset(preset: str, args: SIDExperimentArgs) -> dict[str, Any]:
 
 def markdown(results: list[dict[str, Any]], k: int) -> str:
     """Two tables: retrieval and diagnostics per preset and mode; dynamic - static CIs."""
-    header = ["preset", "mode", "AUC code", "AUC history", "AUC long view (code)",
-              f"recall@{k} code", f"recall@{k} history", "distinct SIDs / room",
-              "distinct L1 / room", "changes / room-h", "collision", "utilisation",
-              "recon err", "id gate"]  # fmt: skip
+    header = [
+        "preset",
+        "mode",
+        "AUC code",
+        "AUC history",
+        "AUC long view (code)",
+        f"recall@{k} code",
+        f"recall@{k} history",
+        "distinct SIDs / room",
+        "distinct L1 / room",
+        "changes / room-h",
+        "collision",
+        "utilisation",
+        "recon err",
+        "id gate",
+    ]
     rows, diff = [], []
     for r in results:
         for mode, m in r["modes"].items():
-            rows.append([
-                r["preset"], mode, f"{m['auc']['code']:.3f}", f"{m['auc']['history']:.3f}",
-                f"{m['auc_long_view']['code']:.3f}", f"{m['recall_code']:.3f}",
-                f"{m['recall_history']:.3f}", f"{m['churn_mean_distinct']:.2f}",
-                f"{m['churn_level1_mean_distinct']:.2f}", f"{m['changes_per_room_hour']:.2f}",
-                f"{m['collision_rate']:.3f}", "/".join(f"{u:.2f}" for u in m["utilisation"]),
-                f"{m['reconstruction_error']:.3f}", f"{m['mean_id_gate']:.2f}",
-            ])  # fmt: skip
+            rows.append(
+                [
+                    r["preset"],
+                    mode,
+                    f"{m['auc']['code']:.3f}",
+                    f"{m['auc']['history']:.3f}",
+                    f"{m['auc_long_view']['code']:.3f}",
+                    f"{m['recall_code']:.3f}",
+                    f"{m['recall_history']:.3f}",
+                    f"{m['churn_mean_distinct']:.2f}",
+                    f"{m['churn_level1_mean_distinct']:.2f}",
+                    f"{m['changes_per_room_hour']:.2f}",
+                    f"{m['collision_rate']:.3f}",
+                    "/".join(f"{u:.2f}" for u in m["utilisation"]),
+                    f"{m['reconstruction_error']:.3f}",
+                    f"{m['mean_id_gate']:.2f}",
+                ]
+            )
         md = r["modes"]
         for pair, ci in r["ci95"].items():
             other = pair.split("-", 1)[1]
-            diff.append([
-                r["preset"], f"dynamic - {other}", str(r["eval_clicks"]),
-                f"{md['dynamic']['auc']['code'] - md[other]['auc']['code']:+.3f}",
-                "[{:+.3f}, {:+.3f}]".format(*ci["auc_code"]),
-                f"{md['dynamic']['recall_code'] - md[other]['recall_code']:+.3f}",
-                "[{:+.3f}, {:+.3f}]".format(*ci["recall_code"]),
-            ])  # fmt: skip
-    second = markdown_table(["preset", "difference", "held-out clicks", "AUC code", "95 % CI",
-                             f"recall@{k} code", "95 % CI"], diff)  # fmt: skip
+            diff.append(
+                [
+                    r["preset"],
+                    f"dynamic - {other}",
+                    str(r["eval_clicks"]),
+                    f"{md['dynamic']['auc']['code'] - md[other]['auc']['code']:+.3f}",
+                    "[{:+.3f}, {:+.3f}]".format(*ci["auc_code"]),
+                    f"{md['dynamic']['recall_code'] - md[other]['recall_code']:+.3f}",
+                    "[{:+.3f}, {:+.3f}]".format(*ci["recall_code"]),
+                ]
+            )
+    second = markdown_table(
+        [
+            "preset",
+            "difference",
+            "held-out clicks",
+            "AUC code",
+            "95 % CI",
+            f"recall@{k} code",
+            "95 % CI",
+        ],
+        diff,
+    )
     return markdown_table(header, rows) + "\n\n" + second
 
 
@@ -401,8 +475,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     for preset in args.presets:
         r = run_preset(preset, args)
         results.append(r)
-        print(f"{preset}: {r['train_rows']} training rows, {r['eval_impressions']} held-out "
-              f"impressions, {r['eval_clicks']} clicks, {r['seconds']:.0f} s")  # fmt: skip
+        print(
+            f"{preset}: {r['train_rows']} training rows, {r['eval_impressions']} held-out "
+            f"impressions, {r['eval_clicks']} clicks, {r['seconds']:.0f} s"
+        )
     table = markdown(results, args.k)
     print(table)
     atomic_write_bytes(Path(args.out) / "summary.md", (table + "\n").encode())
@@ -413,5 +489,4 @@ if __name__ == "__main__":
     main()
 
 
-__all__ = ["SIDExperimentArgs", "expected_recall", "main", "markdown", "prefix_depth",
-           "run_preset"]  # fmt: skip
+__all__ = ["SIDExperimentArgs", "expected_recall", "main", "markdown", "prefix_depth", "run_preset"]

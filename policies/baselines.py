@@ -48,8 +48,13 @@ class RandomPolicy(Policy):
 
     default_name = "random"
 
-    def __init__(self, rng: np.random.Generator | int | None = None, name: str | None = None,
-                 slate_size: int = 1, rng_state: dict[str, Any] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        rng: np.random.Generator | int | None = None,
+        name: str | None = None,
+        slate_size: int = 1,
+        rng_state: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(name, slate_size)
         self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         if rng_state is not None:  # restore a saved stream exactly
@@ -98,9 +103,13 @@ class EngagingPolicy(ScoringPolicy):
 
     default_name = "engaging"
 
-    def __init__(self, reward_weights: Mapping[str, float] | Sequence[float] | None = None,
-                 gift_value: float | None = None, name: str | None = None,
-                 slate_size: int = 1) -> None:  # fmt: skip
+    def __init__(
+        self,
+        reward_weights: Mapping[str, float] | Sequence[float] | None = None,
+        gift_value: float | None = None,
+        name: str | None = None,
+        slate_size: int = 1,
+    ) -> None:
         super().__init__(name, slate_size)
         self.weights = as_weight_vector(reward_weights, "reward_weights")
         self.gift_value = mean_gift_price() if gift_value is None else float(gift_value)
@@ -145,18 +154,3 @@ class OraclePolicy(ScoringPolicy):
                 f"got a batch of {batch['room_mask'].shape[0]}"
             )
         return np.asarray(env.unwrapped.oracle_utilities(), dtype=np.float64)[None]
-
-
-BASELINES: dict[str, type[Policy]] = {
-    "random": RandomPolicy,
-    "popular": PopularPolicy,
-    "engaging": EngagingPolicy,
-    "oracle": OraclePolicy,
-}
-
-
-def make_baseline(kind: str, **kwargs: Any) -> Policy:
-    """A baseline by name (``random``, ``popular``, ``engaging``, ``oracle``)."""
-    if kind not in BASELINES:
-        raise ValueError(f"baseline {kind!r} is unknown; allowed: {sorted(BASELINES)}")
-    return BASELINES[kind](**kwargs)

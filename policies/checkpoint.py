@@ -24,8 +24,9 @@ from liveenv.atomic import atomic_write_bytes
 __all__ = ["check_header", "load_torch", "save_torch"]
 
 
-def save_torch(path: str | os.PathLike[str], fmt: str, version: int,
-               payload: Mapping[str, Any]) -> Path:  # fmt: skip
+def save_torch(
+    path: str | os.PathLike[str], fmt: str, version: int, payload: Mapping[str, Any]
+) -> Path:
     """Write ``{"format": fmt, "version": version, **payload}`` with ``torch.save``."""
     import torch
 
@@ -36,8 +37,9 @@ def save_torch(path: str | os.PathLike[str], fmt: str, version: int,
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def load_torch(path: str | os.PathLike[str], fmt: str, version: int, what: str,
-               map_location: Any = "cpu") -> dict[str, Any]:  # fmt: skip
+def load_torch(
+    path: str | os.PathLike[str], fmt: str, version: int, what: str, map_location: Any = "cpu"
+) -> dict[str, Any]:
     """The payload :func:`save_torch` wrote, after checking its format and version."""
     import torch
 
@@ -55,8 +57,9 @@ def load_torch(path: str | os.PathLike[str], fmt: str, version: int, what: str,
     return payload
 
 
-def check_header(meta: Any, path: str | os.PathLike[str], fmt: str, version: int,
-                 what: str) -> None:  # fmt: skip
+def check_header(
+    meta: Any, path: str | os.PathLike[str], fmt: str, version: int, what: str
+) -> None:
     """Refuse ``meta`` unless it is a dict of format ``fmt`` and version ``version``."""
     if not isinstance(meta, dict) or meta.get("format") != fmt:
         found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__

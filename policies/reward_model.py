@@ -64,9 +64,17 @@ _AMOUNT = torch.tensor([OBJECTIVE_KIND[k] == "amount" for k in OBJECTIVES])
 
 #: Observation keys the model reads.
 CONTEXT_KEYS = (
-    "user", "history_streamer", "history_content", "history_feedback", "history_age",
-    "history_mask", "rooms", "room_followed", "room_streamer", "time",
-)  # fmt: skip
+    "user",
+    "history_streamer",
+    "history_content",
+    "history_feedback",
+    "history_age",
+    "history_mask",
+    "rooms",
+    "room_followed",
+    "room_streamer",
+    "time",
+)
 N_INTERACTIONS = 7  # similarity / same-streamer / followed features per slot
 
 
@@ -104,8 +112,15 @@ class RewardModelConfig(DictConfig):
     event_values: tuple[float, ...] = (1.0,) * N_OBJECTIVES
 
     def __post_init__(self) -> None:
-        for name in ("user_dim", "obs_dim", "n_room_stats", "time_dim", "hidden", "n_layers",
-                     "fusion_hidden"):  # fmt: skip
+        for name in (
+            "user_dim",
+            "obs_dim",
+            "n_room_stats",
+            "time_dim",
+            "hidden",
+            "n_layers",
+            "fusion_hidden",
+        ):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise _bad(name, v, "an int >= 1")
@@ -130,7 +145,6 @@ class RewardModelConfig(DictConfig):
         return user + self.room_dim + N_INTERACTIONS
 
 
-
 class RewardOutput(NamedTuple):
     tower_eta: Tensor  # (B, R, 6) logit (binary) or log of scaled mean (amount)
     fusion_eta: Tensor | None  # (B, R, 6) same link, refined by the fusion tower
@@ -151,16 +165,26 @@ def slot_features(ctx: Mapping[str, Tensor], cfg: RewardModelConfig) -> Tensor:
     hc = ctx["history_content"].float() * m[..., None]  # (B, H, o)
     pooled = hc.sum(1) / den  # (B, o)
     fb = ctx["history_feedback"].float()  # (B, H, 6)
-    fb = torch.cat([fb[..., :1], torch.log1p(fb[..., 1:2]), fb[..., 2:5],
-                    torch.log1p(fb[..., 5:6])], -1)  # fmt: skip
+    fb = torch.cat(
+        [fb[..., :1], torch.log1p(fb[..., 1:2]), fb[..., 2:5], torch.log1p(fb[..., 5:6])], -1
+    )
     fb_mean = (fb * m[..., None]).sum(1) / den  # (B, 6)
     age = ctx["history_age"].float()  # (B, H), log1p(hours); newest last
     age_mean = (age * m).sum(1, keepdim=True) / den
     age_new = (age[:, -1:] * m[:, -1:]).clamp_min(0)
     user = torch.cat(
-        [ctx["user"].float(), pooled, fb_mean, n / h_len, (n > 0).float(), age_mean, age_new,
-         ctx["time"].float()], -1,
-    )  # (B, user part)  # fmt: skip
+        [
+            ctx["user"].float(),
+            pooled,
+            fb_mean,
+            n / h_len,
+            (n > 0).float(),
+            age_mean,
+            age_new,
+            ctx["time"].float(),
+        ],
+        -1,
+    )  # (B, user part)
     rooms = ctx["rooms"].float()  # (B, R, 2o + S)
     b, r, _ = rooms.shape
     content, streamer_emb = rooms[..., :o], rooms[..., o : 2 * o]
@@ -177,10 +201,17 @@ def slot_features(ctx: Mapping[str, Tensor], cfg: RewardModelConfig) -> Tensor:
         m[..., None] > 0
     )  # (B, H, R)
     inter = torch.stack(
-        [sim_c.sum(1) / den, masked_max(sim_c), sim_p.sum(1) / den, masked_max(sim_p),
-         (pooled[:, None, :] * content).sum(-1), same.float().sum(1) / h_len,
-         ctx["room_followed"].float()], -1,
-    )  # (B, R, N_INTERACTIONS)  # fmt: skip
+        [
+            sim_c.sum(1) / den,
+            masked_max(sim_c),
+            sim_p.sum(1) / den,
+            masked_max(sim_p),
+            (pooled[:, None, :] * content).sum(-1),
+            same.float().sum(1) / h_len,
+            ctx["room_followed"].float(),
+        ],
+        -1,
+    )  # (B, R, N_INTERACTIONS)
     feats = torch.cat(
         [user[:, None, :].expand(b, r, -1), content, streamer_emb, stats, inter], -1
     )  # (B, R, F)
@@ -206,8 +237,9 @@ class RewardModel(nn.Module):
         self.towers = nn.ModuleList(_mlp(f, cfg.hidden, cfg.n_layers) for _ in OBJECTIVES)
         self.heads = nn.ModuleList(nn.Linear(cfg.hidden, 1) for _ in OBJECTIVES)
         d_fuse = N_OBJECTIVES * (cfg.hidden + 2)
-        self.fusion = nn.Sequential(_mlp(d_fuse, cfg.fusion_hidden, 2),
-                                    nn.Linear(cfg.fusion_hidden, N_OBJECTIVES))  # fmt: skip
+        self.fusion = nn.Sequential(
+            _mlp(d_fuse, cfg.fusion_hidden, 2), nn.Linear(cfg.fusion_hidden, N_OBJECTIVES)
+        )
         self.register_buffer("obj_means", torch.tensor(cfg.means, dtype=torch.float32))
         self.register_buffer("event_values", torch.tensor(cfg.event_values, dtype=torch.float32))
         self.apply(self._init_weights)
@@ -244,8 +276,9 @@ class RewardModel(nn.Module):
         return a / a.sum(-1, keepdim=True).clamp_min(1e-12)
 
     # ----- forward ---------------------------------------------------------------
-    def forward(self, ctx: Mapping[str, Tensor], weights: Tensor | None = None,
-                fusion: bool = True) -> RewardOutput:  # fmt: skip
+    def forward(
+        self, ctx: Mapping[str, Tensor], weights: Tensor | None = None, fusion: bool = True
+    ) -> RewardOutput:
         """Link-scale predictions of every slot. ``weights``: ``(6,)`` or ``(B, 6)``
         (default: the config's) for the fusion tower; ``fusion=False`` skips it."""
         x = self.features(ctx)  # (B, R, F)
@@ -278,8 +311,9 @@ class RewardModel(nn.Module):
         event = (target > 0).float()
         bce = F.binary_cross_entropy_with_logits(eta, event, reduction="none")
         y = target / self.obj_means
-        pois = F.poisson_nll_loss(eta.clamp(max=30.0), y, log_input=True, full=False,
-                                  reduction="none")  # fmt: skip
+        pois = F.poisson_nll_loss(
+            eta.clamp(max=30.0), y, log_input=True, full=False, reduction="none"
+        )
         return torch.where(amount, pois, bce)
 
     # ----- scoring ---------------------------------------------------------------
@@ -290,8 +324,11 @@ class RewardModel(nn.Module):
         self.eval()
         try:
             ctx = obs_to_tensors(obs)
-            w = None if weights is None else torch.as_tensor(
-                as_weight_vector(weights), dtype=torch.float32)  # fmt: skip
+            w = (
+                None
+                if weights is None
+                else torch.as_tensor(as_weight_vector(weights), dtype=torch.float32)
+            )
             out = self(ctx, w, fusion)
             eta = out.fusion_eta if fusion else out.tower_eta
             return self.means(eta).double().numpy()
@@ -308,8 +345,11 @@ class RewardModel(nn.Module):
     # ----- persistence -----------------------------------------------------------
     def save(self, path: str | os.PathLike[str], meta: Mapping[str, Any] | None = None) -> Path:
         """Write config, weights and ``meta`` (plain values) atomically."""
-        payload = {"config": self.config.to_dict(), "state": self.state_dict(),
-                   "meta": dict(meta or {})}  # fmt: skip
+        payload = {
+            "config": self.config.to_dict(),
+            "state": self.state_dict(),
+            "meta": dict(meta or {}),
+        }
         return save_torch(path, FORMAT, VERSION, payload)
 
     @classmethod
@@ -330,8 +370,7 @@ def obs_to_tensors(obs: Obs) -> dict[str, Tensor]:
     out = {}
     for k in CONTEXT_KEYS:
         arr = np.asarray(batch[k])
-        out[k] = torch.from_numpy(np.array(arr, dtype=np.int64 if "streamer" in k
-                                           else np.float32))  # fmt: skip
+        out[k] = torch.from_numpy(np.array(arr, dtype=np.int64 if "streamer" in k else np.float32))
     return out
 
 
@@ -341,8 +380,14 @@ class RewardModelPolicy(ScoringPolicy):
 
     default_name = "reward_model"
 
-    def __init__(self, path: str, reward_weights: Any = None, fusion: bool = True,
-                 name: str | None = None, slate_size: int = 1) -> None:  # fmt: skip
+    def __init__(
+        self,
+        path: str,
+        reward_weights: Any = None,
+        fusion: bool = True,
+        name: str | None = None,
+        slate_size: int = 1,
+    ) -> None:
         super().__init__(name, slate_size)
         self.path = str(path)
         self.model, _ = RewardModel.load(self.path)
@@ -355,8 +400,12 @@ class RewardModelPolicy(ScoringPolicy):
         return self.model.score(batch, self.reward_weights, self.fusion)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "path": self.path,
-                "reward_weights": self.reward_weights, "fusion": self.fusion}  # fmt: skip
+        return {
+            **super().get_config(),
+            "path": self.path,
+            "reward_weights": self.reward_weights,
+            "fusion": self.fusion,
+        }
 
 
 __all__ = [

@@ -149,8 +149,13 @@ class SB3Policy(Policy):
 
     default_name = "sb3"
 
-    def __init__(self, model: Any = None, name: str | None = None, slate_size: int = 1,
-                 algo: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model: Any = None,
+        name: str | None = None,
+        slate_size: int = 1,
+        algo: str | None = None,
+    ) -> None:
         super().__init__(name, slate_size)
         if slate_size != 1:
             raise ValueError(f"slate_size={slate_size} is invalid: SB3Policy recommends one room")

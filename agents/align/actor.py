@@ -60,8 +60,14 @@ class EncodedRequests:
         return int(self.user_feats.shape[0])
 
     def batch(self) -> GeneratorBatch:
-        return GeneratorBatch(self.user_feats, self.hist_sid, self.hist_feedback,
-                              self.hist_time, self.hist_mask, self.now_time)  # fmt: skip
+        return GeneratorBatch(
+            self.user_feats,
+            self.hist_sid,
+            self.hist_feedback,
+            self.hist_time,
+            self.hist_mask,
+            self.now_time,
+        )
 
     def index(self, rows: Tensor | np.ndarray) -> EncodedRequests:
         rows = torch.as_tensor(rows, dtype=torch.long)
@@ -83,8 +89,9 @@ class EncodedRequests:
             arrays["live_stats"] = stats
         stats = np.asarray(arrays["live_stats"])
         if stats.shape[-1] < len(ROOM_PRIOR_COLUMNS):
-            pad = np.zeros((*stats.shape[:-1], len(ROOM_PRIOR_COLUMNS) - stats.shape[-1]),
-                           stats.dtype)  # fmt: skip
+            pad = np.zeros(
+                (*stats.shape[:-1], len(ROOM_PRIOR_COLUMNS) - stats.shape[-1]), stats.dtype
+            )
             arrays["live_stats"] = np.concatenate([stats, pad], -1)
         return cls(**{f.name: torch.from_numpy(np.asarray(arrays[f.name])) for f in fields(cls)})
 
@@ -93,8 +100,7 @@ class EncodedRequests:
         """Concatenate along the batch axis (padding the history axis to the longest)."""
         h = max(p.hist_sid.shape[1] for p in parts)
         padded = [p._pad_history(h) for p in parts]
-        return cls(**{f.name: torch.cat([getattr(p, f.name) for p in padded])
-                      for f in fields(cls)})  # fmt: skip
+        return cls(**{f.name: torch.cat([getattr(p, f.name) for p in padded]) for f in fields(cls)})
 
     def _pad_history(self, h: int) -> EncodedRequests:
         extra = h - self.hist_sid.shape[1]
@@ -106,10 +112,16 @@ class EncodedRequests:
             return torch.cat([pad, t], 1)
 
         return EncodedRequests(
-            self.user_feats, left(self.hist_sid, -1), left(self.hist_feedback, -1),
-            left(self.hist_time, 0.0), left(self.hist_mask, False), self.now_time,
-            self.live_sids, self.live_mask, self.live_stats,
-        )  # fmt: skip
+            self.user_feats,
+            left(self.hist_sid, -1),
+            left(self.hist_feedback, -1),
+            left(self.hist_time, 0.0),
+            left(self.hist_mask, False),
+            self.now_time,
+            self.live_sids,
+            self.live_mask,
+            self.live_stats,
+        )
 
 
 class GeneratorActor(nn.Module):
@@ -151,10 +163,16 @@ class GeneratorActor(nn.Module):
         g = self.features.batch_from_obs(batch)
         sids, mask = self.features.room_sids(batch)
         return EncodedRequests(
-            g.user_feats, g.hist_sid, g.hist_feedback, g.hist_time, g.hist_mask, g.now_time,
-            torch.from_numpy(sids), torch.from_numpy(mask),
+            g.user_feats,
+            g.hist_sid,
+            g.hist_feedback,
+            g.hist_time,
+            g.hist_mask,
+            g.now_time,
+            torch.from_numpy(sids),
+            torch.from_numpy(mask),
             room_stat_features(batch, mask, self.model.config.room_embed_dim),
-        )  # fmt: skip
+        )
 
     def slot_log_probs(self, enc: EncodedRequests) -> Tensor:
         """``(B, N)`` log pi of every slot (differentiable; -inf where not live).

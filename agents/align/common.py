@@ -141,8 +141,12 @@ def write_curves(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]
     return atomic_write(path, lambda fh: frame.to_csv(fh, index=False, encoding="utf-8"))
 
 
-def plot_curves(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str],
-                columns: Sequence[str], x: str = "step") -> Path | None:  # fmt: skip
+def plot_curves(
+    rows: Sequence[Mapping[str, Any]],
+    path: str | os.PathLike[str],
+    columns: Sequence[str],
+    x: str = "step",
+) -> Path | None:
     """One small panel per column of the curve rows, written as PNG (Agg)."""
     from matplotlib.figure import Figure
 

@@ -23,13 +23,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from agents.align.grpo import AlignArgs, regulariser, train
+from agents.align.args import AlignArgs
+from agents.align.grpo import regulariser
+from agents.align.loop import train
 from agents.align.objective import Groups
 from agents.run import cliargs
 
@@ -38,11 +40,17 @@ from agents.run import cliargs
 class DPOArgs(AlignArgs):
     """Align a pretrained generator with DPO on best-vs-worst pairs of sampled groups."""
 
+    METHODS: ClassVar[tuple[str, ...]] = ("dpo",)
+
+    method: Literal["dpo"] = field(default="dpo", metadata={"help": "the aligner: dpo"})
     beta: float = field(default=0.1, metadata={"help": "DPO inverse temperature beta"})
-    sampler: Literal["reference", "policy"] = field(default="reference", metadata={
-        "help": "who samples the groups: reference (offline DPO) | policy (iterative)"})  # fmt: skip
-    regulariser: Literal["sft", "kl", "none"] = field(default="none", metadata={
-        "help": "sft (best sample) | kl (to the reference) | none"})  # fmt: skip
+    sampler: Literal["reference", "policy"] = field(
+        default="reference",
+        metadata={"help": "who samples the groups: reference (offline DPO) | policy (iterative)"},
+    )
+    regulariser: Literal["sft", "kl", "none"] = field(
+        default="none", metadata={"help": "sft (best sample) | kl (to the reference) | none"}
+    )
     lr: float = field(default=1e-4, metadata={"help": "Adam learning rate"})
 
     def __post_init__(self) -> None:
@@ -65,8 +73,12 @@ def dpo_loss(args: DPOArgs, logp: Tensor, g: Groups) -> tuple[Tensor, dict[str, 
     loss = -(F.logsigmoid(args.beta * margin[:, 0]) * m).sum() / n
     reg = regulariser(args, logp, g)
     acc = ((margin[:, 0] > 0).float() * m).sum() / n
-    return loss + reg, {"dpo_loss": loss.item(), "reg_loss": reg.item(),
-                        "pair_accuracy": acc.item(), "margin": ((margin[:, 0] * m).sum() / n).item()}  # fmt: skip
+    return loss + reg, {
+        "dpo_loss": loss.item(),
+        "reg_loss": reg.item(),
+        "pair_accuracy": acc.item(),
+        "margin": ((margin[:, 0] * m).sum() / n).item(),
+    }
 
 
 def dpo(args: DPOArgs) -> Path:

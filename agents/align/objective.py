@@ -29,8 +29,15 @@ class Groups:
     ref_logp: Tensor  # (B, R) log pi_ref of every slot
 
     def rows(self, idx: Tensor) -> Groups:
-        return Groups(self.enc.index(idx), self.cand[idx], self.reward[idx], self.adv[idx],
-                      self.valid[idx], self.old_logp[idx], self.ref_logp[idx])  # fmt: skip
+        return Groups(
+            self.enc.index(idx),
+            self.cand[idx],
+            self.reward[idx],
+            self.adv[idx],
+            self.valid[idx],
+            self.old_logp[idx],
+            self.ref_logp[idx],
+        )
 
     @property
     def best(self) -> Tensor:
@@ -49,8 +56,15 @@ def group_advantages(reward: Tensor, min_std: float, clip: float) -> tuple[Tenso
     return adv.masked_fill(~valid[:, None], 0.0), valid
 
 
-def ecpo_surrogate(new_logp: Tensor, old_logp: Tensor, adv: Tensor, valid: Tensor, eps: float,
-                   delta: float, early: bool = True) -> tuple[Tensor, Tensor]:  # fmt: skip
+def ecpo_surrogate(
+    new_logp: Tensor,
+    old_logp: Tensor,
+    adv: Tensor,
+    valid: Tensor,
+    eps: float,
+    delta: float,
+    early: bool = True,
+) -> tuple[Tensor, Tensor]:
     """(loss, clip fraction) of the clipped surrogate over the valid groups.
 
     ECPO (``early``): ``rho = pi / max(sg(pi) / (1 + eps + delta), pi_old)``, so a

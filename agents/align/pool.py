@@ -73,10 +73,12 @@ class RequestPool:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         arrays = {f"enc.{k}": v for k, v in self.enc.arrays().items()}
-        arrays.update(model_feedback=self.model_feedback.numpy(),
-                      env_feedback=self.env_feedback.numpy(),
-                      user_cohort=self.user_cohort.astype("U8"),
-                      meta=np.frombuffer(json.dumps(self.meta).encode(), dtype=np.uint8))  # fmt: skip
+        arrays.update(
+            model_feedback=self.model_feedback.numpy(),
+            env_feedback=self.env_feedback.numpy(),
+            user_cohort=self.user_cohort.astype("U8"),
+            meta=np.frombuffer(json.dumps(self.meta).encode(), dtype=np.uint8),
+        )
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         return atomic_write_bytes(path, buf.getvalue())
@@ -89,29 +91,40 @@ class RequestPool:
             with np.load(path, allow_pickle=False) as z:
                 enc = {k[4:]: z[k] for k in z.files if k.startswith("enc.")}
                 meta = json.loads(z["meta"].tobytes().decode()) if "meta" in z.files else {}
-                return cls(EncodedRequests.from_arrays(enc),
-                           torch.from_numpy(z["model_feedback"]),
-                           torch.from_numpy(z["env_feedback"]), z["user_cohort"].astype(str),
-                           meta)  # fmt: skip
+                return cls(
+                    EncodedRequests.from_arrays(enc),
+                    torch.from_numpy(z["model_feedback"]),
+                    torch.from_numpy(z["env_feedback"]),
+                    z["user_cohort"].astype(str),
+                    meta,
+                )
         except (OSError, ValueError, KeyError) as e:
             raise ValueError(f"{path} is not a readable request pool: {e}") from e
 
     @classmethod
     def cat(cls, pools: list[RequestPool]) -> RequestPool:
-        return cls(EncodedRequests.cat([p.enc for p in pools]),
-                   torch.cat([p.model_feedback for p in pools]),
-                   torch.cat([p.env_feedback for p in pools]),
-                   np.concatenate([p.user_cohort for p in pools]), dict(pools[0].meta))  # fmt: skip
+        return cls(
+            EncodedRequests.cat([p.enc for p in pools]),
+            torch.cat([p.model_feedback for p in pools]),
+            torch.cat([p.env_feedback for p in pools]),
+            np.concatenate([p.user_cohort for p in pools]),
+            dict(pools[0].meta),
+        )
 
     def tail(self, n: int) -> RequestPool:
         rows = torch.arange(max(len(self) - n, 0), len(self))
-        return RequestPool(self.enc.index(rows), self.model_feedback[rows],
-                           self.env_feedback[rows], self.user_cohort[rows.numpy()],
-                           dict(self.meta))  # fmt: skip
+        return RequestPool(
+            self.enc.index(rows),
+            self.model_feedback[rows],
+            self.env_feedback[rows],
+            self.user_cohort[rows.numpy()],
+            dict(self.meta),
+        )
 
 
-def sample_slots(logp: Tensor, k: int, gen: torch.Generator, temperature: float = 1.0,
-                 replace: bool = False) -> Tensor:  # fmt: skip
+def sample_slots(
+    logp: Tensor, k: int, gen: torch.Generator, temperature: float = 1.0, replace: bool = False
+) -> Tensor:
     """``(B, k)`` slots drawn from ``softmax(logp / temperature)`` per row.
 
     Without replacement (Gumbel top-k: the same law as stochastic beam search over
@@ -129,8 +142,9 @@ def sample_slots(logp: Tensor, k: int, gen: torch.Generator, temperature: float 
     return order.gather(1, pos)
 
 
-def policy_behaviour(actor: GeneratorActor, gen: torch.Generator,
-                     temperature: float = 1.0) -> Behaviour:  # fmt: skip
+def policy_behaviour(
+    actor: GeneratorActor, gen: torch.Generator, temperature: float = 1.0
+) -> Behaviour:
     """Sample each request's room from the actor's slot distribution
     (``temperature`` 0: take its most likely room)."""
 
@@ -156,16 +170,30 @@ def make_behaviour(kind: str, actor: GeneratorActor, seed: int, temperature: flo
     raise ValueError(f"behaviour {kind!r} is unknown; allowed: {list(BEHAVIOURS)}")
 
 
-def collect_pool(actor: GeneratorActor, reward_model: RewardModel | None, weights: np.ndarray,
-                 env: LiveStreamEnv, behaviour: Behaviour, n_requests: int, seeds: list[int],
-                 steps_per_seed: int, chunk: int = 128, fusion: bool = True,
-                 progress: bool = False) -> RequestPool:  # fmt: skip
+def collect_pool(
+    actor: GeneratorActor,
+    reward_model: RewardModel | None,
+    weights: np.ndarray,
+    env: LiveStreamEnv,
+    behaviour: Behaviour,
+    n_requests: int,
+    seeds: list[int],
+    steps_per_seed: int,
+    chunk: int = 128,
+    fusion: bool = True,
+    progress: bool = False,
+) -> RequestPool:
     """Play ``behaviour`` for ``steps_per_seed`` requests from each seed in turn
     (a truncated episode moves to the next seed) until ``n_requests`` are kept."""
     parts: list[RequestPool] = []
     buf: list[tuple[dict[str, np.ndarray], np.ndarray, str]] = []
-    bar = tqdm(total=n_requests, desc="collect requests", disable=None if progress else True,
-               leave=False, mininterval=1.0)  # fmt: skip
+    bar = tqdm(
+        total=n_requests,
+        desc="collect requests",
+        disable=None if progress else True,
+        leave=False,
+        mininterval=1.0,
+    )
     kept, seed_i = 0, 0
     while kept < n_requests:
         if seed_i >= len(seeds):
@@ -174,8 +202,13 @@ def collect_pool(actor: GeneratorActor, reward_model: RewardModel | None, weight
         actor.features.cache.clear()  # a new world: streamer ids name other streamers
         seed_i += 1
         for _ in range(steps_per_seed):
-            buf.append((obs, env.unwrapped.oracle_expected_feedback().astype(np.float32),
-                        str(info["user_cohort"])))  # fmt: skip
+            buf.append(
+                (
+                    obs,
+                    env.unwrapped.oracle_expected_feedback().astype(np.float32),
+                    str(info["user_cohort"]),
+                )
+            )
             kept += 1
             bar.update(1)
             if len(buf) == chunk or kept == n_requests:
@@ -190,9 +223,13 @@ def collect_pool(actor: GeneratorActor, reward_model: RewardModel | None, weight
     return RequestPool.cat(parts)
 
 
-def _encode_chunk(actor: GeneratorActor, reward_model: RewardModel | None, weights: np.ndarray,
-                  buf: list[tuple[Mapping[str, Any], np.ndarray, str]],
-                  fusion: bool) -> RequestPool:  # fmt: skip
+def _encode_chunk(
+    actor: GeneratorActor,
+    reward_model: RewardModel | None,
+    weights: np.ndarray,
+    buf: list[tuple[Mapping[str, Any], np.ndarray, str]],
+    fusion: bool,
+) -> RequestPool:
     obs = {k: np.stack([b[0][k] for b in buf]) for k in buf[0][0]}
     env_fb = torch.from_numpy(np.stack([b[1] for b in buf]))
     if reward_model is None:

@@ -33,7 +33,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -56,12 +56,16 @@ class SweepArgs:
     generator: str = field(metadata={"help": "pretrained generator checkpoint"})
     reward_model: str = field(default="", metadata={"help": "reward model (source model)"})
     out: str = field(default="runs/sweep", metadata={"help": "sweep folder"})
-    weights: tuple[str, ...] = field(default=(), metadata={
-        "help": "weight vectors, each NAME=VALUE,... (or a .json/.yaml file)"})  # fmt: skip
-    grid: dict[str, str] = field(default_factory=dict, metadata={
-        "help": "NAME=V1;V2;... per objective (also V1,V2,...): every combination"})  # fmt: skip
-    base_weights: str | None = field(default=None, metadata={
-        "help": "weights of the objectives the grid does not name"})  # fmt: skip
+    weights: tuple[str, ...] = field(
+        default=(), metadata={"help": "weight vectors, each NAME=VALUE,... (or a .json/.yaml file)"}
+    )
+    grid: dict[str, str] = field(
+        default_factory=dict,
+        metadata={"help": "NAME=V1;V2;... per objective (also V1,V2,...): every combination"},
+    )
+    base_weights: str | None = field(
+        default=None, metadata={"help": "weights of the objectives the grid does not name"}
+    )
     seeds: tuple[int, ...] = field(default=(0,), metadata={"help": "alignment seeds"})
     eval_seeds: tuple[int, ...] = field(
         default=(100, 101, 102), metadata={"help": "evaluation seeds (unseen days)"}
@@ -69,21 +73,29 @@ class SweepArgs:
     eval_steps: int = field(default=1000, metadata={"help": "evaluation steps per seed"})
     preset: str = field(default="default", metadata={"help": "world preset"})
     overrides: dict[str, Any] = field(default_factory=dict, metadata={"help": "env overrides"})
-    method: Literal["grpo", "dpo"] = field(
-        default="grpo", metadata={"help": "grpo (GRPO/ECPO) | dpo"}
+    method: str = field(
+        default="grpo", metadata={"help": "the aligner of agents.align.registry: grpo | dpo"}
     )
-    align: dict[str, Any] = field(default_factory=dict, metadata={
-        "help": "extra alignment arguments FIELD=VALUE (AlignArgs fields)"})  # fmt: skip
+    align: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"help": "extra alignment arguments FIELD=VALUE (fields of the aligner's args)"},
+    )
     workers: int = field(default=2, metadata={"help": "parallel cell processes"})
-    ray_address: str | None = field(default=None, metadata={
-        "help": "run the cells as Ray tasks on this cluster ('auto', 'local' or host:port)"})  # fmt: skip
+    ray_address: str | None = field(
+        default=None,
+        metadata={
+            "help": "run the cells as Ray tasks on this cluster ('auto', 'local' or host:port)"
+        },
+    )
     pareto_x: str = field(default="watch_time", metadata={"help": "objective on the x axis"})
     pareto_y: str = field(default="gift", metadata={"help": "objective on the y axis"})
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
 
     def __post_init__(self) -> None:
-        if self.method not in ("grpo", "dpo"):
-            raise ValueError(f"SweepArgs.method={self.method!r}: allowed ['grpo', 'dpo']")
+        from agents.align.registry import ALIGNERS
+
+        if self.method not in ALIGNERS:
+            raise ValueError(f"SweepArgs.method={self.method!r}: allowed {list(ALIGNERS)}")
         for name in ("pareto_x", "pareto_y"):
             if getattr(self, name) not in OBJECTIVES:
                 raise ValueError(
@@ -93,9 +105,7 @@ class SweepArgs:
             raise ValueError("SweepArgs.workers and eval_steps must be >= 1")
         if not self.seeds or not self.eval_seeds:
             raise ValueError("SweepArgs.seeds and eval_seeds must not be empty")
-        from agents.align.grpo import AlignArgs
-
-        known = set(AlignArgs.__dataclass_fields__) | {"beta", "sampler"}
+        known = set(ALIGNERS[self.method].args.__dataclass_fields__)
         bad = sorted(set(self.align) - known)
         if bad:
             raise ValueError(f"SweepArgs.align: unknown alignment argument(s) {bad}")
@@ -109,8 +119,15 @@ class SweepArgs:
             names = list(self.grid)
             values = [_grid_values(n, self.grid[n]) for n in names]
             for combo in itertools.product(*values):
-                out.append(as_weight_vector({**dict(zip(OBJECTIVES, base, strict=True)),
-                                             **dict(zip(names, combo, strict=True))}, "--grid"))  # fmt: skip
+                out.append(
+                    as_weight_vector(
+                        {
+                            **dict(zip(OBJECTIVES, base, strict=True)),
+                            **dict(zip(names, combo, strict=True)),
+                        },
+                        "--grid",
+                    )
+                )
         if not out:
             raise ValueError("give --weights and/or --grid: no weight vector to sweep")
         return out
@@ -127,18 +144,38 @@ def _grid_values(name: str, text: str) -> list[float]:
 # ----- cells ---------------------------------------------------------------------------
 def cell_specs(args: SweepArgs) -> list[dict[str, Any]]:
     """One plain-value spec per cell (the reference first), picklable for any executor."""
-    common = {"generator": args.generator, "reward_model": args.reward_model,
-              "preset": args.preset, "overrides": dict(args.overrides), "method": args.method,
-              "align": dict(args.align), "eval_seeds": list(args.eval_seeds),
-              "eval_steps": args.eval_steps}  # fmt: skip
+    common = {
+        "generator": args.generator,
+        "reward_model": args.reward_model,
+        "preset": args.preset,
+        "overrides": dict(args.overrides),
+        "method": args.method,
+        "align": dict(args.align),
+        "eval_seeds": list(args.eval_seeds),
+        "eval_steps": args.eval_steps,
+    }
     root = Path(args.out) / "cells"
-    specs = [{**common, "label": REFERENCE, "seed": 0, "weights": parse_weights(None).tolist(),
-              "dir": str(root / REFERENCE)}]  # fmt: skip
+    specs = [
+        {
+            **common,
+            "label": REFERENCE,
+            "seed": 0,
+            "weights": parse_weights(None).tolist(),
+            "dir": str(root / REFERENCE),
+        }
+    ]
     for w in args.weight_vectors():
         for seed in args.seeds:
             label = weights_label(w)
-            specs.append({**common, "label": label, "seed": int(seed), "weights": w.tolist(),
-                          "dir": str(root / f"{label}-s{seed}")})  # fmt: skip
+            specs.append(
+                {
+                    **common,
+                    "label": label,
+                    "seed": int(seed),
+                    "weights": w.tolist(),
+                    "dir": str(root / f"{label}-s{seed}"),
+                }
+            )
     return specs
 
 
@@ -161,9 +198,14 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
     if spec["label"] != REFERENCE:
         model, kl = _align_cell(spec, cell / "align")
     row = _evaluate_cell(spec, model)
-    row.update(label=spec["label"], seed=spec["seed"], kl_ref=kl, model=str(model),
-               wall_s=time.perf_counter() - t0,
-               **{f"w_{k}": float(v) for k, v in zip(OBJECTIVES, spec["weights"], strict=True)})  # fmt: skip
+    row.update(
+        label=spec["label"],
+        seed=spec["seed"],
+        kl_ref=kl,
+        model=str(model),
+        wall_s=time.perf_counter() - t0,
+        **{f"w_{k}": float(v) for k, v in zip(OBJECTIVES, spec["weights"], strict=True)},
+    )
     atomic_write_bytes(cell / RESULT, (json.dumps(row, indent=2) + "\n").encode())
     atomic_write_bytes(cell / DONE, b"done\n")  # last: the cell is finished
     return row
@@ -171,22 +213,27 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
 
 def cell_align_args(spec: dict[str, Any]) -> Any:
     """The alignment arguments of a cell (``resume`` on: a rerun continues)."""
-    from agents.align.dpo import DPOArgs
-    from agents.align.grpo import AlignArgs
+    from agents.align.registry import ALIGNERS
 
-    kwargs = {"generator": spec["generator"], "reward_model": spec["reward_model"],
-              "out": str(Path(spec["dir"]) / "align"), "weights": weights_text(spec["weights"]),
-              "preset": spec["preset"], "overrides": spec["overrides"], "seed": spec["seed"],
-              "resume": True, "progress": False, **spec["align"]}  # fmt: skip
-    return DPOArgs(**kwargs) if spec["method"] == "dpo" else AlignArgs(**kwargs)
+    kwargs = {
+        "generator": spec["generator"],
+        "reward_model": spec["reward_model"],
+        "out": str(Path(spec["dir"]) / "align"),
+        "weights": weights_text(spec["weights"]),
+        "preset": spec["preset"],
+        "overrides": spec["overrides"],
+        "seed": spec["seed"],
+        "resume": True,
+        "progress": False,
+        **spec["align"],
+    }
+    return ALIGNERS[spec["method"]].args(**kwargs)
 
 
 def _align_cell(spec: dict[str, Any], out: Path) -> tuple[str, float]:
-    from agents.align.dpo import dpo
-    from agents.align.grpo import align
+    from agents.align.registry import ALIGNERS
 
-    args = cell_align_args(spec)
-    path = dpo(args) if spec["method"] == "dpo" else align(args)
+    path = ALIGNERS[spec["method"]].run(cell_align_args(spec))
     summary = json.loads((out / "summary.json").read_text())
     chosen = summary["best"] if Path(path).name == "best.pt" else summary["last"]
     return str(path), float(chosen.get("kl_ref", float("nan")))
@@ -202,15 +249,30 @@ def _evaluate_cell(spec: dict[str, Any], model: str) -> dict[str, Any]:
         reward_weights=weights_dict(np.asarray(spec["weights"]))
     )
     policy = GeneratorPolicy.from_files(model, name=spec["label"])
-    res = evaluate({"policy": policy}, config=cfg, seeds=spec["eval_seeds"],
-                   steps_per_seed=spec["eval_steps"], progress=False, expected=True)  # fmt: skip
+    res = evaluate(
+        {"policy": policy},
+        config=cfg,
+        seeds=spec["eval_seeds"],
+        steps_per_seed=spec["eval_steps"],
+        progress=False,
+        expected=True,
+    )
     mine = res.table[(res.table["policy"] == "policy") & (res.table["breakdown"] == "all")]
-    metrics = ["weighted_return", "expected_return", "oracle_normalised", "expected_normalised",
-               *OBJECTIVES, *EXPECTED_OBJECTIVES]  # fmt: skip
+    metrics = [
+        "weighted_return",
+        "expected_return",
+        "oracle_normalised",
+        "expected_normalised",
+        *OBJECTIVES,
+        *EXPECTED_OBJECTIVES,
+    ]
     row: dict[str, Any] = {m: float(mine[m].mean()) for m in metrics}
-    row.update({f"{m}_sd": float(mine[m].std(ddof=1)) if len(mine) > 1 else 0.0
-                for m in ("weighted_return", "expected_return", *OBJECTIVES,
-                          *EXPECTED_OBJECTIVES)})  # fmt: skip
+    row.update(
+        {
+            f"{m}_sd": float(mine[m].std(ddof=1)) if len(mine) > 1 else 0.0
+            for m in ("weighted_return", "expected_return", *OBJECTIVES, *EXPECTED_OBJECTIVES)
+        }
+    )
     return row
 
 
@@ -245,8 +307,11 @@ def run_ray(specs: list[dict[str, Any]], address: str, progress: bool) -> list[d
         ) from e
     started = not ray.is_initialized()
     if started:
-        ray.init(address=None if address == "local" else address, include_dashboard=False,
-                 log_to_driver=False)  # fmt: skip
+        ray.init(
+            address=None if address == "local" else address,
+            include_dashboard=False,
+            log_to_driver=False,
+        )
     try:
         task = ray.remote(num_cpus=1)(run_cell)
         pending = [task.remote(s) for s in specs]
@@ -266,8 +331,15 @@ def run_ray(specs: list[dict[str, Any]], address: str, progress: bool) -> list[d
 # ----- tables and figure --------------------------------------------------------------
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation across seeds per weight vector."""
-    metrics = [*OBJECTIVES, *EXPECTED_OBJECTIVES, "weighted_return", "expected_return",
-               "oracle_normalised", "expected_normalised", "kl_ref"]  # fmt: skip
+    metrics = [
+        *OBJECTIVES,
+        *EXPECTED_OBJECTIVES,
+        "weighted_return",
+        "expected_return",
+        "oracle_normalised",
+        "expected_normalised",
+        "kl_ref",
+    ]
     metrics = [m for m in metrics if m in results]  # cells from before expected_* existed
     wcols = [f"w_{k}" for k in OBJECTIVES]
     g = results.groupby(["label", *wcols], sort=False)[metrics]
@@ -301,13 +373,19 @@ def steering(summary: pd.DataFrame) -> pd.DataFrame:
             g = g.sort_values(f"w_{k}")
             rate = g[f"{rate_column(summary, k)}_mean"]
             rho, p = spearmanr(g[f"w_{k}"], rate)
-            rows.append({"objective": k, "weights": ",".join(f"{v:g}" for v in g[f"w_{k}"]),
-                         "rate": rate_column(summary, k),
-                         "rates": ",".join(f"{v:.4g}" for v in rate),
-                         "realised_rates": ",".join(f"{v:.4g}" for v in g[f"{k}_mean"]),
-                         "spearman": float(rho), "p_value": float(p),
-                         "monotone": bool(np.all(np.diff(rate.to_numpy()) > 0)),
-                         "max_kl_ref": float(g["kl_ref_mean"].max())})  # fmt: skip
+            rows.append(
+                {
+                    "objective": k,
+                    "weights": ",".join(f"{v:g}" for v in g[f"w_{k}"]),
+                    "rate": rate_column(summary, k),
+                    "rates": ",".join(f"{v:.4g}" for v in rate),
+                    "realised_rates": ",".join(f"{v:.4g}" for v in g[f"{k}_mean"]),
+                    "spearman": float(rho),
+                    "p_value": float(p),
+                    "monotone": bool(np.all(np.diff(rate.to_numpy()) > 0)),
+                    "max_kl_ref": float(g["kl_ref_mean"].max()),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -330,15 +408,29 @@ def pareto_figure(summary: pd.DataFrame, x: str, y: str, path: Path) -> Path:
     cells = summary[summary["label"] != REFERENCE].reset_index(drop=True)
     cx, cy = rate_column(summary, x), rate_column(summary, y)
     xs, ys = cells[f"{cx}_mean"].to_numpy(), cells[f"{cy}_mean"].to_numpy()
-    ax.errorbar(xs, ys, xerr=cells[f"{cx}_sd"].fillna(0), yerr=cells[f"{cy}_sd"].fillna(0),
-                fmt="o", ms=5, lw=0.8, capsize=2, label="aligned (mean, sd over seeds)")  # fmt: skip
+    ax.errorbar(
+        xs,
+        ys,
+        xerr=cells[f"{cx}_sd"].fillna(0),
+        yerr=cells[f"{cy}_sd"].fillna(0),
+        fmt="o",
+        ms=5,
+        lw=0.8,
+        capsize=2,
+        label="aligned (mean, sd over seeds)",
+    )
     front = pareto_mask(xs, ys)
     order = np.argsort(xs[front])
     ax.plot(xs[front][order], ys[front][order], "-", lw=1.2, alpha=0.7, label="Pareto front")
     for i, row in cells.iterrows():
         changed = [f"{k}={row[f'w_{k}']:g}" for k in OBJECTIVES if k in (x, y)]
-        ax.annotate(", ".join(changed), (xs[i], ys[i]), fontsize=7, xytext=(4, 4),
-                    textcoords="offset points")  # fmt: skip
+        ax.annotate(
+            ", ".join(changed),
+            (xs[i], ys[i]),
+            fontsize=7,
+            xytext=(4, 4),
+            textcoords="offset points",
+        )
     ref = summary[summary["label"] == REFERENCE]
     if len(ref):
         ax.plot(ref[f"{cx}_mean"], ref[f"{cy}_mean"], "*", ms=12, label="pretrained")
@@ -357,21 +449,53 @@ def write_outputs(args: SweepArgs, rows: list[dict[str, Any]]) -> dict[str, Path
     results = pd.DataFrame(rows).sort_values(["label", "seed"]).reset_index(drop=True)
     summary = summarise(results)
     steer = steering(summary)
-    paths = {"results": write_table(results, out / "results.csv"),
-             "summary": write_table(summary, out / "summary.csv"),
-             "pareto": pareto_figure(summary, args.pareto_x, args.pareto_y, out / "pareto.png")}  # fmt: skip
+    paths = {
+        "results": write_table(results, out / "results.csv"),
+        "summary": write_table(summary, out / "summary.csv"),
+        "pareto": pareto_figure(summary, args.pareto_x, args.pareto_y, out / "pareto.png"),
+    }
     head = ["weights", "seeds", *OBJECTIVES, "weighted return", "oracle-norm.", "KL to ref."]
-    body = [[r["label"], str(r["n_seeds"]), *(f"{r[f'{k}_mean']:.4g}" for k in OBJECTIVES),
-             f"{r['weighted_return_mean']:.3f}", f"{r['oracle_normalised_mean']:.3f}",
-             f"{r['kl_ref_mean']:.3f}"] for _, r in summary.iterrows()]  # fmt: skip
+    body = [
+        [
+            r["label"],
+            str(r["n_seeds"]),
+            *(f"{r[f'{k}_mean']:.4g}" for k in OBJECTIVES),
+            f"{r['weighted_return_mean']:.3f}",
+            f"{r['oracle_normalised_mean']:.3f}",
+            f"{r['kl_ref_mean']:.3f}",
+        ]
+        for _, r in summary.iterrows()
+    ]
     text = "# Reward-weight sweep\n\n" + markdown_table(head, body) + "\n"
     if len(steer):
-        steer_rows = [[s.objective, s.weights, f"{s.rates} ({s.rate})", s.realised_rates,
-                       f"{s.spearman:.3f}", str(s.monotone), f"{s.max_kl_ref:.3f}"]
-                      for s in steer.itertuples()]  # fmt: skip
-        text += "\n## Steering\n\n" + markdown_table(
-            ["objective", "weights", "rates", "realised rates", "Spearman", "monotone", "max KL"],
-            steer_rows) + "\n"  # fmt: skip
+        steer_rows = [
+            [
+                s.objective,
+                s.weights,
+                f"{s.rates} ({s.rate})",
+                s.realised_rates,
+                f"{s.spearman:.3f}",
+                str(s.monotone),
+                f"{s.max_kl_ref:.3f}",
+            ]
+            for s in steer.itertuples()
+        ]
+        text += (
+            "\n## Steering\n\n"
+            + markdown_table(
+                [
+                    "objective",
+                    "weights",
+                    "rates",
+                    "realised rates",
+                    "Spearman",
+                    "monotone",
+                    "max KL",
+                ],
+                steer_rows,
+            )
+            + "\n"
+        )
         paths["steering"] = write_table(steer, out / "steering.csv")
     atomic_write_text(out / "summary.md", text)
     paths["markdown"] = out / "summary.md"

@@ -119,8 +119,13 @@ class RoomTracker:
         world = env.unwrapped.world
         t = world.rooms.t
         live = np.flatnonzero(t.live)
-        for rid, st, s0, s1 in zip(t.room_id[live].tolist(), t.streamer[live].tolist(),
-                                   t.start_t[live].tolist(), t.end_t[live].tolist(), strict=True):  # fmt: skip
+        for rid, st, s0, s1 in zip(
+            t.room_id[live].tolist(),
+            t.streamer[live].tolist(),
+            t.start_t[live].tolist(),
+            t.end_t[live].tolist(),
+            strict=True,
+        ):
             self.seen.setdefault(rid, (st, s0, s1))
         self.n_streamers.append(int(world.streamers.n))
 
@@ -129,9 +134,15 @@ class RoomTracker:
         return pd.DataFrame(rows, columns=["room_id", "streamer", "start_t", "end_t"])
 
 
-def calibrate(preset: str = "default", days: float = 1.0, seed: int = 0,
-              start_hour: float | None = None, policy: Any = "platform",
-              overrides: dict[str, Any] | None = None, progress: bool = False) -> dict[str, float]:  # fmt: skip
+def calibrate(
+    preset: str = "default",
+    days: float = 1.0,
+    seed: int = 0,
+    start_hour: float | None = None,
+    policy: Any = "platform",
+    overrides: dict[str, Any] | None = None,
+    progress: bool = False,
+) -> dict[str, float]:
     """Simulate ``days`` of ``preset`` (from ``start_hour``, default the
     preset's) under ``policy`` and return every calibration figure (a flat
     dict; see :data:`ROWS`, plus counts and ``sim_days``, ``wall_s``)."""
@@ -157,8 +168,19 @@ def calibrate(preset: str = "default", days: float = 1.0, seed: int = 0,
     return figures
 
 
-_LOG_COLUMNS = ("user_id", "streamer_id", "live_id", "timestamp_ms", "hour", "is_click",
-                "watch_time_ms", "like", "comment", "follow", "gift_price")  # fmt: skip
+_LOG_COLUMNS = (
+    "user_id",
+    "streamer_id",
+    "live_id",
+    "timestamp_ms",
+    "hour",
+    "is_click",
+    "watch_time_ms",
+    "like",
+    "comment",
+    "follow",
+    "gift_price",
+)
 
 
 def _log_figures(log: pd.DataFrame, lowest_price: float) -> dict[str, float]:
@@ -211,8 +233,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     ap.add_argument("--policy", default="platform", choices=["platform", "random", "popular"])
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
-    figures = calibrate(args.preset, args.days, args.seed, args.start_hour, args.policy,
-                        progress=not args.quiet)  # fmt: skip
+    figures = calibrate(
+        args.preset, args.days, args.seed, args.start_hour, args.policy, progress=not args.quiet
+    )
     print(format_calibration_table(figures))
     return figures
 

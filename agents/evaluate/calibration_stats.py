@@ -68,21 +68,34 @@ def watch_figures(log: pd.DataFrame) -> dict[str, float]:
     if len(per_visit) == 0:
         per_visit = np.zeros(1)
     q = np.percentile(per_visit, [50, 90, 99])
-    return {"visits": float(len(per_visit)), "watch_median_s": float(q[0]),
-            "watch_mean_s": float(per_visit.mean()), "watch_p90_s": float(q[1]),
-            "watch_p99_s": float(q[2])}  # fmt: skip
+    return {
+        "visits": float(len(per_visit)),
+        "watch_median_s": float(q[0]),
+        "watch_mean_s": float(per_visit.mean()),
+        "watch_p90_s": float(q[1]),
+        "watch_p99_s": float(q[2]),
+    }
 
 
 def gift_figures(log: pd.DataFrame, lowest_price: float) -> dict[str, float]:
     prices = log.loc[log["gift_price"] > 0, "gift_price"].to_numpy(dtype=np.float64)
     if len(prices) == 0:
         nan = float("nan")
-        return {"gifts": 0.0, "gift_price_median": nan, "gift_price_p90": nan,
-                "gift_price_p99": nan, "gift_lowest_share": nan}  # fmt: skip
+        return {
+            "gifts": 0.0,
+            "gift_price_median": nan,
+            "gift_price_p90": nan,
+            "gift_price_p99": nan,
+            "gift_lowest_share": nan,
+        }
     q = np.percentile(prices, [50, 90, 99], method="inverted_cdf")
-    return {"gifts": float(len(prices)), "gift_price_median": float(q[0]),
-            "gift_price_p90": float(q[1]), "gift_price_p99": float(q[2]),
-            "gift_lowest_share": float(np.mean(prices <= lowest_price))}  # fmt: skip
+    return {
+        "gifts": float(len(prices)),
+        "gift_price_median": float(q[0]),
+        "gift_price_p90": float(q[1]),
+        "gift_price_p99": float(q[2]),
+        "gift_lowest_share": float(np.mean(prices <= lowest_price)),
+    }
 
 
 def concentration_figures(log: pd.DataFrame) -> dict[str, float]:
@@ -124,8 +137,9 @@ def watch_rhythm_figures(log: pd.DataFrame) -> dict[str, float]:
     return out
 
 
-def room_figures(rooms: pd.DataFrame, t0: float, t1: float, n_streamers: float,
-                 min_minutes: float = 5.0) -> dict[str, float]:  # fmt: skip
+def room_figures(
+    rooms: pd.DataFrame, t0: float, t1: float, n_streamers: float, min_minutes: float = 5.0
+) -> dict[str, float]:
     """Broadcasts that started in ``[t0, t1)``: durations (minutes; rooms of at
     least ``min_minutes``, as KuaiLive's 5 min to 24 h), start hours, and rooms
     per streamer extrapolated from the window to 21 days."""
@@ -137,9 +151,11 @@ def room_figures(rooms: pd.DataFrame, t0: float, t1: float, n_streamers: float,
     days = (t1 - t0) / DAY_S
     out = {
         "rooms_started": float(len(started)),
-        "room_duration_p25_min": float(q[0]), "room_duration_median_min": float(q[1]),
-        "room_duration_p75_min": float(q[2]), "room_duration_p90_min": float(q[3]),
+        "room_duration_p25_min": float(q[0]),
+        "room_duration_median_min": float(q[1]),
+        "room_duration_p75_min": float(q[2]),
+        "room_duration_p90_min": float(q[3]),
         "rooms_per_streamer_21d": len(started) / max(n_streamers, 1) / max(days, 1e-9) * 21,
-    }  # fmt: skip
+    }
     out.update(rhythm_figures(hour_shares(hours), "room_start"))
     return out

@@ -32,12 +32,18 @@ from agents.align.common import parse_weights
 class CompareArgs:
     """Evaluate generator checkpoints and saved policies side by side."""
 
-    generators: dict[str, str] = field(default_factory=dict, metadata={
-        "help": "NAME=CHECKPOINT of generators (greedy constrained beam search)"})  # fmt: skip
-    policies: dict[str, str] = field(default_factory=dict, metadata={
-        "help": "NAME=FILE of policies saved with Policy.save (e.g. the cascade)"})  # fmt: skip
-    baselines: tuple[str, ...] = field(default=("popular",), metadata={
-        "help": "baselines to add (random and oracle are always there)"})  # fmt: skip
+    generators: dict[str, str] = field(
+        default_factory=dict,
+        metadata={"help": "NAME=CHECKPOINT of generators (greedy constrained beam search)"},
+    )
+    policies: dict[str, str] = field(
+        default_factory=dict,
+        metadata={"help": "NAME=FILE of policies saved with Policy.save (e.g. the cascade)"},
+    )
+    baselines: tuple[str, ...] = field(
+        default=("popular",),
+        metadata={"help": "baselines to add (random and oracle are always there)"},
+    )
     preset: str = field(default="default", metadata={"help": "world preset"})
     overrides: dict[str, Any] = field(default_factory=dict, metadata={"help": "env overrides"})
     weights: str | None = field(default=None, metadata={"help": "reward weights of the world"})
@@ -49,10 +55,14 @@ class CompareArgs:
     beam_size: int = field(default=32, metadata={"help": "beams of the generators"})
     out: str = field(default="runs/compare", metadata={"help": "report folder"})
     figures: bool = field(default=True, metadata={"help": "draw the figures"})
-    workers: int = field(default=1, metadata={
-        "help": "parallel episode processes (the tables equal a one-process run's)"})  # fmt: skip
-    resume: bool = field(default=True, metadata={
-        "help": "reuse the finished episodes in OUT/episodes (same settings only)"})  # fmt: skip
+    workers: int = field(
+        default=1,
+        metadata={"help": "parallel episode processes (the tables equal a one-process run's)"},
+    )
+    resume: bool = field(
+        default=True,
+        metadata={"help": "reuse the finished episodes in OUT/episodes (same settings only)"},
+    )
 
     def __post_init__(self) -> None:
         if not self.generators and not self.policies:
@@ -66,8 +76,8 @@ class CompareArgs:
 
 def build_policies(args: CompareArgs) -> dict[str, Any]:
     from policies.base import Policy
-    from policies.baselines import make_baseline
     from policies.onelive.policy import GeneratorPolicy
+    from policies.registry import make_baseline
 
     out: dict[str, Any] = {}
     for name, path in args.generators.items():
@@ -106,9 +116,11 @@ def episode_dir(args: CompareArgs) -> Path:
         old = json.loads(path.read_text())
         if old != spec:
             diff = sorted(k for k in {**old, **spec} if old.get(k) != spec.get(k))
-            raise ValueError(f"{folder} holds episodes of other settings ({', '.join(diff)}: "
-                             f"{[old.get(k) for k in diff]} there, {[spec.get(k) for k in diff]} "
-                             "now); give another --out or --no-resume")  # fmt: skip
+            raise ValueError(
+                f"{folder} holds episodes of other settings ({', '.join(diff)}: "
+                f"{[old.get(k) for k in diff]} there, {[spec.get(k) for k in diff]} "
+                "now); give another --out or --no-resume"
+            )
         return folder
     from liveenv.config import atomic_write_text
 
@@ -128,9 +140,16 @@ def compare(args: CompareArgs) -> Any:
     torch.set_num_threads(1)
     cfg = make_config(args.preset, **args.overrides)
     cfg = cfg.replace(reward_weights=weights_dict(parse_weights(args.weights)))
-    result = evaluate(build_policies(args), config=cfg, seeds=args.seeds,
-                      steps_per_seed=args.steps, progress=False, expected=True,
-                      workers=args.workers, episode_dir=episode_dir(args))  # fmt: skip
+    result = evaluate(
+        build_policies(args),
+        config=cfg,
+        seeds=args.seeds,
+        steps_per_seed=args.steps,
+        progress=False,
+        expected=True,
+        workers=args.workers,
+        episode_dir=episode_dir(args),
+    )
     result.save(args.out, figures=args.figures)
     return result
 

@@ -40,10 +40,31 @@ from policies.onelive.features import PooledCache
 
 __all__ = ["Holdout", "capture_holdout", "log_config", "offline_rank_metrics"]
 
-PER_REQUEST = ("user", "time", "room_followed", "room_streamer", "room_mask", "history_streamer",
-               "history_content", "history_feedback", "history_age", "history_mask")  # fmt: skip
-LOG_KEEP = ("request_id", "user_id", "streamer_id", "timestamp_ms", "slot", "is_click",
-            "watch_time_ms", "like", "comment", "follow", "gift_price")  # fmt: skip
+PER_REQUEST = (
+    "user",
+    "time",
+    "room_followed",
+    "room_streamer",
+    "room_mask",
+    "history_streamer",
+    "history_content",
+    "history_feedback",
+    "history_age",
+    "history_mask",
+)
+LOG_KEEP = (
+    "request_id",
+    "user_id",
+    "streamer_id",
+    "timestamp_ms",
+    "slot",
+    "is_click",
+    "watch_time_ms",
+    "like",
+    "comment",
+    "follow",
+    "gift_price",
+)
 
 
 def log_config(log_dir: str | os.PathLike[str]) -> EnvConfig:
@@ -79,9 +100,15 @@ class Holdout:
     def save(self, path: str | os.PathLike[str]) -> Path:
         buf = io.BytesIO()
         cols = {f"row_{c}": self.rows[c].to_numpy() for c in self.rows.columns}
-        np.savez_compressed(buf, table_of=self.table_of, tables=self.tables,
-                            streamer_ids=self.streamer_ids, pooled=self.pooled,
-                            **{f"obs_{k}": v for k, v in self.obs.items()}, **cols)  # fmt: skip
+        np.savez_compressed(
+            buf,
+            table_of=self.table_of,
+            tables=self.tables,
+            streamer_ids=self.streamer_ids,
+            pooled=self.pooled,
+            **{f"obs_{k}": v for k, v in self.obs.items()},
+            **cols,
+        )
         return atomic_write_bytes(path, buf.getvalue())
 
     @classmethod
@@ -102,9 +129,14 @@ def _check(log: dict[str, np.ndarray], i: int, info: dict[str, Any], slot: int) 
         )
 
 
-def capture_holdout(log_dir: str | os.PathLike[str], cutoff_ms: int, seed: int = 0,
-                    policy: str = "platform", max_requests: int | None = None,
-                    progress: bool = True) -> Holdout:  # fmt: skip
+def capture_holdout(
+    log_dir: str | os.PathLike[str],
+    cutoff_ms: int,
+    seed: int = 0,
+    policy: str = "platform",
+    max_requests: int | None = None,
+    progress: bool = True,
+) -> Holdout:
     """Replay the run that wrote ``log_dir`` (one episode, slate of one, behaviour
     ``policy`` with ``seed``) and capture its clicked requests at or after
     ``cutoff_ms``; ``max_requests`` keeps an evenly spaced subset."""
@@ -123,8 +155,13 @@ def capture_holdout(log_dir: str | os.PathLike[str], cutoff_ms: int, seed: int =
     keep, tables, table_of = {k: [] for k in PER_REQUEST}, [], []
     wanted, last = set(want.tolist()), int(want[-1])
     seen = PooledCache(cfg.obs_dim)  # pooled embedding of every streamer seen live
-    bar = tqdm(total=last + 1, desc="replay", unit="req", mininterval=1.0,
-               disable=None if progress else True)  # fmt: skip
+    bar = tqdm(
+        total=last + 1,
+        desc="replay",
+        unit="req",
+        mininterval=1.0,
+        disable=None if progress else True,
+    )
     for i in range(last + 1):
         action, _ = split_action(fn(obs, env))
         _check(log, i, info, int(action))
@@ -141,17 +178,31 @@ def capture_holdout(log_dir: str | os.PathLike[str], cutoff_ms: int, seed: int =
     rows = pd.DataFrame({c: log[c][want] for c in LOG_KEEP})
     state = seen.state()
     ids = np.flatnonzero(state["known"])
-    return Holdout({k: np.stack(v) for k, v in keep.items()}, np.asarray(table_of),
-                   np.stack(tables), rows, ids, state["pooled"][ids])  # fmt: skip
+    return Holdout(
+        {k: np.stack(v) for k, v in keep.items()},
+        np.asarray(table_of),
+        np.stack(tables),
+        rows,
+        ids,
+        state["pooled"][ids],
+    )
 
 
-def offline_rank_metrics(score: Callable[[dict[str, np.ndarray]], np.ndarray], holdout: Holdout,
-                         k: tuple[int, ...] = (1, 10, 50), batch_size: int = 64,
-                         progress: bool = False) -> pd.DataFrame:  # fmt: skip
+def offline_rank_metrics(
+    score: Callable[[dict[str, np.ndarray]], np.ndarray],
+    holdout: Holdout,
+    k: tuple[int, ...] = (1, 10, 50),
+    batch_size: int = 64,
+    progress: bool = False,
+) -> pd.DataFrame:
     """HR@K and MRR@K (click and long-view targets) of ``score`` on the held-out requests."""
     parts = []
-    for i in tqdm(range(0, len(holdout), batch_size), desc="offline", mininterval=1.0,
-                  disable=None if progress else True):  # fmt: skip
+    for i in tqdm(
+        range(0, len(holdout), batch_size),
+        desc="offline",
+        mininterval=1.0,
+        disable=None if progress else True,
+    ):
         idx = np.arange(i, min(i + batch_size, len(holdout)))
         obs = holdout.observations(idx)
         s = np.asarray(score(obs), dtype=np.float64)

@@ -109,8 +109,9 @@ def coverage(counts: Sequence[float] | np.ndarray) -> float:
     return float(np.mean(x > 0)) if len(x) else math.nan
 
 
-def oracle_normalised_score(r: float | np.ndarray, r_random: float | np.ndarray,
-                            r_oracle: float | np.ndarray) -> float | np.ndarray:  # fmt: skip
+def oracle_normalised_score(
+    r: float | np.ndarray, r_random: float | np.ndarray, r_oracle: float | np.ndarray
+) -> float | np.ndarray:
     """``(R - R_random) / (R_oracle - R_random)``: 0 is random, 1 is the oracle.
 
     NaN where the oracle does not beat random (a zero or negative gap)."""

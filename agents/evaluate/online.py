@@ -94,8 +94,14 @@ def _policy_seed(seed: int, name: str) -> int:
     return int(ss.generate_state(1)[0])
 
 
-def run_episode(policy: Policy, env: LiveStreamEnv, seed: int, max_steps: int | None,
-                bar: Any = None, expected: bool = False) -> tuple[pd.DataFrame, np.ndarray]:  # fmt: skip
+def run_episode(
+    policy: Policy,
+    env: LiveStreamEnv,
+    seed: int,
+    max_steps: int | None,
+    bar: Any = None,
+    expected: bool = False,
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Play ``policy`` from ``env.reset(seed=seed)`` for at most ``max_steps``
     steps (``None``: to the end of the episode).
 
@@ -128,8 +134,9 @@ def run_episode(policy: Policy, env: LiveStreamEnv, seed: int, max_steps: int | 
         hour = int(info["hour"]) % 24
         obs, reward, terminated, truncated, info = env.step(action)
         feedback.append(info["feedback"])
-        rows.append((reward, info["served_user_cohort"], info["streamer_cohort"],
-                     info["phase"], hour))  # fmt: skip
+        rows.append(
+            (reward, info["served_user_cohort"], info["streamer_cohort"], info["phase"], hour)
+        )
         if bar is not None:
             bar.update(1)
         if terminated or truncated:
@@ -144,8 +151,9 @@ def run_episode(policy: Policy, env: LiveStreamEnv, seed: int, max_steps: int | 
     return frame, counts[np.flatnonzero(seen)] if len(counts) else counts
 
 
-def _with_references(policies: Mapping[str, Policy], slate_size: int,
-                     add: bool) -> tuple[dict[str, Policy], dict[str, str]]:  # fmt: skip
+def _with_references(
+    policies: Mapping[str, Policy], slate_size: int, add: bool
+) -> tuple[dict[str, Policy], dict[str, str]]:
     out, refs = dict(policies), {}
     for kind, cls in (("random", RandomPolicy), ("oracle", OraclePolicy)):
         name = next((n for n, p in out.items() if type(p) is cls), None)
@@ -182,8 +190,9 @@ def _aggregate(imp: pd.DataFrame) -> pd.DataFrame:
     return table[front + metrics]
 
 
-def _normalise(table: pd.DataFrame, refs: Mapping[str, str], metric: str,
-               column: str) -> pd.DataFrame:  # fmt: skip
+def _normalise(
+    table: pd.DataFrame, refs: Mapping[str, str], metric: str, column: str
+) -> pd.DataFrame:
     """Add ``column``: ``metric`` normalised by the references of the same seed and group."""
     keys = ["seed", "breakdown", "group"]
     if "random" not in refs or "oracle" not in refs:
@@ -204,9 +213,13 @@ def summarise(table: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     for (policy, breakdown, group), g in table.groupby(
         ["policy", "breakdown", "group"], sort=False
     ):
-        row: dict[str, Any] = {"policy": policy, "breakdown": breakdown, "group": group,
-                               "n_seeds": g["seed"].nunique(),
-                               "n_impressions": int(g["n_impressions"].sum())}  # fmt: skip
+        row: dict[str, Any] = {
+            "policy": policy,
+            "breakdown": breakdown,
+            "group": group,
+            "n_seeds": g["seed"].nunique(),
+            "n_impressions": int(g["n_impressions"].sum()),
+        }
         for m in SUMMARY_METRICS:
             if m in g:
                 row[f"{m}_mean"], row[f"{m}_lo"], row[f"{m}_hi"] = mean_ci(g[m], level)
@@ -264,8 +277,13 @@ def evaluate(
     done = store.load(tasks) if store else {}
     todo = [t for t in tasks if t not in done]
     parallel = int(workers) > 1 and len(todo) > 1
-    with tqdm(total=total, disable=None if progress else True, desc="evaluate", unit="step",
-              mininterval=1.0) as bar:  # fmt: skip  # None: no bar when stderr is not a terminal
+    with tqdm(
+        total=total,
+        disable=None if progress else True,
+        desc="evaluate",
+        unit="step",
+        mininterval=1.0,
+    ) as bar:  # None: no bar when stderr is not a terminal
         bar.update(sum(len(f) for f, _ in done.values()))
         episodes = (
             _episodes_parallel(runs, cfg, todo, steps_per_seed, expected, int(workers))
@@ -282,17 +300,30 @@ def evaluate(
     for name, seed in tasks:  # the one-process order, however the episodes finished
         frame, counts = done[name, seed]
         frames.append(frame.assign(policy=name, seed=seed))
-        exposure.append({"policy": name, "seed": seed, "breakdown": "all",
-                         "gini": gini(counts), "coverage": coverage(counts)})  # fmt: skip
+        exposure.append(
+            {
+                "policy": name,
+                "seed": seed,
+                "breakdown": "all",
+                "gini": gini(counts),
+                "coverage": coverage(counts),
+            }
+        )
     impressions = pd.concat(frames, ignore_index=True)
     table = _normalise(_aggregate(impressions), refs, "weighted_return", "oracle_normalised")
     if expected:
         table = _normalise(table, refs, "expected_return", "expected_normalised")
     table = table.merge(pd.DataFrame(exposure), on=["policy", "seed", "breakdown"], how="left")
     return EvalResult(
-        table=table, summary=summarise(table), impressions=impressions, config=cfg, seeds=seeds,
-        steps_per_seed=steps_per_seed, wall_s=time.perf_counter() - t0, references=refs,
-    )  # fmt: skip
+        table=table,
+        summary=summarise(table),
+        impressions=impressions,
+        config=cfg,
+        seeds=seeds,
+        steps_per_seed=steps_per_seed,
+        wall_s=time.perf_counter() - t0,
+        references=refs,
+    )
 
 
 Episode = tuple[tuple[str, int], tuple[pd.DataFrame, np.ndarray]]
@@ -332,16 +363,23 @@ class EpisodeStore:
         return out
 
 
-def _episodes(runs: Mapping[str, Policy], cfg: EnvConfig, tasks: list[tuple[str, int]],
-              steps: int | None, expected: bool, bar: Any) -> Iterator[Episode]:  # fmt: skip
+def _episodes(
+    runs: Mapping[str, Policy],
+    cfg: EnvConfig,
+    tasks: list[tuple[str, int]],
+    steps: int | None,
+    expected: bool,
+    bar: Any,
+) -> Iterator[Episode]:
     env = LiveStreamEnv(cfg)
     for name, seed in tasks:
         bar.set_postfix_str(f"{name} seed={seed}")
         yield (name, seed), run_episode(runs[name], env, seed, steps, bar, expected)
 
 
-def _play(policy: Policy, cfg: EnvConfig, seed: int, steps: int | None,
-          expected: bool) -> tuple[pd.DataFrame, np.ndarray]:  # fmt: skip
+def _play(
+    policy: Policy, cfg: EnvConfig, seed: int, steps: int | None, expected: bool
+) -> tuple[pd.DataFrame, np.ndarray]:
     """One episode in a worker process (one intra-op thread: the workers share the cores)."""
     import sys
 
@@ -350,8 +388,14 @@ def _play(policy: Policy, cfg: EnvConfig, seed: int, steps: int | None,
     return run_episode(policy, LiveStreamEnv(cfg), seed, steps, None, expected)
 
 
-def _episodes_parallel(runs: Mapping[str, Policy], cfg: EnvConfig, tasks: list[tuple[str, int]],
-                       steps: int | None, expected: bool, workers: int) -> Iterator[Episode]:  # fmt: skip
+def _episodes_parallel(
+    runs: Mapping[str, Policy],
+    cfg: EnvConfig,
+    tasks: list[tuple[str, int]],
+    steps: int | None,
+    expected: bool,
+    workers: int,
+) -> Iterator[Episode]:
     from multiprocessing import get_context
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
@@ -366,15 +410,22 @@ def main(argv: list[str] | None = None) -> None:
     import json
 
     from agents.evaluate.tables import markdown_summary
-    from policies.baselines import BASELINES, make_baseline
+    from policies.registry import baseline_names, make_baseline
 
     ap = argparse.ArgumentParser(description="Evaluate the baselines in the simulator.")
     ap.add_argument("--preset", default="default")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="per seed; 0: full episode")
-    ap.add_argument("--policies", nargs="+", default=list(BASELINES), choices=list(BASELINES))
-    ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
-                    help="config overrides, e.g. users.n_users=2000 (values parsed as JSON)")  # fmt: skip
+    ap.add_argument(
+        "--policies", nargs="+", default=list(baseline_names()), choices=list(baseline_names())
+    )
+    ap.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="config overrides, e.g. users.n_users=2000 (values parsed as JSON)",
+    )
     ap.add_argument("--out", default=None, help="folder for tables, summary.md and figures")
     ap.add_argument("--expected", action="store_true", help="also report expected returns")
     ap.add_argument("--workers", type=int, default=1, help="parallel episode processes")
@@ -388,8 +439,15 @@ def main(argv: list[str] | None = None) -> None:
             overrides[key] = value
     slate = make_config(args.preset, **overrides).slate_size
     policies = {k: make_baseline(k, slate_size=slate) for k in args.policies}
-    result = evaluate(policies, args.preset, args.seeds, args.steps or None, overrides,
-                      expected=args.expected, workers=args.workers)  # fmt: skip
+    result = evaluate(
+        policies,
+        args.preset,
+        args.seeds,
+        args.steps or None,
+        overrides,
+        expected=args.expected,
+        workers=args.workers,
+    )
     print(markdown_summary(result))
     if args.out:
         print(f"wrote {len(result.save(args.out))} files to {args.out}")

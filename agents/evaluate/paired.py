@@ -37,11 +37,14 @@ KEYS = ["policy", "seed", "breakdown", "group"]
 class PairedArgs:
     """Per-seed paired differences A - B of an evaluation table."""
 
-    table: tuple[str, ...] = field(default=(), metadata={
-        "help": "evaluation table.csv (or .parquet) files, merged"})  # fmt: skip
+    table: tuple[str, ...] = field(
+        default=(), metadata={"help": "evaluation table.csv (or .parquet) files, merged"}
+    )
     pairs: tuple[str, ...] = field(default=(), metadata={"help": "A:B policy pairs"})
-    rename: dict[str, str] = field(default_factory=dict, metadata={
-        "help": "OLD=NEW policy names, applied to every table before merging"})  # fmt: skip
+    rename: dict[str, str] = field(
+        default_factory=dict,
+        metadata={"help": "OLD=NEW policy names, applied to every table before merging"},
+    )
     metrics: tuple[str, ...] = field(
         default=("expected_return", "weighted_return"), metadata={"help": "table columns"}
     )
@@ -57,8 +60,9 @@ class PairedArgs:
                 raise ValueError(f"PairedArgs.pairs: {p!r} is not of the form A:B")
 
 
-def merge_tables(tables: Sequence[pd.DataFrame],
-                 rename: dict[str, str] | None = None) -> pd.DataFrame:  # fmt: skip
+def merge_tables(
+    tables: Sequence[pd.DataFrame], rename: dict[str, str] | None = None
+) -> pd.DataFrame:
     """Concatenate evaluation tables (after renaming policies); a (policy, seed,
     breakdown, group) row present in several must agree on every metric."""
     frames = [t.assign(policy=t["policy"].replace(rename or {})) for t in tables]
@@ -75,8 +79,11 @@ def merge_tables(tables: Sequence[pd.DataFrame],
     return both.drop_duplicates(keys, keep="first").reset_index(drop=True)
 
 
-def paired_differences(table: pd.DataFrame, pairs: Sequence[tuple[str, str]],
-                       metrics: Sequence[str] = ("expected_return",)) -> pd.DataFrame:  # fmt: skip
+def paired_differences(
+    table: pd.DataFrame,
+    pairs: Sequence[tuple[str, str]],
+    metrics: Sequence[str] = ("expected_return",),
+) -> pd.DataFrame:
     """One row per (pair, metric): mean of A - B over the seeds both played, its 95 %
     interval, the number of seeds and how many of them A is ahead in; ``a_mean`` /
     ``a_lo`` / ``a_hi`` (and ``b_...``) are each side's own interval across those
@@ -95,8 +102,16 @@ def paired_differences(table: pd.DataFrame, pairs: Sequence[tuple[str, str]],
             both = wide[[a, b]].dropna()
             d = (both[a] - both[b]).to_numpy()
             mean, lo, hi = mean_ci(d)
-            row = {"a": a, "b": b, "metric": metric, "a_minus_b": mean, "lo": lo, "hi": hi,
-                   "n_seeds": len(d), "a_ahead": int((d > 0).sum())}  # fmt: skip
+            row = {
+                "a": a,
+                "b": b,
+                "metric": metric,
+                "a_minus_b": mean,
+                "lo": lo,
+                "hi": hi,
+                "n_seeds": len(d),
+                "a_ahead": int((d > 0).sum()),
+            }
             for side, name in (("a", a), ("b", b)):
                 row[f"{side}_mean"], row[f"{side}_lo"], row[f"{side}_hi"] = mean_ci(both[name])
             row["apart"] = bool(row["a_lo"] > row["b_hi"] or row["b_lo"] > row["a_hi"])
@@ -110,12 +125,31 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     pairs = [tuple(p.split(":", 1)) for p in args.pairs]
     table = merge_tables(tables, args.rename)
     df = paired_differences(table, pairs, args.metrics)  # type: ignore[arg-type]
-    cells = [[r.a, r.b, r.metric, f"{r.a_minus_b:+.3f}", f"[{r.lo:+.3f}, {r.hi:+.3f}]",
-              f"{r.a_ahead}/{r.n_seeds}", _ci(r.a_mean, r.a_lo, r.a_hi),
-              _ci(r.b_mean, r.b_lo, r.b_hi), "yes" if r.apart else "no"]
-             for r in df.itertuples()]  # fmt: skip
-    head = ["A", "B", "metric", "A - B", "95 % CI", "seeds A ahead", "A [95 % CI]",
-            "B [95 % CI]", "intervals apart"]  # fmt: skip
+    cells = [
+        [
+            r.a,
+            r.b,
+            r.metric,
+            f"{r.a_minus_b:+.3f}",
+            f"[{r.lo:+.3f}, {r.hi:+.3f}]",
+            f"{r.a_ahead}/{r.n_seeds}",
+            _ci(r.a_mean, r.a_lo, r.a_hi),
+            _ci(r.b_mean, r.b_lo, r.b_hi),
+            "yes" if r.apart else "no",
+        ]
+        for r in df.itertuples()
+    ]
+    head = [
+        "A",
+        "B",
+        "metric",
+        "A - B",
+        "95 % CI",
+        "seeds A ahead",
+        "A [95 % CI]",
+        "B [95 % CI]",
+        "intervals apart",
+    ]
     print(markdown_table(head, cells))
     return df
 

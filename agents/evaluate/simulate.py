@@ -29,8 +29,14 @@ class SimulationSummary:
         return self.impressions / max(self.wall_s, 1e-9)
 
 
-def simulate(policy: Policy, preset: str = "default", hours: float = 24.0, seed: int = 0,
-             batch_size: int = 1024, **overrides: object) -> SimulationSummary:  # fmt: skip
+def simulate(
+    policy: Policy,
+    preset: str = "default",
+    hours: float = 24.0,
+    seed: int = 0,
+    batch_size: int = 1024,
+    **overrides: object,
+) -> SimulationSummary:
     """Serve every request of ``hours`` simulated hours with ``policy``."""
     cfg = make_config(preset, horizon_hours=hours, **overrides)
     env = BatchedLiveEnv(cfg, batch_size=batch_size)
@@ -50,11 +56,15 @@ def simulate(policy: Policy, preset: str = "default", hours: float = 24.0, seed:
             break
     wall = time.perf_counter() - start
     return SimulationSummary(
-        policy=policy.name, preset=preset, hours=hours, impressions=n,
+        policy=policy.name,
+        preset=preset,
+        hours=hours,
+        impressions=n,
         rates=dict(zip(OBJECTIVES, (fb_sum / max(n, 1)).tolist(), strict=True)),
-        reward_per_impression=reward_sum / max(n, 1), mean_live_rooms=live_sum / max(n, 1),
+        reward_per_impression=reward_sum / max(n, 1),
+        mean_live_rooms=live_sum / max(n, 1),
         wall_s=wall,
-    )  # fmt: skip
+    )
 
 
 def summary_table(rows: list[SimulationSummary]) -> str:
@@ -62,8 +72,13 @@ def summary_table(rows: list[SimulationSummary]) -> str:
     head = ["policy", "impressions", *OBJECTIVES, "reward/imp", "live rooms", "imp/s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r.policy, f"{r.impressions:,}", *(f"{r.rates[k]:.4f}" for k in OBJECTIVES),
-                 f"{r.reward_per_impression:.4f}", f"{r.mean_live_rooms:.0f}",
-                 f"{r.impressions_per_s:,.0f}"]  # fmt: skip
+        cells = [
+            r.policy,
+            f"{r.impressions:,}",
+            *(f"{r.rates[k]:.4f}" for k in OBJECTIVES),
+            f"{r.reward_per_impression:.4f}",
+            f"{r.mean_live_rooms:.0f}",
+            f"{r.impressions_per_s:,.0f}",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -86,14 +86,23 @@ def _cohort_table(result: EvalResult) -> str:
     rows = []
     for policy in result.ranking():
         mine = groups[groups["policy"] == policy].set_index(["breakdown", "group"])
-        rows.append([policy] + [
-            _fmt(mine.loc[c, "weighted_return_mean"]) if c in mine.index else "-" for c in cols
-        ])  # fmt: skip
+        rows.append(
+            [policy]
+            + [_fmt(mine.loc[c, "weighted_return_mean"]) if c in mine.index else "-" for c in cols]
+        )
     return "Weighted return per impression by cohort:\n\n" + markdown_table(header, rows)
 
 
-def _bar(ax, labels: list[str], mean: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-         offset: float = 0.0, width: float = 0.8, label: str | None = None) -> None:  # fmt: skip
+def _bar(
+    ax,
+    labels: list[str],
+    mean: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    offset: float = 0.0,
+    width: float = 0.8,
+    label: str | None = None,
+) -> None:
     err = np.vstack([mean - lo, hi - mean])
     err = np.where(np.isnan(err), 0.0, err)
     x = np.arange(len(labels)) + offset
@@ -136,8 +145,14 @@ def figure_breakdown(result: EvalResult, breakdown: str, metric: str = "weighted
         if breakdown == "hour":
             ax.plot([int(g) for g in groups], cols[0], marker="o", label=p)
         else:
-            _bar(ax, groups, *cols, offset=(i - (len(policies) - 1) / 2) * width, width=width,
-                 label=p)  # fmt: skip
+            _bar(
+                ax,
+                groups,
+                *cols,
+                offset=(i - (len(policies) - 1) / 2) * width,
+                width=width,
+                label=p,
+            )
     if breakdown != "hour":
         ax.set_xticks(np.arange(len(groups)), groups)
     ax.set_xlabel(breakdown)

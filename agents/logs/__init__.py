@@ -12,8 +12,20 @@ from agents.logs.recorder import LogRecorder
 from agents.logs.schema import LOG_SCHEMA, LOG_VERSION, VECTOR_COLUMNS, check_schema
 
 __all__ = [
-    "LOG_SCHEMA", "LOG_VERSION", "VECTOR_COLUMNS", "LogRecorder", "PlatformPolicy",
-    "PopularPolicy", "RandomPolicy", "check_schema", "generate_log", "log_parts",
-    "make_log_env", "read_log", "read_log_arrays", "read_log_table", "resolve_policy",
+    "LOG_SCHEMA",
+    "LOG_VERSION",
+    "VECTOR_COLUMNS",
+    "LogRecorder",
+    "PlatformPolicy",
+    "PopularPolicy",
+    "RandomPolicy",
+    "check_schema",
+    "generate_log",
+    "log_parts",
+    "make_log_env",
+    "read_log",
+    "read_log_arrays",
+    "read_log_table",
+    "resolve_policy",
     "run_policy",
-]  # fmt: skip
+]

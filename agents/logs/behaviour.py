@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from liveenv.world import ROOM_STAT_COLUMNS
+from policies.registry import baseline_names, make_baseline
 
 Action = int | np.ndarray
 PolicyFn = Callable[[dict[str, np.ndarray], Any], Action | tuple[Action, Any]]
@@ -134,8 +135,13 @@ class PlatformPolicy:
         return _as_action(np.asarray(chosen), k), np.asarray(props)
 
 
-BUILTIN: dict[str, type] = {"random": RandomPolicy, "popular": PopularPolicy,
-                            "platform": PlatformPolicy}  # fmt: skip
+#: behaviour policies that log their propensities (for off-policy estimates); any
+#: other baseline of :mod:`policies.registry` is accepted by name too
+BUILTIN: dict[str, type] = {
+    "random": RandomPolicy,
+    "popular": PopularPolicy,
+    "platform": PlatformPolicy,
+}
 
 
 def resolve_policy(policy: str | PolicyFn | Any, seed: int = 0) -> tuple[PolicyFn, str]:
@@ -147,13 +153,16 @@ def resolve_policy(policy: str | PolicyFn | Any, seed: int = 0) -> tuple[PolicyF
     evaluation harness does; its ``PolicyOutput`` is unpacked by
     :func:`split_action`)."""
     if isinstance(policy, str):
-        if policy not in BUILTIN:
+        if policy in BUILTIN:
+            cls = BUILTIN[policy]
+            fn = cls(seed=seed) if "seed" in cls.__dataclass_fields__ else cls()
+            return fn, fn.name
+        if policy not in baseline_names():
             raise ValueError(
-                f"policy={policy!r} is unknown; allowed: {sorted(BUILTIN)} or a callable"
+                f"policy={policy!r} is unknown; allowed: "
+                f"{sorted({*BUILTIN, *baseline_names()})} or a callable"
             )
-        cls = BUILTIN[policy]
-        fn = cls(seed=seed) if "seed" in cls.__dataclass_fields__ else cls()
-        return fn, fn.name
+        policy = make_baseline(policy)  # any registered baseline, through its act()
     act = getattr(policy, "act", None)
     if callable(act):
         if callable(getattr(policy, "reset", None)):

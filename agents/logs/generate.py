@@ -24,8 +24,9 @@ from liveenv.presets import make_config
 StepHook = Callable[[Any, dict[str, Any]], None]
 
 
-def make_log_env(preset: str = "default", days: float = 1.0,
-                 overrides: dict[str, Any] | None = None) -> LiveStreamEnv:  # fmt: skip
+def make_log_env(
+    preset: str = "default", days: float = 1.0, overrides: dict[str, Any] | None = None
+) -> LiveStreamEnv:
     """The env of ``preset`` with an episode of ``days`` simulated days."""
     if days <= 0:
         raise ValueError(f"days={days} is invalid: must be > 0")
@@ -33,8 +34,14 @@ def make_log_env(preset: str = "default", days: float = 1.0,
     return LiveStreamEnv(cfg)
 
 
-def run_policy(env: Any, policy: PolicyFn, seed: int, progress: bool = True,
-               desc: str = "simulating", on_step: StepHook | None = None) -> int:  # fmt: skip
+def run_policy(
+    env: Any,
+    policy: PolicyFn,
+    seed: int,
+    progress: bool = True,
+    desc: str = "simulating",
+    on_step: StepHook | None = None,
+) -> int:
     """Run ``policy`` for one episode of ``env`` (a LogRecorder or any env
     taking ``step_with_propensity``); return the number of requests.
     ``on_step(env, info)`` is called after the reset and after every step."""
@@ -67,10 +74,17 @@ def run_policy(env: Any, policy: PolicyFn, seed: int, progress: bool = True,
     return steps
 
 
-def generate_log(out_dir: str | os.PathLike[str], preset: str = "default", days: float = 1.0,
-                 policy: str | PolicyFn | Any = "random", seed: int = 0,
-                 chunk_rows: int = 65_536, overrides: dict[str, Any] | None = None,
-                 progress: bool = True, append: bool = False) -> dict[str, Any]:  # fmt: skip
+def generate_log(
+    out_dir: str | os.PathLike[str],
+    preset: str = "default",
+    days: float = 1.0,
+    policy: str | PolicyFn | Any = "random",
+    seed: int = 0,
+    chunk_rows: int = 65_536,
+    overrides: dict[str, Any] | None = None,
+    progress: bool = True,
+    append: bool = False,
+) -> dict[str, Any]:
     """Simulate ``days`` of ``preset`` under a behaviour policy and log it.
 
     ``policy`` is ``"random"``, ``"popular"``, ``"platform"`` (see
@@ -80,8 +94,13 @@ def generate_log(out_dir: str | os.PathLike[str], preset: str = "default", days:
     Returns a summary: rows, requests, clicks, parts, seconds, impressions/s.
     """
     fn, name = resolve_policy(policy, seed)
-    env = LogRecorder(make_log_env(preset, days, overrides), out_dir, chunk_rows=chunk_rows,
-                      policy_name=name, append=append)  # fmt: skip
+    env = LogRecorder(
+        make_log_env(preset, days, overrides),
+        out_dir,
+        chunk_rows=chunk_rows,
+        policy_name=name,
+        append=append,
+    )
     start = time.perf_counter()
     try:
         requests = run_policy(env, fn, seed, progress, desc=f"log {preset}/{name}")
@@ -89,11 +108,17 @@ def generate_log(out_dir: str | os.PathLike[str], preset: str = "default", days:
         env.close()
     seconds = time.perf_counter() - start
     return {
-        "out_dir": str(env.out_dir), "preset": preset, "policy": name, "days": days,
-        "seed": seed, "requests": requests, "rows": env.rows_written,
-        "parts": len(env.parts_written), "seconds": seconds,
+        "out_dir": str(env.out_dir),
+        "preset": preset,
+        "policy": name,
+        "days": days,
+        "seed": seed,
+        "requests": requests,
+        "rows": env.rows_written,
+        "parts": len(env.parts_written),
+        "seconds": seconds,
         "impressions_per_s": env.rows_written / max(seconds, 1e-9),
-    }  # fmt: skip
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -105,8 +130,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--chunk-rows", type=int, default=65_536)
     args = ap.parse_args(argv)
-    summary = generate_log(args.out, args.preset, args.days, args.policy, args.seed,
-                           args.chunk_rows)  # fmt: skip
+    summary = generate_log(
+        args.out, args.preset, args.days, args.policy, args.seed, args.chunk_rows
+    )
     for key, value in summary.items():
         print(f"{key:>18}: {value:.6g}" if isinstance(value, float) else f"{key:>18}: {value}")
     return summary

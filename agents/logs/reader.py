@@ -31,8 +31,7 @@ def log_parts(path: str | os.PathLike[str]) -> list[Path]:
     return existing_parts(path)
 
 
-def read_log_table(path: str | os.PathLike[str],
-                   columns: Sequence[str] | None = None) -> pa.Table:  # fmt: skip
+def read_log_table(path: str | os.PathLike[str], columns: Sequence[str] | None = None) -> pa.Table:
     """The log as one Arrow table (all schema columns, or ``columns``)."""
     names = list(columns) if columns is not None else LOG_SCHEMA.names
     unknown = sorted(set(names) - set(LOG_SCHEMA.names))
@@ -57,8 +56,9 @@ def read_log(path: str | os.PathLike[str], columns: Sequence[str] | None = None)
     return table.to_pandas()
 
 
-def read_log_arrays(path: str | os.PathLike[str],
-                    columns: Sequence[str] | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+def read_log_arrays(
+    path: str | os.PathLike[str], columns: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
     """The log as numpy arrays: one 1-D array per scalar column (strings as
     ``str`` arrays) and a 2-D ``(rows, width)`` float32 array per vector column."""
     table = read_log_table(path, columns)

@@ -57,9 +57,16 @@ class LogRecorder(gym.Wrapper):
     :mod:`agents.logs.schema`). Its observations, rewards and infos are the
     wrapped env's, unchanged."""
 
-    def __init__(self, env: gym.Env, out_dir: str | os.PathLike[str], *, chunk_rows: int = 65_536,
-                 policy_name: str = "unknown", append: bool = False,
-                 compression: str = "zstd") -> None:  # fmt: skip
+    def __init__(
+        self,
+        env: gym.Env,
+        out_dir: str | os.PathLike[str],
+        *,
+        chunk_rows: int = 65_536,
+        policy_name: str = "unknown",
+        append: bool = False,
+        compression: str = "zstd",
+    ) -> None:
         super().__init__(env)
         if chunk_rows < 1:
             raise ValueError(f"chunk_rows={chunk_rows} is invalid: must be >= 1")
@@ -112,8 +119,13 @@ class LogRecorder(gym.Wrapper):
         super().close()
 
     # ----- rows -----------------------------------------------------------
-    def _record(self, slate: np.ndarray, prop: np.ndarray, info: dict[str, Any],
-                before: dict[str, np.ndarray] | None) -> None:  # fmt: skip
+    def _record(
+        self,
+        slate: np.ndarray,
+        prop: np.ndarray,
+        info: dict[str, Any],
+        before: dict[str, np.ndarray] | None,
+    ) -> None:
         """Buffer one request: per-request values once, per-row values (one row per
         slate position) in lists of Python scalars, turned into arrays at flush."""
         obs, prev, k = self._obs, self._info, len(slate)
@@ -143,9 +155,10 @@ class LogRecorder(gym.Wrapper):
             row["streamer_cohort"].append(info["streamer_cohort"])
         else:
             meta = before or {
-                "live_id": [info["room_id"]], "phase": [info["phase"]],
+                "live_id": [info["room_id"]],
+                "phase": [info["phase"]],
                 "streamer_cohort": [info["streamer_cohort"]],
-            }  # fmt: skip
+            }
             row["slot"].extend(slate.tolist())
             row["streamer_id"].extend(obs["room_streamer"][slate].tolist())
             row["policy_propensity"].extend(np.asarray(prop, dtype=np.float64).tolist())
@@ -159,8 +172,11 @@ class LogRecorder(gym.Wrapper):
     def _columns(self) -> dict[str, np.ndarray]:
         """The buffered rows as one array per schema column."""
         k = np.asarray(self._req["k"], dtype=np.int64)
-        req = {name: np.asarray(v) for name, v in self._req.items()
-               if name not in ("k", "user_feat", "feedback")}  # fmt: skip
+        req = {
+            name: np.asarray(v)
+            for name, v in self._req.items()
+            if name not in ("k", "user_feat", "feedback")
+        }
         req["feedback"] = np.stack(self._req["feedback"])
         row = {name: np.asarray(v) for name, v in self._row.items() if name != "rooms"}
         row["rooms"] = np.stack(self._row["rooms"])
@@ -172,18 +188,39 @@ class LogRecorder(gym.Wrapper):
         o = _obs_dim(self._obs)
         t_ms = each["timestamp_ms"]
         cols = {name: each[name] for name in ("episode", "request_id", "user_id", "user_cohort")}
-        cols.update({name: row[name] for name in ("slot", "streamer_id", "live_id",
-                     "policy_propensity", "followed", "phase", "streamer_cohort")})  # fmt: skip
+        cols.update(
+            {
+                name: row[name]
+                for name in (
+                    "slot",
+                    "streamer_id",
+                    "live_id",
+                    "policy_propensity",
+                    "followed",
+                    "phase",
+                    "streamer_cohort",
+                )
+            }
+        )
         user_feat = np.stack(self._req["user_feat"])
         cols.update(
-            timestamp_ms=t_ms, day=t_ms // 86_400_000, hour=(t_ms // 3_600_000) % 24,
-            slate_pos=pos, is_click=clicked, watch_time_ms=np.where(clicked, each["watch_time_ms"], 0),
-            like=fb[:, 2] > 0, comment=fb[:, 3] > 0, follow=fb[:, 4] > 0, gift_price=fb[:, 5],
-            reward=fb @ self.env.unwrapped.weights, policy=np.full(len(pos), self.policy_name),
-            content_emb=row["rooms"][:, :o], pooled_emb=row["rooms"][:, o : 2 * o],
+            timestamp_ms=t_ms,
+            day=t_ms // 86_400_000,
+            hour=(t_ms // 3_600_000) % 24,
+            slate_pos=pos,
+            is_click=clicked,
+            watch_time_ms=np.where(clicked, each["watch_time_ms"], 0),
+            like=fb[:, 2] > 0,
+            comment=fb[:, 3] > 0,
+            follow=fb[:, 4] > 0,
+            gift_price=fb[:, 5],
+            reward=fb @ self.env.unwrapped.weights,
+            policy=np.full(len(pos), self.policy_name),
+            content_emb=row["rooms"][:, :o],
+            pooled_emb=row["rooms"][:, o : 2 * o],
             room_stats=row["rooms"][:, 2 * o :],
             user_feat=user_feat if one else np.repeat(user_feat, k, axis=0),
-        )  # fmt: skip
+        )
         return cols
 
     # ----- files ----------------------------------------------------------
@@ -248,9 +285,16 @@ class BatchLogRecorder:
     actions' ``(B, K)``.
     """
 
-    def __init__(self, env: Any, out_dir: str | os.PathLike[str], *, chunk_rows: int = 65_536,
-                 policy_name: str = "unknown", append: bool = False,
-                 compression: str = "zstd") -> None:  # fmt: skip
+    def __init__(
+        self,
+        env: Any,
+        out_dir: str | os.PathLike[str],
+        *,
+        chunk_rows: int = 65_536,
+        policy_name: str = "unknown",
+        append: bool = False,
+        compression: str = "zstd",
+    ) -> None:
         if chunk_rows < 1:
             raise ValueError(f"chunk_rows={chunk_rows} is invalid: must be >= 1")
         self.env, self.out_dir = env, Path(out_dir)
@@ -274,9 +318,16 @@ class BatchLogRecorder:
             raise RuntimeError("call reset() before step()")
         b = len(self._obs["user"])
         slate = np.asarray(actions, dtype=np.int64).reshape(b, -1)
-        prop = np.full(slate.shape, np.nan) if propensities is None else np.broadcast_to(
-            np.asarray(propensities, dtype=np.float64).reshape(b, -1)
-            if np.ndim(propensities) else np.float64(propensities), slate.shape)  # fmt: skip
+        prop = (
+            np.full(slate.shape, np.nan)
+            if propensities is None
+            else np.broadcast_to(
+                np.asarray(propensities, dtype=np.float64).reshape(b, -1)
+                if np.ndim(propensities)
+                else np.float64(propensities),
+                slate.shape,
+            )
+        )
         if np.any((prop < 0) | (prop > 1)):
             raise ValueError("propensities must be in [0, 1] or NaN")
         obs, rewards, truncated, info = self.env.step(actions)
@@ -288,8 +339,9 @@ class BatchLogRecorder:
             self.flush()
         return obs, rewards, truncated, info
 
-    def _batch_columns(self, slate: np.ndarray, prop: np.ndarray,
-                       info: dict[str, Any]) -> dict[str, np.ndarray]:  # fmt: skip
+    def _batch_columns(
+        self, slate: np.ndarray, prop: np.ndarray, info: dict[str, Any]
+    ) -> dict[str, np.ndarray]:
         obs, (b, k) = self._obs, slate.shape
         req = np.repeat(np.arange(b), k)
         slot = slate.reshape(-1)
@@ -301,21 +353,34 @@ class BatchLogRecorder:
         rooms, o = obs["rooms"][req, slot], _obs_dim(obs)
         new = info["new_streamer"].reshape(-1)
         return {
-            "episode": np.full(len(req), self._episode), "request_id": self._request + req,
-            "user_id": info["user_id"][req], "user_cohort": _USER_COHORTS[info["user_cohort"][req]],
-            "slot": slot, "streamer_id": info["streamer_id"].reshape(-1),
-            "live_id": info["room_id"].reshape(-1), "policy_propensity": prop.reshape(-1),
+            "episode": np.full(len(req), self._episode),
+            "request_id": self._request + req,
+            "user_id": info["user_id"][req],
+            "user_cohort": _USER_COHORTS[info["user_cohort"][req]],
+            "slot": slot,
+            "streamer_id": info["streamer_id"].reshape(-1),
+            "live_id": info["room_id"].reshape(-1),
+            "policy_propensity": prop.reshape(-1),
             "followed": obs["room_followed"][req, slot] > 0,
             "phase": _PHASES[info["phase"].reshape(-1)],
             "streamer_cohort": np.where(new, STREAMER_COHORTS[0], STREAMER_COHORTS[1]),
-            "timestamp_ms": t_ms, "day": t_ms // 86_400_000, "hour": (t_ms // 3_600_000) % 24,
-            "slate_pos": pos, "is_click": clicked, "watch_time_ms": np.where(clicked, watch_ms, 0),
-            "like": fb[:, 2] > 0, "comment": fb[:, 3] > 0, "follow": fb[:, 4] > 0,
-            "gift_price": fb[:, 5], "reward": fb @ self.env.weights,
-            "policy": np.full(len(req), self.policy_name), "content_emb": rooms[:, :o],
-            "pooled_emb": rooms[:, o : 2 * o], "room_stats": rooms[:, 2 * o :],
+            "timestamp_ms": t_ms,
+            "day": t_ms // 86_400_000,
+            "hour": (t_ms // 3_600_000) % 24,
+            "slate_pos": pos,
+            "is_click": clicked,
+            "watch_time_ms": np.where(clicked, watch_ms, 0),
+            "like": fb[:, 2] > 0,
+            "comment": fb[:, 3] > 0,
+            "follow": fb[:, 4] > 0,
+            "gift_price": fb[:, 5],
+            "reward": fb @ self.env.weights,
+            "policy": np.full(len(req), self.policy_name),
+            "content_emb": rooms[:, :o],
+            "pooled_emb": rooms[:, o : 2 * o],
+            "room_stats": rooms[:, 2 * o :],
             "user_feat": obs["user"][req],
-        }  # fmt: skip
+        }
 
     def flush(self) -> Path | None:
         """Write the buffered rows as the next part (atomically); return its path."""
@@ -354,10 +419,28 @@ def _obs_dim(obs: dict[str, np.ndarray]) -> int:
     return (obs["rooms"].shape[-1] - len(ROOM_STAT_COLUMNS)) // 2
 
 
-_REQUEST_FIELDS = ("k", "episode", "request_id", "user_id", "timestamp_ms", "user_cohort",
-                   "clicked_pos", "watch_time_ms", "feedback", "user_feat")  # fmt: skip
-_ROW_FIELDS = ("slot", "streamer_id", "policy_propensity", "followed", "rooms", "live_id",
-               "phase", "streamer_cohort")  # fmt: skip
+_REQUEST_FIELDS = (
+    "k",
+    "episode",
+    "request_id",
+    "user_id",
+    "timestamp_ms",
+    "user_cohort",
+    "clicked_pos",
+    "watch_time_ms",
+    "feedback",
+    "user_feat",
+)
+_ROW_FIELDS = (
+    "slot",
+    "streamer_id",
+    "policy_propensity",
+    "followed",
+    "rooms",
+    "live_id",
+    "phase",
+    "streamer_cohort",
+)
 
 
 def _buffer(fields: tuple[str, ...]) -> dict[str, list[Any]]:
@@ -367,8 +450,9 @@ def _buffer(fields: tuple[str, ...]) -> dict[str, list[Any]]:
 def _propensities(propensity: float | np.ndarray | None, k: int) -> np.ndarray:
     if propensity is None:
         return np.full(k, np.nan)
-    if k == 1 and (type(propensity) is float or (type(propensity) is np.ndarray
-                                                  and propensity.shape == (1,))):  # fmt: skip
+    if k == 1 and (
+        type(propensity) is float or (type(propensity) is np.ndarray and propensity.shape == (1,))
+    ):
         p = float(propensity if type(propensity) is float else propensity[0])  # the common case
         if not 0.0 <= p <= 1.0 and p == p:
             raise ValueError(f"propensity={[p]} is invalid: must be in [0, 1] or NaN")
@@ -383,8 +467,9 @@ def _propensities(propensity: float | np.ndarray | None, k: int) -> np.ndarray:
     return p
 
 
-def _slate_meta(world: Any, slate: np.ndarray, now: float,
-                obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:  # fmt: skip
+def _slate_meta(
+    world: Any, slate: np.ndarray, now: float, obs: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
     """Room id, phase and streamer cohort of every slate position, read from
     the world before the step (the env's info reports only the clicked one)."""
     slots = world.table_slots[slate]

@@ -38,8 +38,11 @@ COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("follow", pa.bool_(), "the user followed the streamer during the watch"),
     ("gift_price", pa.float32(), "price of the gift sent (platform units), 0 when none"),
     ("reward", pa.float32(), "weighted feedback of this row: the env's reward on the clicked row"),
-    ("policy_propensity", pa.float64(),
-     "P(behaviour policy picks this room at this slate position | rooms above it); NaN if unknown"),
+    (
+        "policy_propensity",
+        pa.float64(),
+        "P(behaviour policy picks this room at this slate position | rooms above it); NaN if unknown",
+    ),
     ("policy", pa.string(), "name of the behaviour policy"),
     ("user_cohort", pa.string(), "new / light / heavy at the time of the request"),
     ("streamer_cohort", pa.string(), "new / established at the time of the request"),
@@ -49,7 +52,7 @@ COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("pooled_emb", _F32_LIST, "observed pooled streamer embedding (obs_dim)"),
     ("room_stats", _F32_LIST, "observed room statistics, liveenv.world.ROOM_STAT_COLUMNS order"),
     ("user_feat", _F32_LIST, "observed user features (liveenv.population.USER_FEATURES)"),
-)  # fmt: skip
+)
 
 #: Columns holding one float32 vector per row (stacked into 2-D arrays by the reader).
 VECTOR_COLUMNS: tuple[str, ...] = ("content_emb", "pooled_emb", "room_stats", "user_feat")

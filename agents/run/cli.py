@@ -61,6 +61,8 @@ class Command:
     trainer: tuple[str, str] | None = None
     #: set those inputs before the config validates them (a config that requires them)
     fill_inputs: bool = False
+    #: the config class for these arguments when an option picks it (``align --method``)
+    select: Callable[[Sequence[str]], type] | None = None
 
 
 # ----- commands ---------------------------------------------------------------------
@@ -69,8 +71,9 @@ class SimulateArgs:
     """Run baseline policies in a world and print a summary table."""
 
     preset: str = field(default="default", metadata={"help": "world preset"})
-    policy: tuple[Literal["random", "popular", "engaging"], ...] = field(
-        default=("random", "popular"), metadata={"help": "baseline policies to run"}
+    policy: tuple[str, ...] = field(
+        default=("random", "popular"),
+        metadata={"help": "baseline policies to run (the registry's non-privileged baselines)"},
     )
     hours: float = field(default=24.0, metadata={"help": "simulated hours"})
     seed: int = field(default=0, metadata={"help": "world and policy seed"})
@@ -83,8 +86,14 @@ class SimulateArgs:
             raise ValueError(f"preset={self.preset!r} is unknown; allowed: {sorted(PRESETS)}")
         if not self.hours > 0:
             raise ValueError(f"hours={self.hours!r} is invalid: must be a number > 0")
+        from policies.registry import baseline_names
+
         if not self.policy:
             raise ValueError("policy is empty: name at least one baseline")
+        allowed = baseline_names(privileged=False)
+        unknown = [p for p in self.policy if p not in allowed]
+        if unknown:
+            raise ValueError(f"policy={unknown} is unknown; allowed: {list(allowed)}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size={self.batch_size!r} is invalid: must be >= 1")
 
@@ -94,11 +103,19 @@ def _simulate(args: SimulateArgs, opts: RunOptions) -> int:
 
     from agents.evaluate.simulate import simulate, summary_table
     from agents.evaluate.tables import write_table
-    from policies.baselines import make_baseline
+    from policies.registry import make_baseline
 
     def work(ctx: Any) -> dict[str, Any]:
-        rows = [simulate(make_baseline(p), preset=args.preset, hours=args.hours, seed=args.seed,
-                         batch_size=args.batch_size) for p in args.policy]  # fmt: skip
+        rows = [
+            simulate(
+                make_baseline(p),
+                preset=args.preset,
+                hours=args.hours,
+                seed=args.seed,
+                batch_size=args.batch_size,
+            )
+            for p in args.policy
+        ]
         text = f"preset={args.preset} simulated {args.hours:g} h, seed {args.seed}\n\n"
         text += summary_table(rows) + "\n"
         ctx.path("results", "simulate.md").write_text(text)
@@ -120,8 +137,9 @@ def _log(args: Any, opts: RunOptions) -> int:
 def _tokenize(args: Any, opts: RunOptions) -> int:
     from agents.run.stages import run_tokenize
 
-    return _report(opts, "tokenize", args,
-                   lambda run: run_tokenize(run, args, opts.force, opts.progress))  # fmt: skip
+    return _report(
+        opts, "tokenize", args, lambda run: run_tokenize(run, args, opts.force, opts.progress)
+    )
 
 
 def _trainer_command(trainer_name: str) -> Callable[[Any, RunOptions], int]:
@@ -147,15 +165,20 @@ def _cascade(args: Any, opts: RunOptions) -> int:
     from agents.run.model_stages import run_cascade
 
     knobs = cliargs.to_dict(args)
-    return _report(opts, "cascade_coldstart" if args.coldstart else "cascade", args,
-                   lambda run: run_cascade(run, knobs, opts.force, args.coldstart, args.seed))  # fmt: skip
+    return _report(
+        opts,
+        "cascade_coldstart" if args.coldstart else "cascade",
+        args,
+        lambda run: run_cascade(run, knobs, opts.force, args.coldstart, args.seed),
+    )
 
 
 def _evaluate(args: Any, opts: RunOptions) -> int:
     from agents.run.evaluate_stage import run_evaluate
 
-    code = _report(opts, "evaluate", args,
-                   lambda run: run_evaluate(run, args, opts.force, opts.progress))  # fmt: skip
+    code = _report(
+        opts, "evaluate", args, lambda run: run_evaluate(run, args, opts.force, opts.progress)
+    )
     for preset in args.presets or ():
         print(f"results: {opts.run_dir / 'results' / 'eval' / preset / 'summary.md'}")
     return code
@@ -184,8 +207,9 @@ def _calibrate(args: CalibrateArgs, opts: RunOptions) -> int:
     from agents.evaluate.calibration import calibrate, format_calibration_table
 
     def work(ctx: Any) -> dict[str, Any]:
-        figures = calibrate(args.preset, args.days, args.seed, args.start_hour, args.policy,
-                            progress=opts.progress)  # fmt: skip
+        figures = calibrate(
+            args.preset, args.days, args.seed, args.start_hour, args.policy, progress=opts.progress
+        )
         table = format_calibration_table(figures)
         ctx.path("results", "calibration.md").write_text(table + "\n")
         ctx.path("results", "calibration.json").write_text(json.dumps(figures, indent=2))
@@ -210,10 +234,20 @@ def _dashboard(args: DashboardArgs, opts: RunOptions) -> int:
     if importlib.util.find_spec("streamlit") is None:
         raise RunDirError("streamlit is not installed: pip install -e '.[dashboard]'")
     app = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app),
-           f"--server.port={args.port}", f"--server.address={args.address}",
-           f"--server.headless={'false' if args.browser else 'true'}",
-           "--browser.gatherUsageStats=false", "--", "--run-dir", str(opts.run_dir)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        f"--server.port={args.port}",
+        f"--server.address={args.address}",
+        f"--server.headless={'false' if args.browser else 'true'}",
+        "--browser.gatherUsageStats=false",
+        "--",
+        "--run-dir",
+        str(opts.run_dir),
+    ]
     print(f"dashboard on http://{args.address}:{args.port} for {opts.run_dir} (Ctrl-C to stop)")
     return subprocess.call(cmd)
 
@@ -252,23 +286,37 @@ def _report(opts: RunOptions, name: str, args: Any, go: Callable[[RunDir], Any])
         run.record_command(name, cliargs.to_dict(args), opts.force)
     code = 0
     for st in result if isinstance(result, list) else [result]:
-        if st.status == "unavailable":
-            print(f"{st.name}: not available yet: {st.reason}", file=sys.stderr)
-            code = 3
-        else:
-            verb = "done" if st.status == "ran" else "already done, kept (--force redoes it)"
-            print(f"{st.name}: {verb}: {describe_stage(st.outcome.record)}")
+        verb = "done" if st.status == "ran" else "already done, kept (--force redoes it)"
+        print(f"{st.name}: {verb}: {describe_stage(st.outcome.record)}")
     print(f"run directory: {run.root}")
     return code
 
 
-def _external(module: str, name: str) -> Callable[[], type]:
-    def load() -> type:
-        from agents.run.stages import external
+def _trained(name: str) -> Callable[[], type]:
+    """The args class of trainer ``name`` (:mod:`agents.train.registry`)."""
 
-        return external(module, name)[0]
+    def load() -> type:
+        from agents.run.stages import registered
+
+        return registered(name)()[0]
 
     return load
+
+
+def _aligner_args(argv: Sequence[str]) -> type:
+    """``liveenv align``'s config: the args class of the aligner ``--method`` names."""
+    from agents.align.registry import aligner_for
+
+    method = "ecpo"
+    for i, token in enumerate(argv):
+        if token == "--method" and i + 1 < len(argv):
+            method = argv[i + 1]
+        elif token.startswith("--method="):
+            method = token.split("=", 1)[1]
+    try:
+        return aligner_for(method).args
+    except ValueError as e:
+        raise SystemExit(f"liveenv align: error: argument --method: {e}") from None
 
 
 def _own(module: str, name: str) -> Callable[[], type]:
@@ -280,40 +328,96 @@ def _own(module: str, name: str) -> Callable[[], type]:
     return load
 
 
-COMMANDS: dict[str, Command] = {c.name: c for c in (
-    Command("simulate", "run baseline policies in a world and print a summary",
-            _own("agents.run.cli", "SimulateArgs"), _simulate),
-    Command("log", "simulate a world under a behaviour policy and log every impression",
-            _own("agents.run.stages", "LogArgs"), _log),
-    Command("calibrate", "compare the simulated world with KuaiLive's figures",
-            _own("agents.run.cli", "CalibrateArgs"), _calibrate),
-    Command("tokenize", "fit the semantic-ID tokenizer on the run's log",
-            _own("agents.run.stages", "TokenizeArgs"), _tokenize),
-    Command("pretrain", "pretrain the OneLive generator on the run's log",
-            _external("agents.train.pretrain", "PretrainArgs"), _trainer_command("PRETRAIN"),
-            exclude=("out", "resume", "progress"), trainer=("agents.run.model_stages", "PRETRAIN")),
-    Command("reward", "train the multi-objective reward model on the run's log",
-            _external("agents.train.reward", "RewardArgs"), _trainer_command("REWARD"),
-            exclude=("out", "progress"), defaults={"log": ""},
-            trainer=("agents.run.model_stages", "REWARD")),
-    Command("align", "align the pretrained generator to the reward weights (GRPO/ECPO)",
-            _external("agents.align.grpo", "AlignArgs"), _trainer_command("ALIGN"),
-            exclude=("out", "resume", "progress"), trainer=("agents.run.model_stages", "ALIGN"),
-            fill_inputs=True),
-    Command("cascade", "train the cascade baseline (retrieval + ranker) on the run's log",
-            _external("agents.train.cascade", "TrainCascadeArgs"), _cascade,
-            exclude=("out", "logs", "threads", "name")),
-    Command("evaluate", "evaluate every policy of the run in the simulator",
-            _own("agents.run.evaluate_stage", "EvaluateArgs"), _evaluate),
-    Command("sweep", "align and evaluate over a grid of reward weights (Pareto front)",
-            _external("agents.align.sweep", "SweepArgs"), lambda a, o: _sweep(a, o),
-            exclude=("out", "progress"), defaults={"generator": ""},
-            trainer=("agents.run.sweep_stage", "SWEEP")),
-    Command("dashboard", "open the Streamlit dashboard on a run directory",
-            _own("agents.run.cli", "DashboardArgs"), _dashboard),
-    Command("demo", "the whole pipeline on a small default world, then report.md",
-            _own("agents.run.demo", "DemoArgs"), _demo),
-)}  # fmt: skip
+COMMANDS: dict[str, Command] = {
+    c.name: c
+    for c in (
+        Command(
+            "simulate",
+            "run baseline policies in a world and print a summary",
+            _own("agents.run.cli", "SimulateArgs"),
+            _simulate,
+        ),
+        Command(
+            "log",
+            "simulate a world under a behaviour policy and log every impression",
+            _own("agents.run.stages", "LogArgs"),
+            _log,
+        ),
+        Command(
+            "calibrate",
+            "compare the simulated world with KuaiLive's figures",
+            _own("agents.run.cli", "CalibrateArgs"),
+            _calibrate,
+        ),
+        Command(
+            "tokenize",
+            "fit the semantic-ID tokenizer on the run's log",
+            _own("agents.run.stages", "TokenizeArgs"),
+            _tokenize,
+        ),
+        Command(
+            "pretrain",
+            "pretrain the OneLive generator on the run's log",
+            _trained("pretrain"),
+            _trainer_command("PRETRAIN"),
+            exclude=("out", "resume", "progress"),
+            trainer=("agents.run.model_stages", "PRETRAIN"),
+        ),
+        Command(
+            "reward",
+            "train the multi-objective reward model on the run's log",
+            _trained("reward"),
+            _trainer_command("REWARD"),
+            exclude=("out", "progress"),
+            defaults={"log": ""},
+            trainer=("agents.run.model_stages", "REWARD"),
+        ),
+        Command(
+            "align",
+            "align the pretrained generator to the reward weights (--method ecpo, grpo or dpo)",
+            _trained("align"),
+            _trainer_command("ALIGN"),
+            exclude=("out", "resume", "progress"),
+            trainer=("agents.run.model_stages", "ALIGN"),
+            fill_inputs=True,
+            select=_aligner_args,
+        ),
+        Command(
+            "cascade",
+            "train the cascade baseline (retrieval + ranker) on the run's log",
+            _trained("cascade"),
+            _cascade,
+            exclude=("out", "logs", "threads", "name"),
+        ),
+        Command(
+            "evaluate",
+            "evaluate every policy of the run in the simulator",
+            _own("agents.run.evaluate_stage", "EvaluateArgs"),
+            _evaluate,
+        ),
+        Command(
+            "sweep",
+            "align and evaluate over a grid of reward weights (Pareto front)",
+            _own("agents.align.sweep", "SweepArgs"),
+            lambda a, o: _sweep(a, o),
+            exclude=("out", "progress"),
+            defaults={"generator": ""},
+            trainer=("agents.run.sweep_stage", "SWEEP"),
+        ),
+        Command(
+            "dashboard",
+            "open the Streamlit dashboard on a run directory",
+            _own("agents.run.cli", "DashboardArgs"),
+            _dashboard,
+        ),
+        Command(
+            "demo",
+            "the whole pipeline on a small default world, then report.md",
+            _own("agents.run.demo", "DemoArgs"),
+            _demo,
+        ),
+    )
+}
 
 
 def _sweep(args: Any, opts: RunOptions) -> int:
@@ -330,32 +434,42 @@ def _sweep(args: Any, opts: RunOptions) -> int:
 def top_parser() -> argparse.ArgumentParser:
     """``liveenv --help``: the commands, without importing any of them."""
     parser = argparse.ArgumentParser(
-        prog="liveenv", description=__doc__.split("\n\n")[1],
+        prog="liveenv",
+        description=__doc__.split("\n\n")[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="commands:\n" + "\n".join(f"  {c.name:<11} {c.help}" for c in COMMANDS.values())
+        epilog="commands:\n"
+        + "\n".join(f"  {c.name:<11} {c.help}" for c in COMMANDS.values())
         + "\n\n`liveenv <command> --help` lists the options of one command.",
-    )  # fmt: skip
+    )
     parser.add_argument("command", choices=list(COMMANDS), metavar="command")
     return parser
 
 
-def command_parser(command: Command) -> tuple[argparse.ArgumentParser, type]:
+def command_parser(
+    command: Command, argv: Sequence[str] = ()
+) -> tuple[argparse.ArgumentParser, type]:
     """The parser of one command: its run options, then the fields of its config."""
-    config = command.config()
+    config = command.select(argv) if command.select else command.config()
     parser = argparse.ArgumentParser(
         prog=f"liveenv {command.name}",
         description=cliargs.class_summary(config) or command.help,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+    )
     cliargs.add_arguments(parser, RunOptions, group_title="run directory")
-    cliargs.add_arguments(parser, config, exclude=command.exclude, defaults=command.defaults,
-                          group_title=f"{command.name} options")  # fmt: skip
+    cliargs.add_arguments(
+        parser,
+        config,
+        exclude=command.exclude,
+        defaults=command.defaults,
+        group_title=f"{command.name} options",
+    )
     inputs = _trainer(command).paths if command.trainer else {}
     for action in parser._actions:  # "(default: )" of an input path: say which file it is
         if action.dest in inputs and action.help:
             rel = inputs[action.dest][0]
             action.help = action.help.replace("(required) ", "").replace(
-                "(default: )", f"(default: the run's {rel})")  # fmt: skip
+                "(default: )", f"(default: the run's {rel})"
+            )
     return parser, config
 
 
@@ -373,11 +487,7 @@ def parse(argv: Sequence[str]) -> tuple[Command, Any, RunOptions]:
         top_parser().parse_args(argv or ["--help"])
     top_parser().parse_args(argv[:1])  # refuses an unknown command with the list
     command = COMMANDS[argv[0]]
-    try:
-        parser, config = command_parser(command)
-    except Exception as e:  # Unavailable: the command's module has not landed
-        print(f"liveenv {command.name}: not available yet: {e}", file=sys.stderr)
-        raise SystemExit(3) from None
+    parser, config = command_parser(command, argv[1:])
     ns = parser.parse_args(argv[1:])
     try:
         opts = cliargs.from_namespace(RunOptions, ns)
@@ -405,8 +515,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(command.run(args, opts))
     except KeyboardInterrupt:
-        print(f"\nliveenv {command.name}: interrupted; run the same command again to resume",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"\nliveenv {command.name}: interrupted; run the same command again to resume",
+            file=sys.stderr,
+        )
         return 130
     except (RunDirError, ValueError, FileNotFoundError) as e:
         if os.environ.get("LIVEENV_DEBUG"):

@@ -109,8 +109,11 @@ def _source_docs(cls: type) -> dict[str, str]:
         source = textwrap.dedent(inspect.getsource(cls))
     except (OSError, TypeError):
         return {}
-    comments = {tok.start[0]: tok.string.lstrip("#").strip()
-                for tok in _tokens(source) if tok.type == tokenize.COMMENT}  # fmt: skip
+    comments = {
+        tok.start[0]: tok.string.lstrip("#").strip()
+        for tok in _tokens(source)
+        if tok.type == tokenize.COMMENT
+    }
     body = next((n for n in ast.parse(source).body if isinstance(n, ast.ClassDef)), None)
     docs: dict[str, str] = {}
     if body is None:
@@ -120,8 +123,11 @@ def _source_docs(cls: type) -> dict[str, str]:
         if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
             continue
         name, nxt = node.target.id, nodes[i + 1] if i + 1 < len(nodes) else None
-        if (isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
-                and isinstance(nxt.value.value, str)):  # fmt: skip
+        if (
+            isinstance(nxt, ast.Expr)
+            and isinstance(nxt.value, ast.Constant)
+            and isinstance(nxt.value.value, str)
+        ):
             docs[name] = " ".join(inspect.cleandoc(nxt.value.value).split())
         elif node.end_lineno in comments:
             docs[name] = comments[node.end_lineno]
@@ -267,9 +273,15 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def add_arguments(parser: argparse.ArgumentParser, cls: type, *, prefix: str = "",
-                  exclude: Sequence[str] = (), group_title: str | None = None,
-                  defaults: Mapping[str, Any] | None = None) -> None:  # fmt: skip
+def add_arguments(
+    parser: argparse.ArgumentParser,
+    cls: type,
+    *,
+    prefix: str = "",
+    exclude: Sequence[str] = (),
+    group_title: str | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> None:
     """Add one option per field of the dataclass ``cls`` to ``parser``
     (``defaults``: field name -> a default that replaces the class's)."""
     if not dataclasses.is_dataclass(cls):
@@ -296,8 +308,11 @@ def _add_field(target: Any, name: str, tp: Any, default: Any, doc: str, prefix: 
     flags = [f"--{prefix}{name.replace('_', '-')}"]
     required = default is dataclasses.MISSING
     shown = "" if required else f" (default: {_show(default)})"
-    kwargs: dict[str, Any] = {"dest": dest, "help": (doc + shown).strip() or None,
-                              "metavar": _metavar(spec, optional)}  # fmt: skip
+    kwargs: dict[str, Any] = {
+        "dest": dest,
+        "help": (doc + shown).strip() or None,
+        "metavar": _metavar(spec, optional),
+    }
     if required:
         kwargs["required"] = True
     else:
@@ -331,8 +346,14 @@ def _metavar(spec: _Spec, optional: bool) -> str | tuple[str, ...] | None:
     return f"{name}|none" if optional else name
 
 
-def from_namespace(cls: type[T], ns: argparse.Namespace, *, prefix: str = "",
-                   exclude: Sequence[str] = (), **given: Any) -> T:  # fmt: skip
+def from_namespace(
+    cls: type[T],
+    ns: argparse.Namespace,
+    *,
+    prefix: str = "",
+    exclude: Sequence[str] = (),
+    **given: Any,
+) -> T:
     """An instance of ``cls`` from parsed options (``given`` fills excluded fields).
 
     Raises ``ValueError`` from the class's own validation, or naming a value
@@ -361,13 +382,18 @@ def _collect(tp: Any, raw: Any, name: str) -> Any:
     return spec.collect(raw)
 
 
-def parser_for(cls: type, prog: str | None = None, description: str | None = None,
-               parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:  # fmt: skip
+def parser_for(
+    cls: type,
+    prog: str | None = None,
+    description: str | None = None,
+    parser: argparse.ArgumentParser | None = None,
+) -> argparse.ArgumentParser:
     """An ``ArgumentParser`` (or ``parser`` filled in) for the dataclass ``cls``."""
     doc = description if description is not None else class_summary(cls)
     if parser is None:
-        parser = argparse.ArgumentParser(prog=prog, description=doc,
-                                         formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+        parser = argparse.ArgumentParser(
+            prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
     add_arguments(parser, cls)
     return parser
 

@@ -28,7 +28,6 @@ from agents.run.stages import (
     StageStatus,
     TokenizeArgs,
     Trainer,
-    Unavailable,
     run_inputs,
     run_log,
     run_tokenize,
@@ -36,7 +35,8 @@ from agents.run.stages import (
 )
 from agents.run.world import WorldArgs
 
-#: Per budget: the knobs of each stage (fields a trainer does not have are dropped).
+#: Per budget: the knobs of each stage (each a field of the stage's args; an unknown
+#: knob is refused when the stage's args are built).
 BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
     "demo": {
         "tokenize": {"epochs": 2},
@@ -74,8 +74,18 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }  # fmt: skip
 
-STAGES = ("log", "tokenize", "pretrain", "reward", "align", "cascade", "cascade_coldstart",
-          "evaluate", "stress", "sweep")  # fmt: skip
+STAGES = (
+    "log",
+    "tokenize",
+    "pretrain",
+    "reward",
+    "align",
+    "cascade",
+    "cascade_coldstart",
+    "evaluate",
+    "stress",
+    "sweep",
+)
 
 __all__ = ["BUDGETS", "STAGES", "DemoArgs", "run_demo"]
 
@@ -114,11 +124,21 @@ class DemoArgs:
             raise ValueError(f"skip={bad} names unknown stages; allowed: {list(STAGES)}")
         LogArgs(world=self.world, days=self.days)  # validates days
         EvaluateArgs(presets=self.stress_presets)  # validates the presets
+        if self.weights is not None:  # refused here, before any stage runs
+            from agents.align.common import parse_weights
+
+            parse_weights(self.weights, "--weights")
 
 
 def _make(cls: type, knobs: dict[str, Any], **fixed: Any) -> Any:
-    """``cls(**knobs, **fixed)`` keeping only fields ``cls`` has."""
+    """``cls(**knobs, **fixed)``: every knob must be a field of ``cls`` (a misspelt
+    budget knob is refused, not dropped); ``fixed`` values ``cls`` lacks are left out."""
     names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(knobs) - names)
+    if unknown:
+        raise ValueError(
+            f"budget knob(s) {unknown} are not fields of {cls.__name__}; allowed: {sorted(names)}"
+        )
     return cls(**{k: v for k, v in {**knobs, **fixed}.items() if k in names})
 
 
@@ -127,23 +147,21 @@ def _trainer_args(trainer: Trainer, knobs: dict[str, Any], **fixed: Any) -> Any:
     return _make(args_cls, knobs, **fixed)
 
 
-def _train(run: RunDir, trainer: Trainer, knobs: dict[str, Any], force: bool,
-           **fixed: Any) -> StageStatus:  # fmt: skip
-    try:
-        args = _trainer_args(trainer, knobs, **run_inputs(run, trainer), **fixed)
-    except Unavailable as e:
-        return StageStatus(trainer.stage, "unavailable", str(e))
+def _train(
+    run: RunDir, trainer: Trainer, knobs: dict[str, Any], force: bool, **fixed: Any
+) -> StageStatus:
+    args = _trainer_args(trainer, knobs, **run_inputs(run, trainer), **fixed)
     return train_stage(run, trainer, args, force)
 
 
-def demo_stages(args: DemoArgs, run: RunDir, force: bool,
-                progress: bool) -> list[tuple[str, Callable[[], Any]]]:  # fmt: skip
+def demo_stages(
+    args: DemoArgs, run: RunDir, force: bool, progress: bool
+) -> list[tuple[str, Callable[[], Any]]]:
     """The stages of the demo, in order, as (name, thunk)."""
     b = BUDGETS[args.budget]
     common = {"seed": args.seed, "progress": progress, "threads": 1}
     overrides = args.world.online_overrides()  # alignment's request pool: the evening
-    log_args = LogArgs(world=args.world, days=args.days, seed=args.seed,
-                       start_hour=args.start_hour)  # fmt: skip
+    log_args = LogArgs(world=args.world, days=args.days, seed=args.seed, start_hour=args.start_hour)
     tok_args = _make(TokenizeArgs, b["tokenize"], seed=args.seed)
     eval_args = EvaluateArgs(**b["evaluate"])
     stress = (
@@ -154,27 +172,45 @@ def demo_stages(args: DemoArgs, run: RunDir, force: bool,
         ("tokenize", lambda: run_tokenize(run, tok_args, force, progress)),
         ("pretrain", lambda: _train(run, PRETRAIN, b["pretrain"], force, **common)),
         ("reward", lambda: _train(run, REWARD, b["reward"], force, **common)),
-        ("align", lambda: _train(run, ALIGN, b["align"], force, **common, weights=args.weights,
-                                 preset=args.world.preset, overrides=overrides)),
+        (
+            "align",
+            lambda: _train(
+                run,
+                ALIGN,
+                b["align"],
+                force,
+                **common,
+                weights=args.weights,
+                preset=args.world.preset,
+                overrides=overrides,
+            ),
+        ),
         ("cascade", lambda: run_cascade(run, b["cascade"], force, seed=args.seed)),
-        *([("cascade_coldstart", lambda: run_cascade(run, b["cascade"], force, True, args.seed))]
-          if args.coldstart else []),
+        *(
+            [("cascade_coldstart", lambda: run_cascade(run, b["cascade"], force, True, args.seed))]
+            if args.coldstart
+            else []
+        ),
         ("evaluate", lambda: run_evaluate(run, eval_args, force, progress)),
         *([("stress", lambda: run_evaluate(run, stress, force, progress))] if stress else []),
         ("sweep", lambda: _sweep(run, b["sweep"], force, args, progress)),
-    ]  # fmt: skip
+    ]
     return [(name, _left_out(name) if name in args.skip else thunk) for name, thunk in stages]
 
 
-def _sweep(run: RunDir, knobs: dict[str, Any], force: bool, args: DemoArgs,
-           progress: bool) -> StageStatus:  # fmt: skip
+def _sweep(
+    run: RunDir, knobs: dict[str, Any], force: bool, args: DemoArgs, progress: bool
+) -> StageStatus:
     from agents.run.sweep_stage import SWEEP, run_sweep
 
-    try:
-        sweep_args = _trainer_args(SWEEP, knobs, **run_inputs(run, SWEEP), preset=args.world.preset,
-                                   overrides=args.world.online_overrides(), progress=progress)  # fmt: skip
-    except Unavailable as e:
-        return StageStatus("sweep", "unavailable", str(e))
+    sweep_args = _trainer_args(
+        SWEEP,
+        knobs,
+        **run_inputs(run, SWEEP),
+        preset=args.world.preset,
+        overrides=args.world.online_overrides(),
+        progress=progress,
+    )
     return run_sweep(run, sweep_args, force)
 
 
@@ -184,15 +220,16 @@ def _left_out(name: str) -> Callable[[], StageStatus]:
 
 def _print_status(i: int, n: int, st: StageStatus) -> None:
     head = f"[{i}/{n}] {st.name:<24}"
-    if st.status in ("unavailable", "left_out"):
+    if st.status == "left_out":
         print(f"{head} skipped: {st.reason}", flush=True)
         return
     verb = "done" if st.status == "ran" else "already done, kept"
     print(f"{head} {verb} ({st.wall_s:,.0f} s): {describe_stage(st.outcome.record)}", flush=True)
 
 
-def run_demo(args: DemoArgs, run_dir: str | Path, force: bool = False,
-             progress: bool = True) -> tuple[Path, list[StageStatus]]:  # fmt: skip
+def run_demo(
+    args: DemoArgs, run_dir: str | Path, force: bool = False, progress: bool = True
+) -> tuple[Path, list[StageStatus]]:
     """Run (or resume) the demo in ``run_dir``; return the report path and the statuses."""
     run = RunDir(run_dir)
     start = time.perf_counter()
@@ -215,6 +252,11 @@ def run_demo(args: DemoArgs, run_dir: str | Path, force: bool = False,
             if name == "log" and run.record("log") is not None:
                 run.record_command("log", log_args, force)  # later stages read the world
         run.record_command("demo", recorded, force)
-        report = write_report(run, statuses, "liveenv demo", time.perf_counter() - start,
-                              main_preset=args.world.preset)  # fmt: skip
+        report = write_report(
+            run,
+            statuses,
+            "liveenv demo",
+            time.perf_counter() - start,
+            main_preset=args.world.preset,
+        )
     return report, statuses

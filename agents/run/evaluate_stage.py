@@ -82,8 +82,9 @@ class EvaluateArgs:
         )
 
 
-def run_evaluate(run: RunDir, args: EvaluateArgs, force: bool = False,
-                 progress: bool = True) -> list[StageStatus]:  # fmt: skip
+def run_evaluate(
+    run: RunDir, args: EvaluateArgs, force: bool = False, progress: bool = True
+) -> list[StageStatus]:
     """One ``evaluate-<preset>`` stage per preset of ``args`` (default: the run's)."""
     world = args.world(run)
     presets = args.presets or (world.preset,)
@@ -91,8 +92,12 @@ def run_evaluate(run: RunDir, args: EvaluateArgs, force: bool = False,
     statuses = []
     for preset in presets:
         name = f"evaluate-{preset}"
-        spec = {"args": cliargs.to_dict(args), "preset": preset, "world": cliargs.to_dict(world),
-                "policies": _policy_files(run)}  # fmt: skip
+        spec = {
+            "args": cliargs.to_dict(args),
+            "preset": preset,
+            "world": cliargs.to_dict(world),
+            "policies": _policy_files(run),
+        }
         fp = stage_fingerprint(run, spec, models)
 
         def work(ctx: StageContext, preset: str = preset) -> dict[str, Any]:
@@ -114,28 +119,51 @@ def _policy_files(run: RunDir) -> dict[str, list[int]]:
     return out
 
 
-def _evaluate_preset(run: RunDir, ctx: StageContext, args: EvaluateArgs, world: WorldArgs,
-                     preset: str, progress: bool) -> dict[str, Any]:  # fmt: skip
+def _evaluate_preset(
+    run: RunDir,
+    ctx: StageContext,
+    args: EvaluateArgs,
+    world: WorldArgs,
+    preset: str,
+    progress: bool,
+) -> dict[str, Any]:
     from agents.evaluate.online import evaluate
     from agents.evaluate.tables import markdown_summary, save_figures, save_report
 
     config = world.config(preset, start_hour=args.start_hour)
     policies = run_policies(run, args.policies, slate_size=config.slate_size)
-    result = evaluate(policies, preset, args.seeds, args.steps, config=config,
-                      progress=progress, expected=args.expected)  # fmt: skip
+    result = evaluate(
+        policies,
+        preset,
+        args.seeds,
+        args.steps,
+        config=config,
+        progress=progress,
+        expected=args.expected,
+    )
     out = ctx.path(W.EVAL_DIR, preset, "x").parent
     save_report(result, out, figures=False)
     figures = save_figures(result, ctx.path(W.FIGURES, preset, "x").parent)
-    meta = {"preset": preset, "world": world.overrides(preset), "seeds": list(args.seeds),
-            "steps_per_seed": args.steps, "start_hour": args.start_hour,
-            "policies": list(result.ranking()), "references": result.references,
-            "wall_s": result.wall_s}  # fmt: skip
+    meta = {
+        "preset": preset,
+        "world": world.overrides(preset),
+        "seeds": list(args.seeds),
+        "steps_per_seed": args.steps,
+        "start_hour": args.start_hour,
+        "policies": list(result.ranking()),
+        "references": result.references,
+        "wall_s": result.wall_s,
+    }
     atomic_write_bytes(out / "meta.json", (json.dumps(meta, indent=2) + "\n").encode())
     overall = result.overall()
-    return {**meta, "figures": [f"{W.FIGURES}/{preset}/{p.name}" for p in figures],
-            "summary_md": markdown_summary(result),
-            "oracle_normalised": dict(zip(overall["policy"],
-                                          overall["oracle_normalised_mean"].round(4), strict=True))}  # fmt: skip
+    return {
+        **meta,
+        "figures": [f"{W.FIGURES}/{preset}/{p.name}" for p in figures],
+        "summary_md": markdown_summary(result),
+        "oracle_normalised": dict(
+            zip(overall["policy"], overall["oracle_normalised_mean"].round(4), strict=True)
+        ),
+    }
 
 
 def eval_presets(root: str | Path) -> list[str]:
@@ -155,6 +183,8 @@ def load_eval(root: str | Path, preset: str) -> dict[str, Any]:
     return {
         "summary": pd.read_csv(folder / "summary.csv"),
         "table": pd.read_csv(folder / "table.csv") if (folder / "table.csv").is_file() else None,
-        "summary_md": (folder / "summary.md").read_text() if (folder / "summary.md").is_file() else "",
+        "summary_md": (folder / "summary.md").read_text()
+        if (folder / "summary.md").is_file()
+        else "",
         "meta": json.loads(meta_path.read_text()) if meta_path.is_file() else {},
-    }  # fmt: skip
+    }

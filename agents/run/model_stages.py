@@ -20,19 +20,17 @@ from agents.run.rundir import RunDir, StageContext
 from agents.run.stages import (
     StageStatus,
     Trainer,
-    Unavailable,
     check_log,
-    external,
+    registered,
     stage_fingerprint,
 )
 from policies.base import Policy
-from policies.baselines import make_baseline
+from policies.registry import baseline_names, learned_folders, make_baseline
 
 POLICY_FILE = "policy.npz"
-BASELINE_NAMES = ("random", "popular", "engaging", "oracle")
+BASELINE_NAMES = baseline_names()
 #: model name -> its folder in the run directory, in the order they are shown
-MODEL_FOLDERS = {"cascade": W.CASCADE, "cascade_coldstart": f"{W.CASCADE}_coldstart",
-                 "pretrained": W.GENERATOR, "aligned": W.ALIGNED}  # fmt: skip
+MODEL_FOLDERS = {name: f"checkpoints/{folder}" for name, folder in learned_folders().items()}
 
 __all__ = ["ALIGN", "PRETRAIN", "REWARD", "available_policies", "run_cascade", "run_policies"]
 
@@ -47,8 +45,7 @@ def _generator_policy(folder: Path, args: Any) -> dict[str, Any]:
         if not source.is_file():
             raise FileNotFoundError(f"{folder}: no tokenizer.pt and {source} is not a file")
         tokenizer.write_bytes(source.read_bytes())
-    policy = GeneratorPolicy.from_files(folder / "model.pt", tokenizer=tokenizer,
-                                        name=folder.name)  # fmt: skip
+    policy = GeneratorPolicy.from_files(folder / "model.pt", tokenizer=tokenizer, name=folder.name)
     policy.save(folder / POLICY_FILE)
     return {"policy": f"{folder.name}/{POLICY_FILE}"}
 
@@ -71,42 +68,63 @@ def _reward_calibration(folder: Path, args: Any) -> dict[str, Any]:
         return {}
     ece = pd.read_csv(path)
     ece = ece[ece["head"] == "tower"] if "head" in ece else ece
-    return {"relative_ece": {r.objective: round(float(r.relative_ece), 3)
-                             for r in ece.itertuples()}}  # fmt: skip
+    return {
+        "relative_ece": {r.objective: round(float(r.relative_ece), 3) for r in ece.itertuples()}
+    }
 
 
 PRETRAIN = Trainer(
-    stage="pretrain", module="agents.train.pretrain", args_name="PretrainArgs", fn_name="pretrain",
-    output=W.GENERATOR, finish=_generator_policy,
+    stage="pretrain",
+    source=registered("pretrain"),
+    output=W.GENERATOR,
+    finish=_generator_policy,
     paths={"log": (W.LOG_DIR, "log"), "tokenizer": (W.TOKENIZER, "tokenize")},
-)  # fmt: skip
+)
 REWARD = Trainer(
-    stage="reward", module="agents.train.reward", args_name="RewardArgs",
-    fn_name="train_reward_model", output=W.REWARD_MODEL, paths={"log": (W.LOG_DIR, "log")},
-    finish=_reward_calibration, final="reward_model.pt",
-)  # fmt: skip
+    stage="reward",
+    source=registered("reward"),
+    output=W.REWARD_MODEL,
+    paths={"log": (W.LOG_DIR, "log")},
+    finish=_reward_calibration,
+    final="reward_model.pt",
+)
 ALIGN = Trainer(
-    stage="align", module="agents.align.grpo", args_name="AlignArgs", fn_name="align",
-    output=W.ALIGNED, finish=_aligned_policy,
-    paths={"generator": (f"{W.GENERATOR}/model.pt", "pretrain"),
-           "reward_model": (f"{W.REWARD_MODEL}/reward_model.pt", "reward")},
+    stage="align",
+    source=registered("align"),
+    output=W.ALIGNED,
+    finish=_aligned_policy,
+    paths={
+        "generator": (f"{W.GENERATOR}/model.pt", "pretrain"),
+        "reward_model": (f"{W.REWARD_MODEL}/reward_model.pt", "reward"),
+    },
     ignore=("out", "resume", "progress", "threads", "stop_at"),
-)  # fmt: skip
+)
 
 
-def run_cascade(run: RunDir, knobs: dict[str, Any], force: bool = False,
-                coldstart: bool = False, seed: int = 0) -> StageStatus:  # fmt: skip
+def run_cascade(
+    run: RunDir, knobs: dict[str, Any], force: bool = False, coldstart: bool = False, seed: int = 0
+) -> StageStatus:
     """Train the cascade (``coldstart``: with the cluster memory) on the run's log."""
     stage = "cascade_coldstart" if coldstart else "cascade"
-    try:
-        args_cls, train, save = external("agents.train.cascade", "TrainCascadeArgs",
-                                         "train_cascade", "save_result")  # fmt: skip
-    except Unavailable as e:
-        return StageStatus(stage, "unavailable", str(e))
+    from agents.train.cascade import TrainCascadeArgs as args_cls
+    from agents.train.cascade import save_result as save
+    from agents.train.cascade import train_cascade as train
+
     names = {f.name for f in dataclasses.fields(args_cls)}
-    given = {k: v for k, v in knobs.items() if k in names}
-    args = args_cls(**{**given, "logs": (str(run.root / W.LOG_DIR),), "coldstart": coldstart,
-                       "seed": seed, "name": stage, "threads": 1})  # fmt: skip
+    unknown = sorted(set(knobs) - names)
+    if unknown:
+        raise ValueError(f"cascade knob(s) {unknown} are not fields of {args_cls.__name__}")
+    given = dict(knobs)
+    args = args_cls(
+        **{
+            **given,
+            "logs": (str(run.root / W.LOG_DIR),),
+            "coldstart": coldstart,
+            "seed": seed,
+            "name": stage,
+            "threads": 1,
+        }
+    )
     fp = stage_fingerprint(run, args, ["log"], ignore=("out", "threads", "logs"))
 
     def work(ctx: StageContext) -> dict[str, Any]:
@@ -115,8 +133,13 @@ def run_cascade(run: RunDir, knobs: dict[str, Any], force: bool = False,
         result = train(dataclasses.replace(args, out=str(out)))
         save(result, dataclasses.replace(args, out=str(out)))
         h = result.history
-        return {"output": MODEL_FOLDERS[stage], "rows": result.rows, "wall_s": result.wall_s,
-                "tower_val": h.get("tower_val", [])[-1:], "ranker_val": h.get("ranker_val", [])[-1:]}  # fmt: skip
+        return {
+            "output": MODEL_FOLDERS[stage],
+            "rows": result.rows,
+            "wall_s": result.wall_s,
+            "tower_val": h.get("tower_val", [])[-1:],
+            "ranker_val": h.get("ranker_val", [])[-1:],
+        }
 
     outcome = run.run_stage(stage, work, fp, force)
     return StageStatus(stage, "skipped" if outcome.skipped else "ran", outcome=outcome)
@@ -138,8 +161,9 @@ def available_policies(run: RunDir | None) -> dict[str, str]:
     return found
 
 
-def run_policies(run: RunDir | None, names: Sequence[str] = (),
-                 slate_size: int = 1) -> dict[str, Policy]:  # fmt: skip
+def run_policies(
+    run: RunDir | None, names: Sequence[str] = (), slate_size: int = 1
+) -> dict[str, Policy]:
     """The policies ``names`` (empty: all of :func:`available_policies`), loaded."""
     known = available_policies(run)
     wanted = list(names) or list(known)

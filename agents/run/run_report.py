@@ -37,44 +37,62 @@ def describe_stage(record: StageRecord) -> str:
     s, name = record.summary, record.name
     if name == "log":
         w = s.get("world", {})
-        return (f"{_n(s.get('rows'))} impressions, {_n(s.get('days'), 1)} simulated day(s) of "
-                f"`{w.get('preset', '?')}` ({_n(w.get('n_users'))} users, "
-                f"{_n(w.get('n_streamers'))} streamers) under the `{s.get('policy')}` policy")  # fmt: skip
+        return (
+            f"{_n(s.get('rows'))} impressions, {_n(s.get('days'), 1)} simulated day(s) of "
+            f"`{w.get('preset', '?')}` ({_n(w.get('n_users'))} users, "
+            f"{_n(w.get('n_streamers'))} streamers) under the `{s.get('policy')}` policy"
+        )
     if name == "tokenize":
-        return (f"{s.get('mode')} SIDs, codebooks {s.get('vocab_sizes')}; "
-                f"{_n(s.get('distinct_sids'))} distinct SIDs for {_n(s.get('distinct_rooms'))} "
-                f"rooms in the log, utilisation per level {s.get('codebook_utilisation')}, "
-                f"{_n(100 * float(s.get('collision_rate', 0)), 1)} % of rooms share a SID with "
-                f"another room live at the same time")  # fmt: skip
+        return (
+            f"{s.get('mode')} SIDs, codebooks {s.get('vocab_sizes')}; "
+            f"{_n(s.get('distinct_sids'))} distinct SIDs for {_n(s.get('distinct_rooms'))} "
+            f"rooms in the log, utilisation per level {s.get('codebook_utilisation')}, "
+            f"{_n(100 * float(s.get('collision_rate', 0)), 1)} % of rooms share a SID with "
+            f"another room live at the same time"
+        )
     if name == "pretrain":
-        return (f"generator of {_n(s.get('n_params'))} parameters, {_n(s.get('steps'))} steps on "
-                f"{_n(s.get('n_train'))} examples ({_n(s.get('tokens_per_s'))} tokens/s); "
-                f"validation loss {_n(s.get('final_valid_loss'), 3)}")  # fmt: skip
+        return (
+            f"generator of {_n(s.get('n_params'))} parameters, {_n(s.get('steps'))} steps on "
+            f"{_n(s.get('n_train'))} examples ({_n(s.get('tokens_per_s'))} tokens/s); "
+            f"validation loss {_n(s.get('final_valid_loss'), 3)}"
+        )
     if name == "reward":
         ece = ", ".join(f"{k} {v}" for k, v in s.get("relative_ece", {}).items())
         return f"reward model; relative calibration error per tower: {ece or 'n/a'}"
     if name == "align":
         first, last = s.get("first", {}), s.get("last", {})
-        return (f"{_n(s.get('iterations'))} iterations; expected return of the greedy policy on "
-                f"held-out requests {_n(first.get('env_greedy_return'), 3)} -> "
-                f"{_n(last.get('env_greedy_return'), 3)}, KL to the pretrained "
-                f"{_n(last.get('kl_ref'), 4)}")  # fmt: skip
+        return (
+            f"{_n(s.get('iterations'))} iterations; expected return of the greedy policy on "
+            f"held-out requests {_n(first.get('env_greedy_return'), 3)} -> "
+            f"{_n(last.get('env_greedy_return'), 3)}, KL to the pretrained "
+            f"{_n(last.get('kl_ref'), 4)}"
+        )
     if name.startswith("cascade"):
-        return (f"{name.replace('_', ' + ')} trained on {_n(s.get('rows'))} exposures; "
-                f"ranker validation loss {s.get('ranker_val')}")  # fmt: skip
+        return (
+            f"{name.replace('_', ' + ')} trained on {_n(s.get('rows'))} exposures; "
+            f"ranker validation loss {s.get('ranker_val')}"
+        )
     if name == "sweep":
-        return (f"{_n(s.get('cells'))} cells (weight vectors x seeds, plus the pretrained "
-                f"reference) aligned and evaluated; tables in `{s.get('output')}`")  # fmt: skip
+        return (
+            f"{_n(s.get('cells'))} cells (weight vectors x seeds, plus the pretrained "
+            f"reference) aligned and evaluated; tables in `{s.get('output')}`"
+        )
     if name.startswith("evaluate-"):
         norm = s.get("oracle_normalised", {})
         ranked = sorted(((v, k) for k, v in norm.items() if isinstance(v, float)), reverse=True)
         best = ", ".join(f"{k} {v:.2f}" for v, k in ranked)
-        return (f"{len(s.get('policies', []))} policies x seeds {s.get('seeds')} x "
-                f"{s.get('steps_per_seed')} requests; oracle-normalised: {best}")  # fmt: skip
-    scalars = {k: v for k, v in s.items()
-               if isinstance(v, int | float | str) and k not in ("output", "result", "summary_md")}  # fmt: skip
-    shown = ", ".join(f"{k} {_n(v, 3) if isinstance(v, float) else v}"
-                      for k, v in list(scalars.items())[:6])  # fmt: skip
+        return (
+            f"{len(s.get('policies', []))} policies x seeds {s.get('seeds')} x "
+            f"{s.get('steps_per_seed')} requests; oracle-normalised: {best}"
+        )
+    scalars = {
+        k: v
+        for k, v in s.items()
+        if isinstance(v, int | float | str) and k not in ("output", "result", "summary_md")
+    }
+    shown = ", ".join(
+        f"{k} {_n(v, 3) if isinstance(v, float) else v}" for k, v in list(scalars.items())[:6]
+    )
     return f"`{s.get('output', '')}`" + (f": {shown}" if shown else "")
 
 
@@ -86,9 +104,7 @@ def _pipeline_table(run: RunDir, statuses: Sequence[StageStatus]) -> str:
         status = "done (this run)" if st and st.status == "ran" else "done (earlier, kept)"
         rows.append([record.name, status, f"{record.wall_s:,.0f} s", describe_stage(record)])
     for st in statuses:
-        if st.status == "unavailable":
-            rows.append([st.name, "**skipped: not available yet**", "-", st.reason])
-        elif st.status == "left_out" and run.record(st.name) is None:
+        if st.status == "left_out" and run.record(st.name) is None:
             rows.append([st.name, "skipped", "-", st.reason])
     return markdown_table(["stage", "status", "wall time", "what it made"], rows)
 
@@ -107,21 +123,34 @@ def _results(run: RunDir, main: str | None) -> list[str]:
     if not presets:
         return ["No evaluation results yet (`liveenv evaluate`)."]
     main = main if main in presets else presets[0]
-    parts = [f"## Results on `{main}`", load_eval(run.root, main)["summary_md"].strip(),
-             *_figures(main, run.root)]  # fmt: skip
+    parts = [
+        f"## Results on `{main}`",
+        load_eval(run.root, main)["summary_md"].strip(),
+        *_figures(main, run.root),
+    ]
     others = [p for p in presets if p != main]
     if others:
         parts.append("## Stress tests: other presets")
-        parts.append("Policies trained on the run's world, evaluated on worlds with more "
-                     "newcomers (`cold_start`) or shorter broadcasts (`short_lifecycle`).")  # fmt: skip
+        parts.append(
+            "Policies trained on the run's world, evaluated on worlds with more "
+            "newcomers (`cold_start`) or shorter broadcasts (`short_lifecycle`)."
+        )
     for preset in others:
-        parts += [f"### `{preset}`", load_eval(run.root, preset)["summary_md"].strip(),
-                  *_figures(preset, run.root)[1:3]]  # fmt: skip
+        parts += [
+            f"### `{preset}`",
+            load_eval(run.root, preset)["summary_md"].strip(),
+            *_figures(preset, run.root)[1:3],
+        ]
     return parts
 
 
-def write_report(run: RunDir, statuses: Sequence[StageStatus], command: str,
-                 wall_s: float, main_preset: str | None = None) -> Path:  # fmt: skip
+def write_report(
+    run: RunDir,
+    statuses: Sequence[StageStatus],
+    command: str,
+    wall_s: float,
+    main_preset: str | None = None,
+) -> Path:
     """Write ``report.md`` of ``run`` (atomically) and return its path."""
     stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime())
     parts = [
@@ -129,11 +158,12 @@ def write_report(run: RunDir, statuses: Sequence[StageStatus], command: str,
         f"Written by `{command}` on {stamp}, {os.cpu_count()} CPU core(s); this invocation "
         f"took {wall_s:,.0f} s. Stages that were already done were kept (delete "
         f"`stages/<name>.json` or pass `--force` to redo them).",
-        "## Pipeline", _pipeline_table(run, statuses),
+        "## Pipeline",
+        _pipeline_table(run, statuses),
         *_results(run, main_preset),
         "## Look at it",
         f"```bash\nliveenv dashboard --run-dir {run.root}\n```\n\nopens the Streamlit "
         "dashboard on this run (World, Policies, Reward weights, Stress tests, Playback).",
-    ]  # fmt: skip
+    ]
     text = "\n\n".join(parts) + "\n"
     return atomic_write_bytes(run.report_path, text.encode())

@@ -87,18 +87,30 @@ class StageRecord:
         return self.finished - self.started
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT + ".stage", "version": VERSION, "name": self.name,
-                "fingerprint": self.fingerprint, "outputs": self.outputs,
-                "summary": self.summary, "started": self.started, "finished": self.finished}  # fmt: skip
+        return {
+            "format": FORMAT + ".stage",
+            "version": VERSION,
+            "name": self.name,
+            "fingerprint": self.fingerprint,
+            "outputs": self.outputs,
+            "summary": self.summary,
+            "started": self.started,
+            "finished": self.finished,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str) -> StageRecord:
         if data.get("format") != FORMAT + ".stage" or data.get("version") != VERSION:
             raise RunDirError(f"{source} is not a liveenv stage marker (version {VERSION})")
         try:
-            return cls(name=str(data["name"]), fingerprint=str(data["fingerprint"]),
-                       outputs=dict(data["outputs"]), summary=dict(data["summary"]),
-                       started=float(data["started"]), finished=float(data["finished"]))  # fmt: skip
+            return cls(
+                name=str(data["name"]),
+                fingerprint=str(data["fingerprint"]),
+                outputs=dict(data["outputs"]),
+                summary=dict(data["summary"]),
+                started=float(data["started"]),
+                finished=float(data["finished"]),
+            )
         except (KeyError, TypeError, ValueError) as e:
             raise RunDirError(f"{source}: stage marker is incomplete ({e})") from e
 
@@ -237,8 +249,13 @@ class RunDir:
                     f"the file is corrupt or was changed; rerun with --force to redo the stage"
                 )
 
-    def run_stage(self, name: str, work: Callable[[StageContext], Mapping[str, Any] | None],
-                  fingerprint: Any = None, force: bool = False) -> StageOutcome:  # fmt: skip
+    def run_stage(
+        self,
+        name: str,
+        work: Callable[[StageContext], Mapping[str, Any] | None],
+        fingerprint: Any = None,
+        force: bool = False,
+    ) -> StageOutcome:
         """Run ``work(ctx)`` as stage ``name`` unless it is done with this ``fingerprint``.
 
         ``work`` writes its files under ``ctx.stage_dir`` and returns a JSON-ready
@@ -268,8 +285,9 @@ class RunDir:
                 ckpt.rmdir()  # only when empty: a stage that kept no resume state
         if ctx.notes:
             summary.setdefault("notes", list(ctx.notes))
-        record = StageRecord(name, fp, outputs, json.loads(json.dumps(summary, default=str)),
-                             started, time.time())  # fmt: skip
+        record = StageRecord(
+            name, fp, outputs, json.loads(json.dumps(summary, default=str)), started, time.time()
+        )
         atomic_write_bytes(marker, _json_bytes(record.to_dict()))
         shutil.rmtree(ckpt, ignore_errors=True)  # finished: resume state no longer needed
         return StageOutcome(record, skipped=False)

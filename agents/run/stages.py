@@ -2,10 +2,9 @@
 its outputs back through :meth:`agents.run.rundir.RunDir.run_stage` (staged, then
 moved into place, then the done-marker).
 
-A stage whose code has not landed in this checkout (its module or function is
-missing) raises :class:`Unavailable`; the pipeline reports it and goes on.
-Stages that train through another module's ``XArgs`` dataclass and ``fn(args)``
-(pretraining, the reward model, alignment, the cascade) share one adapter,
+Stages that train through a registered trainer's ``XArgs`` dataclass and
+``fit(args)`` (:mod:`agents.train.registry`: pretraining, the reward model,
+alignment; the sweep) share one adapter,
 :func:`train_stage`: the trainer writes into the stage's persistent checkpoint
 folder (so an interrupted run continues with ``resume=True``), and its files
 are copied into ``checkpoints/<name>/`` when it returns.
@@ -14,7 +13,6 @@ are copied into ``checkpoints/<name>/`` when it returns.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import shutil
 from collections.abc import Callable, Mapping, Sequence
@@ -30,13 +28,16 @@ from agents.run.rundir import RunDir, RunDirError, StageContext, StageOutcome
 from agents.run.world import WorldArgs
 
 __all__ = [
-    "LogArgs", "StageStatus", "TokenizeArgs", "Unavailable", "check_log", "external",
-    "run_log", "run_tokenize", "stage_fingerprint", "train_stage",
-]  # fmt: skip
-
-
-class Unavailable(RuntimeError):
-    """The code of a stage is not in this checkout (yet)."""
+    "LogArgs",
+    "StageStatus",
+    "TokenizeArgs",
+    "check_log",
+    "registered",
+    "run_log",
+    "run_tokenize",
+    "stage_fingerprint",
+    "train_stage",
+]
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class StageStatus:
     """What happened to one stage in this invocation."""
 
     name: str
-    status: Literal["ran", "skipped", "unavailable", "left_out"]
+    status: Literal["ran", "skipped", "left_out"]
     reason: str = ""
     outcome: StageOutcome | None = None
 
@@ -57,22 +58,21 @@ class StageStatus:
         return self.outcome.record.wall_s if self.outcome else 0.0
 
 
-def external(module: str, *names: str) -> tuple[Any, ...]:
-    """``names`` from ``module``, or :class:`Unavailable` naming what is missing."""
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        if e.name and (module == e.name or module.startswith(e.name + ".")):
-            raise Unavailable(f"{module} is not available yet (no module {e.name})") from e
-        raise
-    missing = [n for n in names if not hasattr(mod, n)]
-    if missing:
-        raise Unavailable(f"{module} has no {', '.join(missing)} yet")
-    return tuple(getattr(mod, n) for n in names)
+def registered(name: str) -> Callable[[], tuple[type, Callable[[Any], Any]]]:
+    """The ``(args class, fit)`` of trainer ``name`` of :mod:`agents.train.registry`
+    (imported when first asked: torch is slow to load)."""
+
+    def load() -> tuple[type, Callable[[Any], Any]]:
+        from agents.train.registry import TRAINERS
+
+        return TRAINERS[name].args, TRAINERS[name].fit
+
+    return load
 
 
-def stage_fingerprint(run: RunDir, args: Any, upstream: Sequence[str] = (),
-                      ignore: Sequence[str] = ()) -> dict[str, Any]:  # fmt: skip
+def stage_fingerprint(
+    run: RunDir, args: Any, upstream: Sequence[str] = (), ignore: Sequence[str] = ()
+) -> dict[str, Any]:
     """What a stage's result depends on: its arguments and its inputs' markers."""
     data = cliargs.to_dict(args) if dataclasses.is_dataclass(args) else dict(args)
     for key in ignore:
@@ -129,8 +129,12 @@ class LogArgs:
 
     world: WorldArgs = field(default_factory=WorldArgs, metadata={"flatten": True, "help": "world"})
     days: float = field(default=1.0, metadata={"help": "simulated days to log"})
-    policy: Literal["platform", "random", "popular"] = field(
-        default="platform", metadata={"help": "behaviour policy (see agents.logs.behaviour)"}
+    policy: str = field(
+        default="platform",
+        metadata={
+            "help": "behaviour policy: platform, random, popular (with propensities) or "
+            "another baseline of the policy registry"
+        },
     )
     seed: int = field(default=0, metadata={"help": "world and policy seed"})
     start_hour: float | None = field(
@@ -142,6 +146,12 @@ class LogArgs:
             raise ValueError(f"days={self.days!r} is invalid: must be > 0")
         if self.start_hour is not None and not 0 <= self.start_hour < 24:
             raise ValueError(f"start_hour={self.start_hour!r} is invalid: must be in [0, 24)")
+        from agents.logs.behaviour import BUILTIN
+        from policies.registry import baseline_names
+
+        allowed = sorted({*BUILTIN, *baseline_names(privileged=False)})
+        if self.policy not in allowed:
+            raise ValueError(f"policy={self.policy!r} is unknown; allowed: {allowed}")
 
     def overrides(self) -> dict[str, Any]:
         extra = {} if self.start_hour is None else {"start_hour": self.start_hour}
@@ -153,8 +163,15 @@ def run_log(run: RunDir, args: LogArgs, force: bool = False, progress: bool = Tr
 
     def work(ctx: StageContext) -> dict[str, Any]:
         out = ctx.path(W.LOG_DIR)
-        summary = generate_log(out, args.world.preset, args.days, args.policy, args.seed,
-                               overrides=args.overrides(), progress=progress)  # fmt: skip
+        summary = generate_log(
+            out,
+            args.world.preset,
+            args.days,
+            args.policy,
+            args.seed,
+            overrides=args.overrides(),
+            progress=progress,
+        )
         rows = check_log(out)
         summary.update(out_dir=W.LOG_DIR, rows=rows, world=cliargs.to_dict(args.world))
         return summary
@@ -164,11 +181,6 @@ def run_log(run: RunDir, args: LogArgs, force: bool = False, progress: bool = Tr
 
 
 # ----- tokenizer ---------------------------------------------------------------
-def _tokenizer_config_class() -> type:
-    (cls,) = external("policies.tokenizer.semantic_ids", "SIDTokenizerConfig")
-    return cls
-
-
 @dataclass
 class TokenizeArgs:
     """Fit the semantic-ID tokenizer on the run's log."""
@@ -182,44 +194,48 @@ class TokenizeArgs:
     seed: int = field(default=0, metadata={"help": "seed of every draw of the fit"})
 
 
-def run_tokenize(run: RunDir, args: TokenizeArgs, force: bool = False,
-                 progress: bool = True) -> StageStatus:  # fmt: skip
-    try:
-        tok_cls, cfg_cls = external("policies.tokenizer.semantic_ids", "SIDTokenizer",
-                                    "SIDTokenizerConfig")  # fmt: skip
-    except Unavailable as e:
-        return StageStatus("tokenize", "unavailable", str(e))
+def run_tokenize(
+    run: RunDir, args: TokenizeArgs, force: bool = False, progress: bool = True
+) -> StageStatus:
+    from agents.logs import read_log_arrays
+    from policies.tokenizer.semantic_ids import SIDTokenizer, SIDTokenizerConfig
+
     log = Path(args.log) if args.log else run.root / W.LOG_DIR
     upstream = () if args.log else ("log",)
     fp = stage_fingerprint(run, args, upstream)
 
     def work(ctx: StageContext) -> dict[str, Any]:
         check_log(log)
-        config = cfg_cls(mode=args.mode, codebook_sizes=tuple(args.codebook_sizes),
-                         epochs=args.epochs, seed=args.seed)  # fmt: skip
-        tok = tok_cls.fit(log, config, progress=progress)
+        config = SIDTokenizerConfig(
+            mode=args.mode,
+            codebook_sizes=tuple(args.codebook_sizes),
+            epochs=args.epochs,
+            seed=args.seed,
+        )
+        arrays = read_log_arrays(log)
+        tok = SIDTokenizer.fit(arrays, config, progress=progress)
         tok.save(ctx.path(W.TOKENIZER))
-        return {"tokenizer": W.TOKENIZER, **_tokenizer_diagnostics(tok, log)}
+        return {"tokenizer": W.TOKENIZER, **_tokenizer_diagnostics(tok, arrays)}
 
     outcome = run.run_stage("tokenize", work, fp, force)
     return StageStatus("tokenize", "skipped" if outcome.skipped else "ran", outcome=outcome)
 
 
-def _tokenizer_diagnostics(tok: Any, log: Path) -> dict[str, Any]:
+def _tokenizer_diagnostics(tok: Any, log: dict[str, np.ndarray]) -> dict[str, Any]:
     """Codebook use and collisions of the log's room SIDs (at the time of each impression)."""
-    from agents.logs import read_log_arrays
     from policies.tokenizer import codebook_utilisation
 
     info = {k: v for k, v in dict(getattr(tok, "fit_info", {}) or {}).items() if k != "losses"}
     codes = np.asarray(tok.encode_log(log))
-    keys = read_log_arrays(log, ["timestamp_ms", "live_id"])
+    keys = log
     info.update(
-        mode=tok.mode, vocab_sizes=list(tok.vocab_sizes),
+        mode=tok.mode,
+        vocab_sizes=list(tok.vocab_sizes),
         distinct_sids=len(np.unique(codes, axis=0)),
         distinct_rooms=len(np.unique(keys["live_id"])),
         codebook_utilisation=[round(u, 4) for u in codebook_utilisation(codes, tok.vocab_sizes)],
         collision_rate=round(_live_collision_rate(codes, keys), 4),
-    )  # fmt: skip
+    )
     return info
 
 
@@ -237,12 +253,12 @@ def _live_collision_rate(codes: np.ndarray, keys: dict[str, np.ndarray]) -> floa
 # ----- trainers of other modules --------------------------------------------------
 @dataclass(frozen=True)
 class Trainer:
-    """How to call one trainer module: ``fn(args_cls(**fields)) -> path``."""
+    """Where a trainer sits in a run: ``fit(args_cls(**fields)) -> path`` with its
+    inputs taken from the run and its outputs copied into ``output``."""
 
     stage: str
-    module: str
-    args_name: str
-    fn_name: str
+    #: the trainer's ``(args class, fit)``, imported when first needed (see :func:`registered`)
+    source: Callable[[], tuple[type, Callable[[Any], Any]]]
     output: str  # run-relative folder that receives the trainer's files
     #: Args field -> (run-relative input, the stage that makes it)
     paths: Mapping[str, tuple[str, str]] = field(default_factory=dict)
@@ -254,7 +270,7 @@ class Trainer:
     finish: Callable[[Path, Any], dict[str, Any]] | None = None
 
     def load(self) -> tuple[type, Callable[[Any], Any]]:
-        return external(self.module, self.args_name, self.fn_name)  # type: ignore[return-value]
+        return self.source()
 
 
 def train_stage(run: RunDir, trainer: Trainer, args: Any, force: bool = False) -> StageStatus:
@@ -263,10 +279,7 @@ def train_stage(run: RunDir, trainer: Trainer, args: Any, force: bool = False) -
     Fields of ``args`` named in ``trainer.paths`` that are empty are filled with
     the run's inputs; the trainer writes into the stage's checkpoint folder and
     resumes from it when it has a ``resume`` field and a checkpoint is there."""
-    try:
-        _, fn = trainer.load()
-    except Unavailable as e:
-        return StageStatus(trainer.stage, "unavailable", str(e))
+    _, fn = trainer.load()
     args, upstream = with_run_inputs(run, trainer, args)
     fp = stage_fingerprint(run, args, upstream, trainer.ignore)
 

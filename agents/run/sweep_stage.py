@@ -18,20 +18,28 @@ from agents.run.rundir import RunDir, StageContext
 from agents.run.stages import (
     StageStatus,
     Trainer,
-    Unavailable,
-    external,
     stage_fingerprint,
     with_run_inputs,
     world_of,
 )
 
+
+def _sweep_source() -> tuple[type, Any]:
+    from agents.align.sweep import SweepArgs, sweep
+
+    return SweepArgs, sweep
+
+
 SWEEP = Trainer(
-    stage="sweep", module="agents.align.sweep", args_name="SweepArgs", fn_name="sweep",
+    stage="sweep",
+    source=_sweep_source,
     output=W.SWEEP_DIR,
-    paths={"generator": (f"{W.GENERATOR}/model.pt", "pretrain"),
-           "reward_model": (f"{W.REWARD_MODEL}/reward_model.pt", "reward")},
+    paths={
+        "generator": (f"{W.GENERATOR}/model.pt", "pretrain"),
+        "reward_model": (f"{W.REWARD_MODEL}/reward_model.pt", "reward"),
+    },
     ignore=("out", "progress", "workers", "ray_address"),
-)  # fmt: skip
+)
 TABLES = ("results.csv", "summary.csv", "summary.md", "steering.csv")
 
 __all__ = ["SWEEP", "run_sweep"]
@@ -39,10 +47,7 @@ __all__ = ["SWEEP", "run_sweep"]
 
 def run_sweep(run: RunDir, args: Any, force: bool = False) -> StageStatus:
     """Run (or resume) the sweep ``args`` (an ``agents.align.sweep.SweepArgs``) in ``run``."""
-    try:
-        (fn,) = external(SWEEP.module, SWEEP.fn_name)
-    except Unavailable as e:
-        return StageStatus("sweep", "unavailable", str(e))
+    _, fn = SWEEP.load()
     world = world_of(run)
     if world is not None and not args.overrides and args.preset == world.preset:
         args = dataclasses.replace(args, overrides=world.online_overrides())
@@ -56,8 +61,7 @@ def run_sweep(run: RunDir, args: Any, force: bool = False) -> StageStatus:
             if (ctx.checkpoint_dir / name).is_file():
                 shutil.copy2(ctx.checkpoint_dir / name, ctx.path(W.SWEEP_DIR, name))
         if (ctx.checkpoint_dir / "pareto.png").is_file():
-            shutil.copy2(ctx.checkpoint_dir / "pareto.png",
-                         ctx.path(W.FIGURES, "sweep_pareto.png"))  # fmt: skip
+            shutil.copy2(ctx.checkpoint_dir / "pareto.png", ctx.path(W.FIGURES, "sweep_pareto.png"))
         cells = len(list((ctx.checkpoint_dir / "cells").glob("*/DONE")))
         return {"output": W.SWEEP_DIR, "cells": cells, "files": sorted(map(str, paths))}
 

@@ -102,8 +102,16 @@ class TrainCascadeArgs:
     def __post_init__(self) -> None:
         if not self.logs:
             raise ValueError("logs is empty: give at least one log directory")
-        positive = ("tower_epochs", "ranker_epochs", "tower_batch", "batch_size", "hidden",
-                    "chunk_requests", "threads", "n_clusters")  # fmt: skip
+        positive = (
+            "tower_epochs",
+            "ranker_epochs",
+            "tower_batch",
+            "batch_size",
+            "hidden",
+            "chunk_requests",
+            "threads",
+            "n_clusters",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)!r} is invalid: must be >= 1")
@@ -148,15 +156,21 @@ def _concat(parts: list[PairFeatures]) -> PairFeatures:
     def cat(get: Any) -> np.ndarray:
         return np.concatenate([get(p) for p in parts])
 
-    request = RequestSide(cat(lambda p: p.request.scalars), cat(lambda p: p.request.taste),
-                          cat(lambda p: p.request.last))  # fmt: skip
-    return PairFeatures(request=request, rooms=cat(lambda p: p.rooms),
-                        cross=cat(lambda p: p.cross), followed=cat(lambda p: p.followed),
-                        mask=cat(lambda p: p.mask))  # fmt: skip
+    request = RequestSide(
+        cat(lambda p: p.request.scalars),
+        cat(lambda p: p.request.taste),
+        cat(lambda p: p.request.last),
+    )
+    return PairFeatures(
+        request=request,
+        rooms=cat(lambda p: p.rooms),
+        cross=cat(lambda p: p.cross),
+        followed=cat(lambda p: p.followed),
+        mask=cat(lambda p: p.mask),
+    )
 
 
-def load_log(path: str | Path, args: TrainCascadeArgs,
-             memory: ClusterMemory | None) -> LogData:  # fmt: skip
+def load_log(path: str | Path, args: TrainCascadeArgs, memory: ClusterMemory | None) -> LogData:
     """Read ``path`` and build its features (replaying ``memory`` when given)."""
     cfg = log_config(path)
     log = read_log_arrays(path, columns=LOG_COLUMNS)
@@ -189,10 +203,17 @@ def load_log(path: str | Path, args: TrainCascadeArgs,
     t = log["timestamp_ms"] / 1000.0
     uniq, first = np.unique(keys, return_index=True)  # rows are in time order
     return LogData(
-        pf=_concat(parts), feedback=log_feedback(log), val=request >= cut, user=log["user_id"],
-        streamer=log["streamer_id"], live=log["live_id"], t=t, follow_keys=uniq,
-        follow_t=t[fol][first], n_streamer_ids=m,
-    )  # fmt: skip
+        pf=_concat(parts),
+        feedback=log_feedback(log),
+        val=request >= cut,
+        user=log["user_id"],
+        streamer=log["streamer_id"],
+        live=log["live_id"],
+        t=t,
+        follow_keys=uniq,
+        follow_t=t[fol][first],
+        n_streamer_ids=m,
+    )
 
 
 def followed_pairs(d: LogData, rows: np.ndarray) -> np.ndarray:
@@ -208,8 +229,9 @@ def followed_pairs(d: LogData, rows: np.ndarray) -> np.ndarray:
 
 
 # ----- two-tower -------------------------------------------------------------------
-def _tower_batches(data: list[LogData], val: bool, size: int,
-                   rng: np.random.Generator) -> list[tuple[int, np.ndarray]]:  # fmt: skip
+def _tower_batches(
+    data: list[LogData], val: bool, size: int, rng: np.random.Generator
+) -> list[tuple[int, np.ndarray]]:
     batches = []
     for i, d in enumerate(data):
         clicked = np.flatnonzero((d.feedback[:, 0] > 0) & (d.val == val))
@@ -234,21 +256,34 @@ def _tower_loss(model: TwoTower, d: LogData, rows: np.ndarray, log_q: np.ndarray
     return F.cross_entropy(logits, torch.arange(len(rows)))
 
 
-def train_tower(data: list[LogData], args: TrainCascadeArgs,
-                history: dict[str, list[float]]) -> TwoTower:  # fmt: skip
+def train_tower(
+    data: list[LogData], args: TrainCascadeArgs, history: dict[str, list[float]]
+) -> TwoTower:
     rng = np.random.default_rng(args.seed)
     torch.manual_seed(args.seed)
     req = data[0].pf.request
     o = req.taste.shape[1]
-    model = TwoTower(TwoTowerConfig(
-        user_dim=req.tower_input().shape[1], room_dim=data[0].pf.rooms.shape[-1],
-        affinity_dim=o if args.affinity else 0, taste_offset=req.scalars.shape[1],
-    ))  # fmt: skip
+    model = TwoTower(
+        TwoTowerConfig(
+            user_dim=req.tower_input().shape[1],
+            room_dim=data[0].pf.rooms.shape[-1],
+            affinity_dim=o if args.affinity else 0,
+            taste_offset=req.scalars.shape[1],
+        )
+    )
     train_rows = [np.flatnonzero((d.feedback[:, 0] > 0) & ~d.val) for d in data]
-    model.user_norm.fit(torch.from_numpy(np.concatenate(
-        [d.pf.request.tower_input()[r] for d, r in zip(data, train_rows, strict=True)])))  # fmt: skip
-    model.room_norm.fit(torch.from_numpy(np.concatenate(
-        [d.pf.rooms[r, 0] for d, r in zip(data, train_rows, strict=True)])))  # fmt: skip
+    model.user_norm.fit(
+        torch.from_numpy(
+            np.concatenate(
+                [d.pf.request.tower_input()[r] for d, r in zip(data, train_rows, strict=True)]
+            )
+        )
+    )
+    model.room_norm.fit(
+        torch.from_numpy(
+            np.concatenate([d.pf.rooms[r, 0] for d, r in zip(data, train_rows, strict=True)])
+        )
+    )
     log_q = {
         split: [click_log_share(d, split) * args.logq for d in data] for split in (False, True)
     }
@@ -264,8 +299,10 @@ def train_tower(data: list[LogData], args: TrainCascadeArgs,
             losses.append(loss.item())
         model.eval()
         with torch.no_grad():
-            val = [_tower_loss(model, data[i], rows, log_q[True][i]).item()
-                   for i, rows in _tower_batches(data, True, args.tower_batch, rng)]  # fmt: skip
+            val = [
+                _tower_loss(model, data[i], rows, log_q[True][i]).item()
+                for i, rows in _tower_batches(data, True, args.tower_batch, rng)
+            ]
         history["tower_train"].append(float(np.mean(losses)))
         history["tower_val"].append(float(np.mean(val)) if val else float("nan"))
         if history["tower_val"][-1] <= min(history["tower_val"]):
@@ -286,8 +323,9 @@ def ranker_inputs(tower: TwoTower, d: LogData, args: TrainCascadeArgs) -> np.nda
     return d.pf.ranker_input(score, args.raw_embeddings)[:, 0]
 
 
-def ranker_val_loss(model: MultiTaskRanker, x: torch.Tensor, y: torch.Tensor,
-                    batch: int = 8192) -> dict[str, float]:  # fmt: skip
+def ranker_val_loss(
+    model: MultiTaskRanker, x: torch.Tensor, y: torch.Tensor, batch: int = 8192
+) -> dict[str, float]:
     """Row-weighted mean of each head's validation loss."""
     model.eval()
     sums: dict[str, float] = {}
@@ -300,16 +338,25 @@ def ranker_val_loss(model: MultiTaskRanker, x: torch.Tensor, y: torch.Tensor,
     return {k: v / max(len(x), 1) for k, v in sums.items()}
 
 
-def train_ranker(x: np.ndarray, y: np.ndarray, val: np.ndarray, args: TrainCascadeArgs,
-                 history: dict[str, list[float]]) -> MultiTaskRanker:  # fmt: skip
+def train_ranker(
+    x: np.ndarray,
+    y: np.ndarray,
+    val: np.ndarray,
+    args: TrainCascadeArgs,
+    history: dict[str, list[float]],
+) -> MultiTaskRanker:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed + 1)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     tr, va = np.flatnonzero(~val), np.flatnonzero(val)
     gifts = y[tr, 5][y[tr, 5] > 0]
-    cfg = RankerConfig(in_dim=x.shape[1], hidden=(args.hidden, args.hidden // 2),
-                       raw_embeddings=args.raw_embeddings, retrieval_feature=args.retrieval_feature,
-                       gift_value=float(gifts.mean()) if len(gifts) else 1.0)  # fmt: skip
+    cfg = RankerConfig(
+        in_dim=x.shape[1],
+        hidden=(args.hidden, args.hidden // 2),
+        raw_embeddings=args.raw_embeddings,
+        retrieval_feature=args.retrieval_feature,
+        gift_value=float(gifts.mean()) if len(gifts) else 1.0,
+    )
     model = MultiTaskRanker(cfg)
     model.norm.fit(xt[tr])
     model.init_bias(yt[tr])
@@ -366,8 +413,9 @@ def train_cascade(args: TrainCascadeArgs) -> TrainResult:
         memory = fit_memory(args, cfgs[0].obs_dim)
     data = [load_log(p, args, memory) for p in args.logs]
     timings = {"features_s": time.perf_counter() - t0}
-    history: dict[str, list[float]] = {k: [] for k in
-                                       ("tower_train", "tower_val", "ranker_train", "ranker_val")}  # fmt: skip
+    history: dict[str, list[float]] = {
+        k: [] for k in ("tower_train", "tower_val", "ranker_train", "ranker_val")
+    }
     tower = train_tower(data, args, history)
     timings["tower_s"] = time.perf_counter() - t0 - timings["features_s"]
     x = np.concatenate([ranker_inputs(tower, d, args) for d in data])
@@ -376,11 +424,14 @@ def train_cascade(args: TrainCascadeArgs) -> TrainResult:
     ranker = train_ranker(x, y, val, args, history)
     timings["ranker_s"] = time.perf_counter() - t0 - timings["features_s"] - timings["tower_s"]
     policy = CascadePolicy(
-        tower=tower.config, ranker=ranker.config, obs_dim=cfgs[0].obs_dim, top_n=args.top_n,
+        tower=tower.config,
+        ranker=ranker.config,
+        obs_dim=cfgs[0].obs_dim,
+        top_n=args.top_n,
         coldstart=None if memory is None else memory.config,
         reward_weights=cfgs[0].weight_vector.tolist(),
         name=args.name or ("cascade_coldstart" if args.coldstart else "cascade"),
-    )  # fmt: skip
+    )
     policy.tower.load_state_dict(tower.state_dict())
     policy.ranker.load_state_dict(ranker.state_dict())
     if memory is not None:
@@ -396,13 +447,15 @@ def fit_memory(args: TrainCascadeArgs, obs_dim: int) -> ClusterMemory:
     """k-means over the demographics of the warm users (with an earlier click) of every log."""
     users = []
     for path in args.logs:
-        log = read_log_arrays(path, columns=["episode", "request_id", "user_id", "is_click",
-                                             "user_feat"])  # fmt: skip
+        log = read_log_arrays(
+            path, columns=["episode", "request_id", "user_id", "is_click", "user_feat"]
+        )
         warm = index_log(log).count > 0
         _, first = np.unique(log["user_id"][warm], return_index=True)
         users.append(log["user_feat"][warm][first])
-    return ClusterMemory.fit(ColdStartConfig(n_clusters=args.n_clusters, seed=args.seed),
-                             np.concatenate(users), obs_dim)  # fmt: skip
+    return ClusterMemory.fit(
+        ColdStartConfig(n_clusters=args.n_clusters, seed=args.seed), np.concatenate(users), obs_dim
+    )
 
 
 def save_result(result: TrainResult, args: TrainCascadeArgs) -> tuple[Path, Path]:
@@ -410,9 +463,13 @@ def save_result(result: TrainResult, args: TrainCascadeArgs) -> tuple[Path, Path
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     result.policy.save(out)
-    report: dict[str, Any] = {"args": asdict(args), "rows": result.rows,
-                              "wall_s": result.wall_s, "timings": result.timings,
-                              "history": result.history}  # fmt: skip
+    report: dict[str, Any] = {
+        "args": asdict(args),
+        "rows": result.rows,
+        "wall_s": result.wall_s,
+        "timings": result.timings,
+        "history": result.history,
+    }
     path = out.with_suffix(".train.json")
     atomic_write_bytes(path, json.dumps(report, indent=2).encode())
     return out, path

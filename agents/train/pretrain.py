@@ -82,43 +82,55 @@ class PretrainArgs:
     # to 0.30 and HR@1 from 0.02 to 0.05 against the full-vocabulary CE (250 steps)
     live_window_s: float = field(
         default=1800.0,
-        metadata={"help": "> 0: CE renormalised over the SIDs seen live in the log within "
-                  "windows of this many seconds (matches constrained decoding); 0: full vocab"},
-    )  # fmt: skip
+        metadata={
+            "help": "> 0: CE renormalised over the SIDs seen live in the log within "
+            "windows of this many seconds (matches constrained decoding); 0: full vocab"
+        },
+    )
     negatives: bool = field(
         default=False,
-        metadata={"help": "also train on unclicked impressions: an unlikelihood term "
-                  "-log(1 - p(shown SID)) under the live-window distribution"},
-    )  # fmt: skip
+        metadata={
+            "help": "also train on unclicked impressions: an unlikelihood term "
+            "-log(1 - p(shown SID)) under the live-window distribution"
+        },
+    )
     negative_coef: float = field(default=1.0, metadata={"help": "weight of the negative term"})
     # 1 by default: on fast_drift it lifted held-out click HR@1 from 0.023 to 0.074 and
     # made dynamic SIDs beat static ones (BENCHMARKS.md, OneLive generator)
     live_prior_weight: float = field(
         default=1.0,
-        metadata={"help": "w >= 0: live-popularity prior in the constrained softmax, "
-                  "+log sum exp(w * log_viewers) per token; 0: none (also when live_window_s "
-                  "is 0: the full-vocabulary CE has no live rooms to sum over)"},
-    )  # fmt: skip
+        metadata={
+            "help": "w >= 0: live-popularity prior in the constrained softmax, "
+            "+log sum exp(w * log_viewers) per token; 0: none (also when live_window_s "
+            "is 0: the full-vocabulary CE has no live rooms to sum over)"
+        },
+    )
     # off by default: after alignment its gain on default was within noise (+0.037
     # [-0.108, +0.183]), and with it static SIDs beat dynamic ones on fast_drift
     # (the taste match does the content matching): BENCHMARKS.md, "Room prior"
     room_prior: bool = field(
         default=False,
-        metadata={"help": "add a learned, personalised score of each live room's statistics "
-                  "(viewers, like/comment/gift rates, hours live, new streamer) and of the "
-                  "user's taste match with it to the live prior; off when live_window_s is 0"},
-    )  # fmt: skip
+        metadata={
+            "help": "add a learned, personalised score of each live room's statistics "
+            "(viewers, like/comment/gift rates, hours live, new streamer) and of the "
+            "user's taste match with it to the live prior; off when live_window_s is 0"
+        },
+    )
     room_affinity: bool = field(
         default=False,
-        metadata={"help": "the room prior also reads the user's history with each room's "
-                  "streamer (share of history clicks, minutes watched); needs room_prior"},
-    )  # fmt: skip
+        metadata={
+            "help": "the room prior also reads the user's history with each room's "
+            "streamer (share of history clicks, minutes watched); needs room_prior"
+        },
+    )
     room_embed: bool = field(
         default=False,
-        metadata={"help": "the room prior also learns a bilinear match of the user's taste, "
-                  "newest click and features with each room's observed content and pooled "
-                  "embedding (OneLiveConfig.room_embed_dim); needs room_prior"},
-    )  # fmt: skip
+        metadata={
+            "help": "the room prior also learns a bilinear match of the user's taste, "
+            "newest click and features with each room's observed content and pooled "
+            "embedding (OneLiveConfig.room_embed_dim); needs room_prior"
+        },
+    )
     d_model: int = field(default=64, metadata={"help": "model width"})
     n_head: int = field(default=4, metadata={"help": "attention heads"})
     n_layer: int = field(default=3, metadata={"help": "main decoder layers"})
@@ -147,21 +159,32 @@ class PretrainArgs:
     def __post_init__(self) -> None:
         self.codebook_sizes = tuple(self.codebook_sizes)
         checks = {
-            "max_history": self.max_history >= 1, "d_model": self.d_model >= 1,
-            "n_head": self.n_head >= 1, "n_layer": self.n_layer >= 1,
-            "batch_size": self.batch_size >= 1, "max_steps": self.max_steps >= 1,
-            "warmup_steps": self.warmup_steps >= 0, "log_every": self.log_every >= 1,
-            "eval_every": self.eval_every >= 1, "checkpoint_every": self.checkpoint_every >= 1,
-            "stop_at_step": self.stop_at_step >= 0, "threads": self.threads >= 1,
+            "max_history": self.max_history >= 1,
+            "d_model": self.d_model >= 1,
+            "n_head": self.n_head >= 1,
+            "n_layer": self.n_layer >= 1,
+            "batch_size": self.batch_size >= 1,
+            "max_steps": self.max_steps >= 1,
+            "warmup_steps": self.warmup_steps >= 0,
+            "log_every": self.log_every >= 1,
+            "eval_every": self.eval_every >= 1,
+            "checkpoint_every": self.checkpoint_every >= 1,
+            "stop_at_step": self.stop_at_step >= 0,
+            "threads": self.threads >= 1,
             "tokenizer_epochs": self.tokenizer_epochs >= 0,
-        }  # fmt: skip
+        }
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"PretrainArgs.{name}={getattr(self, name)!r} is out of range")
-        for name, lo, hi in (("lr", 0.0, 10.0), ("min_lr_ratio", 0.0, 1.0),
-                             ("weight_decay", 0.0, 10.0), ("grad_clip", 0.0, 1e6),
-                             ("dropout", 0.0, 0.99), ("valid_fraction", 0.0, 0.99),
-                             ("negative_coef", 0.0, 100.0)):  # fmt: skip
+        for name, lo, hi in (
+            ("lr", 0.0, 10.0),
+            ("min_lr_ratio", 0.0, 1.0),
+            ("weight_decay", 0.0, 10.0),
+            ("grad_clip", 0.0, 1e6),
+            ("dropout", 0.0, 0.99),
+            ("valid_fraction", 0.0, 0.99),
+            ("negative_coef", 0.0, 100.0),
+        ):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and lo <= v <= hi) or (name == "lr" and v == 0):
                 raise ValueError(
@@ -172,23 +195,39 @@ class PretrainArgs:
                 f"PretrainArgs.sid_mode={self.sid_mode!r} is invalid: 'dynamic', 'static' "
                 "or 'hybrid' (static streamer prefix + dynamic content token)"
             )
-        SequenceConfig(self.max_history, self.weights, self.valid_fraction,
-                       self.live_window_s, self.negatives)  # validates  # fmt: skip
+        SequenceConfig(
+            self.max_history, self.weights, self.valid_fraction, self.live_window_s, self.negatives
+        )  # validates
         w = self.live_prior_weight
         if not (isinstance(w, (int, float)) and math.isfinite(w) and w >= 0):
             raise ValueError(f"PretrainArgs.live_prior_weight={w!r} is invalid: a float >= 0")
         for name in ("room_affinity", "room_embed"):
             if getattr(self, name) and not self.room_prior:
-                raise ValueError(f"PretrainArgs.{name}=True needs room_prior=True "
-                                 "(the room prior is what reads it)")  # fmt: skip
+                raise ValueError(
+                    f"PretrainArgs.{name}=True needs room_prior=True "
+                    "(the room prior is what reads it)"
+                )
 
 
 # ----- data ------------------------------------------------------------------------
 LOG_COLUMNS = (
-    "episode", "request_id", "user_id", "streamer_id", "live_id", "timestamp_ms", "is_click",
-    "watch_time_ms", "like", "comment", "follow", "gift_price", "content_emb", "pooled_emb",
-    "user_feat", "room_stats",
-)  # fmt: skip
+    "episode",
+    "request_id",
+    "user_id",
+    "streamer_id",
+    "live_id",
+    "timestamp_ms",
+    "is_click",
+    "watch_time_ms",
+    "like",
+    "comment",
+    "follow",
+    "gift_price",
+    "content_emb",
+    "pooled_emb",
+    "user_feat",
+    "room_stats",
+)
 
 
 def _rows(arrays: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray]:
@@ -213,14 +252,22 @@ def load_data(
         train_rows = _rows(arrays, arrays["timestamp_ms"] < cutoff)
         fitted = {}
         for mode in ("static", "dynamic") if args.sid_mode == "hybrid" else (args.sid_mode,):
-            cfg = SIDTokenizerConfig(mode=mode, codebook_sizes=args.codebook_sizes,
-                                     epochs=args.tokenizer_epochs, seed=args.seed)  # fmt: skip
+            cfg = SIDTokenizerConfig(
+                mode=mode,
+                codebook_sizes=args.codebook_sizes,
+                epochs=args.tokenizer_epochs,
+                seed=args.seed,
+            )
             fitted[mode] = SIDTokenizer.fit(train_rows, cfg)
-        tok = (HybridTokenizer(fitted["static"], fitted["dynamic"])
-               if args.sid_mode == "hybrid" else fitted[args.sid_mode])  # fmt: skip
+        tok = (
+            HybridTokenizer(fitted["static"], fitted["dynamic"])
+            if args.sid_mode == "hybrid"
+            else fitted[args.sid_mode]
+        )
         path = tok.save(Path(args.out) / "tokenizer.pt")
-    seq = SequenceConfig(args.max_history, args.weights, live_window_s=args.live_window_s,
-                         negatives=args.negatives)  # fmt: skip
+    seq = SequenceConfig(
+        args.max_history, args.weights, live_window_s=args.live_window_s, negatives=args.negatives
+    )
     data = build_examples(arrays, tok, seq)
     train, valid = split_by_time(data, cutoff)
     valid = valid.positives()  # validation losses stay comparable: clicks only
@@ -236,22 +283,33 @@ def model_config(
     prior's bilinear match reads it, ``args.room_embed``)."""
     room = bool(args.room_prior and args.live_window_s > 0)  # no live sets: no room prior
     return OneLiveConfig(
-        vocab_sizes=tuple(tok.vocab_sizes), user_dim=user_dim, time_dim=TIME_DIM,
-        n_feedback_types=N_FEEDBACK_TYPES, max_history=args.max_history,
-        d_model=args.d_model, n_head=args.n_head, n_layer=args.n_layer, dropout=args.dropout,
-        use_gate=args.use_gate, use_qk_norm=args.use_qk_norm, use_mtp=args.use_mtp,
+        vocab_sizes=tuple(tok.vocab_sizes),
+        user_dim=user_dim,
+        time_dim=TIME_DIM,
+        n_feedback_types=N_FEEDBACK_TYPES,
+        max_history=args.max_history,
+        d_model=args.d_model,
+        n_head=args.n_head,
+        n_layer=args.n_layer,
+        dropout=args.dropout,
+        use_gate=args.use_gate,
+        use_qk_norm=args.use_qk_norm,
+        use_mtp=args.use_mtp,
         live_prior_weight=args.live_prior_weight if args.live_window_s > 0 else 0.0,
-        room_prior=room, room_affinity=room and args.room_affinity,
+        room_prior=room,
+        room_affinity=room and args.room_affinity,
         room_embed_dim=obs_dim if room and args.room_embed else 0,
-    )  # fmt: skip
+    )
 
 
 # ----- optimisation ------------------------------------------------------------------
 def make_optimizer(model: OneLiveGenerator, args: PretrainArgs) -> torch.optim.AdamW:
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": args.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]  # fmt: skip
+    groups = [
+        {"params": decay, "weight_decay": args.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
     return torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.95))
 
 
@@ -347,8 +405,19 @@ def max_attention_logit(model: OneLiveGenerator, batch: GeneratorBatch) -> float
 def _csv_columns(n_levels: int) -> list[str]:
     lv = [f"loss_l{i + 1}" for i in range(n_levels)]
     vl = [f"valid_l{i + 1}" for i in range(n_levels)]
-    return ["step", "epoch", "lr", "loss", *lv, "grad_norm", "max_attn_logit", "valid_loss",
-            *vl, "tokens_per_s", "elapsed_s"]  # fmt: skip
+    return [
+        "step",
+        "epoch",
+        "lr",
+        "loss",
+        *lv,
+        "grad_norm",
+        "max_attn_logit",
+        "valid_loss",
+        *vl,
+        "tokens_per_s",
+        "elapsed_s",
+    ]
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
@@ -401,23 +470,38 @@ def pretrain(args: PretrainArgs) -> Path:
     end = min(args.max_steps, args.stop_at_step or args.max_steps)
 
     def checkpoint(path: Path, at: int) -> None:
-        extra = {"args": cliargs.to_dict(args), "step": at, "scheduler": sched.state_dict(),
-                 "torch_rng": torch.get_rng_state(), "rows": rows, "tokenizer": str(tok_path),
-                 "cutoff_ms": cutoff, "n_train": len(train), "n_valid": len(valid)}  # fmt: skip
+        extra = {
+            "args": cliargs.to_dict(args),
+            "step": at,
+            "scheduler": sched.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "rows": rows,
+            "tokenizer": str(tok_path),
+            "cutoff_ms": cutoff,
+            "n_train": len(train),
+            "n_valid": len(valid),
+        }
         save_checkpoint(path, model, opt, extra)
         write_csv(out / "metrics.csv", rows, columns)
 
     batches = _batches(train, args, step)
     acc = {"loss": 0.0, "per": torch.zeros(n_levels), "gn": 0.0, "n": 0, "tok": 0}
     train_s, tokens_total = 0.0, 0
-    bar = tqdm(total=end, initial=step, desc="pretrain", unit="step", mininterval=1.0,
-               disable=None if args.progress else True)  # fmt: skip
+    bar = tqdm(
+        total=end,
+        initial=step,
+        desc="pretrain",
+        unit="step",
+        mininterval=1.0,
+        disable=None if args.progress else True,
+    )
     while step < end:
         t0 = time.perf_counter()
         batch, weight, idx = next(batches)
         w = None if args.weights == "none" else weight
-        loss, per = batch_loss(model, train, batch, idx, w, args.live_window_s > 0,
-                               args.negative_coef)  # fmt: skip
+        loss, per = batch_loss(
+            model, train, batch, idx, w, args.live_window_s > 0, args.negative_coef
+        )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         clip = args.grad_clip if args.grad_clip > 0 else float("inf")
@@ -428,17 +512,26 @@ def pretrain(args: PretrainArgs) -> Path:
         n_tok = int(batch.hist_mask.sum()) + batch.batch_size * (2 + n_levels)
         train_s += time.perf_counter() - t0
         tokens_total += n_tok
-        acc = {"loss": acc["loss"] + loss.item(), "per": acc["per"] + per, "gn": acc["gn"] + gn,
-               "n": acc["n"] + 1, "tok": acc["tok"] + n_tok}  # fmt: skip
+        acc = {
+            "loss": acc["loss"] + loss.item(),
+            "per": acc["per"] + per,
+            "gn": acc["gn"] + gn,
+            "n": acc["n"] + 1,
+            "tok": acc["tok"] + n_tok,
+        }
         bar.update(1)
         if step % args.log_every == 0 or step == end:
             n = acc["n"]
             row: dict[str, Any] = {
-                "step": step, "epoch": round(step / batches_per_epoch(len(train), args.batch_size), 3),
-                "lr": sched.get_last_lr()[0], "loss": acc["loss"] / n, "grad_norm": acc["gn"] / n,
+                "step": step,
+                "epoch": round(step / batches_per_epoch(len(train), args.batch_size), 3),
+                "lr": sched.get_last_lr()[0],
+                "loss": acc["loss"] / n,
+                "grad_norm": acc["gn"] / n,
                 "max_attn_logit": max_attention_logit(model, batch),
-                "tokens_per_s": tokens_total / max(train_s, 1e-9), "elapsed_s": train_s,
-            }  # fmt: skip
+                "tokens_per_s": tokens_total / max(train_s, 1e-9),
+                "elapsed_s": train_s,
+            }
             row.update({f"loss_l{i + 1}": float(v) / n for i, v in enumerate(acc["per"])})
             if step % args.eval_every == 0 or step == end:
                 vloss, vper = validation_loss(model, valid, live=args.live_window_s > 0)
@@ -451,18 +544,38 @@ def pretrain(args: PretrainArgs) -> Path:
             checkpoint(ckpt_path, step)
     bar.close()
     tps = tokens_total / max(train_s, 1e-9)
-    summary = {"steps": step, "train_s": train_s, "tokens": tokens_total, "tokens_per_s": tps,
-               "n_train": len(train), "n_valid": len(valid), "cutoff_ms": cutoff,
-               "n_params": model.num_params(), "tokenizer": str(tok_path),
-               "final_valid_loss": next((r["valid_loss"] for r in reversed(rows)
-                                         if "valid_loss" in r), None)}  # fmt: skip
-    print(f"pretrain: {step} steps, {train_s:.1f} s training, {tps:,.0f} tokens/s, "
-          f"{len(train)} train / {len(valid)} valid examples")  # fmt: skip
+    summary = {
+        "steps": step,
+        "train_s": train_s,
+        "tokens": tokens_total,
+        "tokens_per_s": tps,
+        "n_train": len(train),
+        "n_valid": len(valid),
+        "cutoff_ms": cutoff,
+        "n_params": model.num_params(),
+        "tokenizer": str(tok_path),
+        "final_valid_loss": next(
+            (r["valid_loss"] for r in reversed(rows) if "valid_loss" in r), None
+        ),
+    }
+    print(
+        f"pretrain: {step} steps, {train_s:.1f} s training, {tps:,.0f} tokens/s, "
+        f"{len(train)} train / {len(valid)} valid examples"
+    )
     if step < args.max_steps:
         return ckpt_path
     final = out / "model.pt"
-    save_checkpoint(final, model, None, {"args": cliargs.to_dict(args), "tokenizer": str(tok_path),
-                                         "cutoff_ms": cutoff, "step": step})  # fmt: skip
+    save_checkpoint(
+        final,
+        model,
+        None,
+        {
+            "args": cliargs.to_dict(args),
+            "tokenizer": str(tok_path),
+            "cutoff_ms": cutoff,
+            "step": step,
+        },
+    )
     atomic_write_bytes(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     return final
 

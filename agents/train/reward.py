@@ -49,10 +49,23 @@ from policies.reward_model import (
 )
 
 LOG_COLUMNS = (
-    "episode", "request_id", "user_id", "streamer_id", "timestamp_ms", "is_click",
-    "watch_time_ms", "like", "comment", "follow", "gift_price", "followed", "content_emb",
-    "pooled_emb", "room_stats", "user_feat",
-)  # fmt: skip
+    "episode",
+    "request_id",
+    "user_id",
+    "streamer_id",
+    "timestamp_ms",
+    "is_click",
+    "watch_time_ms",
+    "like",
+    "comment",
+    "follow",
+    "gift_price",
+    "followed",
+    "content_emb",
+    "pooled_emb",
+    "room_stats",
+    "user_feat",
+)
 
 
 @dataclass
@@ -61,14 +74,17 @@ class RewardArgs:
 
     log: str = field(metadata={"help": "interaction log directory (agents.logs)"})
     out: str = field(default="runs/reward", metadata={"help": "output folder"})
-    weights: str | None = field(default=None, metadata={
-        "help": "reward weights: NAME=VALUE,... or 6 numbers or a .json/.yaml file"})  # fmt: skip
+    weights: str | None = field(
+        default=None,
+        metadata={"help": "reward weights: NAME=VALUE,... or 6 numbers or a .json/.yaml file"},
+    )
     history_len: int = field(default=20, metadata={"help": "history events per request"})
     hidden: int = field(default=64, metadata={"help": "width of each objective tower"})
     n_layers: int = field(default=2, metadata={"help": "layers of each objective tower"})
     fusion_hidden: int = field(default=64, metadata={"help": "width of the fusion tower"})
-    weight_jitter: float = field(default=4.0, metadata={
-        "help": "fusion training weights drawn from w*exp(U(-log j, log j))"})  # fmt: skip
+    weight_jitter: float = field(
+        default=4.0, metadata={"help": "fusion training weights drawn from w*exp(U(-log j, log j))"}
+    )
     epochs: int = field(default=4, metadata={"help": "passes over the training rows"})
     batch_size: int = field(default=1024, metadata={"help": "rows per step"})
     lr: float = field(default=2e-3, metadata={"help": "AdamW learning rate"})
@@ -82,8 +98,16 @@ class RewardArgs:
     figure: bool = field(default=True, metadata={"help": "draw the reliability figure"})
 
     def __post_init__(self) -> None:
-        for name in ("history_len", "hidden", "n_layers", "fusion_hidden", "epochs",
-                     "batch_size", "n_bins", "threads"):  # fmt: skip
+        for name in (
+            "history_len",
+            "hidden",
+            "n_layers",
+            "fusion_hidden",
+            "epochs",
+            "batch_size",
+            "n_bins",
+            "threads",
+        ):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"RewardArgs.{name}={getattr(self, name)!r}: must be >= 1")
         if not 0.0 < self.valid_frac < 0.9:
@@ -108,10 +132,18 @@ class LoggedRows:
         ).astype(np.float32)  # (N, 2o + S)
         n = len(self.targets)
         # which log rows form each request's history: computed once by the one mirror
-        self.history_row = np.concatenate(
-            [history_from_log(log, self.history_len, np.arange(i, min(i + chunk, n)))["history_row"]
-             for i in range(0, n, chunk)]
-        ) if n else np.zeros((0, self.history_len), np.int64)  # fmt: skip
+        self.history_row = (
+            np.concatenate(
+                [
+                    history_from_log(log, self.history_len, np.arange(i, min(i + chunk, n)))[
+                        "history_row"
+                    ]
+                    for i in range(0, n, chunk)
+                ]
+            )
+            if n
+            else np.zeros((0, self.history_len), np.int64)
+        )
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -140,8 +172,12 @@ class LoggedRows:
         ctx["rooms"] = self.rooms[rows][:, None, :]
         ctx["room_followed"] = self.log["followed"][rows].astype(np.float32)[:, None]
         ctx["room_streamer"] = self.log["streamer_id"][rows].astype(np.int64)[:, None]
-        return {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.int64 if "streamer" in k
-                                                          else np.float32)) for k, v in ctx.items()}  # fmt: skip
+        return {
+            k: torch.from_numpy(
+                np.ascontiguousarray(v, dtype=np.int64 if "streamer" in k else np.float32)
+            )
+            for k, v in ctx.items()
+        }
 
     def split_by_time(self, valid_frac: float) -> tuple[np.ndarray, np.ndarray]:
         cut = np.quantile(self.time_s, 1.0 - valid_frac)
@@ -152,16 +188,22 @@ def config_from_log(log: dict[str, np.ndarray], args: RewardArgs) -> RewardModel
     targets = feedback_vectors_from_log(log)
     means = np.maximum(targets.mean(0), 1e-6)
     events = np.maximum((targets > 0).sum(0), 1)
-    values = np.where([OBJECTIVE_KIND[k] == "valued" for k in OBJECTIVES],
-                      targets.sum(0) / events, 1.0)  # mean value of one event  # fmt: skip
+    values = np.where(
+        [OBJECTIVE_KIND[k] == "valued" for k in OBJECTIVES], targets.sum(0) / events, 1.0
+    )  # mean value of one event
     values = np.maximum(values, means)  # an event rate is at most 1
     return RewardModelConfig(
-        user_dim=log["user_feat"].shape[1], obs_dim=log["content_emb"].shape[1],
-        n_room_stats=log["room_stats"].shape[1], hidden=args.hidden, n_layers=args.n_layers,
-        fusion_hidden=args.fusion_hidden, reward_weights=tuple(parse_weights(args.weights)),
-        weight_jitter=args.weight_jitter, means=tuple(float(m) for m in means),
+        user_dim=log["user_feat"].shape[1],
+        obs_dim=log["content_emb"].shape[1],
+        n_room_stats=log["room_stats"].shape[1],
+        hidden=args.hidden,
+        n_layers=args.n_layers,
+        fusion_hidden=args.fusion_hidden,
+        reward_weights=tuple(parse_weights(args.weights)),
+        weight_jitter=args.weight_jitter,
+        means=tuple(float(m) for m in means),
         event_values=tuple(float(v) for v in values),
-    )  # fmt: skip
+    )
 
 
 # ----- training ----------------------------------------------------------------------
@@ -170,8 +212,9 @@ def _jittered(base: torch.Tensor, n: int, jitter: float, gen: torch.Generator) -
     return base[None, :] * torch.exp(u * math.log(jitter))
 
 
-def batch_loss(model: RewardModel, ctx: dict[str, torch.Tensor], y: torch.Tensor,
-               weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+def batch_loss(
+    model: RewardModel, ctx: dict[str, torch.Tensor], y: torch.Tensor, weights: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(total, per-objective tower loss (6,), fusion loss) of one batch, ``R = 1``."""
     out = model(ctx, weights)
     tower = model.losses(out.tower_eta[:, 0], y).mean(0)  # (6,)
@@ -181,8 +224,13 @@ def batch_loss(model: RewardModel, ctx: dict[str, torch.Tensor], y: torch.Tensor
 
 
 @torch.no_grad()
-def predict(model: RewardModel, data: LoggedRows, rows: np.ndarray, batch: int = 4096,
-            weights: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def predict(
+    model: RewardModel,
+    data: LoggedRows,
+    rows: np.ndarray,
+    batch: int = 4096,
+    weights: torch.Tensor | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Tower and fusion means ``(n, 6)`` of ``rows`` (fusion at ``weights``)."""
     model.eval()
     towers, fused = [], []
@@ -195,8 +243,9 @@ def predict(model: RewardModel, data: LoggedRows, rows: np.ndarray, batch: int =
 
 
 @torch.no_grad()
-def validation_loss(model: RewardModel, data: LoggedRows, rows: np.ndarray,
-                    batch: int = 4096) -> tuple[np.ndarray, float]:  # fmt: skip
+def validation_loss(
+    model: RewardModel, data: LoggedRows, rows: np.ndarray, batch: int = 4096
+) -> tuple[np.ndarray, float]:
     """Mean per-objective tower loss (6,) and the fusion loss at the config weights."""
     model.eval()
     base = torch.tensor(model.config.reward_weights, dtype=torch.float32)
@@ -219,9 +268,15 @@ def calibration(pred: np.ndarray, obs: np.ndarray, n_bins: int = 10) -> pd.DataF
         order = np.argsort(pred[:, k], kind="stable")
         for b, idx in enumerate(np.array_split(order, n_bins)):
             if len(idx):
-                rows.append({"objective": name, "bin": b, "n": len(idx),
-                             "mean_pred": float(pred[idx, k].mean()),
-                             "mean_obs": float(obs[idx, k].mean())})  # fmt: skip
+                rows.append(
+                    {
+                        "objective": name,
+                        "bin": b,
+                        "n": len(idx),
+                        "mean_pred": float(pred[idx, k].mean()),
+                        "mean_obs": float(obs[idx, k].mean()),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -233,8 +288,15 @@ def ece_table(cal: pd.DataFrame) -> pd.DataFrame:
         ece = float((w * (g["mean_pred"] - g["mean_obs"]).abs()).sum())
         mean_obs = float((w * g["mean_obs"]).sum())
         mean_pred = float((w * g["mean_pred"]).sum())
-        out.append({"objective": name, "mean_obs": mean_obs, "mean_pred": mean_pred, "ece": ece,
-                    "relative_ece": ece / mean_obs if mean_obs > 0 else math.nan})  # fmt: skip
+        out.append(
+            {
+                "objective": name,
+                "mean_obs": mean_obs,
+                "mean_pred": mean_pred,
+                "ece": ece,
+                "relative_ece": ece / mean_obs if mean_obs > 0 else math.nan,
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -260,8 +322,9 @@ def train_reward_model(args: RewardArgs) -> Path:
     base = torch.tensor(model.config.reward_weights, dtype=torch.float32)
     best, best_state, curve = math.inf, None, []
     steps = args.epochs * math.ceil(len(train) / args.batch_size)
-    bar = tqdm(total=steps, desc="reward model", disable=None if args.progress else True,
-               mininterval=1.0)  # fmt: skip
+    bar = tqdm(
+        total=steps, desc="reward model", disable=None if args.progress else True, mininterval=1.0
+    )
     for epoch in range(args.epochs):
         perm = train[torch.randperm(len(train), generator=gen).numpy()]
         run = np.zeros(N_OBJECTIVES)
@@ -278,9 +341,15 @@ def train_reward_model(args: RewardArgs) -> Path:
             bar.update(1)
         v_tower, v_fusion = validation_loss(model, data, valid)
         total = float(v_tower.sum() + v_fusion)
-        curve.append({"epoch": epoch + 1, "train_tower": float(run.sum() / len(perm)),
-                      "valid_tower": float(v_tower.sum()), "valid_fusion": v_fusion,
-                      **{f"valid_{k}": float(v) for k, v in zip(OBJECTIVES, v_tower, strict=True)}})  # fmt: skip
+        curve.append(
+            {
+                "epoch": epoch + 1,
+                "train_tower": float(run.sum() / len(perm)),
+                "valid_tower": float(v_tower.sum()),
+                "valid_fusion": v_fusion,
+                **{f"valid_{k}": float(v) for k, v in zip(OBJECTIVES, v_tower, strict=True)},
+            }
+        )
         bar.set_postfix(valid=f"{total:.4f}")
         if total < best:
             best, best_state = total, {k: v.clone() for k, v in model.state_dict().items()}
@@ -289,32 +358,59 @@ def train_reward_model(args: RewardArgs) -> Path:
     return _write_outputs(model, data, valid, args, curve, time.perf_counter() - t0)
 
 
-def _write_outputs(model: RewardModel, data: LoggedRows, valid: np.ndarray, args: RewardArgs,
-                   curve: list[dict[str, Any]], seconds: float) -> Path:  # fmt: skip
+def _write_outputs(
+    model: RewardModel,
+    data: LoggedRows,
+    valid: np.ndarray,
+    args: RewardArgs,
+    curve: list[dict[str, Any]],
+    seconds: float,
+) -> Path:
     out = Path(args.out)
     towers, fused = predict(model, data, valid)
     obs = data.targets[valid]
-    cal = pd.concat([calibration(towers, obs, args.n_bins).assign(head="tower"),
-                     calibration(fused, obs, args.n_bins).assign(head="fusion")])  # fmt: skip
+    cal = pd.concat(
+        [
+            calibration(towers, obs, args.n_bins).assign(head="tower"),
+            calibration(fused, obs, args.n_bins).assign(head="fusion"),
+        ]
+    )
     ece = pd.concat([ece_table(cal[cal["head"] == h]).assign(head=h) for h in ("tower", "fusion")])
     write_table(cal, out / "calibration.csv")
     write_table(ece, out / "calibration_ece.csv")
     write_table(pd.DataFrame(curve), out / "curve.csv")
     if args.figure:
         reliability_figure(cal, out / "reliability.png")
-    meta = {"log": str(args.log), "rows": len(data), "valid_rows": len(valid),
-            "seconds": seconds, "ece": ece.to_dict("records"), "curve": curve}  # fmt: skip
+    meta = {
+        "log": str(args.log),
+        "rows": len(data),
+        "valid_rows": len(valid),
+        "seconds": seconds,
+        "ece": ece.to_dict("records"),
+        "curve": curve,
+    }
     path = model.save(out / "reward_model.pt", meta)
     atomic_write_text(out / "calibration.md", calibration_markdown(ece, len(valid), seconds))
     return path
 
 
 def calibration_markdown(ece: pd.DataFrame, n_valid: int, seconds: float) -> str:
-    rows = [[r.objective, r.head, f"{r.mean_obs:.4g}", f"{r.mean_pred:.4g}", f"{r.ece:.4g}",
-             f"{r.relative_ece:.3f}"] for r in ece.itertuples()]  # fmt: skip
+    rows = [
+        [
+            r.objective,
+            r.head,
+            f"{r.mean_obs:.4g}",
+            f"{r.mean_pred:.4g}",
+            f"{r.ece:.4g}",
+            f"{r.relative_ece:.3f}",
+        ]
+        for r in ece.itertuples()
+    ]
     head = ["objective", "head", "observed mean", "predicted mean", "ECE", "relative ECE"]
-    return (f"# Reward model calibration\n\n{n_valid} held-out rows (last share of log time); "
-            f"training took {seconds:.0f} s.\n\n" + markdown_table(head, rows) + "\n")  # fmt: skip
+    return (
+        f"# Reward model calibration\n\n{n_valid} held-out rows (last share of log time); "
+        f"training took {seconds:.0f} s.\n\n" + markdown_table(head, rows) + "\n"
+    )
 
 
 def reliability_figure(cal: pd.DataFrame, path: Path) -> Path:

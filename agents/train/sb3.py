@@ -90,8 +90,16 @@ class TrainSB3Args:
         self.eval_seeds = tuple(int(s) for s in self.eval_seeds)
         if self.algo not in ALGORITHMS:
             raise ValueError(f"algo={self.algo!r} is unknown; allowed: {sorted(ALGORITHMS)}")
-        for name in ("timesteps", "n_steps", "batch_size", "n_epochs", "hidden", "eval_every",
-                     "eval_steps", "threads"):  # fmt: skip
+        for name in (
+            "timesteps",
+            "n_steps",
+            "batch_size",
+            "n_epochs",
+            "hidden",
+            "eval_every",
+            "eval_steps",
+            "threads",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)!r} is invalid: must be >= 1")
         if not 0 <= self.gamma <= 1 or self.learning_rate <= 0 or self.horizon_hours <= 0:
@@ -104,8 +112,12 @@ class TrainSB3Args:
 
 
 def train_env(args: TrainSB3Args) -> LiveStreamEnv:
-    cfg = make_config(args.preset, horizon_hours=args.horizon_hours, start_hour=args.start_hour,
-                      masked_action="skip")  # fmt: skip
+    cfg = make_config(
+        args.preset,
+        horizon_hours=args.horizon_hours,
+        start_hour=args.start_hour,
+        masked_action="skip",
+    )
     return LiveStreamEnv(cfg)
 
 
@@ -149,9 +161,14 @@ class LearningCurve(BaseCallback):
     def record(self) -> None:
         a = self.args
         value = mean_reward(SB3Policy(self.model), a.preset, a.eval_seeds, a.eval_steps)
-        self.rows.append({"timesteps": int(self.num_timesteps), "eval_reward": value,
-                          "rollout_reward": self.rollout_reward,
-                          "invalid_share": self.invalid / max(self.steps, 1)})  # fmt: skip
+        self.rows.append(
+            {
+                "timesteps": int(self.num_timesteps),
+                "eval_reward": value,
+                "rollout_reward": self.rollout_reward,
+                "invalid_share": self.invalid / max(self.steps, 1),
+            }
+        )
 
 
 def plot_curve(curve: pd.DataFrame, random_reward: float, title: str) -> Figure:
@@ -187,11 +204,19 @@ def train_sb3(args: TrainSB3Args) -> SB3Result:
     env.reset(seed=args.seed)  # later resets continue this seed's stream: new days
     policy_cls = RoomScoringPolicy if args.algo == "MaskablePPO" else RoomScoringActorCriticPolicy
     model = ALGORITHMS[args.algo](
-        policy_cls, env, n_steps=args.n_steps, batch_size=args.batch_size, n_epochs=args.n_epochs,
-        learning_rate=args.learning_rate, gamma=args.gamma, ent_coef=args.ent_coef, seed=args.seed,
-        policy_kwargs={"features_extractor_kwargs": {"hidden": args.hidden}}, verbose=0,
+        policy_cls,
+        env,
+        n_steps=args.n_steps,
+        batch_size=args.batch_size,
+        n_epochs=args.n_epochs,
+        learning_rate=args.learning_rate,
+        gamma=args.gamma,
+        ent_coef=args.ent_coef,
+        seed=args.seed,
+        policy_kwargs={"features_extractor_kwargs": {"hidden": args.hidden}},
+        verbose=0,
         device="cpu",
-    )  # fmt: skip
+    )
     curve_cb = LearningCurve(args)
     model.learn(total_timesteps=args.timesteps, callback=curve_cb)
     curve_cb.record()  # the final point
@@ -204,14 +229,19 @@ def train_sb3(args: TrainSB3Args) -> SB3Result:
 def save_result(result: SB3Result, args: TrainSB3Args) -> dict[str, str]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    files = {"policy": str(result.policy.save(out / "policy.npz")),
-             "curve_csv": str(write_table(result.curve, out / "learning_curve.csv"))}  # fmt: skip
+    files = {
+        "policy": str(result.policy.save(out / "policy.npz")),
+        "curve_csv": str(write_table(result.curve, out / "learning_curve.csv")),
+    }
     fig = plot_curve(result.curve, result.random_reward, f"{args.algo} on {args.preset}")
     buf = _png(fig)
     files["curve_png"] = str(atomic_write_bytes(out / "learning_curve.png", buf))
-    report: dict[str, Any] = {"args": asdict(args), "wall_s": result.wall_s,
-                              "random_reward": result.random_reward,
-                              "curve": result.curve.to_dict(orient="records")}  # fmt: skip
+    report: dict[str, Any] = {
+        "args": asdict(args),
+        "wall_s": result.wall_s,
+        "random_reward": result.random_reward,
+        "curve": result.curve.to_dict(orient="records"),
+    }
     files["report"] = str(
         atomic_write_bytes(out / "train.json", json.dumps(report, indent=2).encode())
     )

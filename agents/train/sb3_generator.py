@@ -77,8 +77,9 @@ class SlotSplit(nn.Module):
     """The ``mlp_extractor``: the actor's latent is the slot logits as they are, the
     critic's an MLP over the hidden state."""
 
-    def __init__(self, n_rooms: int, hidden_dim: int, vf_arch: Sequence[int],
-                 activation: type[nn.Module]) -> None:  # fmt: skip
+    def __init__(
+        self, n_rooms: int, hidden_dim: int, vf_arch: Sequence[int], activation: type[nn.Module]
+    ) -> None:
         super().__init__()
         self.n_rooms = n_rooms
         layers: list[nn.Module] = []
@@ -118,8 +119,9 @@ class GeneratorMaskablePolicy(MaskableActorCriticPolicy):
     def _build(self, lr_schedule: Any) -> None:
         super()._build(lr_schedule)
         self.action_net = nn.Identity()  # the generator's log-likelihoods are the logits
-        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1),
-                                              **self.optimizer_kwargs)  # fmt: skip
+        self.optimizer = self.optimizer_class(
+            self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
+        )
 
     @property
     def generator_actor(self) -> GeneratorActor:
@@ -171,11 +173,20 @@ def make_model(args: SB3GeneratorArgs) -> MaskablePPO:
     cfg = make_config(args.preset, **args.overrides).replace(reward_weights=weights)
     env = LiveStreamEnv(cfg)
     return MaskablePPO(
-        GeneratorMaskablePolicy, env, learning_rate=args.lr, n_steps=args.n_steps,
-        batch_size=args.batch_size, n_epochs=args.n_epochs, gamma=args.gamma, gae_lambda=1.0,
-        ent_coef=args.ent_coef, seed=args.seed, device="cpu", verbose=0,
+        GeneratorMaskablePolicy,
+        env,
+        learning_rate=args.lr,
+        n_steps=args.n_steps,
+        batch_size=args.batch_size,
+        n_epochs=args.n_epochs,
+        gamma=args.gamma,
+        gae_lambda=1.0,
+        ent_coef=args.ent_coef,
+        seed=args.seed,
+        device="cpu",
+        verbose=0,
         policy_kwargs={"features_extractor_kwargs": {"generator": args.generator}},
-    )  # fmt: skip
+    )
 
 
 def train_sb3_generator(args: SB3GeneratorArgs) -> Path:
@@ -189,9 +200,16 @@ def train_sb3_generator(args: SB3GeneratorArgs) -> Path:
     model.save(out / "ppo.zip")
     _, extra, _ = load_checkpoint(args.generator)
     final = out / "model.pt"
-    save_checkpoint(final, model.policy.generator_actor.model, None,  # type: ignore[attr-defined]
-                    {"tokenizer": extra.get("tokenizer", ""), "aligned_from": args.generator,
-                     "trainer": "sb3-contrib MaskablePPO"})  # fmt: skip
+    save_checkpoint(
+        final,
+        model.policy.generator_actor.model,
+        None,  # type: ignore[attr-defined]
+        {
+            "tokenizer": extra.get("tokenizer", ""),
+            "aligned_from": args.generator,
+            "trainer": "sb3-contrib MaskablePPO",
+        },
+    )
     return final
 
 

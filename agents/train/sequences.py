@@ -148,11 +148,14 @@ class SequenceData:
 
     def subset(self, idx: Tensor | np.ndarray) -> SequenceData:
         idx = torch.as_tensor(idx, dtype=torch.long)
-        return SequenceData(**{
-            f.name: getattr(self, f.name) if f.name == "live_table"
-            else (None if getattr(self, f.name) is None else getattr(self, f.name)[idx])
-            for f in fields(self)
-        })  # fmt: skip
+        return SequenceData(
+            **{
+                f.name: getattr(self, f.name)
+                if f.name == "live_table"
+                else (None if getattr(self, f.name) is None else getattr(self, f.name)[idx])
+                for f in fields(self)
+            }
+        )
 
     def live(self, idx: Tensor | None = None, embed_dim: int = 0) -> tuple[Tensor, Tensor, Tensor]:
         """Live SIDs (B, M + 1, L), mask (B, M + 1) and live-prior input (B, M + 1,
@@ -162,10 +165,17 @@ class SequenceData:
         ``idx``: the other rooms of their window (each at its latest state there), then
         the example's own room at the time of the example (so the target is always
         allowed, and every room is there once)."""
-        if (self.live_table is None or self.live_group is None or self.live_self is None
-                or self.target_stats is None or self.target_content is None
-                or self.taste is None or self.target_streamer is None
-                or self.hist_streamer is None or self.hist_minutes is None):  # fmt: skip
+        if (
+            self.live_table is None
+            or self.live_group is None
+            or self.live_self is None
+            or self.target_stats is None
+            or self.target_content is None
+            or self.taste is None
+            or self.target_streamer is None
+            or self.hist_streamer is None
+            or self.hist_minutes is None
+        ):
             raise ValueError("these examples carry no live sets (SequenceConfig.live_window_s=0)")
         idx = torch.arange(len(self)) if idx is None else torch.as_tensor(idx, dtype=torch.long)
         sids, mask, stats, content, streamer, pooled = self.live_table
@@ -174,18 +184,25 @@ class SequenceData:
         rooms = torch.cat([content[g], self.target_content[idx][:, None]], 1)  # (B, M + 1, o)
         match = torch.from_numpy(taste_match(self.taste[idx].numpy(), rooms.numpy()))
         room_streamer = torch.cat([streamer[g], self.target_streamer[idx][:, None]], 1)
-        seen = streamer_affinity(self.hist_streamer[idx].numpy(), self.hist_minutes[idx].numpy(),
-                                 self.hist_mask[idx].numpy(), room_streamer.numpy())  # fmt: skip
+        seen = streamer_affinity(
+            self.hist_streamer[idx].numpy(),
+            self.hist_minutes[idx].numpy(),
+            self.hist_mask[idx].numpy(),
+            room_streamer.numpy(),
+        )
         stats = torch.cat([stats[g], self.target_stats[idx][:, None]], 1)  # (B, M + 1, S)
         parts = [stats, match[..., None], torch.from_numpy(seen)]
         if embed_dim:
             parts.append(self._embed_blocks(idx, g, rooms, pooled, embed_dim))
-        return (torch.cat([sids[g], self.target_sid[idx][:, None, :]], 1),
-                torch.cat([mask[g] & ~own, torch.ones(len(idx), 1, dtype=torch.bool)], 1),
-                torch.cat(parts, -1))  # fmt: skip
+        return (
+            torch.cat([sids[g], self.target_sid[idx][:, None, :]], 1),
+            torch.cat([mask[g] & ~own, torch.ones(len(idx), 1, dtype=torch.bool)], 1),
+            torch.cat(parts, -1),
+        )
 
-    def _embed_blocks(self, idx: Tensor, g: Tensor, rooms: Tensor, pooled: Tensor,
-                      embed_dim: int) -> Tensor:  # fmt: skip
+    def _embed_blocks(
+        self, idx: Tensor, g: Tensor, rooms: Tensor, pooled: Tensor, embed_dim: int
+    ) -> Tensor:
         """(B, M + 1, 4o) content, pooled, taste, last of :meth:`live`'s rooms."""
         if self.last is None or self.target_pooled is None or self.taste is None:
             raise ValueError("these examples carry no embeddings for room_embed_dim > 0")
@@ -197,10 +214,14 @@ class SequenceData:
         """The examples ``idx`` (all by default) as a GeneratorBatch with targets."""
         d = self if idx is None else self.subset(idx)
         return GeneratorBatch(
-            user_feats=d.user_feats, hist_sid=d.hist_sid, hist_feedback=d.hist_feedback,
-            hist_time=d.hist_time, hist_mask=d.hist_mask, now_time=d.now_time,
+            user_feats=d.user_feats,
+            hist_sid=d.hist_sid,
+            hist_feedback=d.hist_feedback,
+            hist_time=d.hist_time,
+            hist_mask=d.hist_mask,
+            now_time=d.now_time,
             target_sid=d.target_sid,
-        )  # fmt: skip
+        )
 
     def n_tokens(self, idx: Tensor | None = None) -> int:
         """Real tokens of the examples: user + history + BOS + target SID tokens."""
@@ -257,8 +278,9 @@ def build_examples(
     hist_streamer = hist_minutes = target_streamer = last = target_pooled = None
     if cfg.live_window_s > 0:
         stats = _log_room_stats(log)
-        live_group, live_self, live_table = live_sets(log, tokenizer, builder, rows,
-                                                      cfg.live_window_s, stats)  # fmt: skip
+        live_group, live_self, live_table = live_sets(
+            log, tokenizer, builder, rows, cfg.live_window_s, stats
+        )
         target_stats = stats[torch.as_tensor(rows)]
         target_content = torch.as_tensor(np.asarray(content[rows], dtype=np.float32))
         taste = torch.from_numpy(history_taste(hist))
@@ -272,17 +294,29 @@ def build_examples(
     weight = np.ones(len(rows), dtype=np.float32)
     weight[label] = example_weights(log, rows[label], cfg.weights)
     return SequenceData(
-        user_feats=b.user_feats, hist_sid=b.hist_sid, hist_feedback=b.hist_feedback,
-        hist_time=b.hist_time, hist_mask=b.hist_mask, now_time=b.now_time,
+        user_feats=b.user_feats,
+        hist_sid=b.hist_sid,
+        hist_feedback=b.hist_feedback,
+        hist_time=b.hist_time,
+        hist_mask=b.hist_mask,
+        now_time=b.now_time,
         target_sid=torch.as_tensor(sid_rows, dtype=torch.long),
         weight=torch.as_tensor(weight),
         timestamp_ms=torch.as_tensor(log_column(log, "timestamp_ms")[rows].astype(np.int64)),
         log_row=torch.as_tensor(rows, dtype=torch.long),
-        live_group=live_group, live_self=live_self, target_stats=target_stats,
-        target_content=target_content, taste=taste, target_streamer=target_streamer,
-        hist_streamer=hist_streamer, hist_minutes=hist_minutes, last=last,
-        target_pooled=target_pooled, live_table=live_table, label=torch.as_tensor(label) if cfg.negatives else None,
-    )  # fmt: skip
+        live_group=live_group,
+        live_self=live_self,
+        target_stats=target_stats,
+        target_content=target_content,
+        taste=taste,
+        target_streamer=target_streamer,
+        hist_streamer=hist_streamer,
+        hist_minutes=hist_minutes,
+        last=last,
+        target_pooled=target_pooled,
+        live_table=live_table,
+        label=torch.as_tensor(label) if cfg.negatives else None,
+    )
 
 
 def _log_room_stats(log: Any) -> Tensor:
@@ -291,9 +325,14 @@ def _log_room_stats(log: Any) -> Tensor:
     return scaled_room_stats(torch.from_numpy(stats))
 
 
-def live_sets(log: Any, tokenizer: SIDEncoder, builder: FeatureBuilder, rows: np.ndarray,
-              window_s: float, stats: Tensor
-              ) -> tuple[Tensor, Tensor, tuple[Tensor, ...]]:  # fmt: skip
+def live_sets(
+    log: Any,
+    tokenizer: SIDEncoder,
+    builder: FeatureBuilder,
+    rows: np.ndarray,
+    window_s: float,
+    stats: Tensor,
+) -> tuple[Tensor, Tensor, tuple[Tensor, ...]]:
     """For the log ``rows``: their window index, the entry of their own room in it, and
     per window the SIDs, mask, room statistics (``stats``, one row per log row),
     observed content, streamer and pooled embedding of the rooms (distinct ``live_id``)

@@ -67,10 +67,15 @@ class TokenizeArgs:
 
     def tokenizer_config(self) -> SIDTokenizerConfig:
         return SIDTokenizerConfig(
-            mode=self.mode, codebook_sizes=self.codebook_sizes, embed_dim=self.embed_dim,
-            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-            temperature=self.temperature, seed=self.seed,
-        )  # fmt: skip
+            mode=self.mode,
+            codebook_sizes=self.codebook_sizes,
+            embed_dim=self.embed_dim,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            temperature=self.temperature,
+            seed=self.seed,
+        )
 
 
 def tick_collision_rate(ticks: np.ndarray, codes: np.ndarray) -> float:
@@ -109,11 +114,15 @@ def tokenize(args: TokenizeArgs) -> dict[str, Any]:
     tok = SIDTokenizer.fit(arrays, args.tokenizer_config(), progress=args.progress)
     path = tok.save(out / "tokenizer.pt")
     diag = {
-        "tokenizer": str(path), "args": cliargs.to_dict(args), "rows": len(arrays["user_id"]),
-        "clicks": tok.fit_info["n_clicks"], "fit_seconds": tok.fit_info["seconds"],
-        "tower_losses": tok.fit_info["losses"], **log_diagnostics(tok, arrays),
+        "tokenizer": str(path),
+        "args": cliargs.to_dict(args),
+        "rows": len(arrays["user_id"]),
+        "clicks": tok.fit_info["n_clicks"],
+        "fit_seconds": tok.fit_info["seconds"],
+        "tower_losses": tok.fit_info["losses"],
+        **log_diagnostics(tok, arrays),
         "seconds": time.perf_counter() - start,
-    }  # fmt: skip
+    }
     atomic_write_bytes(out / "diagnostics.json", json.dumps(diag, indent=2).encode())
     return diag
 

@@ -9,9 +9,9 @@ import pandas as pd
 import streamlit as st
 
 from agents.run.evaluate_stage import eval_presets, load_eval
+from agents.run.rundir import RunDir
 from agents.run.stages import world_of
 from agents.run.world import WorldArgs
-from agents.run.rundir import RunDir
 from dashboard.data import RunChoice, choose_run
 
 RUN_KEY = "run_dir"
@@ -27,8 +27,10 @@ def current_run() -> RunChoice:
 
 def run_notice(run: RunChoice) -> None:
     if run.is_sample:
-        st.info(f"{run.note}. Make your own with `liveenv demo`, then "
-                f"`liveenv dashboard --run-dir runs/demo`.")  # fmt: skip
+        st.info(
+            f"{run.note}. Make your own with `liveenv demo`, then "
+            f"`liveenv dashboard --run-dir runs/demo`."
+        )
 
 
 def _stamp(path: Path) -> float:
@@ -57,12 +59,17 @@ def presets_of(run: RunChoice) -> list[str]:
 def describe_world(meta: dict[str, Any]) -> str:
     """``seeds [0, 1], 400 requests per seed from 20:00, 5,000 users, 400 streamers``."""
     w = meta.get("world", {})
-    size = ", ".join(f"{int(w[k]):,} {k.split('.')[0]}" for k in ("users.n_users",
-                     "streamers.n_streamers") if k in w)  # fmt: skip
+    size = ", ".join(
+        f"{int(w[k]):,} {k.split('.')[0]}"
+        for k in ("users.n_users", "streamers.n_streamers")
+        if k in w
+    )
     hour = meta.get("start_hour")
     start = f" from {int(hour):02d}:{int(60 * (hour % 1)):02d}" if hour is not None else ""
-    return (f"seeds {meta.get('seeds')}, {meta.get('steps_per_seed')} requests per seed and "
-            f"policy{start}" + (f"; world of {size}" if size else ""))  # fmt: skip
+    return (
+        f"seeds {meta.get('seeds')}, {meta.get('steps_per_seed')} requests per seed and "
+        f"policy{start}" + (f"; world of {size}" if size else "")
+    )
 
 
 def world_of_run(run: RunChoice) -> WorldArgs:

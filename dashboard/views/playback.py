@@ -11,19 +11,21 @@ from dashboard.data import busiest_users, playback
 from dashboard.views.common import current_run, world_of_run
 from liveenv.objectives import OBJECTIVES, as_weight_vector
 from liveenv.presets import PRESETS
+from policies.registry import baseline_names
 
 ACTIONS = ("like", "comment", "follow", "gift")
 
 
 @st.cache_resource(show_spinner="loading the policy ...", max_entries=8)
 def _policy(run_path: str, name: str) -> object:
-    run = RunDir(run_path) if name not in ("random", "popular", "engaging", "oracle") else None
+    run = None if name in baseline_names() else RunDir(run_path)
     return run_policies(run, [name])[name]
 
 
 @st.cache_data(show_spinner="playing the policy ...", max_entries=16)
-def _play(run_path: str, name: str, preset: str, n_users: int, n_streamers: int,
-          seed: int, steps: int) -> pd.DataFrame:  # fmt: skip
+def _play(
+    run_path: str, name: str, preset: str, n_users: int, n_streamers: int, seed: int, steps: int
+) -> pd.DataFrame:
     from agents.run.world import scaled_config
 
     config = scaled_config(preset, n_users, n_streamers, start_hour=19.0)
@@ -33,47 +35,65 @@ def _play(run_path: str, name: str, preset: str, n_users: int, n_streamers: int,
 def render() -> None:
     run = current_run()
     st.header("Playback")
-    st.caption("One user's requests under a policy: what was recommended, what the user did, "
-               "and the reward vector of each impression.")  # fmt: skip
+    st.caption(
+        "One user's requests under a policy: what was recommended, what the user did, "
+        "and the reward vector of each impression."
+    )
     world = world_of_run(run)
     names = list(available_policies(RunDir(run.path)))
     c = st.columns(4)
     name = c[0].selectbox("policy", names, index=names.index("popular"), key="play_policy")
     presets = [p for p in PRESETS if p != "large"]
-    preset = c[1].selectbox("preset", presets, index=presets.index(world.preset)
-                            if world.preset in presets else 0)  # fmt: skip
+    preset = c[1].selectbox(
+        "preset", presets, index=presets.index(world.preset) if world.preset in presets else 0
+    )
     seed = int(c[2].number_input("seed", 0, 10_000, 0, key="play_seed"))
-    steps = int(c[3].select_slider("requests simulated", [300, 600, 1000, 2000], 600,
-                                   key="play_steps"))  # fmt: skip
-    frame = _play(str(run.path), name, preset, world.n_users or 3000, world.n_streamers or 300,
-                  seed, steps)  # fmt: skip
+    steps = int(
+        c[3].select_slider("requests simulated", [300, 600, 1000, 2000], 600, key="play_steps")
+    )
+    frame = _play(
+        str(run.path), name, preset, world.n_users or 3000, world.n_streamers or 300, seed, steps
+    )
     users = busiest_users(frame)
-    user = st.selectbox("user (most requests first)", users,
-                        format_func=lambda u: f"user {u} ({int((frame['user_id'] == u).sum())} requests)")  # fmt: skip
+    user = st.selectbox(
+        "user (most requests first)",
+        users,
+        format_func=lambda u: f"user {u} ({int((frame['user_id'] == u).sum())} requests)",
+    )
     session = frame[frame["user_id"] == user].reset_index(drop=True)
     i = st.slider("request", 1, len(session), 1, key="play_request") - 1 if len(session) > 1 else 0
     _one_request(session.iloc[i], len(session), i)
     st.subheader("The whole session")
-    st.dataframe(session.style.highlight_between(subset=["step"], left=session.loc[i, "step"],
-                                                 right=session.loc[i, "step"]),
-                 hide_index=True, width="stretch")  # fmt: skip
+    st.dataframe(
+        session.style.highlight_between(
+            subset=["step"], left=session.loc[i, "step"], right=session.loc[i, "step"]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
 
 
 def _one_request(row: pd.Series, n: int, i: int) -> None:
-    st.markdown(f"**Request {i + 1} of {n}** at {row['hour']:.2f} h, user cohort "
-                f"`{row['user_cohort']}`, {row['history_len']} past visits in the history, "
-                f"{row['live_rooms']} rooms live.")  # fmt: skip
+    st.markdown(
+        f"**Request {i + 1} of {n}** at {row['hour']:.2f} h, user cohort "
+        f"`{row['user_cohort']}`, {row['history_len']} past visits in the history, "
+        f"{row['live_rooms']} rooms live."
+    )
     left, mid, right = st.columns(3)
     left.markdown("**Recommended**")
-    left.write(f"streamer {row['streamer']} ({row['streamer_cohort']}), room in its "
-               f"{row['phase']} phase, {int(row['viewers'])} viewers"
-               f"{', followed by the user' if row['followed'] else ''}")  # fmt: skip
+    left.write(
+        f"streamer {row['streamer']} ({row['streamer_cohort']}), room in its "
+        f"{row['phase']} phase, {int(row['viewers'])} viewers"
+        f"{', followed by the user' if row['followed'] else ''}"
+    )
     left.metric("rank by true expected utility", f"{row['oracle_rank']} of {row['live_rooms']}")
     mid.markdown("**What the user did**")
     if row["click"] > 0:
         done = [a for a in ACTIONS if row[a] > 0]
-        mid.write(f"entered and watched {row['watch_time']:.1f} min" +
-                  (f"; {', '.join(done)}" if done else ""))  # fmt: skip
+        mid.write(
+            f"entered and watched {row['watch_time']:.1f} min"
+            + (f"; {', '.join(done)}" if done else "")
+        )
     else:
         mid.write("swiped away")
     mid.metric("weighted reward", f"{row['reward']:.3f}")

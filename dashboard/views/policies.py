@@ -30,8 +30,9 @@ def render() -> None:
     res = results(run, preset)
     summary = res["summary"]
     metric = c[1].selectbox("metric", [m for m in METRICS if f"{m}_mean" in summary])
-    breakdown = c[2].selectbox("breakdown", list(BREAKDOWN_LABELS),
-                               format_func=BREAKDOWN_LABELS.get)  # fmt: skip
+    breakdown = c[2].selectbox(
+        "breakdown", list(BREAKDOWN_LABELS), format_func=BREAKDOWN_LABELS.get
+    )
     all_policies = overall_table(summary)["policy"].tolist()
     chosen = st.multiselect("policies", all_policies, default=all_policies)
     meta = res["meta"]

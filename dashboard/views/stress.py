@@ -17,23 +17,35 @@ def render() -> None:
     run_notice(run)
     if empty_results(run):
         return
-    st.caption("The same policies on worlds with more newcomers (cold_start) or shorter "
-               "broadcasts (short_lifecycle): who suffers, and where in a room's life.")  # fmt: skip
+    st.caption(
+        "The same policies on worlds with more newcomers (cold_start) or shorter "
+        "broadcasts (short_lifecycle): who suffers, and where in a room's life."
+    )
     c = st.columns(3)
     presets = c[0].multiselect("presets", presets_of(run), default=presets_of(run))
-    breakdown = c[1].radio("breakdown", BREAKDOWNS, format_func=BREAKDOWN_LABELS.get,
-                           horizontal=True)  # fmt: skip
-    metric = c[2].selectbox("metric", ["weighted_return", "expected_return", "click",
-                                        "watch_time", "gift"])  # fmt: skip
+    breakdown = c[1].radio(
+        "breakdown", BREAKDOWNS, format_func=BREAKDOWN_LABELS.get, horizontal=True
+    )
+    metric = c[2].selectbox(
+        "metric", ["weighted_return", "expected_return", "click", "watch_time", "gift"]
+    )
     table = stress_table(run.path, breakdown, metric, presets)
     if table.empty:
         st.write("Choose at least one preset.")
         return
-    chart = alt.Chart(table).mark_bar().encode(
-        x=alt.X("policy:N", title=None), y=alt.Y("mean:Q", title=metric), color="policy:N",
-        column=alt.Column("group:N", title=BREAKDOWN_LABELS[breakdown]),
-        row=alt.Row("preset:N"), tooltip=["preset", "policy", "group", "mean", "lo", "hi"],
-    ).properties(width=120, height=160)  # fmt: skip
+    chart = (
+        alt.Chart(table)
+        .mark_bar()
+        .encode(
+            x=alt.X("policy:N", title=None),
+            y=alt.Y("mean:Q", title=metric),
+            color="policy:N",
+            column=alt.Column("group:N", title=BREAKDOWN_LABELS[breakdown]),
+            row=alt.Row("preset:N"),
+            tooltip=["preset", "policy", "group", "mean", "lo", "hi"],
+        )
+        .properties(width=120, height=160)
+    )
     st.altair_chart(chart)
     st.subheader("Table")
     wide = table.pivot_table(index=["preset", "group"], columns="policy", values="mean")

@@ -29,8 +29,9 @@ def weight_sliders() -> dict[str, float]:
     out = {}
     for col, name in zip(cols, OBJECTIVES, strict=True):
         default = DEFAULT_WEIGHTS[name]
-        out[name] = col.slider(name, 0.0, RANGE * default, default, default / 10,
-                               key=f"w_{name}", format="%.3f")  # fmt: skip
+        out[name] = col.slider(
+            name, 0.0, RANGE * default, default, default / 10, key=f"w_{name}", format="%.3f"
+        )
     return out
 
 
@@ -40,20 +41,27 @@ def render() -> None:
     run_notice(run)
     if empty_results(run):
         return
-    st.caption("The reward is the weighted sum of the objectives of an impression. Move the "
-               "weights: the run's policies are re-scored, and the sweep shows which aligned "
-               "policy fits them best.")  # fmt: skip
+    st.caption(
+        "The reward is the weighted sum of the objectives of an impression. Move the "
+        "weights: the run's policies are re-scored, and the sweep shows which aligned "
+        "policy fits them best."
+    )
     weights = weight_sliders()
     preset = presets_of(run)[0]
     summary = results(run, preset)["summary"]
     scored = rescore(summary, weights)
     best = scored.iloc[0]
     left, right = st.columns([2, 3])
-    left.metric("best policy under these weights", best["policy"],
-                f"{best['weighted return']:.3f} per impression")  # fmt: skip
+    left.metric(
+        "best policy under these weights",
+        best["policy"],
+        f"{best['weighted return']:.3f} per impression",
+    )
     left.dataframe(scored.round(3), hide_index=True, width="stretch")
-    right.bar_chart(scored.set_index("policy")["weighted return"],
-                    y_label=f"weighted return per impression on {preset}")  # fmt: skip
+    right.bar_chart(
+        scored.set_index("policy")["weighted return"],
+        y_label=f"weighted return per impression on {preset}",
+    )
     _pareto(run, summary, weights)
     _quick(run, weights)
 
@@ -68,19 +76,27 @@ def _pareto(run: object, summary: pd.DataFrame, weights: dict[str, float]) -> No
         points = sweep.assign(name=short_labels(sweep))
         nearest = nearest_swept(sweep, weights)
         points["role"] = np.where(points.index == nearest, "nearest to your weights", "swept")
-        st.caption(f"Each point is the generator aligned to one weight vector of the sweep. "
-                   f"Nearest to your weights: **{points.loc[nearest, 'name']}**.")  # fmt: skip
+        st.caption(
+            f"Each point is the generator aligned to one weight vector of the sweep. "
+            f"Nearest to your weights: **{points.loc[nearest, 'name']}**."
+        )
     else:
         points = front_from_results(summary).rename(columns={"policy": "name"})
         points["role"] = "policy"
-        st.caption("This run has no sweep (`liveenv sweep`): the points are its evaluated "
-                   "policies instead.")  # fmt: skip
+        st.caption(
+            "This run has no sweep (`liveenv sweep`): the points are its evaluated "
+            "policies instead."
+        )
     points["front"] = pareto_mask(points[[x, y]].to_numpy())
-    base = alt.Chart(points).encode(x=alt.X(f"{x}:Q", title=f"{x} per impression"),
-                                    y=alt.Y(f"{y}:Q", title=f"{y} per impression"))  # fmt: skip
+    base = alt.Chart(points).encode(
+        x=alt.X(f"{x}:Q", title=f"{x} per impression"),
+        y=alt.Y(f"{y}:Q", title=f"{y} per impression"),
+    )
     dots = base.mark_circle(size=90).encode(
-        color=alt.Color("role:N"), tooltip=["name", x, y, "front"],
-        stroke=alt.condition("datum.front", alt.value("black"), alt.value(None)))  # fmt: skip
+        color=alt.Color("role:N"),
+        tooltip=["name", x, y, "front"],
+        stroke=alt.condition("datum.front", alt.value("black"), alt.value(None)),
+    )
     line = base.transform_filter("datum.front").mark_line(strokeDash=[4, 3]).encode(order=f"{x}:Q")
     labels = base.mark_text(dx=8, dy=-8, fontSize=10).encode(text="name:N")
     st.altair_chart((line + dots + labels).properties(height=360), width="stretch")
@@ -97,8 +113,10 @@ def _quick(run: object, weights: dict[str, float]) -> None:
     steps = c[1].number_input("evaluation requests", 100, 2000, 300, 100)
     go = c[2].button("align and evaluate", type="primary")
     if not go:
-        st.caption("Aligns the run's pretrained generator to the weights above on the small "
-                   "preset, then evaluates it beside the pretrained one (a minute or two).")  # fmt: skip
+        st.caption(
+            "Aligns the run's pretrained generator to the weights above on the small "
+            "preset, then evaluates it beside the pretrained one (a minute or two)."
+        )
         return
     bar = st.progress(0.0, text="starting")
     args = QuickAlignArgs(weights=weights, iterations=int(iterations), eval_steps=int(steps))

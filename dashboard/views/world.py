@@ -20,8 +20,15 @@ LIVE_PRESETS = [p for p in PRESETS if p != "large"]
 
 
 @st.cache_data(show_spinner="simulating the world ...", max_entries=8)
-def _trace(preset: str, n_users: int, n_streamers: int, hours: float, start_hour: float,
-           seed: int, tokenizer: str | None) -> WorldTrace:  # fmt: skip
+def _trace(
+    preset: str,
+    n_users: int,
+    n_streamers: int,
+    hours: float,
+    start_hour: float,
+    seed: int,
+    tokenizer: str | None,
+) -> WorldTrace:
     from agents.run.world import scaled_config
 
     config = scaled_config(preset, n_users, n_streamers, start_hour=start_hour)
@@ -31,20 +38,33 @@ def _trace(preset: str, n_users: int, n_streamers: int, hours: float, start_hour
 def render() -> None:
     run = current_run()
     st.header("World")
-    st.caption("A small world simulated live: the rooms of the recommender's room table at "
-               "every 30-s tick, under the most-popular policy.")  # fmt: skip
+    st.caption(
+        "A small world simulated live: the rooms of the recommender's room table at "
+        "every 30-s tick, under the most-popular policy."
+    )
     world = world_of_run(run)
     c = st.columns(5)
-    preset = c[0].selectbox("preset", LIVE_PRESETS, index=LIVE_PRESETS.index(world.preset)
-                            if world.preset in LIVE_PRESETS else 0)  # fmt: skip
+    preset = c[0].selectbox(
+        "preset",
+        LIVE_PRESETS,
+        index=LIVE_PRESETS.index(world.preset) if world.preset in LIVE_PRESETS else 0,
+    )
     hours = c[1].slider("simulated hours", 0.5, 4.0, 1.5, 0.5, key="world_hours")
     start = c[2].slider("start hour", 0, 23, 19, key="world_start")
-    n_users = c[3].number_input("users", 500, 20_000, min(world.n_users or 3000, 20_000), 500,
-                                key="world_users")  # fmt: skip
+    n_users = c[3].number_input(
+        "users", 500, 20_000, min(world.n_users or 3000, 20_000), 500, key="world_users"
+    )
     seed = c[4].number_input("seed", 0, 10_000, 0, key="world_seed")
     tok = tokenizer_file(run)
-    trace = _trace(preset, int(n_users), max(int(n_users) // 10, 50), float(hours),
-                   float(start), int(seed), str(tok) if tok else None)  # fmt: skip
+    trace = _trace(
+        preset,
+        int(n_users),
+        max(int(n_users) // 10, 50),
+        float(hours),
+        float(start),
+        int(seed),
+        str(tok) if tok else None,
+    )
     _overview(trace)
     _drift(trace, tok is not None)
 
@@ -80,18 +100,30 @@ def _drift(trace: WorldTrace, has_tokenizer: bool) -> None:
     room = st.selectbox("room", rooms, format_func=lambda r: f"room {r}", key="world_room")
     drift = room_drift(trace, room)
     left, right = st.columns(2)
-    left.line_chart(drift.set_index("time_h")["similarity_to_start"], x_label="hours",
-                    y_label="cosine similarity to the first segment")  # fmt: skip
+    left.line_chart(
+        drift.set_index("time_h")["similarity_to_start"],
+        x_label="hours",
+        y_label="cosine similarity to the first segment",
+    )
     color = "sid:N" if has_tokenizer else "time_h:Q"
-    chart = alt.Chart(drift).mark_line(point=True).encode(
-        x="pc1:Q", y="pc2:Q", order="time_h:Q", color=color,
-        tooltip=["time_h", *(["sid"] if has_tokenizer else [])])  # fmt: skip
-    right.altair_chart(chart.properties(title="content trajectory (PCA)"),
-                       width="stretch")  # fmt: skip
+    chart = (
+        alt.Chart(drift)
+        .mark_line(point=True)
+        .encode(
+            x="pc1:Q",
+            y="pc2:Q",
+            order="time_h:Q",
+            color=color,
+            tooltip=["time_h", *(["sid"] if has_tokenizer else [])],
+        )
+    )
+    right.altair_chart(chart.properties(title="content trajectory (PCA)"), width="stretch")
     if not has_tokenizer:
         st.caption("No tokenizer in this run: SIDs appear after `liveenv tokenize`.")
         return
     changes = drift[drift["sid_changed"] | (drift.index == 0)][["time_h", "sid"]]
-    st.write(f"SID of room {room}: {drift['sid'].nunique()} distinct over "
-             f"{len(drift)} ticks; it changed {int(drift['sid_changed'].sum())} times.")  # fmt: skip
+    st.write(
+        f"SID of room {room}: {drift['sid'].nunique()} distinct over "
+        f"{len(drift)} ticks; it changed {int(drift['sid_changed'].sum())} times."
+    )
     st.dataframe(changes.round(3), hide_index=True, width="stretch")

@@ -55,12 +55,15 @@ class ColdStartConfig:
 
     def __post_init__(self) -> None:
         checks = {
-            "n_clusters": (self.n_clusters, int(self.n_clusters) == self.n_clusters
-                           and self.n_clusters >= 1, "an integer >= 1"),
+            "n_clusters": (
+                self.n_clusters,
+                int(self.n_clusters) == self.n_clusters and self.n_clusters >= 1,
+                "an integer >= 1",
+            ),
             "temperature": (self.temperature, self.temperature > 0, "a number > 0"),
             "max_count": (self.max_count, self.max_count >= 1, "a number >= 1"),
             "seed": (self.seed, int(self.seed) == self.seed and self.seed >= 0, "an integer >= 0"),
-        }  # fmt: skip
+        }
         for name, (value, ok, allowed) in checks.items():
             if not ok:
                 raise ValueError(f"ColdStartConfig.{name}={value!r} is invalid: must be {allowed}")

@@ -41,18 +41,45 @@ import numpy as np
 from liveenv.rhythm import time_features
 from liveenv.world import ROOM_STAT_COLUMNS
 
-HISTORY_SCALARS = ("has_history", "history_share", "log_watch", "like", "comment", "follow",
-                   "gift", "log_gift_value", "recent_age")  # fmt: skip
-CROSS = ("cos_taste_content", "cos_taste_pooled", "cos_last_content", "cos_last_pooled",
-         "max_cos_history", "streamer_seen", "streamer_minutes", "followed")  # fmt: skip
+HISTORY_SCALARS = (
+    "has_history",
+    "history_share",
+    "log_watch",
+    "like",
+    "comment",
+    "follow",
+    "gift",
+    "log_gift_value",
+    "recent_age",
+)
+CROSS = (
+    "cos_taste_content",
+    "cos_taste_pooled",
+    "cos_last_content",
+    "cos_last_pooled",
+    "max_cos_history",
+    "streamer_seen",
+    "streamer_minutes",
+    "followed",
+)
 GROUP_CROSS = ("group_confidence", "cos_group_content", "cos_group_pooled")
 #: Scale of each interaction rate column before the log (rates are ~ scale * quality).
 _RATE_SCALE = {"like_rate": 0.02, "comment_rate": 0.01, "gift_rate": 0.002}
 _EPS = 1e-6
 
-OBS_KEYS = ("user", "time", "history_streamer", "history_content", "history_feedback",
-            "history_age", "history_mask", "rooms", "room_followed", "room_streamer",
-            "room_mask")  # fmt: skip
+OBS_KEYS = (
+    "user",
+    "time",
+    "history_streamer",
+    "history_content",
+    "history_feedback",
+    "history_age",
+    "history_mask",
+    "rooms",
+    "room_followed",
+    "room_streamer",
+    "room_mask",
+)
 
 
 def obs_dim_of(rooms: np.ndarray) -> int:
@@ -95,10 +122,16 @@ def request_side(batch: Mapping[str, np.ndarray]) -> RequestSide:
     gift_value = np.log1p((fb[..., 5] * mask).sum(axis=1) / denom[:, 0])
     age = np.where(mask > 0, batch["history_age"], np.inf).min(axis=1)
     recent_age = np.where(n > 0, age, 0.0)
-    hist = np.column_stack([
-        (n > 0), n / mask.shape[1], (watch * mask).sum(axis=1) / denom[:, 0], mean_inter,
-        gift_value, recent_age,
-    ]).astype(np.float32)  # fmt: skip
+    hist = np.column_stack(
+        [
+            (n > 0),
+            n / mask.shape[1],
+            (watch * mask).sum(axis=1) / denom[:, 0],
+            mean_inter,
+            gift_value,
+            recent_age,
+        ]
+    ).astype(np.float32)
     taste = history_taste(batch)
     scalars = np.concatenate(
         [np.asarray(batch["user"], np.float32), np.asarray(batch["time"], np.float32), hist], 1
@@ -129,8 +162,12 @@ def taste_match(taste: np.ndarray, content: np.ndarray) -> np.ndarray:
     return np.einsum("bo,bro->br", taste, _unit(content)).astype(np.float32)
 
 
-def streamer_affinity(history_streamer: np.ndarray, history_minutes: np.ndarray,
-                      history_mask: np.ndarray, room_streamer: np.ndarray) -> np.ndarray:  # fmt: skip
+def streamer_affinity(
+    history_streamer: np.ndarray,
+    history_minutes: np.ndarray,
+    history_mask: np.ndarray,
+    room_streamer: np.ndarray,
+) -> np.ndarray:
     """``(B, R, 2)`` float32 history of each request with each room's streamer: the share
     of the ``H`` history slots ``(B, H)`` that clicked it (``streamer_seen``) and
     ``log1p`` of the minutes watched there (``streamer_minutes``; logs from before the
@@ -157,8 +194,9 @@ def room_side(rooms: np.ndarray) -> np.ndarray:
     return np.concatenate([rooms[..., : 2 * o], stats], axis=-1)
 
 
-def cross_side(batch: Mapping[str, np.ndarray], req: RequestSide,
-               group: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+def cross_side(
+    batch: Mapping[str, np.ndarray], req: RequestSide, group: np.ndarray | None = None
+) -> np.ndarray:
     """``(B, R, |CROSS|)`` (``+ |GROUP_CROSS|`` with ``group`` ``(B, o + 1)``:
     the group taste and its confidence) user x room features."""
     rooms = np.asarray(batch["rooms"], dtype=np.float32)
@@ -170,15 +208,29 @@ def cross_side(batch: Mapping[str, np.ndarray], req: RequestSide,
     sims = np.einsum("bho,bro->brh", hist, content)  # (B, R, H)
     best = np.where(mask[:, None, :], sims, -1.0).max(axis=2)
     best = np.where(mask.any(axis=1)[:, None], best, 0.0)
-    seen = streamer_affinity(batch["history_streamer"], np.asarray(batch["history_feedback"])[..., 1],
-                             mask, batch["room_streamer"])  # fmt: skip
-    feats = [cos(req.taste, content), cos(req.taste, pooled), cos(req.last, content),
-             cos(req.last, pooled), best, seen[..., 0], seen[..., 1],
-             np.asarray(batch["room_followed"], dtype=np.float32)]  # fmt: skip
+    seen = streamer_affinity(
+        batch["history_streamer"],
+        np.asarray(batch["history_feedback"])[..., 1],
+        mask,
+        batch["room_streamer"],
+    )
+    feats = [
+        cos(req.taste, content),
+        cos(req.taste, pooled),
+        cos(req.last, content),
+        cos(req.last, pooled),
+        best,
+        seen[..., 0],
+        seen[..., 1],
+        np.asarray(batch["room_followed"], dtype=np.float32),
+    ]
     if group is not None:
         taste, conf = _unit(group[:, :o]), group[:, o]
-        feats += [np.broadcast_to(conf[:, None], best.shape), cos(taste, content),
-                  cos(taste, pooled)]  # fmt: skip
+        feats += [
+            np.broadcast_to(conf[:, None], best.shape),
+            cos(taste, content),
+            cos(taste, pooled),
+        ]
     return np.stack(feats, axis=-1).astype(np.float32)
 
 
@@ -199,8 +251,11 @@ class PairFeatures:
         b, r = self.mask.shape
         o = self.request.taste.shape[1]
         scalars = self.request.scalars
-        parts = [np.broadcast_to(scalars[:, None], (b, r, scalars.shape[1])),
-                 self.rooms[..., 2 * o :], self.cross]  # fmt: skip
+        parts = [
+            np.broadcast_to(scalars[:, None], (b, r, scalars.shape[1])),
+            self.rooms[..., 2 * o :],
+            self.cross,
+        ]
         if retrieval is not None:
             parts.append(retrieval[..., None])
         if raw_embeddings:
@@ -225,9 +280,25 @@ def pair_features(batch: Mapping[str, np.ndarray], group: np.ndarray | None = No
 
 
 # ----- logs as observations ------------------------------------------------------
-LOG_COLUMNS = ("episode", "request_id", "user_id", "streamer_id", "live_id", "timestamp_ms", "is_click",
-               "watch_time_ms", "like", "comment", "follow", "gift_price", "followed",
-               "content_emb", "pooled_emb", "room_stats", "user_feat")  # fmt: skip
+LOG_COLUMNS = (
+    "episode",
+    "request_id",
+    "user_id",
+    "streamer_id",
+    "live_id",
+    "timestamp_ms",
+    "is_click",
+    "watch_time_ms",
+    "like",
+    "comment",
+    "follow",
+    "gift_price",
+    "followed",
+    "content_emb",
+    "pooled_emb",
+    "room_stats",
+    "user_feat",
+)
 
 
 FEEDBACK_COLUMNS = ("is_click", "watch_time_ms", "like", "comment", "follow", "gift_price")
@@ -235,10 +306,16 @@ FEEDBACK_COLUMNS = ("is_click", "watch_time_ms", "like", "comment", "follow", "g
 
 def log_feedback(log: Mapping[str, np.ndarray]) -> np.ndarray:
     """``(N, 6)`` feedback of every log row in the env's units (minutes, price)."""
-    return np.column_stack([
-        log["is_click"], log["watch_time_ms"] / 60_000.0, log["like"], log["comment"],
-        log["follow"], log["gift_price"],
-    ]).astype(np.float32)  # fmt: skip
+    return np.column_stack(
+        [
+            log["is_click"],
+            log["watch_time_ms"] / 60_000.0,
+            log["like"],
+            log["comment"],
+            log["follow"],
+            log["gift_price"],
+        ]
+    ).astype(np.float32)
 
 
 @dataclass
@@ -270,8 +347,9 @@ def index_log(log: Mapping[str, np.ndarray]) -> LogIndex:
     return LogIndex(order=key[click.astype(bool)], start=start, count=count)
 
 
-def obs_from_log(log: Mapping[str, np.ndarray], rows: np.ndarray, index: LogIndex,
-                 history_len: int) -> dict[str, np.ndarray]:  # fmt: skip
+def obs_from_log(
+    log: Mapping[str, np.ndarray], rows: np.ndarray, index: LogIndex, history_len: int
+) -> dict[str, np.ndarray]:
     """The observation keys (batch of ``len(rows)``, one room slot each) that
     the behaviour policy saw at ``rows``, history rebuilt from ``index``."""
     h = history_len
@@ -283,8 +361,9 @@ def obs_from_log(log: Mapping[str, np.ndarray], rows: np.ndarray, index: LogInde
     t = log["timestamp_ms"][rows] / 1000.0
     fb = log_feedback({k: log[k][src.reshape(-1)] for k in FEEDBACK_COLUMNS})
     age_h = (t[:, None] - log["timestamp_ms"][src] / 1000.0) / 3600.0
-    rooms = np.concatenate([log["content_emb"][rows], log["pooled_emb"][rows],
-                            log["room_stats"][rows]], axis=1)  # fmt: skip
+    rooms = np.concatenate(
+        [log["content_emb"][rows], log["pooled_emb"][rows], log["room_stats"][rows]], axis=1
+    )
     return {
         "user": log["user_feat"][rows],
         "time": time_features(t),

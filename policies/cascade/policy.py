@@ -51,11 +51,17 @@ class CascadePolicy(ScoringPolicy):
 
     default_name = "cascade"
 
-    def __init__(self, tower: Mapping[str, Any] | TwoTowerConfig,
-                 ranker: Mapping[str, Any] | RankerConfig, obs_dim: int, top_n: int = 64,
-                 coldstart: Mapping[str, Any] | ColdStartConfig | None = None,
-                 reward_weights: Mapping[str, float] | Sequence[float] | None = None,
-                 name: str | None = None, slate_size: int = 1) -> None:  # fmt: skip
+    def __init__(
+        self,
+        tower: Mapping[str, Any] | TwoTowerConfig,
+        ranker: Mapping[str, Any] | RankerConfig,
+        obs_dim: int,
+        top_n: int = 64,
+        coldstart: Mapping[str, Any] | ColdStartConfig | None = None,
+        reward_weights: Mapping[str, float] | Sequence[float] | None = None,
+        name: str | None = None,
+        slate_size: int = 1,
+    ) -> None:
         super().__init__(name, slate_size)
         if int(top_n) != top_n or top_n < 0:
             raise ValueError(f"top_n={top_n!r} is invalid: must be an integer >= 0 (0: all rooms)")
@@ -100,8 +106,7 @@ class CascadePolicy(ScoringPolicy):
         return score, keep
 
     @torch.no_grad()
-    def predict_feedback(self, batch: Mapping[str, np.ndarray],
-                         write: bool = True) -> np.ndarray:  # fmt: skip
+    def predict_feedback(self, batch: Mapping[str, np.ndarray], write: bool = True) -> np.ndarray:
         """``(B, R, 6)`` expected feedback of every retrieved room (NaN elsewhere)."""
         mask = np.asarray(batch["room_mask"]).astype(bool)
         cols = np.flatnonzero(mask.any(axis=0))  # only slots live in some request
@@ -150,8 +155,11 @@ class CascadePolicy(ScoringPolicy):
         if unknown:
             raise ValueError(f"{self.name}: unknown state arrays {unknown}")
         for prefix, module in (("tower.", self.tower), ("ranker.", self.ranker)):
-            sub = {k[len(prefix) :]: torch.as_tensor(np.asarray(v))
-                   for k, v in state.items() if k.startswith(prefix)}  # fmt: skip
+            sub = {
+                k[len(prefix) :]: torch.as_tensor(np.asarray(v))
+                for k, v in state.items()
+                if k.startswith(prefix)
+            }
             module.load_state_dict(sub)
         if self.memory is not None:
             if "memory.centroids" not in state:

@@ -114,14 +114,23 @@ class OneLiveConfig(DictConfig):
         if not _is_int(self.room_embed_dim) or self.room_embed_dim < 0:
             raise _bad("room_embed_dim", self.room_embed_dim, "an int >= 0")
         if self.room_embed_dim and not self.room_prior:
-            raise _bad("room_embed_dim", self.room_embed_dim,
-                       "0 unless room_prior=True (the prior reads it)")  # fmt: skip
+            raise _bad(
+                "room_embed_dim",
+                self.room_embed_dim,
+                "0 unless room_prior=True (the prior reads it)",
+            )
         if self.d_model % self.n_head != 0:
             raise _bad("d_model", self.d_model, f"a multiple of n_head={self.n_head}")
         if not _is_num(self.dropout) or not 0.0 <= self.dropout < 1.0:
             raise _bad("dropout", self.dropout, "a float in [0, 1)")
-        for name in ("use_gate", "use_qk_norm", "use_mtp", "track_logits", "room_prior",
-                     "room_affinity"):  # fmt: skip
+        for name in (
+            "use_gate",
+            "use_qk_norm",
+            "use_mtp",
+            "track_logits",
+            "room_prior",
+            "room_affinity",
+        ):
             if not isinstance(getattr(self, name), bool):
                 raise _bad(name, getattr(self, name), "a bool")
         if self.room_affinity and not self.room_prior:
@@ -170,7 +179,6 @@ class OneLiveConfig(DictConfig):
     def n_positions(self) -> int:
         """Rows of the position table: 0 = BOS, 1..max_history = recency, last = user."""
         return self.max_history + 2
-
 
 
 @dataclass

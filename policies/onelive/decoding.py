@@ -68,8 +68,9 @@ def check_live(model: OneLiveGenerator, live_sids: Tensor, live_mask: Tensor) ->
         )
 
 
-def _live_children(prefix: Tensor, live_sids: Tensor, live_mask: Tensor,
-                   vocab: int) -> tuple[Tensor, Tensor]:  # fmt: skip
+def _live_children(
+    prefix: Tensor, live_sids: Tensor, live_mask: Tensor, vocab: int
+) -> tuple[Tensor, Tensor]:
     """prefix (B, K, l) -> (match, nxt), both (B, K, N): whether live entry j starts with
     the beam's prefix, and entry j's next token (the vectorised walk of a prefix trie)."""
     B, K, n = prefix.shape
@@ -92,8 +93,9 @@ def allowed_next_tokens(prefix: Tensor, live_sids: Tensor, live_mask: Tensor, vo
     return _per_token(match.float(), nxt, vocab) > 0  # (B, K, vocab)
 
 
-def _token_log_prior(match: Tensor, nxt: Tensor, live_mask: Tensor, log_prior: Tensor,
-                     vocab: int) -> Tensor:  # fmt: skip
+def _token_log_prior(
+    match: Tensor, nxt: Tensor, live_mask: Tensor, log_prior: Tensor, vocab: int
+) -> Tensor:
     """(B, K, vocab) log of the summed per-entry ``log_prior`` (B, N) of the live entries
     under prefix + [t] (``match``, ``nxt`` of :func:`_live_children`); finite but
     meaningless where no live entry is (masked by the caller)."""
@@ -103,8 +105,9 @@ def _token_log_prior(match: Tensor, nxt: Tensor, live_mask: Tensor, log_prior: T
     return torch.log(mass.clamp_min(torch.finfo(w.dtype).tiny)) + top[:, None, None]
 
 
-def live_log_prior(model: OneLiveGenerator, batch: GeneratorBatch, live_stats: Tensor | None,
-                   live_mask: Tensor) -> Tensor | None:  # fmt: skip
+def live_log_prior(
+    model: OneLiveGenerator, batch: GeneratorBatch, live_stats: Tensor | None, live_mask: Tensor
+) -> Tensor | None:
     """``(B, N)`` per-entry log prior ``w * viewers (+ room prior)`` of the model's live
     prior, or None when the model has none. Raises when the model needs the rooms'
     statistics and gets none (or the wrong shape)."""
@@ -130,8 +133,13 @@ def live_log_prior(model: OneLiveGenerator, batch: GeneratorBatch, live_stats: T
     return prior.masked_fill(~live_mask, 0.0)
 
 
-def tilted_logits(logits: Tensor, prefix: Tensor, live_sids: Tensor, live_mask: Tensor,
-                  log_prior: Tensor | None = None) -> tuple[Tensor, Tensor]:  # fmt: skip
+def tilted_logits(
+    logits: Tensor,
+    prefix: Tensor,
+    live_sids: Tensor,
+    live_mask: Tensor,
+    log_prior: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
     """logits (B, K, V) of the level after ``prefix`` (B, K, l) -> (float logits plus
     the live prior's log mass per token when given, allowed (B, K, V) bool)."""
     V = logits.shape[-1]
@@ -144,15 +152,21 @@ def tilted_logits(logits: Tensor, prefix: Tensor, live_sids: Tensor, live_mask: 
     return logits, allowed
 
 
-def level_log_probs(logits: Tensor, prefix: Tensor, live_sids: Tensor, live_mask: Tensor,
-                    log_prior: Tensor | None = None) -> Tensor:  # fmt: skip
+def level_log_probs(
+    logits: Tensor,
+    prefix: Tensor,
+    live_sids: Tensor,
+    live_mask: Tensor,
+    log_prior: Tensor | None = None,
+) -> Tensor:
     """logits (B, K, V) of the level after ``prefix`` (B, K, l) -> (B, K, V) constrained
     log-probabilities (tilted by the live prior when given)."""
     return constrained_log_softmax(*tilted_logits(logits, prefix, live_sids, live_mask, log_prior))
 
 
-def collision_log_share(live_sids: Tensor, live_mask: Tensor,
-                        log_prior: Tensor | None = None) -> Tensor:  # fmt: skip
+def collision_log_share(
+    live_sids: Tensor, live_mask: Tensor, log_prior: Tensor | None = None
+) -> Tensor:
     """``(B, N)`` log of each live entry's share of its full SID's mass: ``-log(entries
     sharing the SID)`` without a prior, ``log_prior - logsumexp(log_prior of those
     entries)`` with one; 0 on masked entries."""
@@ -372,8 +386,9 @@ def constrained_loss(
     return level_loss(nll, weights, model.config.level_loss_weights)
 
 
-def level_loss(nll: Tensor, weights: Tensor | None,
-               level_weights: Sequence[float]) -> tuple[Tensor, Tensor]:  # fmt: skip
+def level_loss(
+    nll: Tensor, weights: Tensor | None, level_weights: Sequence[float]
+) -> tuple[Tensor, Tensor]:
     """(sum_l w_l CE_l, per-level CE (L,) detached) of per-example, per-level ``nll``
     (B, L), the examples weighted by ``weights`` (B,) (None: equally)."""
     if weights is None:

@@ -198,8 +198,9 @@ def embed_blocks(room: torch.Tensor, request: torch.Tensor, embed_dim: int) -> t
     one place that fixes their order); ``embed_dim`` must be ``o``."""
     o = room.shape[-1] // 2
     if embed_dim != o:
-        raise ValueError(f"embed_dim={embed_dim!r} is invalid: must be 0 or the observed "
-                         f"embedding width {o}")  # fmt: skip
+        raise ValueError(
+            f"embed_dim={embed_dim!r} is invalid: must be 0 or the observed embedding width {o}"
+        )
     return torch.cat([room, request[:, None].expand(-1, room.shape[1], -1)], -1)
 
 
@@ -217,8 +218,12 @@ def room_stat_features(
     stats = scaled_room_stats(torch.from_numpy(rooms[..., -len(ROOM_STAT_COLUMNS) :].copy()))
     taste = history_taste(obs)
     match = taste_match(taste, rooms[..., :o])
-    seen = streamer_affinity(obs["history_streamer"], np.asarray(obs["history_feedback"])[..., 1],
-                             obs["history_mask"], obs["room_streamer"])  # fmt: skip
+    seen = streamer_affinity(
+        obs["history_streamer"],
+        np.asarray(obs["history_feedback"])[..., 1],
+        obs["history_mask"],
+        obs["room_streamer"],
+    )
     parts = [stats, torch.from_numpy(match)[..., None], torch.from_numpy(seen)]
     if embed_dim:
         request = np.concatenate([taste, history_last(obs)], -1)  # (B, 2o)

@@ -35,15 +35,22 @@ VERSION = 1
 class HybridTokenizer:
     """``static`` SID[:static_levels] + ``dynamic`` SID[:dynamic_levels]."""
 
-    def __init__(self, static: SIDTokenizer, dynamic: SIDTokenizer, static_levels: int = 2,
-                 dynamic_levels: int = 1) -> None:  # fmt: skip
+    def __init__(
+        self,
+        static: SIDTokenizer,
+        dynamic: SIDTokenizer,
+        static_levels: int = 2,
+        dynamic_levels: int = 1,
+    ) -> None:
         if static.mode != "static" or dynamic.mode != "dynamic":
             raise ValueError(
                 f"HybridTokenizer needs a static and a dynamic tokenizer, got modes "
                 f"{static.mode!r} and {dynamic.mode!r}"
             )
-        for name, n, tok in (("static_levels", static_levels, static),
-                             ("dynamic_levels", dynamic_levels, dynamic)):  # fmt: skip
+        for name, n, tok in (
+            ("static_levels", static_levels, static),
+            ("dynamic_levels", dynamic_levels, dynamic),
+        ):
             if not 1 <= n <= tok.n_levels:
                 raise ValueError(f"{name}={n!r} is invalid: must be in [1, {tok.n_levels}]")
         if static.content_dim != dynamic.content_dim:
@@ -68,8 +75,9 @@ class HybridTokenizer:
     def content_dim(self) -> int:
         return self.dynamic.content_dim
 
-    def encode(self, content_emb: np.ndarray, pooled_emb: np.ndarray,
-               streamer_id: np.ndarray) -> np.ndarray:  # fmt: skip
+    def encode(
+        self, content_emb: np.ndarray, pooled_emb: np.ndarray, streamer_id: np.ndarray
+    ) -> np.ndarray:
         """SIDs (N, n_levels) int64: static prefix, then dynamic tokens."""
         s = self.static.encode(None, pooled_emb, streamer_id)[:, : self.static_levels]
         d = self.dynamic.encode(content_emb, pooled_emb, streamer_id)[:, : self.dynamic_levels]
@@ -91,8 +99,13 @@ class HybridTokenizer:
             finally:
                 tmp.unlink(missing_ok=True)
             parts[name] = torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8)
-        payload = {"format": FORMAT, "version": VERSION, "static_levels": self.static_levels,
-                   "dynamic_levels": self.dynamic_levels, **parts}  # fmt: skip
+        payload = {
+            "format": FORMAT,
+            "version": VERSION,
+            "static_levels": self.static_levels,
+            "dynamic_levels": self.dynamic_levels,
+            **parts,
+        }
         out = io.BytesIO()
         torch.save(payload, out)
         return atomic_write_bytes(path, out.getvalue())
@@ -118,5 +131,9 @@ def load_tokenizer(path: str | os.PathLike[str]) -> SIDTokenizer | HybridTokeniz
             toks[name] = SIDTokenizer.load(tmp)
         finally:
             tmp.unlink(missing_ok=True)
-    return HybridTokenizer(toks["static"], toks["dynamic"], int(payload["static_levels"]),
-                           int(payload["dynamic_levels"]))  # fmt: skip
+    return HybridTokenizer(
+        toks["static"],
+        toks["dynamic"],
+        int(payload["static_levels"]),
+        int(payload["dynamic_levels"]),
+    )

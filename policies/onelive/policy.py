@@ -72,9 +72,16 @@ class GeneratorPolicy(Policy):
 
     default_name = "onelive"
 
-    def __init__(self, model_config: Mapping[str, Any] | None = None, beam_size: int = 32,
-                 temperature: float = 0.0, name: str | None = None, slate_size: int = 1,
-                 seed: int | None = None, popularity_weight: float = 0.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model_config: Mapping[str, Any] | None = None,
+        beam_size: int = 32,
+        temperature: float = 0.0,
+        name: str | None = None,
+        slate_size: int = 1,
+        seed: int | None = None,
+        popularity_weight: float = 0.0,
+    ) -> None:
         super().__init__(name, slate_size)
         if int(beam_size) != beam_size or beam_size < self.slate_size:
             raise ValueError(
@@ -98,16 +105,20 @@ class GeneratorPolicy(Policy):
 
     # ----- construction ------------------------------------------------------
     @classmethod
-    def from_parts(cls, model: OneLiveGenerator, tokenizer: SIDTokenizer | HybridTokenizer,
-                   **kwargs: Any) -> GeneratorPolicy:  # fmt: skip
+    def from_parts(
+        cls, model: OneLiveGenerator, tokenizer: SIDTokenizer | HybridTokenizer, **kwargs: Any
+    ) -> GeneratorPolicy:
         policy = cls(None, **kwargs)
         policy._attach(model.eval(), tokenizer)
         return policy
 
     @classmethod
-    def from_files(cls, checkpoint: str | os.PathLike[str],
-                   tokenizer: str | os.PathLike[str] | None = None,
-                   **kwargs: Any) -> GeneratorPolicy:  # fmt: skip
+    def from_files(
+        cls,
+        checkpoint: str | os.PathLike[str],
+        tokenizer: str | os.PathLike[str] | None = None,
+        **kwargs: Any,
+    ) -> GeneratorPolicy:
         """A policy from a generator checkpoint and its tokenizer file (default: the
         tokenizer path the checkpoint's ``extra`` names, as ``agents.train.pretrain`` writes)."""
         model, extra, _ = load_checkpoint(checkpoint)
@@ -195,8 +206,9 @@ class GeneratorPolicy(Policy):
         n_live = mask.sum(1)
         if int(n_live.min()) < self.slate_size:
             row = int(torch.argmin(n_live))
-            raise ValueError(f"row {row} has {int(n_live[row])} live room(s); a slate needs "
-                             f"{self.slate_size}")  # fmt: skip
+            raise ValueError(
+                f"row {row} has {int(n_live[row])} live room(s); a slate needs {self.slate_size}"
+            )
         res = beam_search(
             model,
             gb,
@@ -208,10 +220,19 @@ class GeneratorPolicy(Policy):
         )
         viewers = room_log_viewers(batch).numpy()
         slots = np.stack(
-            [_slots_of_beams(res.sids[b].numpy(), live[b].numpy(), mask[b].numpy(),
-                             viewers[b], self.slate_size, res.scores[b].numpy(),
-                             self.popularity_weight) for b in range(gb.batch_size)]
-        )  # fmt: skip
+            [
+                _slots_of_beams(
+                    res.sids[b].numpy(),
+                    live[b].numpy(),
+                    mask[b].numpy(),
+                    viewers[b],
+                    self.slate_size,
+                    res.scores[b].numpy(),
+                    self.popularity_weight,
+                )
+                for b in range(gb.batch_size)
+            ]
+        )
         return self._format(slots)
 
     @torch.no_grad()
@@ -220,8 +241,11 @@ class GeneratorPolicy(Policy):
         if self.popularity_weight:
             logp = logp + self.popularity_weight * room_log_viewers(as_batch(obs)).double()
         q = torch.log_softmax(logp / self.temperature, dim=1)  # -inf stays -inf
-        gumbel = -torch.log(-torch.log(torch.rand(q.shape, generator=self.rng,
-                                                  dtype=q.dtype).clamp(1e-300, 1 - 1e-16)))  # fmt: skip
+        gumbel = -torch.log(
+            -torch.log(
+                torch.rand(q.shape, generator=self.rng, dtype=q.dtype).clamp(1e-300, 1 - 1e-16)
+            )
+        )
         k = self.slate_size
         n_live = torch.isfinite(q).sum(1)
         if int(n_live.min()) < k:
@@ -235,9 +259,13 @@ class GeneratorPolicy(Policy):
     # ----- persistence -------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
         model, _ = self._ready()
-        return {**super().get_config(), "model_config": model.config.to_dict(),
-                "beam_size": self.beam_size, "temperature": self.temperature,
-                "popularity_weight": self.popularity_weight}  # fmt: skip
+        return {
+            **super().get_config(),
+            "model_config": model.config.to_dict(),
+            "beam_size": self.beam_size,
+            "temperature": self.temperature,
+            "popularity_weight": self.popularity_weight,
+        }
 
     def get_state(self) -> dict[str, np.ndarray]:
         model, _ = self._ready()
@@ -250,8 +278,11 @@ class GeneratorPolicy(Policy):
     def set_state(self, state: Mapping[str, np.ndarray]) -> None:
         if self.model is None or "tokenizer_file" not in state:
             raise ValueError(f"{self.name}: the state needs a model_config and a tokenizer_file")
-        weights = {k[len(_MODEL_PREFIX) :]: torch.as_tensor(np.array(v))
-                   for k, v in state.items() if k.startswith(_MODEL_PREFIX)}  # fmt: skip
+        weights = {
+            k[len(_MODEL_PREFIX) :]: torch.as_tensor(np.array(v))
+            for k, v in state.items()
+            if k.startswith(_MODEL_PREFIX)
+        }
         self.model.load_state_dict(weights)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "tokenizer.pt"
@@ -260,9 +291,15 @@ class GeneratorPolicy(Policy):
         self._attach(self.model.eval(), tokenizer)
 
 
-def _slots_of_beams(beam_sids: np.ndarray, live: np.ndarray, mask: np.ndarray,
-                    viewers: np.ndarray, k: int, beam_scores: np.ndarray | None = None,
-                    popularity_weight: float = 0.0) -> np.ndarray:  # fmt: skip
+def _slots_of_beams(
+    beam_sids: np.ndarray,
+    live: np.ndarray,
+    mask: np.ndarray,
+    viewers: np.ndarray,
+    k: int,
+    beam_scores: np.ndarray | None = None,
+    popularity_weight: float = 0.0,
+) -> np.ndarray:
     """The ``k`` slots served from the beams: rooms of the beams' SIDs by
     ``beam score + popularity_weight * viewers`` (beam order when no scores are given),
     collisions by most viewers, then lowest slot; then the other live slots by most

@@ -93,7 +93,6 @@ class ResidualKMeansConfig(DictConfig):
         return len(self.codebook_sizes)
 
 
-
 # --------------------------------------------------------------------------- helpers
 
 

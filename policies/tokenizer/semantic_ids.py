@@ -59,17 +59,34 @@ from policies.tokenizer.tower import (
     train_towers,
 )
 
-__all__ = ["MODES", "SIDTokenizer", "SIDTokenizerConfig", "click_batch", "info_nce_loss",
-           "train_tower"]  # fmt: skip
+__all__ = [
+    "MODES",
+    "SIDTokenizer",
+    "SIDTokenizerConfig",
+    "click_batch",
+    "info_nce_loss",
+    "train_tower",
+]
 
 MODES = ("dynamic", "static")
 FORMAT = "liveenv.sid_tokenizer"
 VERSION = 1
 FIT_COLUMNS = (
-    "request_id", "user_id", "streamer_id", "live_id", "timestamp_ms", "is_click",
-    "watch_time_ms", "like", "comment", "follow", "gift_price", "content_emb", "pooled_emb",
+    "request_id",
+    "user_id",
+    "streamer_id",
+    "live_id",
+    "timestamp_ms",
+    "is_click",
+    "watch_time_ms",
+    "like",
+    "comment",
+    "follow",
+    "gift_price",
+    "content_emb",
+    "pooled_emb",
     "user_feat",
-)  # fmt: skip
+)
 ENCODE_COLUMNS = ("streamer_id", "content_emb", "pooled_emb")
 
 
@@ -129,10 +146,17 @@ class SIDTokenizerConfig(DictConfig):
         if not isinstance(cs, tuple) or not cs or not all(_is_int(k) and k >= 2 for k in cs):
             raise _bad("codebook_sizes", self.codebook_sizes, "a non-empty tuple of ints >= 2")
         object.__setattr__(self, "codebook_sizes", tuple(int(k) for k in cs))
-        for name, lo in (("embed_dim", 1), ("hidden_dim", 1), ("n_streamer_buckets", 1),
-                         ("history_len", 1), ("epochs", 0), ("batch_size", 2),
-                         ("max_quantiser_rows", 2), ("kmeans_n_init", 1),
-                         ("kmeans_max_iter", 1)):  # fmt: skip
+        for name, lo in (
+            ("embed_dim", 1),
+            ("hidden_dim", 1),
+            ("n_streamer_buckets", 1),
+            ("history_len", 1),
+            ("epochs", 0),
+            ("batch_size", 2),
+            ("max_quantiser_rows", 2),
+            ("kmeans_n_init", 1),
+            ("kmeans_max_iter", 1),
+        ):
             v = getattr(self, name)
             if not _is_int(v) or v < lo:
                 raise _bad(name, v, f"an int >= {lo}")
@@ -148,10 +172,16 @@ class SIDTokenizerConfig(DictConfig):
             raise _bad("gate_bias_init", self.gate_bias_init, "a finite float")
         coef = self.click_weight_coef
         coef = tuple(coef) if isinstance(coef, (list, tuple)) else coef
-        if (not isinstance(coef, tuple) or len(coef) != 5
-                or not all(_is_num(a) and math.isfinite(a) and a >= 0 for a in coef)):  # fmt: skip
-            raise _bad("click_weight_coef", self.click_weight_coef,
-                       "5 finite floats >= 0 (watch, like, comment, follow, gift)")  # fmt: skip
+        if (
+            not isinstance(coef, tuple)
+            or len(coef) != 5
+            or not all(_is_num(a) and math.isfinite(a) and a >= 0 for a in coef)
+        ):
+            raise _bad(
+                "click_weight_coef",
+                self.click_weight_coef,
+                "5 finite floats >= 0 (watch, like, comment, follow, gift)",
+            )
         object.__setattr__(self, "click_weight_coef", tuple(float(a) for a in coef))
 
     @property
@@ -160,20 +190,24 @@ class SIDTokenizerConfig(DictConfig):
 
     def tower_config(self, content_dim: int, user_dim: int) -> TowerConfig:
         return TowerConfig(
-            content_dim=content_dim, user_dim=user_dim, embed_dim=self.embed_dim,
-            hidden_dim=self.hidden_dim, n_streamer_buckets=self.n_streamer_buckets,
+            content_dim=content_dim,
+            user_dim=user_dim,
+            embed_dim=self.embed_dim,
+            hidden_dim=self.hidden_dim,
+            n_streamer_buckets=self.n_streamer_buckets,
             gate_bias_init=float(self.gate_bias_init),
-        )  # fmt: skip
+        )
 
     def quantiser_config(self) -> ResidualKMeansConfig:
         return ResidualKMeansConfig(
-            codebook_sizes=self.codebook_sizes, n_init=self.kmeans_n_init,
-            max_iter=self.kmeans_max_iter, seed=self.seed,
-        )  # fmt: skip
+            codebook_sizes=self.codebook_sizes,
+            n_init=self.kmeans_n_init,
+            max_iter=self.kmeans_max_iter,
+            seed=self.seed,
+        )
 
     def replace(self, **changes: Any) -> SIDTokenizerConfig:
         return SIDTokenizerConfig(**{**asdict(self), **changes})
-
 
 
 # --------------------------------------------------------------------------- tokenizer
@@ -186,8 +220,13 @@ class SIDTokenizer:
     (losses per epoch, rows used, seconds).
     """
 
-    def __init__(self, config: SIDTokenizerConfig, tower: TwoTower, quantiser: ResidualKMeans,
-                 fit_info: dict[str, Any] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        config: SIDTokenizerConfig,
+        tower: TwoTower,
+        quantiser: ResidualKMeans,
+        fit_info: dict[str, Any] | None = None,
+    ) -> None:
         if quantiser.codebook_sizes != config.codebook_sizes:
             raise ValueError(
                 f"quantiser codebook_sizes {quantiser.codebook_sizes} != config "
@@ -229,33 +268,49 @@ class SIDTokenizer:
         return self.tower.config.embed_dim
 
     def __repr__(self) -> str:
-        return (f"SIDTokenizer(mode={self.mode!r}, vocab_sizes={self.vocab_sizes}, "
-                f"embed_dim={self.embed_dim}, content_dim={self.content_dim})")  # fmt: skip
+        return (
+            f"SIDTokenizer(mode={self.mode!r}, vocab_sizes={self.vocab_sizes}, "
+            f"embed_dim={self.embed_dim}, content_dim={self.content_dim})"
+        )
 
     # ---- fitting
     @classmethod
-    def fit(cls, log: LogLike, config: SIDTokenizerConfig | None = None,
-            progress: bool = False) -> SIDTokenizer:  # fmt: skip
+    def fit(
+        cls, log: LogLike, config: SIDTokenizerConfig | None = None, progress: bool = False
+    ) -> SIDTokenizer:
         """Train the towers on ``log``'s clicks and fit the codebooks on its room states."""
         config = config if config is not None else SIDTokenizerConfig()
         start = time.perf_counter()
         arrays = load_log_arrays(log, FIT_COLUMNS)
         tower, losses = train_tower(arrays, config, progress)
-        info: dict[str, Any] = {"losses": losses, "n_rows": len(arrays["user_id"]),
-                                "n_clicks": int(arrays["is_click"].astype(bool).sum())}  # fmt: skip
+        info: dict[str, Any] = {
+            "losses": losses,
+            "n_rows": len(arrays["user_id"]),
+            "n_clicks": int(arrays["is_click"].astype(bool).sum()),
+        }
         tok = cls._with_quantiser(config, tower, arrays, info)
         tok.fit_info["seconds"] = time.perf_counter() - start
         return tok
 
     @classmethod
-    def _with_quantiser(cls, config: SIDTokenizerConfig, tower: TwoTower,
-                        arrays: dict[str, np.ndarray], info: dict[str, Any]) -> SIDTokenizer:  # fmt: skip
+    def _with_quantiser(
+        cls,
+        config: SIDTokenizerConfig,
+        tower: TwoTower,
+        arrays: dict[str, np.ndarray],
+        info: dict[str, Any],
+    ) -> SIDTokenizer:
         rows = room_state_rows(arrays, config.mode)
         rng = np.random.default_rng(np.random.SeedSequence([config.seed, 1]))
         if len(rows) > config.max_quantiser_rows:
             rows = np.sort(rng.choice(rows, config.max_quantiser_rows, replace=False))
-        emb = _embed(tower, config.mode, arrays["content_emb"][rows], arrays["pooled_emb"][rows],
-                     arrays["streamer_id"][rows])  # fmt: skip
+        emb = _embed(
+            tower,
+            config.mode,
+            arrays["content_emb"][rows],
+            arrays["pooled_emb"][rows],
+            arrays["streamer_id"][rows],
+        )
         try:
             quantiser = ResidualKMeans(config.quantiser_config()).fit(emb)
         except ValueError as e:
@@ -269,8 +324,9 @@ class SIDTokenizer:
     def refit_quantiser(self, log: LogLike) -> SIDTokenizer:
         """A new tokenizer with this tower and codebooks refitted on ``log``'s room states
         (e.g. the recent window a tracker keeps). Codes of the two are not comparable."""
-        arrays = load_log_arrays(log, ("streamer_id", "live_id", "timestamp_ms",
-                                       "content_emb", "pooled_emb"))  # fmt: skip
+        arrays = load_log_arrays(
+            log, ("streamer_id", "live_id", "timestamp_ms", "content_emb", "pooled_emb")
+        )
         self._check_width("content_emb", arrays["content_emb"])
         return self._with_quantiser(self.config, self.tower, arrays, {"refit": True})
 
@@ -286,8 +342,9 @@ class SIDTokenizer:
             raise ValueError(f"{name} contains NaN or inf values")
         return x
 
-    def embed_rooms(self, content_emb: np.ndarray | None, pooled_emb: np.ndarray,
-                    streamer_id: np.ndarray) -> np.ndarray:  # fmt: skip
+    def embed_rooms(
+        self, content_emb: np.ndarray | None, pooled_emb: np.ndarray, streamer_id: np.ndarray
+    ) -> np.ndarray:
         """Aligned unit room embeddings (N, embed_dim) float32; static mode ignores
         ``content_emb`` (may be None)."""
         pooled = self._check_width("pooled_emb", pooled_emb)
@@ -307,8 +364,9 @@ class SIDTokenizer:
             raise ValueError(f"streamer_id must be integers, got dtype {sid.dtype}")
         return _embed(self._room_arrays, self.mode, content, pooled, sid)
 
-    def encode(self, content_emb: np.ndarray | None, pooled_emb: np.ndarray,
-               streamer_id: np.ndarray) -> np.ndarray:  # fmt: skip
+    def encode(
+        self, content_emb: np.ndarray | None, pooled_emb: np.ndarray, streamer_id: np.ndarray
+    ) -> np.ndarray:
         """SIDs (N, n_levels) int64 of rooms given what is observed of them now."""
         emb = self.embed_rooms(content_emb, pooled_emb, streamer_id)
         if len(emb) == 0:
@@ -320,8 +378,12 @@ class SIDTokenizer:
         a = load_log_arrays(log, ENCODE_COLUMNS)
         return self.encode(a["content_emb"], a["pooled_emb"], a["streamer_id"])
 
-    def embed_users(self, user_feat: np.ndarray, history_content: np.ndarray | None = None,
-                    history_mask: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    def embed_users(
+        self,
+        user_feat: np.ndarray,
+        history_content: np.ndarray | None = None,
+        history_mask: np.ndarray | None = None,
+    ) -> np.ndarray:
         """User tower (N, embed_dim) float32.
 
         ``history_content`` is the observation's (N, H, o) clicked-content history
@@ -336,13 +398,17 @@ class SIDTokenizer:
             hist, has = pool_history(history_content, history_mask)
         else:
             hist = self._check_width("history_content", history_content).astype(np.float32)
-            has = (np.ones(n, bool) if history_mask is None
-                   else np.asarray(history_mask, bool).reshape(-1))  # fmt: skip
+            has = (
+                np.ones(n, bool)
+                if history_mask is None
+                else np.asarray(history_mask, bool).reshape(-1)
+            )
         if len(hist) != n:
             raise ValueError(f"got {n} user_feat rows but {len(hist)} history rows")
         with torch.no_grad():
-            out = self.tower.users(torch.from_numpy(feat), torch.from_numpy(hist),
-                                   torch.from_numpy(has))  # fmt: skip
+            out = self.tower.users(
+                torch.from_numpy(feat), torch.from_numpy(hist), torch.from_numpy(has)
+            )
         return out.numpy()
 
     # ---- persistence
@@ -350,10 +416,11 @@ class SIDTokenizer:
         """Write one file (torch.save of plain values and tensors), atomically."""
         payload = {
             "config": self.config.to_dict(),
-            "tower_config": self.tower.config.to_dict(), "tower": self.tower.state_dict(),
+            "tower_config": self.tower.config.to_dict(),
+            "tower": self.tower.state_dict(),
             "codebooks": [torch.from_numpy(np.array(cb)) for cb in self.quantiser.codebooks],
             "fit_info": _plain(self.fit_info),
-        }  # fmt: skip
+        }
         return save_torch(path, FORMAT, VERSION, payload)
 
     @classmethod
@@ -385,22 +452,31 @@ def _plain(x: Any) -> Any:
 # --------------------------------------------------------------------------- internals
 
 
-def _embed(tower: TwoTower | RoomTowerArrays, mode: str, content: np.ndarray,
-           pooled: np.ndarray, streamer_id: np.ndarray, chunk: int = 65_536) -> np.ndarray:  # fmt: skip
+def _embed(
+    tower: TwoTower | RoomTowerArrays,
+    mode: str,
+    content: np.ndarray,
+    pooled: np.ndarray,
+    streamer_id: np.ndarray,
+    chunk: int = 65_536,
+) -> np.ndarray:
     """Room embeddings in chunks; static mode feeds the pooled embedding as content."""
     arrays = tower if isinstance(tower, RoomTowerArrays) else tower.room_arrays()
     n = len(pooled)
     out = np.empty((n, arrays.w2.shape[1]), dtype=np.float32)
     src = pooled if mode == "static" else content
     for i in range(0, n, chunk):
-        out[i : i + chunk] = arrays(np.asarray(src[i : i + chunk], dtype=np.float32),
-                                    np.asarray(pooled[i : i + chunk], dtype=np.float32),
-                                    np.asarray(streamer_id[i : i + chunk]))  # fmt: skip
+        out[i : i + chunk] = arrays(
+            np.asarray(src[i : i + chunk], dtype=np.float32),
+            np.asarray(pooled[i : i + chunk], dtype=np.float32),
+            np.asarray(streamer_id[i : i + chunk]),
+        )
     return out
 
 
-def train_tower(arrays: dict[str, np.ndarray], config: SIDTokenizerConfig,
-                progress: bool = False) -> tuple[TwoTower, list[float]]:  # fmt: skip
+def train_tower(
+    arrays: dict[str, np.ndarray], config: SIDTokenizerConfig, progress: bool = False
+) -> tuple[TwoTower, list[float]]:
     """Train the two towers on the logged clicks; returns the tower and the loss
     trace ``[loss before training, mean loss of epoch 1, ...]``."""
     click = arrays["is_click"].astype(bool)
@@ -408,31 +484,46 @@ def train_tower(arrays: dict[str, np.ndarray], config: SIDTokenizerConfig,
         raise ValueError("log has no clicks (is_click all false): nothing to train the towers on")
     tcfg = config.tower_config(arrays["content_emb"].shape[1], arrays["user_feat"].shape[1])
     return train_towers(
-        click_batch(arrays, config, click), tcfg, epochs=config.epochs,
-        batch_size=config.batch_size, lr=config.lr, weight_decay=config.weight_decay,
-        temperature=config.temperature, seed=config.seed, progress=progress,
-    )  # fmt: skip
+        click_batch(arrays, config, click),
+        tcfg,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        temperature=config.temperature,
+        seed=config.seed,
+        progress=progress,
+    )
 
 
-def click_batch(arrays: dict[str, np.ndarray], config: SIDTokenizerConfig,
-                click: np.ndarray) -> ClickBatch:  # fmt: skip
+def click_batch(
+    arrays: dict[str, np.ndarray], config: SIDTokenizerConfig, click: np.ndarray
+) -> ClickBatch:
     """The clicked rows (bool mask ``click``) of a log as a tower training batch."""
     hist, has = log_user_history(arrays, config.history_len)
     pooled = arrays["pooled_emb"][click]
     content = pooled if config.mode == "static" else arrays["content_emb"][click]
-    w = click_weights(arrays["watch_time_ms"][click], arrays["like"][click],
-                      arrays["comment"][click], arrays["follow"][click],
-                      arrays["gift_price"][click], config.click_weight_coef)  # fmt: skip
+    w = click_weights(
+        arrays["watch_time_ms"][click],
+        arrays["like"][click],
+        arrays["comment"][click],
+        arrays["follow"][click],
+        arrays["gift_price"][click],
+        config.click_weight_coef,
+    )
 
     def f32(x: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32))
 
     return {
-        "content": f32(content), "pooled": f32(pooled),
+        "content": f32(content),
+        "pooled": f32(pooled),
         "bucket": hash_streamers(arrays["streamer_id"][click], config.n_streamer_buckets),
-        "user": f32(arrays["user_feat"][click]), "hist": f32(hist[click]),
-        "has": torch.as_tensor(has[click]), "weight": torch.as_tensor(w),
-    }  # fmt: skip
+        "user": f32(arrays["user_feat"][click]),
+        "hist": f32(hist[click]),
+        "has": torch.as_tensor(has[click]),
+        "weight": torch.as_tensor(w),
+    }
 
 
 def info_nce_loss(tokenizer: SIDTokenizer, log: LogLike, batch_size: int | None = None) -> float:

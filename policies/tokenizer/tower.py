@@ -89,7 +89,6 @@ class TowerConfig(DictConfig):
             raise _bad("gate_bias_init", g, "a finite float")
 
 
-
 def hash_buckets(streamer_id: np.ndarray, n_buckets: int) -> np.ndarray:
     """Bucket of each streamer id: ``((id mod 2^32) * 2654435761) mod 2^32 mod n_buckets``."""
     ids = np.asarray(streamer_id).astype(np.int64).reshape(-1) % (1 << 32)
@@ -128,8 +127,9 @@ class RoomTowerArrays:
     bg: np.ndarray  # (D,)
     n_buckets: int
 
-    def __call__(self, content: np.ndarray, pooled: np.ndarray,
-                 streamer_id: np.ndarray) -> np.ndarray:  # fmt: skip
+    def __call__(
+        self, content: np.ndarray, pooled: np.ndarray, streamer_id: np.ndarray
+    ) -> np.ndarray:
         """content, pooled (N, o), streamer_id (N,) -> unit room embeddings (N, D) float32."""
         x = np.concatenate([content, pooled], axis=1).astype(np.float32, copy=False)  # (N, 2o)
         h = x @ self.w1 + self.b1  # (N, H)
@@ -183,10 +183,15 @@ class TwoTower(nn.Module):
 
         m = self.content_mlp
         return RoomTowerArrays(
-            w1=f32(m.fc1.weight.T), b1=f32(m.fc1.bias), w2=f32(m.fc2.weight.T), b2=f32(m.fc2.bias),
-            emb=f32(self.streamer_emb.weight), wg=f32(self.gate.weight.T), bg=f32(self.gate.bias),
+            w1=f32(m.fc1.weight.T),
+            b1=f32(m.fc1.bias),
+            w2=f32(m.fc2.weight.T),
+            b2=f32(m.fc2.bias),
+            emb=f32(self.streamer_emb.weight),
+            wg=f32(self.gate.weight.T),
+            bg=f32(self.gate.bias),
             n_buckets=self.config.n_streamer_buckets,
-        )  # fmt: skip
+        )
 
     def gate_values(self, content: Tensor, pooled: Tensor, bucket: Tensor) -> Tensor:
         """The id-side gate ``g`` (N, D) (diagnostic: how much identity vs content)."""
@@ -254,9 +259,18 @@ def pool_history(
 ClickBatch = dict[str, Tensor]
 
 
-def train_towers(batch: ClickBatch, config: TowerConfig, *, epochs: int, batch_size: int,
-                 lr: float, weight_decay: float, temperature: float, seed: int,
-                 progress: bool = False) -> tuple[TwoTower, list[float]]:  # fmt: skip
+def train_towers(
+    batch: ClickBatch,
+    config: TowerConfig,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    temperature: float,
+    seed: int,
+    progress: bool = False,
+) -> tuple[TwoTower, list[float]]:
     """Train a fresh :class:`TwoTower` with AdamW on in-batch InfoNCE over ``batch``.
 
     Returns the tower (eval mode) and ``[loss before training, mean loss of epoch 1,
@@ -294,13 +308,15 @@ def batch_loss(tower: TwoTower, b: ClickBatch, idx: Tensor, temperature: float) 
 
 
 @torch.no_grad()
-def mean_info_nce(tower: TwoTower, b: ClickBatch, temperature: float, batch_size: int,
-                  seed: int) -> float:  # fmt: skip
+def mean_info_nce(
+    tower: TwoTower, b: ClickBatch, temperature: float, batch_size: int, seed: int
+) -> float:
     """Mean InfoNCE over fixed batches (order from ``seed``): comparable across towers."""
     tower.eval()
     n = len(b["weight"])
     bs = min(batch_size, n)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed + 1))
-    losses = [batch_loss(tower, b, perm[i : i + bs], temperature).item()
-              for i in range(0, n - bs + 1, bs)]  # fmt: skip
+    losses = [
+        batch_loss(tower, b, perm[i : i + bs], temperature).item() for i in range(0, n - bs + 1, bs)
+    ]
     return float(np.mean(losses)) if losses else float("nan")

@@ -79,10 +79,13 @@ def _from_world(world: World, scope: str) -> RoomStates:
     rt = world.rooms.t
     streamer = rt.streamer[slots].astype(np.int64)
     return RoomStates(
-        keys=rt.room_id[slots].astype(np.int64), streamer=streamer,
-        content=rt.obs[slots].astype(np.float32), pooled=world.streamers.pooled[streamer],
-        time_s=float(world.tick * SEGMENT_S), tick=int(world.tick),
-    )  # fmt: skip
+        keys=rt.room_id[slots].astype(np.int64),
+        streamer=streamer,
+        content=rt.obs[slots].astype(np.float32),
+        pooled=world.streamers.pooled[streamer],
+        time_s=float(world.tick * SEGMENT_S),
+        tick=int(world.tick),
+    )
 
 
 def _from_obs(obs: dict[str, np.ndarray]) -> RoomStates:
@@ -94,8 +97,14 @@ def _from_obs(obs: dict[str, np.ndarray]) -> RoomStates:
         raise ValueError(f"obs['rooms'] must be 2-D (max_rooms, 2o + 6), got shape {rooms.shape}")
     o = (rooms.shape[1] - 6) // 2
     streamer = np.asarray(obs["room_streamer"])[mask].astype(np.int64)
-    return RoomStates(keys=streamer, streamer=streamer, content=rooms[mask, :o],
-                      pooled=rooms[mask, o : 2 * o], time_s=float("nan"), tick=None)  # fmt: skip
+    return RoomStates(
+        keys=streamer,
+        streamer=streamer,
+        content=rooms[mask, :o],
+        pooled=rooms[mask, o : 2 * o],
+        time_s=float("nan"),
+        tick=None,
+    )
 
 
 class LiveSIDTracker:
@@ -107,9 +116,16 @@ class LiveSIDTracker:
     ``refit_times`` and ``codebook_version``.
     """
 
-    def __init__(self, tokenizer: SIDTokenizer, refit_every_hours: float | None = None, *,
-                 refit_window_hours: float = 6.0, scope: str = "table",
-                 record: bool = True, hysteresis: float = DEFAULT_HYSTERESIS) -> None:  # fmt: skip
+    def __init__(
+        self,
+        tokenizer: SIDTokenizer,
+        refit_every_hours: float | None = None,
+        *,
+        refit_window_hours: float = 6.0,
+        scope: str = "table",
+        record: bool = True,
+        hysteresis: float = DEFAULT_HYSTERESIS,
+    ) -> None:
         if refit_every_hours is not None and not (
             isinstance(refit_every_hours, (int, float)) and refit_every_hours > 0
         ):
@@ -159,9 +175,11 @@ class LiveSIDTracker:
             states = _from_world(world, self.scope)
         elif isinstance(source, dict):
             states = _from_obs(source)
-            if self._last_obs is not None and np.array_equal(
-                self._last_obs[0], states.keys
-            ) and np.array_equal(self._last_obs[1], states.content):  # fmt: skip
+            if (
+                self._last_obs is not None
+                and np.array_equal(self._last_obs[0], states.keys)
+                and np.array_equal(self._last_obs[1], states.content)
+            ):
                 return False
             self._last_obs = (states.keys, states.content)
         else:
@@ -242,13 +260,11 @@ class LiveSIDTracker:
         w = self._window
         arrays = {
             "live_id": np.concatenate([s.keys for s in w]),
-            "timestamp_ms": np.concatenate(
-                [np.full(len(s.keys), int(s.time_s * 1000)) for s in w]
-            ),
+            "timestamp_ms": np.concatenate([np.full(len(s.keys), int(s.time_s * 1000)) for s in w]),
             "streamer_id": np.concatenate([s.streamer for s in w]),
             "content_emb": np.concatenate([s.content for s in w]),
             "pooled_emb": np.concatenate([s.pooled for s in w]),
-        }  # fmt: skip
+        }
         self.tokenizer = self.tokenizer.refit_quantiser(arrays)
         self.index.clear()
         self.keys = np.zeros(0, dtype=np.int64)  # old codes mean nothing to the new codebooks
@@ -275,8 +291,12 @@ class LiveSIDTracker:
         """Every recorded (room, SID, time, codebook version) observation, stacked."""
         if not self._log:
             z = np.zeros(0, dtype=np.int64)
-            return {"keys": z, "sids": np.zeros((0, self.tokenizer.n_levels), np.int64),
-                    "time_s": np.zeros(0), "version": z}  # fmt: skip
+            return {
+                "keys": z,
+                "sids": np.zeros((0, self.tokenizer.n_levels), np.int64),
+                "time_s": np.zeros(0),
+                "version": z,
+            }
         return {
             "keys": np.concatenate([k for k, _, _, _ in self._log]),
             "sids": np.concatenate([s for _, s, _, _ in self._log]),
@@ -292,8 +312,9 @@ class LiveSIDTracker:
         return self.churn_of(h["keys"], h["version"], h["sids"], h["time_s"])
 
     @staticmethod
-    def churn_of(keys: np.ndarray, version: np.ndarray, sids: np.ndarray,
-                 time_s: np.ndarray) -> dict[str, Any]:  # fmt: skip
+    def churn_of(
+        keys: np.ndarray, version: np.ndarray, sids: np.ndarray, time_s: np.ndarray
+    ) -> dict[str, Any]:
         """:meth:`churn` of given history arrays (e.g. ``sids[:, :1]`` for level 1 only)."""
         if len(keys) == 0:
             return sid_churn(keys, sids)
@@ -313,6 +334,8 @@ class LiveSIDTracker:
         return np.asarray(out)
 
     def __repr__(self) -> str:
-        return (f"LiveSIDTracker(mode={self.tokenizer.mode!r}, scope={self.scope!r}, "
-                f"rooms={len(self.index)}, updates={self.n_updates}, "
-                f"codebook_version={self.codebook_version})")  # fmt: skip
+        return (
+            f"LiveSIDTracker(mode={self.tokenizer.mode!r}, scope={self.scope!r}, "
+            f"rooms={len(self.index)}, updates={self.n_updates}, "
+            f"codebook_version={self.codebook_version})"
+        )

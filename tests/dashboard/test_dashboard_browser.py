@@ -68,15 +68,29 @@ def test_the_dashboard_renders_its_title_and_a_chart_in_chromium(tmp_path: Path)
     no_run = tmp_path / "no-run"  # no run directory: the app opens on the bundled sample run
     log = (tmp_path / "streamlit.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agents.run.cli", "dashboard", "--run-dir", str(no_run),
-         "--port", str(port), "--address", "127.0.0.1"],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "agents.run.cli",
+            "dashboard",
+            "--run-dir",
+            str(no_run),
+            "--port",
+            str(port),
+            "--address",
+            "127.0.0.1",
+        ],
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         _wait_healthy(url, proc)
         with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, headless=True,
-                                        args=["--no-sandbox", "--disable-gpu"])  # fmt: skip
+            browser = p.chromium.launch(
+                executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"]
+            )
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{url}/policies", wait_until="domcontentloaded", timeout=60_000)
             page.wait_for_selector(CHART, timeout=120_000)

@@ -41,12 +41,24 @@ def _summary() -> pd.DataFrame:
     for policy, scale in (("a", 1.0), ("b", 2.0)):
         base = {"policy": policy, "n_seeds": 2, "n_impressions": 100}
         rates = {f"{m}_mean": scale * (i + 1) / 10 for i, m in enumerate(OBJECTIVES)}
-        ci = {"weighted_return_mean": scale, "weighted_return_lo": scale - 0.1,
-              "weighted_return_hi": scale + 0.1, "oracle_normalised_mean": scale / 2}  # fmt: skip
+        ci = {
+            "weighted_return_mean": scale,
+            "weighted_return_lo": scale - 0.1,
+            "weighted_return_hi": scale + 0.1,
+            "oracle_normalised_mean": scale / 2,
+        }
         rows.append({**base, "breakdown": "all", "group": "all", **rates, **ci})
         for g, v in (("heavy", 3.0), ("new", 1.0), ("light", 2.0)):
-            rows.append({**base, "breakdown": "user_cohort", "group": g, **rates, **ci,
-                         "weighted_return_mean": v * scale})  # fmt: skip
+            rows.append(
+                {
+                    **base,
+                    "breakdown": "user_cohort",
+                    "group": g,
+                    **rates,
+                    **ci,
+                    "weighted_return_mean": v * scale,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -79,8 +91,12 @@ def test_tables_keep_the_natural_order_of_groups() -> None:
 def test_pareto_front_and_nearest_swept_weights() -> None:
     pts = np.array([[1.0, 5.0], [2.0, 4.0], [1.5, 3.0], [3.0, 1.0], [0.5, 0.5]])
     assert pareto_mask(pts).tolist() == [True, True, False, True, False]
-    sweep = pd.DataFrame([{f"w_{m}": DEFAULT_WEIGHTS[m] for m in OBJECTIVES} | {"w_gift": g}
-                          for g in (0.005, 0.02, 0.08)])  # fmt: skip
+    sweep = pd.DataFrame(
+        [
+            {f"w_{m}": DEFAULT_WEIGHTS[m] for m in OBJECTIVES} | {"w_gift": g}
+            for g in (0.005, 0.02, 0.08)
+        ]
+    )
     assert nearest_swept(sweep, DEFAULT_WEIGHTS) == 1
     assert nearest_swept(sweep, {"gift": 0.07}) == 2
     assert nearest_swept(sweep, {"gift": 0.0}) == 0
@@ -126,14 +142,22 @@ def test_quick_alignment_runs_in_chunks_and_evaluates(tmp_path: Path) -> None:
 
     run = tmp_path / "run"
     assert quick_align_ready(run)  # nothing trained yet: says why
-    args = DemoArgs(world=WorldArgs(n_users=1500, n_streamers=120), days=0.2, start_hour=18.0,
-                    budget="tiny", stress_presets=(),
-                    skip=("align", "cascade", "cascade_coldstart", "evaluate", "sweep"))  # fmt: skip
+    args = DemoArgs(
+        world=WorldArgs(n_users=1500, n_streamers=120),
+        days=0.2,
+        start_hour=18.0,
+        budget="tiny",
+        stress_presets=(),
+        skip=("align", "cascade", "cascade_coldstart", "evaluate", "sweep"),
+    )
     run_demo(args, run, progress=False)
     if quick_align_ready(run):
         pytest.skip(quick_align_ready(run))
     seen: list[float] = []
-    table = quick_align(run, QuickAlignArgs(weights={"gift": 0.1}, iterations=4, chunk=2,
-                                            eval_steps=40), lambda f, _: seen.append(f))  # fmt: skip
+    table = quick_align(
+        run,
+        QuickAlignArgs(weights={"gift": 0.1}, iterations=4, chunk=2, eval_steps=40),
+        lambda f, _: seen.append(f),
+    )
     assert set(table["policy"]) >= {"pretrained", "aligned", "random", "oracle"}
     assert seen == sorted(seen) and len(seen) >= 3  # progress after each chunk, then evaluation

@@ -16,8 +16,9 @@ from dashboard.data import SAMPLE_RUN, has_results
 torch.set_num_threads(1)
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 TIMEOUT = 180
-pytestmark = pytest.mark.skipif(not has_results(SAMPLE_RUN),
-                                reason="dashboard/sample_run has no results")  # fmt: skip
+pytestmark = pytest.mark.skipif(
+    not has_results(SAMPLE_RUN), reason="dashboard/sample_run has no results"
+)
 
 
 def page(name: str, **state: object) -> AppTest:
@@ -90,8 +91,14 @@ def test_policies_shows_tables_and_breakdowns_side_by_side() -> None:
 def test_reward_weights_rescore_and_show_the_front() -> None:
     at = page("weights")
     _ok(at)
-    assert [s.label for s in at.slider] == ["click", "watch_time", "like", "comment", "follow",
-                                            "gift"]  # fmt: skip
+    assert [s.label for s in at.slider] == [
+        "click",
+        "watch_time",
+        "like",
+        "comment",
+        "follow",
+        "gift",
+    ]
     before = at.dataframe[0].value.set_index("policy")["weighted return"]
     assert any("Pareto" in s.value for s in at.subheader) and _charts(at) >= 2
     # the sample's sweep (`make sample-run`, the demo budget): watch_time 0.02 / 0.1 / 0.5
@@ -142,15 +149,39 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = str(tmp_path_factory.mktemp("dash") / "run")
     common = ["--run-dir", run, "--no-progress"]
     for argv in (
-        ["log", "--n-users", "600", "--n-streamers", "60", "--days", "0.04",
-         "--start-hour", "20"],
+        ["log", "--n-users", "600", "--n-streamers", "60", "--days", "0.04", "--start-hour", "20"],
         ["tokenize", "--epochs", "1", "--codebook-sizes", "4", "4"],
-        ["pretrain", "--max-steps", "8", "--batch-size", "16", "--d-model", "16", "--n-head",
-         "2", "--n-layer", "1", "--warmup-steps", "1", "--eval-every", "4"],
+        [
+            "pretrain",
+            "--max-steps",
+            "8",
+            "--batch-size",
+            "16",
+            "--d-model",
+            "16",
+            "--n-head",
+            "2",
+            "--n-layer",
+            "1",
+            "--warmup-steps",
+            "1",
+            "--eval-every",
+            "4",
+        ],
         ["reward", "--epochs", "1", "--hidden", "8", "--fusion-hidden", "8", "--no-figure"],
-        ["evaluate", "--seeds", "0", "--steps", "40", "--policies", "random", "oracle",
-         "pretrained", "--no-expected"],
-    ):  # fmt: skip
+        [
+            "evaluate",
+            "--seeds",
+            "0",
+            "--steps",
+            "40",
+            "--policies",
+            "random",
+            "oracle",
+            "pretrained",
+            "--no-expected",
+        ],
+    ):
         code = main([*argv, *common])
         if code == 3:
             pytest.skip(f"`liveenv {argv[0]}` is not available in this checkout")

@@ -30,8 +30,9 @@ class TinyArtefacts:
     reward_model: Path
 
 
-def build_tiny(root: str | Path, seed: int = 0, hours: float = 3.0,
-               pretrain_steps: int = 0) -> TinyArtefacts:  # fmt: skip
+def build_tiny(
+    root: str | Path, seed: int = 0, hours: float = 3.0, pretrain_steps: int = 0
+) -> TinyArtefacts:
     """Log ``hours`` of the tiny world under the platform policy, fit a small SID
     tokenizer, write a small generator (random init, or ``pretrain_steps`` of
     pretraining) and a small reward model under ``root``."""
@@ -46,29 +47,60 @@ def build_tiny(root: str | Path, seed: int = 0, hours: float = 3.0,
     root = Path(root)
     log = root / "log"
     if not log.is_dir():
-        generate_log(log, "default", days=hours / 24.0, policy="platform", seed=seed,
-                     overrides=TINY_WORLD, progress=False)  # fmt: skip
+        generate_log(
+            log,
+            "default",
+            days=hours / 24.0,
+            policy="platform",
+            seed=seed,
+            overrides=TINY_WORLD,
+            progress=False,
+        )
     tok_path = root / "tokenizer.pt"
     if not tok_path.is_file():
-        cfg = SIDTokenizerConfig(codebook_sizes=(8, 8, 4), embed_dim=16, hidden_dim=32, epochs=1,
-                                 kmeans_max_iter=20, seed=seed)  # fmt: skip
+        cfg = SIDTokenizerConfig(
+            codebook_sizes=(8, 8, 4),
+            embed_dim=16,
+            hidden_dim=32,
+            epochs=1,
+            kmeans_max_iter=20,
+            seed=seed,
+        )
         SIDTokenizer.fit(read_log_arrays(log), cfg).save(tok_path)
     gen_path = root / "generator.pt"
     if not gen_path.is_file():
         tok = SIDTokenizer.load(tok_path)
         torch.manual_seed(seed)
-        model = OneLiveGenerator(OneLiveConfig(
-            vocab_sizes=tuple(tok.vocab_sizes), user_dim=tok.user_dim, time_dim=TIME_DIM,
-            n_feedback_types=N_FEEDBACK_TYPES, max_history=20, d_model=32, n_head=2, n_layer=2,
-        ))  # fmt: skip
+        model = OneLiveGenerator(
+            OneLiveConfig(
+                vocab_sizes=tuple(tok.vocab_sizes),
+                user_dim=tok.user_dim,
+                time_dim=TIME_DIM,
+                n_feedback_types=N_FEEDBACK_TYPES,
+                max_history=20,
+                d_model=32,
+                n_head=2,
+                n_layer=2,
+            )
+        )
         if pretrain_steps:
             model = _pretrain(root, log, tok_path, seed, pretrain_steps)
         save_checkpoint(gen_path, model, None, {"tokenizer": str(tok_path)})
     rm_dir = root / "reward"
     if not (rm_dir / "reward_model.pt").is_file():
-        train_reward_model(RewardArgs(log=str(log), out=str(rm_dir), epochs=4, hidden=32,
-                                      fusion_hidden=32, batch_size=256, progress=False, figure=False,
-                                      seed=seed))  # fmt: skip
+        train_reward_model(
+            RewardArgs(
+                log=str(log),
+                out=str(rm_dir),
+                epochs=4,
+                hidden=32,
+                fusion_hidden=32,
+                batch_size=256,
+                progress=False,
+                figure=False,
+                seed=seed,
+            )
+        )
     return TinyArtefacts(log, tok_path, gen_path, rm_dir / "reward_model.pt")
 
 
@@ -76,10 +108,23 @@ def _pretrain(root: Path, log: Path, tok_path: Path, seed: int, steps: int) -> A
     from agents.train.pretrain import PretrainArgs, pretrain
     from policies.onelive.checkpoint import load_checkpoint
 
-    path = pretrain(PretrainArgs(log=str(log), out=str(root / "pretrain"), tokenizer=str(tok_path),
-                                 d_model=32, n_head=2, n_layer=2, max_steps=steps, batch_size=64,
-                                 warmup_steps=min(10, steps), eval_every=steps,
-                                 checkpoint_every=steps, seed=seed, progress=False))  # fmt: skip
+    path = pretrain(
+        PretrainArgs(
+            log=str(log),
+            out=str(root / "pretrain"),
+            tokenizer=str(tok_path),
+            d_model=32,
+            n_head=2,
+            n_layer=2,
+            max_steps=steps,
+            batch_size=64,
+            warmup_steps=min(10, steps),
+            eval_every=steps,
+            checkpoint_every=steps,
+            seed=seed,
+            progress=False,
+        )
+    )
     return load_checkpoint(path)[0]
 
 
@@ -88,11 +133,22 @@ def tiny_align_args(art: TinyArtefacts, out: str | Path, **changes: Any) -> Any:
     from agents.align.grpo import AlignArgs
 
     base: dict[str, Any] = dict(
-        generator=str(art.generator), reward_model=str(art.reward_model), out=str(out),
-        overrides=dict(TINY_WORLD), pool_requests=128, pool_steps_per_seed=128, eval_requests=32,
-        behaviour="random", iterations=8, requests_per_iter=16, group_size=4, log_every=2,
-        checkpoint_every=4, progress=False, figures=False,
-    )  # fmt: skip
+        generator=str(art.generator),
+        reward_model=str(art.reward_model),
+        out=str(out),
+        overrides=dict(TINY_WORLD),
+        pool_requests=128,
+        pool_steps_per_seed=128,
+        eval_requests=32,
+        behaviour="random",
+        iterations=8,
+        requests_per_iter=16,
+        group_size=4,
+        log_every=2,
+        checkpoint_every=4,
+        progress=False,
+        figures=False,
+    )
     base.update(changes)
     cls = changes.pop("args_class", None) or AlignArgs
     base.pop("args_class", None)

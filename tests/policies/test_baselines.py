@@ -59,8 +59,15 @@ def test_scoring_policies_take_a_batch() -> None:
 
 
 def test_engaging_weights_rates_as_the_reward() -> None:
-    obs = table({"like_rate": [0.3, 0.0, 0.0], "comment_rate": [0.0, 0.2, 0.0],
-                 "gift_rate": [0.0, 0.0, 0.1]}, 3, 3)  # fmt: skip
+    obs = table(
+        {
+            "like_rate": [0.3, 0.0, 0.0],
+            "comment_rate": [0.0, 0.2, 0.0],
+            "gift_rate": [0.0, 0.0, 0.1],
+        },
+        3,
+        3,
+    )
     w = {"like": 1.0, "comment": 2.0, "gift": 0.5}
     p = EngagingPolicy(reward_weights=w, gift_value=10.0)
     s = p.scores({k: v[None] for k, v in obs.items()})[0]

@@ -31,8 +31,15 @@ from policies.cascade import (
 )
 from policies.cascade.coldstart import N_DEMOGRAPHIC
 
-HISTORY_KEYS = ("user", "time", "history_streamer", "history_content", "history_feedback",
-                "history_age", "history_mask")  # fmt: skip
+HISTORY_KEYS = (
+    "user",
+    "time",
+    "history_streamer",
+    "history_content",
+    "history_feedback",
+    "history_age",
+    "history_mask",
+)
 #: A small evening world: enough requests in two hours to train on, in seconds.
 SMALL = {"users.n_users": 3000, "streamers.n_streamers": 200, "start_hour": 18.0}
 EVAL = {**SMALL, "horizon_hours": 2.0}
@@ -41,17 +48,27 @@ EVAL = {**SMALL, "horizon_hours": 2.0}
 @pytest.fixture(scope="module")
 def small_log(tmp_path_factory: pytest.TempPathFactory) -> str:
     out = tmp_path_factory.mktemp("cascade") / "log"
-    generate_log(out, "default", days=2 / 24, policy="platform", seed=5, overrides=SMALL,
-                 progress=False)  # fmt: skip
+    generate_log(
+        out, "default", days=2 / 24, policy="platform", seed=5, overrides=SMALL, progress=False
+    )
     return str(out)
 
 
 @pytest.fixture(scope="module")
 def trained(small_log: str, tmp_path_factory: pytest.TempPathFactory):
     torch.set_num_threads(1)
-    args = TrainCascadeArgs(logs=(small_log,), tower_epochs=3, ranker_epochs=4, hidden=64,
-                            batch_size=256, tower_batch=128, coldstart=True, n_clusters=6,
-                            chunk_requests=16, out=str(tmp_path_factory.mktemp("m") / "c.npz"))  # fmt: skip
+    args = TrainCascadeArgs(
+        logs=(small_log,),
+        tower_epochs=3,
+        ranker_epochs=4,
+        hidden=64,
+        batch_size=256,
+        tower_batch=128,
+        coldstart=True,
+        n_clusters=6,
+        chunk_requests=16,
+        out=str(tmp_path_factory.mktemp("m") / "c.npz"),
+    )
     return args, train_cascade(args)
 
 
@@ -65,8 +82,15 @@ def test_history_rebuilt_from_the_log_is_what_the_env_observed(tmp_path) -> None
         return int(rng.choice(np.flatnonzero(obs["room_mask"])))
 
     overrides = {"users.n_users": 800, "streamers.n_streamers": 100, "start_hour": 19.0}
-    generate_log(tmp_path / "log", "default", days=0.75 / 24, policy=behaviour, seed=3,
-                 overrides=overrides, progress=False)  # fmt: skip
+    generate_log(
+        tmp_path / "log",
+        "default",
+        days=0.75 / 24,
+        policy=behaviour,
+        seed=3,
+        overrides=overrides,
+        progress=False,
+    )
     log = read_log_arrays(tmp_path / "log")
     rebuilt = obs_from_log(log, np.arange(len(seen)), index_log(log), history_len=20)
     assert np.asarray(log["is_click"]).sum() > 50  # histories really fill up
@@ -152,12 +176,18 @@ def test_cluster_memory_fits_kmeans_on_demographics() -> None:
         (lambda: ColdStartConfig(temperature=-1.0), "temperature=-1.0"),
         (lambda: TrainCascadeArgs(val_share=1.5), "val_share=1.5"),
         (lambda: TrainCascadeArgs(logs=()), "logs is empty"),
-        (lambda: CascadePolicy({"user_dim": 4, "room_dim": 4}, {"in_dim": 4}, 2, top_n=-1),
-         "top_n=-1"),
-        (lambda: CascadePolicy({"user_dim": 4, "room_dim": 4}, {"in_dim": 4}, 2,
-                               reward_weights={"clicks": 1.0}), "unknown objective"),
+        (
+            lambda: CascadePolicy({"user_dim": 4, "room_dim": 4}, {"in_dim": 4}, 2, top_n=-1),
+            "top_n=-1",
+        ),
+        (
+            lambda: CascadePolicy(
+                {"user_dim": 4, "room_dim": 4}, {"in_dim": 4}, 2, reward_weights={"clicks": 1.0}
+            ),
+            "unknown objective",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_configs_are_refused(make, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         make()
@@ -222,8 +252,15 @@ def test_batched_act_matches_single_requests(trained) -> None:
 def test_cascade_beats_random_on_a_small_world(trained) -> None:
     _, result = trained
     seeds = tuple(range(21, 29))
-    res = evaluate({"cascade": result.policy}, "default", seeds, 400, overrides=EVAL,
-                   progress=False, expected=True)  # fmt: skip
+    res = evaluate(
+        {"cascade": result.policy},
+        "default",
+        seeds,
+        400,
+        overrides=EVAL,
+        progress=False,
+        expected=True,
+    )
     t = res.table[res.table["breakdown"] == "all"].set_index(["policy", "seed"])
     cascade = t.loc["cascade", "expected_return"].to_numpy()
     random = t.loc["random", "expected_return"].to_numpy()

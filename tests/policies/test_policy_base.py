@@ -90,17 +90,25 @@ def test_load_rejects_foreign_and_corrupt_files(tmp_path) -> None:
     with pytest.raises(ValueError, match="readable"):
         Policy.load(bad)
     outside = tmp_path / "outside.json"
-    outside.write_text(json.dumps({"format": "liveenv.policy", "version": 1,
-                                   "class": "os:system", "config": {}}))  # fmt: skip
+    outside.write_text(
+        json.dumps({"format": "liveenv.policy", "version": 1, "class": "os:system", "config": {}})
+    )
     with pytest.raises(ValueError, match="outside"):
         Policy.load(outside)
     PopularPolicy().save(tmp_path / "pop.json")
     with pytest.raises(ValueError, match="not a RandomPolicy"):
         RandomPolicy.load(tmp_path / "pop.json")
     wrong = tmp_path / "wrong.json"
-    wrong.write_text(json.dumps({"format": "liveenv.policy", "version": 1,
-                                 "class": "policies.baselines:PopularPolicy",
-                                 "config": {"bogus": 1}}))  # fmt: skip
+    wrong.write_text(
+        json.dumps(
+            {
+                "format": "liveenv.policy",
+                "version": 1,
+                "class": "policies.baselines:PopularPolicy",
+                "config": {"bogus": 1},
+            }
+        )
+    )
     with pytest.raises(ValueError, match="does not fit PopularPolicy"):
         Policy.load(wrong)
     with pytest.raises(ValueError, match="slate_size"):

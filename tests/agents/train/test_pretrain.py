@@ -53,27 +53,44 @@ TINY = {"users.n_users": 3000, "streamers.n_streamers": 300, "start_hour": 19.0}
 @pytest.fixture(scope="module")
 def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("pretrain") / "log"
-    generate_log(out, "default", days=1.0 / 24, policy="platform", seed=0, overrides=TINY,
-                 progress=False)  # fmt: skip
+    generate_log(
+        out, "default", days=1.0 / 24, policy="platform", seed=0, overrides=TINY, progress=False
+    )
     return out
 
 
 @pytest.fixture(scope="module")
 def tokenizer_path(log_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = SIDTokenizerConfig(codebook_sizes=(8, 8, 8), epochs=1, batch_size=128)
-    return SIDTokenizer.fit(read_log_arrays(log_dir), cfg).save(tmp_path_factory.mktemp("tok") / "tok.pt")
+    return SIDTokenizer.fit(read_log_arrays(log_dir), cfg).save(
+        tmp_path_factory.mktemp("tok") / "tok.pt"
+    )
 
 
 def tiny_args(log_dir: Path, out: Path, tok: Path, **kw: object) -> PretrainArgs:
-    base = dict(log=str(log_dir), out=str(out), tokenizer=str(tok), d_model=16, n_head=2,
-                n_layer=1, batch_size=32, max_steps=20, warmup_steps=3, log_every=5,
-                eval_every=10, checkpoint_every=10, dropout=0.1, progress=False)  # fmt: skip
+    base = dict(
+        log=str(log_dir),
+        out=str(out),
+        tokenizer=str(tok),
+        d_model=16,
+        n_head=2,
+        n_layer=1,
+        batch_size=32,
+        max_steps=20,
+        warmup_steps=3,
+        log_every=5,
+        eval_every=10,
+        checkpoint_every=10,
+        dropout=0.1,
+        progress=False,
+    )
     base.update(kw)
     return PretrainArgs(**base)  # type: ignore[arg-type]
 
 
-def test_resume_gives_the_uninterrupted_result(log_dir: Path, tokenizer_path: Path,
-                                               tmp_path: Path) -> None:  # fmt: skip
+def test_resume_gives_the_uninterrupted_result(
+    log_dir: Path, tokenizer_path: Path, tmp_path: Path
+) -> None:
     """2N steps in one go == N steps, stop, resume for N more (dropout on: RNG restored)."""
     whole = pretrain(tiny_args(log_dir, tmp_path / "whole", tokenizer_path))
     half = pretrain(tiny_args(log_dir, tmp_path / "split", tokenizer_path, stop_at_step=10))
@@ -93,12 +110,22 @@ def test_resume_gives_the_uninterrupted_result(log_dir: Path, tokenizer_path: Pa
         pretrain(replace(other, out=str(tmp_path / "x")))
 
 
-def test_training_beats_the_untrained_model(log_dir: Path, tokenizer_path: Path,
-                                            tmp_path: Path) -> None:  # fmt: skip
+def test_training_beats_the_untrained_model(
+    log_dir: Path, tokenizer_path: Path, tmp_path: Path
+) -> None:
     # the full-vocabulary objective, whose validation loss is compared to the marginal
-    args = tiny_args(log_dir, tmp_path / "run", tokenizer_path, max_steps=120, d_model=32,
-                     warmup_steps=10, dropout=0.0, eval_every=60, checkpoint_every=60,
-                     live_window_s=0.0)  # fmt: skip
+    args = tiny_args(
+        log_dir,
+        tmp_path / "run",
+        tokenizer_path,
+        max_steps=120,
+        d_model=32,
+        warmup_steps=10,
+        dropout=0.0,
+        eval_every=60,
+        checkpoint_every=60,
+        live_window_s=0.0,
+    )
     path = pretrain(args)
     _, _, train, valid, _ = load_data(args)
     trained = load_checkpoint(path)[0]
@@ -110,10 +137,14 @@ def test_training_beats_the_untrained_model(log_dir: Path, tokenizer_path: Path,
     assert after < before - 0.5 and len(per) == 3
     # and beats the best constant guess (the training marginal of each level's token)
     marg = sum(
-        -np.log(np.bincount(train.target_sid[:, lvl].numpy(), minlength=8)[
-            valid.target_sid[:, lvl].numpy()].clip(1) / len(train)).mean()
+        -np.log(
+            np.bincount(train.target_sid[:, lvl].numpy(), minlength=8)[
+                valid.target_sid[:, lvl].numpy()
+            ].clip(1)
+            / len(train)
+        ).mean()
         for lvl in range(3)
-    )  # fmt: skip
+    )
     assert after < marg
     assert (tmp_path / "run" / "summary.json").is_file()
 
@@ -155,8 +186,13 @@ def test_schedule_and_bad_arguments(log_dir: Path, tmp_path: Path) -> None:
     assert lr_factor(9, args) == pytest.approx(1.0)
     assert lr_factor(60, args) == pytest.approx(0.55)
     assert lr_factor(110, args) == pytest.approx(0.1)
-    for field, bad in (("lr", 0.0), ("batch_size", 0), ("sid_mode", "fuzzy"),
-                       ("weights", "gifts"), ("valid_fraction", 1.5)):  # fmt: skip
+    for field, bad in (
+        ("lr", 0.0),
+        ("batch_size", 0),
+        ("sid_mode", "fuzzy"),
+        ("weights", "gifts"),
+        ("valid_fraction", 1.5),
+    ):
         with pytest.raises(ValueError, match=field):
             PretrainArgs(**{field: bad})  # type: ignore[arg-type]
     with pytest.raises(SystemExit):
@@ -165,8 +201,9 @@ def test_schedule_and_bad_arguments(log_dir: Path, tmp_path: Path) -> None:
         pretrain(PretrainArgs(out=str(tmp_path)))
 
 
-def test_live_window_objective_matches_constrained_decoding(log_dir: Path,
-                                                            tokenizer_path: Path) -> None:  # fmt: skip
+def test_live_window_objective_matches_constrained_decoding(
+    log_dir: Path, tokenizer_path: Path
+) -> None:
     """Every example's live set holds its target and only rooms shown in its window;
     the live-constrained CE is -log p(target) under constrained decoding, and never
     above the CE over the full vocabulary."""
@@ -180,8 +217,12 @@ def test_live_window_objective_matches_constrained_decoding(log_dir: Path,
     win = log["timestamp_ms"] // 300_000
     for j, i in enumerate(idx[:5].tolist()):  # the window's rooms, encoded from the log
         rows = np.flatnonzero(win == win[data.log_row[i]])
-        shown = {tuple(s) for s in tok.encode(log["content_emb"][rows], log["pooled_emb"][rows],
-                                             log["streamer_id"][rows]).tolist()}  # fmt: skip
+        shown = {
+            tuple(s)
+            for s in tok.encode(
+                log["content_emb"][rows], log["pooled_emb"][rows], log["streamer_id"][rows]
+            ).tolist()
+        }
         assert {tuple(s) for s in sids[j][mask[j]].tolist()} <= shown
     torch.manual_seed(0)
     model = OneLiveGenerator(replace(load_checkpoint_config(), vocab_sizes=tok.vocab_sizes))
@@ -195,9 +236,16 @@ def test_live_window_objective_matches_constrained_decoding(log_dir: Path,
 
 
 def load_checkpoint_config() -> OneLiveConfig:
-    return OneLiveConfig(vocab_sizes=(8, 8, 8), user_dim=20, time_dim=TIME_DIM,
-                         n_feedback_types=N_FEEDBACK_TYPES, max_history=20, d_model=16,
-                         n_head=2, n_layer=1)  # fmt: skip
+    return OneLiveConfig(
+        vocab_sizes=(8, 8, 8),
+        user_dim=20,
+        time_dim=TIME_DIM,
+        n_feedback_types=N_FEEDBACK_TYPES,
+        max_history=20,
+        d_model=16,
+        n_head=2,
+        n_layer=1,
+    )
 
 
 def test_negatives_are_the_unclicked_impressions(log_dir: Path, tokenizer_path: Path) -> None:
@@ -229,8 +277,17 @@ def test_the_negative_term_lowers_the_probability_of_skipped_rooms(
     neg = torch.nonzero(~data.label)[:, 0][:512]
 
     def mean_p_unclicked(**kw: object) -> float:
-        path = pretrain(tiny_args(log_dir, tmp_path / str(kw), tokenizer_path, max_steps=80,
-                                  live_window_s=300, dropout=0.0, **kw))  # fmt: skip
+        path = pretrain(
+            tiny_args(
+                log_dir,
+                tmp_path / str(kw),
+                tokenizer_path,
+                max_steps=80,
+                live_window_s=300,
+                dropout=0.0,
+                **kw,
+            )
+        )
         model = load_checkpoint(path)[0].eval()
         with torch.no_grad():
             nll = constrained_nll(model, data.batch(neg), *data.live(neg))
@@ -240,8 +297,9 @@ def test_the_negative_term_lowers_the_probability_of_skipped_rooms(
     assert with_neg < 0.8 * without  # observed 0.041 against 0.065
 
 
-def test_live_sets_hold_each_room_once_with_its_viewers(log_dir: Path,
-                                                        tokenizer_path: Path) -> None:  # fmt: skip
+def test_live_sets_hold_each_room_once_with_its_viewers(
+    log_dir: Path, tokenizer_path: Path
+) -> None:
     """An example's live set is every room shown in its window, once: the others at
     their latest state there, its own room at the time of the example (last entry,
     with the logged log_viewers)."""
@@ -260,8 +318,12 @@ def test_live_sets_hold_each_room_once_with_its_viewers(log_dir: Path,
     torch.testing.assert_close(stats[:, -1, match], torch.as_tensor(want))
     assert float(stats[:, -1, match].abs().max()) > 0.3
     # the streamer affinity, as served from an obs: clicks and minutes on that streamer
-    seen = streamer_affinity(hist["history_streamer"], hist["history_feedback"][..., 1],
-                             hist["history_mask"], log["streamer_id"][rows][:, None])  # fmt: skip
+    seen = streamer_affinity(
+        hist["history_streamer"],
+        hist["history_feedback"][..., 1],
+        hist["history_mask"],
+        log["streamer_id"][rows][:, None],
+    )
     cols = [ROOM_PRIOR_COLUMNS.index(c) for c in ROOM_AFFINITY_COLUMNS]
     torch.testing.assert_close(stats[:, -1, cols], torch.as_tensor(seen[:, 0]))
     assert float(stats[:, -1, cols[0]].max()) > 0  # some users come back to a streamer
@@ -299,9 +361,16 @@ def test_a_live_prior_leaves_the_generator_what_popularity_does_not_explain(
     rates, age and novelty besides their viewers) lowers it further."""
     losses = {}
     for w, room in ((0.0, False), (1.0, False), (1.0, True)):
-        args = tiny_args(log_dir, tmp_path / f"w{w}-{room}", tokenizer_path, max_steps=60,
-                         live_window_s=300, dropout=0.0, live_prior_weight=w,
-                         room_prior=room)  # fmt: skip
+        args = tiny_args(
+            log_dir,
+            tmp_path / f"w{w}-{room}",
+            tokenizer_path,
+            max_steps=60,
+            live_window_s=300,
+            dropout=0.0,
+            live_prior_weight=w,
+            room_prior=room,
+        )
         model = load_checkpoint(pretrain(args))[0]
         assert model.config.live_prior_weight == w and model.config.room_prior == room
         losses[w, room] = validation_loss(model, load_data(args)[3], live=True)[0]

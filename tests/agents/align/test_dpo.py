@@ -23,8 +23,15 @@ def tiny(tmp_path_factory: pytest.TempPathFactory):
 def _groups(ref: torch.Tensor, reward: torch.Tensor, cand: torch.Tensor) -> Groups:
     b = len(reward)
     valid = reward.std(-1) > 0
-    return Groups(enc=None, cand=cand, reward=reward, adv=torch.zeros_like(reward),  # type: ignore[arg-type]
-                  valid=valid, old_logp=torch.zeros_like(reward), ref_logp=ref[:b])  # fmt: skip
+    return Groups(
+        enc=None,
+        cand=cand,
+        reward=reward,
+        adv=torch.zeros_like(reward),  # type: ignore[arg-type]
+        valid=valid,
+        old_logp=torch.zeros_like(reward),
+        ref_logp=ref[:b],
+    )
 
 
 def test_dpo_loss_matches_the_formula_and_skips_degenerate_groups() -> None:
@@ -48,8 +55,17 @@ def test_bad_dpo_arguments_are_refused() -> None:
 
 
 def test_dpo_learns_the_preferences_of_its_pairs(tiny, tmp_path: Path) -> None:
-    args = tiny_align_args(tiny, tmp_path / "dpo", args_class=DPOArgs, reward_source="env",
-                           iterations=8, lr=3e-3, beta=1.0, log_every=4, seed=2)  # fmt: skip
+    args = tiny_align_args(
+        tiny,
+        tmp_path / "dpo",
+        args_class=DPOArgs,
+        reward_source="env",
+        iterations=8,
+        lr=3e-3,
+        beta=1.0,
+        log_every=4,
+        seed=2,
+    )
     dpo(args)
     curves = pd.read_csv(tmp_path / "dpo" / "curves.csv")
     assert {"dpo_loss", "pair_accuracy", "margin", "kl_ref"} <= set(curves.columns)

@@ -30,8 +30,7 @@ from policies.onelive.features import (
 from policies.tokenizer import SIDTokenizer, SIDTokenizerConfig
 
 torch.set_num_threads(1)  # tiny models: threads only contend on a shared CPU
-TINY = {"users.n_users": 3000, "streamers.n_streamers": 300, "start_hour": 19.0,
-        "max_rooms": 128}  # fmt: skip
+TINY = {"users.n_users": 3000, "streamers.n_streamers": 300, "start_hour": 19.0, "max_rooms": 128}
 H = 20  # users.history_len of the default world
 
 
@@ -188,8 +187,11 @@ def test_the_room_prior_reads_the_same_numbers_in_training_and_serving(
     full = room_stat_features(obs)
     live = obs["room_mask"].astype(bool)
     for name in ("streamer_seen", "streamer_minutes"):
-        np.testing.assert_allclose(full[..., ROOM_PRIOR_COLUMNS.index(name)].numpy()[live],
-                                   cross[..., CROSS.index(name)][live], atol=1e-6)  # fmt: skip
+        np.testing.assert_allclose(
+            full[..., ROOM_PRIOR_COLUMNS.index(name)].numpy()[live],
+            cross[..., CROSS.index(name)][live],
+            atol=1e-6,
+        )
 
 
 def test_the_embedding_blocks_match_in_training_and_serving(

@@ -31,8 +31,9 @@ CFG = SIDTokenizerConfig(codebook_sizes=(8, 8), epochs=6, batch_size=64)
 @pytest.fixture(scope="module")
 def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("log") / "default"
-    generate_log(out, "default", days=2 / 24, policy="platform", seed=0, overrides=TINY,
-                 progress=False)  # fmt: skip
+    generate_log(
+        out, "default", days=2 / 24, policy="platform", seed=0, overrides=TINY, progress=False
+    )
     return out
 
 
@@ -74,7 +75,9 @@ def test_save_load_round_trip(tok: SIDTokenizer, log_dir: Path, tmp_path: Path) 
     path = tok.save(tmp_path / "sub" / "tok.pt")
     back = SIDTokenizer.load(path)
     assert back.config == tok.config
-    np.testing.assert_array_equal(back.encode_log(read_log_arrays(log_dir)), tok.encode_log(read_log_arrays(log_dir)))
+    np.testing.assert_array_equal(
+        back.encode_log(read_log_arrays(log_dir)), tok.encode_log(read_log_arrays(log_dir))
+    )
     a = read_log_arrays(log_dir, ["user_feat"])
     np.testing.assert_array_equal(back.embed_users(a["user_feat"]), tok.embed_users(a["user_feat"]))
     assert back.fit_info["n_clicks"] == tok.fit_info["n_clicks"]
@@ -174,8 +177,22 @@ def test_config_round_trips_through_dict() -> None:
 def test_tokenize_command_fits_saves_and_reports(log_dir: Path, tmp_path: Path) -> None:
     from agents.train.tokenize import main
 
-    diag = main(["--log", str(log_dir), "--out", str(tmp_path / "tok"), "--codebook-sizes", "8",
-                 "8", "--epochs", "2", "--batch-size", "64", "--no-progress"])  # fmt: skip
+    diag = main(
+        [
+            "--log",
+            str(log_dir),
+            "--out",
+            str(tmp_path / "tok"),
+            "--codebook-sizes",
+            "8",
+            "8",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "64",
+            "--no-progress",
+        ]
+    )
     tok = SIDTokenizer.load(tmp_path / "tok" / "tokenizer.pt")
     assert tok.vocab_sizes == (8, 8) and tok.mode == "dynamic"
     assert (tmp_path / "tok" / "diagnostics.json").is_file()

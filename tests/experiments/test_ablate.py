@@ -23,9 +23,19 @@ def tiny(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _args(log: Path, out: Path, **changes) -> AblateArgs:
-    base = dict(log=str(log), out=str(out), variants=("full", "static_sids"), seeds=(0,),
-                max_steps=6, batch_size=64, d_model=16, n_layer=1, codebook_sizes=(8, 8, 4),
-                holdout_requests=40, progress=False)  # fmt: skip
+    base = dict(
+        log=str(log),
+        out=str(out),
+        variants=("full", "static_sids"),
+        seeds=(0,),
+        max_steps=6,
+        batch_size=64,
+        d_model=16,
+        n_layer=1,
+        codebook_sizes=(8, 8, 4),
+        holdout_requests=40,
+        progress=False,
+    )
     base.update(changes)
     return AblateArgs(**base)
 

@@ -19,8 +19,12 @@ from policies.sb3_policy import (
     SB3Policy,
 )
 
-TINY = {"users.n_users": 1000, "streamers.n_streamers": 120, "start_hour": 20.0,
-        "horizon_hours": 1.0}  # fmt: skip
+TINY = {
+    "users.n_users": 1000,
+    "streamers.n_streamers": 120,
+    "start_hour": 20.0,
+    "horizon_hours": 1.0,
+}
 
 
 def tiny_env(**extra) -> LiveStreamEnv:
@@ -87,9 +91,19 @@ def test_sb3_policy_refuses_slates_and_unknown_algorithms() -> None:
 
 
 def test_trainer_writes_policy_and_learning_curve(tmp_path) -> None:
-    args = TrainSB3Args(algo="PPO", timesteps=256, n_steps=128, batch_size=64, n_epochs=1,
-                        eval_every=128, eval_seeds=(7,), eval_steps=20, horizon_hours=0.25,
-                        start_hour=20.0, out=str(tmp_path / "ppo"))  # fmt: skip
+    args = TrainSB3Args(
+        algo="PPO",
+        timesteps=256,
+        n_steps=128,
+        batch_size=64,
+        n_epochs=1,
+        eval_every=128,
+        eval_seeds=(7,),
+        eval_steps=20,
+        horizon_hours=0.25,
+        start_hour=20.0,
+        out=str(tmp_path / "ppo"),
+    )
     result = train_sb3(args)
     files = save_result(result, args)
     curve = result.curve

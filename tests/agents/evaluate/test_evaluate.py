@@ -19,8 +19,14 @@ STEPS, SEEDS = 250, (0, 1)
 
 @pytest.fixture(scope="module")
 def result():
-    return evaluate({"popular": PopularPolicy()}, seeds=SEEDS, steps_per_seed=STEPS,
-                    overrides=TINY, progress=False, expected=True)  # fmt: skip
+    return evaluate(
+        {"popular": PopularPolicy()},
+        seeds=SEEDS,
+        steps_per_seed=STEPS,
+        overrides=TINY,
+        progress=False,
+        expected=True,
+    )
 
 
 def test_references_are_added_and_oracle_wins(result) -> None:
@@ -104,13 +110,24 @@ def test_episode_stops_at_truncation() -> None:
 
 
 def test_without_references_and_bad_inputs() -> None:
-    res = evaluate({"pop": PopularPolicy()}, seeds=(0,), steps_per_seed=20, overrides=TINY,
-                   add_references=False, progress=False)  # fmt: skip
+    res = evaluate(
+        {"pop": PopularPolicy()},
+        seeds=(0,),
+        steps_per_seed=20,
+        overrides=TINY,
+        add_references=False,
+        progress=False,
+    )
     assert res.table["oracle_normalised"].isna().all() and res.references == {}
     assert np.isnan(res.overall()["weighted_return_lo"]).all()  # one seed: no interval
     with pytest.raises(ValueError, match="slate_size"):
-        evaluate({"p": PopularPolicy(slate_size=2)}, seeds=(0,), steps_per_seed=5,
-                 overrides=TINY, progress=False)  # fmt: skip
+        evaluate(
+            {"p": PopularPolicy(slate_size=2)},
+            seeds=(0,),
+            steps_per_seed=5,
+            overrides=TINY,
+            progress=False,
+        )
     with pytest.raises(ValueError, match="seeds"):
         evaluate({"p": PopularPolicy()}, seeds=(), overrides=TINY, progress=False)
     with pytest.raises(ValueError, match="workers=0"):
@@ -118,8 +135,13 @@ def test_without_references_and_bad_inputs() -> None:
 
 
 def test_existing_references_are_reused() -> None:
-    res = evaluate({"rnd": RandomPolicy(name="rnd"), "orc": OraclePolicy(name="orc")},
-                   seeds=(0,), steps_per_seed=20, overrides=TINY, progress=False)  # fmt: skip
+    res = evaluate(
+        {"rnd": RandomPolicy(name="rnd"), "orc": OraclePolicy(name="orc")},
+        seeds=(0,),
+        steps_per_seed=20,
+        overrides=TINY,
+        progress=False,
+    )
     assert res.references == {"random": "rnd", "oracle": "orc"}
     assert set(res.table["policy"]) == {"rnd", "orc"}
 
@@ -133,13 +155,20 @@ class CountingPopular(PopularPolicy):
 
 
 def test_episode_store_resumes_without_replaying(tmp_path) -> None:
-    kwargs = dict(steps_per_seed=30, overrides=TINY, progress=False, add_references=False,
-                  episode_dir=tmp_path / "episodes")  # fmt: skip
+    kwargs = dict(
+        steps_per_seed=30,
+        overrides=TINY,
+        progress=False,
+        add_references=False,
+        episode_dir=tmp_path / "episodes",
+    )
     first = evaluate({"pop": CountingPopular()}, seeds=(0, 1), **kwargs)
     again = CountingPopular()
     more = evaluate({"pop": again}, seeds=(0, 1, 2), **kwargs)
     assert again.episodes == 1  # seeds 0 and 1 came from the store
-    pd.testing.assert_frame_equal(more.table[more.table["seed"] < 2].reset_index(drop=True),
-                                  first.table.reset_index(drop=True))  # fmt: skip
+    pd.testing.assert_frame_equal(
+        more.table[more.table["seed"] < 2].reset_index(drop=True),
+        first.table.reset_index(drop=True),
+    )
     fresh = evaluate({"pop": PopularPolicy()}, seeds=(0, 1, 2), **{**kwargs, "episode_dir": None})
     pd.testing.assert_frame_equal(more.table, fresh.table)

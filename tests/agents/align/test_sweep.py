@@ -26,9 +26,18 @@ from agents.align.sweep import (
 )
 from liveenv.objectives import OBJECTIVES
 
-FAST_ALIGN = {"pool_requests": 48, "pool_steps_per_seed": 48, "eval_requests": 8,
-              "iterations": 2, "requests_per_iter": 8, "group_size": 4, "behaviour": "random",
-              "figures": False, "log_every": 1, "checkpoint_every": 1}  # fmt: skip
+FAST_ALIGN = {
+    "pool_requests": 48,
+    "pool_steps_per_seed": 48,
+    "eval_requests": 8,
+    "iterations": 2,
+    "requests_per_iter": 8,
+    "group_size": 4,
+    "behaviour": "random",
+    "figures": False,
+    "log_every": 1,
+    "checkpoint_every": 1,
+}
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +47,19 @@ def tiny(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _args(tiny, out: Path, **changes) -> SweepArgs:
-    base = dict(generator=str(tiny.generator), reward_model=str(tiny.reward_model), out=str(out),
-                grid={"gift": "0.01;0.5"}, seeds=(0,), eval_seeds=(0,), eval_steps=25,
-                overrides=dict(TINY_WORLD), align=dict(FAST_ALIGN), workers=1, progress=False)  # fmt: skip
+    base = dict(
+        generator=str(tiny.generator),
+        reward_model=str(tiny.reward_model),
+        out=str(out),
+        grid={"gift": "0.01;0.5"},
+        seeds=(0,),
+        eval_seeds=(0,),
+        eval_steps=25,
+        overrides=dict(TINY_WORLD),
+        align=dict(FAST_ALIGN),
+        workers=1,
+        progress=False,
+    )
     base.update(changes)
     return SweepArgs(**base)
 
@@ -58,10 +77,15 @@ def test_grid_and_list_give_the_weight_vectors() -> None:
 
 @pytest.mark.parametrize(
     ("changes", "message"),
-    [({"grid": {"gifts": "1"}}, "unknown objective"), ({"grid": {"gift": "a"}}, "numbers"),
-     ({"method": "ppo"}, "SweepArgs.method"), ({"pareto_x": "views"}, "pareto_x"),
-     ({"align": {"itterations": 3}}, "unknown alignment argument"), ({}, "no weight vector")],
-)  # fmt: skip
+    [
+        ({"grid": {"gifts": "1"}}, "unknown objective"),
+        ({"grid": {"gift": "a"}}, "numbers"),
+        ({"method": "ppo"}, "SweepArgs.method"),
+        ({"pareto_x": "views"}, "pareto_x"),
+        ({"align": {"itterations": 3}}, "unknown alignment argument"),
+        ({}, "no weight vector"),
+    ],
+)
 def test_bad_sweeps_are_refused(changes: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SweepArgs(generator="g", **changes)
@@ -70,11 +94,24 @@ def test_bad_sweeps_are_refused(changes: dict, message: str) -> None:
 def test_summary_steering_and_pareto_front() -> None:
     rows = []
     for w, seed in [(w, s) for w in (0.01, 0.02, 0.05, 0.1) for s in (0, 1)]:
-        rates = {k: 0.1 for k in OBJECTIVES} | {"gift": 0.2 + 3 * w + 0.001 * seed,
-                                                "watch_time": 2.0 - 4 * w}  # fmt: skip
-        rows.append({"label": f"g{w}", "seed": seed, **{f"w_{k}": 1.0 for k in OBJECTIVES},
-                     "w_gift": w, **rates, "weighted_return": 1.0, "expected_return": 1.0,
-                     "oracle_normalised": 0.5, "expected_normalised": 0.5, "kl_ref": w})  # fmt: skip
+        rates = {k: 0.1 for k in OBJECTIVES} | {
+            "gift": 0.2 + 3 * w + 0.001 * seed,
+            "watch_time": 2.0 - 4 * w,
+        }
+        rows.append(
+            {
+                "label": f"g{w}",
+                "seed": seed,
+                **{f"w_{k}": 1.0 for k in OBJECTIVES},
+                "w_gift": w,
+                **rates,
+                "weighted_return": 1.0,
+                "expected_return": 1.0,
+                "oracle_normalised": 0.5,
+                "expected_normalised": 0.5,
+                "kl_ref": w,
+            }
+        )
     summary = summarise(pd.DataFrame(rows))
     assert len(summary) == 4 and (summary["n_seeds"] == 2).all()
     steer = steering(summary)
@@ -83,10 +120,15 @@ def test_summary_steering_and_pareto_front() -> None:
     assert gift["max_kl_ref"] == pytest.approx(0.1)
     assert gift["rate"] == "gift"  # no expected columns: the realised rates
     assert pareto_mask(np.array([1, 2, 3, 1.5]), np.array([3, 2, 1, 1])).tolist() == [
-        True, True, True, False]  # fmt: skip
+        True,
+        True,
+        True,
+        False,
+    ]
     # with the chosen rooms' expected feedback, steering reads it, not the noisy draws
-    noisy = [r | {"gift": 0.5 - r["w_gift"], **{f"expected_{k}": r[k] for k in OBJECTIVES}}
-             for r in rows]  # fmt: skip
+    noisy = [
+        r | {"gift": 0.5 - r["w_gift"], **{f"expected_{k}": r[k] for k in OBJECTIVES}} for r in rows
+    ]
     gift = steering(summarise(pd.DataFrame(noisy))).set_index("objective").loc["gift"]
     assert gift["rate"] == "expected_gift" and gift["monotone"]
     assert gift["spearman"] == pytest.approx(1.0) and gift["realised_rates"].startswith("0.49")

@@ -28,9 +28,13 @@ from agents.logs import (
 from agents.logs import recorder as recorder_mod
 from liveenv import LiveStreamEnv, make_config
 
-ROOT = Path(__file__).resolve().parents[2]
-TINY = {"users.n_users": 2000, "streamers.n_streamers": 150, "start_hour": 20.0,
-        "horizon_hours": 2.0}  # fmt: skip
+ROOT = Path(__file__).resolve().parents[3]
+TINY = {
+    "users.n_users": 2000,
+    "streamers.n_streamers": 150,
+    "start_hour": 20.0,
+    "horizon_hours": 2.0,
+}
 
 
 def tiny_env(**extra: object) -> LiveStreamEnv:
@@ -45,8 +49,12 @@ def record(tmp: Path, steps: int, chunk_rows: int, slate: int = 1, seed: int = 0
     seen = []
     for _ in range(steps):
         action, prop = policy(obs, env)
-        before = {"user": info["user_id"], "t": info["time_s"], "n_live": info["n_live"],
-                  "streamers": obs["room_streamer"][np.atleast_1d(action)].copy()}  # fmt: skip
+        before = {
+            "user": info["user_id"],
+            "t": info["time_s"],
+            "n_live": info["n_live"],
+            "streamers": obs["room_streamer"][np.atleast_1d(action)].copy(),
+        }
         obs, reward, _, _, info = env.step_with_propensity(action, prop)
         seen.append({**before, "action": np.atleast_1d(action), "reward": reward, "info": info})
     env.close()
@@ -166,8 +174,9 @@ def test_a_killed_run_leaves_complete_readable_parts(tmp_path: Path) -> None:
         generate_log({str(tmp_path)!r}, days=1.0, policy="random", chunk_rows=150,
                      progress=False, overrides={TINY!r})
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
     deadline = time.monotonic() + 60
     while len(log_parts(tmp_path)) < 3 and time.monotonic() < deadline:
         assert proc.poll() is None, "the log run ended early"
@@ -213,8 +222,9 @@ def test_a_used_directory_needs_append(tmp_path: Path) -> None:
 
 def test_generate_log_with_named_and_callable_policies(tmp_path: Path) -> None:
     short = TINY  # generate_log sets the horizon from `days`
-    summary = generate_log(tmp_path / "pop", days=0.25 / 24, policy="popular",
-                           overrides=short, progress=False)  # fmt: skip
+    summary = generate_log(
+        tmp_path / "pop", days=0.25 / 24, policy="popular", overrides=short, progress=False
+    )
     log = read_log(tmp_path / "pop")
     assert summary["rows"] == len(log) == summary["requests"] > 0
     assert summary["impressions_per_s"] > 0 and (log["policy_propensity"] == 1.0).all()
@@ -224,8 +234,7 @@ def test_generate_log_with_named_and_callable_policies(tmp_path: Path) -> None:
     def first_live(obs: dict, env: object) -> int:
         return int(np.flatnonzero(obs["room_mask"])[0])
 
-    generate_log(tmp_path / "fn", days=0.1 / 24, policy=first_live, overrides=short,
-                 progress=False)  # fmt: skip
+    generate_log(tmp_path / "fn", days=0.1 / 24, policy=first_live, overrides=short, progress=False)
     log = read_log(tmp_path / "fn")
     assert (log["policy"] == "first_live").all() and log["policy_propensity"].isna().all()
     platform = PlatformPolicy(seed=0)

@@ -37,8 +37,9 @@ def _one_torch_thread() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def arrays(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
     out = tmp_path_factory.mktemp("log") / "default"
-    generate_log(out, "default", days=2 / 24, policy="platform", seed=1, overrides=TINY,
-                 progress=False)  # fmt: skip
+    generate_log(
+        out, "default", days=2 / 24, policy="platform", seed=1, overrides=TINY, progress=False
+    )
     return read_log_arrays(out, list(FIT_COLUMNS))
 
 
@@ -106,9 +107,16 @@ def test_training_lowers_info_nce(arrays: dict[str, np.ndarray]) -> None:
     click = arrays["is_click"].astype(bool)
     batch = click_batch(arrays, cfg, click)
     tcfg = cfg.tower_config(arrays["content_emb"].shape[1], arrays["user_feat"].shape[1])
-    tower, losses = train_towers(batch, tcfg, epochs=8, batch_size=64, lr=cfg.lr,
-                                 weight_decay=cfg.weight_decay, temperature=cfg.temperature,
-                                 seed=0)  # fmt: skip
+    tower, losses = train_towers(
+        batch,
+        tcfg,
+        epochs=8,
+        batch_size=64,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        temperature=cfg.temperature,
+        seed=0,
+    )
     after = mean_info_nce(tower, batch, cfg.temperature, 64, 0)
     assert losses[0] > np.log(64) * 0.9  # an untrained tower is near chance, log(B)
     assert after < losses[0] - 0.5
@@ -119,8 +127,9 @@ def test_training_lowers_info_nce(arrays: dict[str, np.ndarray]) -> None:
     assert info_nce_loss(tok, arrays) == pytest.approx(after, rel=1e-5)
 
 
-def test_static_mode_room_embedding_ignores_content(arrays: dict[str, np.ndarray],
-                                                    tmp_path: Path) -> None:  # fmt: skip
+def test_static_mode_room_embedding_ignores_content(
+    arrays: dict[str, np.ndarray], tmp_path: Path
+) -> None:
     cfg = SIDTokenizerConfig(mode="static", codebook_sizes=(4, 4), epochs=1, batch_size=64)
     tok = SIDTokenizer.fit(arrays, cfg)
     n = 10
@@ -142,8 +151,9 @@ def test_numpy_room_tower_matches_torch() -> None:
     pooled = rng.standard_normal((50, 5)).astype(np.float32)
     streamer = rng.integers(0, 10_000, 50)
     with torch.no_grad():
-        want = tower.rooms(torch.from_numpy(content), torch.from_numpy(pooled),
-                           hash_streamers(streamer, 7)).numpy()  # fmt: skip
+        want = tower.rooms(
+            torch.from_numpy(content), torch.from_numpy(pooled), hash_streamers(streamer, 7)
+        ).numpy()
     got = tower.room_arrays()(content, pooled, streamer)
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, want, atol=1e-5)

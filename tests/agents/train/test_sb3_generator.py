@@ -38,8 +38,11 @@ class Record(BaseCallback):
 
 
 def test_policy_logits_are_the_generator_slot_log_likelihoods(tiny) -> None:
-    model = make_model(SB3GeneratorArgs(generator=str(tiny.generator), overrides=dict(TINY_WORLD),
-                                        n_steps=32, batch_size=16))  # fmt: skip
+    model = make_model(
+        SB3GeneratorArgs(
+            generator=str(tiny.generator), overrides=dict(TINY_WORLD), n_steps=32, batch_size=16
+        )
+    )
     policy = model.policy
     assert isinstance(policy, GeneratorMaskablePolicy)
     pretrained, _, _ = load_checkpoint(tiny.generator)
@@ -58,8 +61,16 @@ def test_policy_logits_are_the_generator_slot_log_likelihoods(tiny) -> None:
 
 
 def test_maskable_ppo_trains_the_generator(tiny) -> None:
-    args = SB3GeneratorArgs(generator=str(tiny.generator), overrides=dict(TINY_WORLD), n_steps=64,
-                            batch_size=32, n_epochs=2, lr=1e-3, timesteps=256, seed=0)  # fmt: skip
+    args = SB3GeneratorArgs(
+        generator=str(tiny.generator),
+        overrides=dict(TINY_WORLD),
+        n_steps=64,
+        batch_size=32,
+        n_epochs=2,
+        lr=1e-3,
+        timesteps=256,
+        seed=0,
+    )
     model = make_model(args)
     before = {k: v.clone() for k, v in model.policy.state_dict().items()}
     rec = Record()

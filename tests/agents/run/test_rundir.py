@@ -145,8 +145,12 @@ def test_one_command_at_a_time(tmp_path: Path) -> None:
     ):
         pass
     assert not (tmp_path / ".lock").exists()
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     (tmp_path / ".lock").write_text(dead)  # left by a killed run
     with run.lock():
         assert (tmp_path / ".lock").read_text() == str(os.getpid())

@@ -17,8 +17,15 @@ def _args(tmp_path, **kw) -> CompareArgs:
     path = tmp_path / "pop.json"
     if not path.exists():
         PopularPolicy().save(path)
-    base = dict(policies={"pop": str(path)}, baselines=(), overrides=TINY, seeds=(0,), steps=25,
-                out=str(tmp_path / "cmp"), figures=False)  # fmt: skip
+    base = dict(
+        policies={"pop": str(path)},
+        baselines=(),
+        overrides=TINY,
+        seeds=(0,),
+        steps=25,
+        out=str(tmp_path / "cmp"),
+        figures=False,
+    )
     return CompareArgs(**{**base, **kw})
 
 

@@ -29,8 +29,9 @@ def _one_torch_thread() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("log") / "default"
-    generate_log(out, "default", days=2 / 24, policy="platform", seed=0, overrides=TINY,
-                 progress=False)  # fmt: skip
+    generate_log(
+        out, "default", days=2 / 24, policy="platform", seed=0, overrides=TINY, progress=False
+    )
     return out
 
 
@@ -74,8 +75,11 @@ def test_index_follows_the_live_rooms(dynamic: SIDTokenizer) -> None:
         rooms = w.rooms.t.room_id[slots]
         assert tracker.index.room_ids == sorted(rooms.tolist())
         np.testing.assert_array_equal(tracker.keys, rooms)
-        want = dynamic.encode(w.rooms.t.obs[slots], w.streamers.pooled[w.rooms.t.streamer[slots]],
-                              w.rooms.t.streamer[slots])  # fmt: skip
+        want = dynamic.encode(
+            w.rooms.t.obs[slots],
+            w.streamers.pooled[w.rooms.t.streamer[slots]],
+            w.rooms.t.streamer[slots],
+        )
         np.testing.assert_array_equal(tracker.sids, want)
         for i in range(0, len(rooms), 7):
             assert tracker.sid_of(int(rooms[i])) == tuple(want[i].tolist())
@@ -96,8 +100,11 @@ def test_dynamic_churn_follows_drift_static_never_changes(
 ) -> None:
     churn = {}
     for preset in ("no_drift", "fast_drift"):
-        trackers = [LiveSIDTracker(dynamic), LiveSIDTracker(static),
-                    LiveSIDTracker(dynamic, hysteresis=0.0)]  # fmt: skip
+        trackers = [
+            LiveSIDTracker(dynamic),
+            LiveSIDTracker(static),
+            LiveSIDTracker(dynamic, hysteresis=0.0),
+        ]
         assert trackers[0].hysteresis == DEFAULT_HYSTERESIS == 0.1
         rollout(preset, 0.75, lambda env, _obs, t=trackers: [x.update(env) for x in t])
         churn[preset] = [t.churn() for t in trackers]

@@ -13,11 +13,26 @@ def _table(gap: float, seeds: int = 8) -> pd.DataFrame:
     """Policy b has a large day-to-day spread; a = b + gap + small noise, seed by seed."""
     rng = np.random.default_rng(0)
     day = rng.normal(0.0, 2.0, seeds)
-    rows = [{"policy": p, "seed": s, "breakdown": "all", "group": "all",
-             "expected_return": day[s] + (gap + rng.normal(0, 0.01) if p == "a" else 0.0)}
-            for s in range(seeds) for p in ("a", "b")]  # fmt: skip
-    rows.append({"policy": "a", "seed": 0, "breakdown": "user_cohort", "group": "new",
-                 "expected_return": 99.0})  # cohort rows are not the seed's total  # fmt: skip
+    rows = [
+        {
+            "policy": p,
+            "seed": s,
+            "breakdown": "all",
+            "group": "all",
+            "expected_return": day[s] + (gap + rng.normal(0, 0.01) if p == "a" else 0.0),
+        }
+        for s in range(seeds)
+        for p in ("a", "b")
+    ]
+    rows.append(
+        {
+            "policy": "a",
+            "seed": 0,
+            "breakdown": "user_cohort",
+            "group": "new",
+            "expected_return": 99.0,
+        }
+    )  # cohort rows are not the seed's total
     return pd.DataFrame(rows)
 
 

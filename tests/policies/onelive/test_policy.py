@@ -21,15 +21,19 @@ from policies.tokenizer import ResidualKMeans, SIDTokenizer, SIDTokenizerConfig
 from policies.tokenizer.tower import TwoTower
 
 torch.set_num_threads(1)  # tiny models: threads only contend on a shared CPU
-TINY = {"users.n_users": 3000, "streamers.n_streamers": 300, "start_hour": 20.0,
-        "max_rooms": 64, "horizon_hours": 2.0}  # fmt: skip
+TINY = {
+    "users.n_users": 3000,
+    "streamers.n_streamers": 300,
+    "start_hour": 20.0,
+    "max_rooms": 64,
+    "horizon_hours": 2.0,
+}
 VOCAB = (4, 3, 3)  # small on purpose: collisions happen among ~60 live rooms
 
 
 def make_tokenizer(seed: int = 0, mode: str = "dynamic") -> SIDTokenizer:
     """A valid tokenizer without fitting: an untrained tower and random unit codebooks."""
-    cfg = SIDTokenizerConfig(mode=mode, codebook_sizes=VOCAB, embed_dim=8, hidden_dim=16,
-                             seed=seed)  # fmt: skip
+    cfg = SIDTokenizerConfig(mode=mode, codebook_sizes=VOCAB, embed_dim=8, hidden_dim=16, seed=seed)
     tower = TwoTower(cfg.tower_config(16, 20), generator=torch.Generator().manual_seed(seed))
     rng = np.random.default_rng(seed)
     books = [rng.normal(size=(k, 8)) / (1 + lvl) for lvl, k in enumerate(VOCAB)]
@@ -38,9 +42,16 @@ def make_tokenizer(seed: int = 0, mode: str = "dynamic") -> SIDTokenizer:
 
 def make_policy(**kwargs: object) -> GeneratorPolicy:
     torch.manual_seed(0)
-    cfg = OneLiveConfig(vocab_sizes=VOCAB, user_dim=20, time_dim=TIME_DIM,
-                        n_feedback_types=N_FEEDBACK_TYPES, max_history=20, d_model=16,
-                        n_head=2, n_layer=1)  # fmt: skip
+    cfg = OneLiveConfig(
+        vocab_sizes=VOCAB,
+        user_dim=20,
+        time_dim=TIME_DIM,
+        n_feedback_types=N_FEEDBACK_TYPES,
+        max_history=20,
+        d_model=16,
+        n_head=2,
+        n_layer=1,
+    )
     model = OneLiveGenerator(cfg)
     with torch.no_grad():  # a sharper than initial distribution, so choices are decisive
         for head in model.heads:
@@ -156,8 +167,14 @@ def test_bad_arguments_are_refused() -> None:
 def test_plugs_into_the_evaluation_harness() -> None:
     """The harness plays it like any baseline; every chosen room was live (else the env,
     with masked_action="raise", would have raised) and clicks happen."""
-    result = evaluate({"onelive": make_policy()}, "default", seeds=(0,), steps_per_seed=60,
-                      overrides=TINY, progress=False)  # fmt: skip
+    result = evaluate(
+        {"onelive": make_policy()},
+        "default",
+        seeds=(0,),
+        steps_per_seed=60,
+        overrides=TINY,
+        progress=False,
+    )
     row = result.overall().set_index("policy").loc["onelive"]
     assert row["n_impressions"] == 60 and row["click_mean"] > 0
 
@@ -212,15 +229,23 @@ def test_hybrid_sids_concatenate_static_prefix_and_dynamic_content(
     np.testing.assert_array_equal(
         codes[:, :2], static.encode(None, rooms[:, 16:32], streamer)[:, :2]
     )
-    np.testing.assert_array_equal(codes[:, 2], dynamic.encode(rooms[:, :16], rooms[:, 16:32],
-                                                               streamer)[:, 0])  # fmt: skip
+    np.testing.assert_array_equal(
+        codes[:, 2], dynamic.encode(rooms[:, :16], rooms[:, 16:32], streamer)[:, 0]
+    )
     again = load_tokenizer(hybrid.save(tmp_path / "hybrid.pt"))
     assert isinstance(again, HybridTokenizer)
     np.testing.assert_array_equal(again.encode(rooms[:, :16], rooms[:, 16:32], streamer), codes)
     assert isinstance(load_tokenizer(static.save(tmp_path / "static.pt")), SIDTokenizer)
     torch.manual_seed(0)
-    cfg = OneLiveConfig(vocab_sizes=hybrid.vocab_sizes, user_dim=20, time_dim=TIME_DIM,
-                        n_feedback_types=N_FEEDBACK_TYPES, d_model=16, n_head=2, n_layer=1)  # fmt: skip
+    cfg = OneLiveConfig(
+        vocab_sizes=hybrid.vocab_sizes,
+        user_dim=20,
+        time_dim=TIME_DIM,
+        n_feedback_types=N_FEEDBACK_TYPES,
+        d_model=16,
+        n_head=2,
+        n_layer=1,
+    )
     policy = GeneratorPolicy.from_parts(OneLiveGenerator(cfg), hybrid, beam_size=8)
     loaded = Policy.load(policy.save(tmp_path / "p.npz"))
     np.testing.assert_array_equal(loaded.act(obs).slots, policy.act(obs).slots)

@@ -52,13 +52,43 @@ class Example:
 
 
 def test_every_field_type_parses_and_round_trips() -> None:
-    argv = ["--out", "o", "--seeds", "3", "4", "5", "--mode", "static", "--resume",
-            "--limit", "none", "--pair", "3", "4.5", "--weights", "gift=0.5", "click=1",
-            "--world.n-users", "10", "--n-users", "20", "--label", "x"]  # fmt: skip
+    argv = [
+        "--out",
+        "o",
+        "--seeds",
+        "3",
+        "4",
+        "5",
+        "--mode",
+        "static",
+        "--resume",
+        "--limit",
+        "none",
+        "--pair",
+        "3",
+        "4.5",
+        "--weights",
+        "gift=0.5",
+        "click=1",
+        "--world.n-users",
+        "10",
+        "--n-users",
+        "20",
+        "--label",
+        "x",
+    ]
     args = cliargs.parse(Example, argv)
-    assert args == Example(out=Path("o"), seeds=(3, 4, 5), mode="static", resume=True,
-                           pair=(3, 4.5), weights={"gift": 0.5, "click": 1.0}, label="x",
-                           world=Inner(n_users=10), flat=Inner(n_users=20))  # fmt: skip
+    assert args == Example(
+        out=Path("o"),
+        seeds=(3, 4, 5),
+        mode="static",
+        resume=True,
+        pair=(3, 4.5),
+        weights={"gift": 0.5, "click": 1.0},
+        label="x",
+        world=Inner(n_users=10),
+        flat=Inner(n_users=20),
+    )
     assert cliargs.parse(Example, cliargs.to_argv(args)) == args
     assert cliargs.from_dict(Example, json.loads(json.dumps(cliargs.to_dict(args)))) == args
 
@@ -66,22 +96,28 @@ def test_every_field_type_parses_and_round_trips() -> None:
 def test_help_comes_from_metadata_docstrings_and_comments() -> None:
     docs = cliargs.field_docs(Example)
     assert docs["lr"] == "learning rate" and docs["label"] == "a name for the run"
-    assert cliargs.field_docs(Inner) == {"n_users": "users in the world",
-                                         "drift": "drift rate of the content"}  # fmt: skip
+    assert cliargs.field_docs(Inner) == {
+        "n_users": "users in the world",
+        "drift": "drift rate of the content",
+    }
     text = cliargs.parser_for(Example, prog="x").format_help()
     assert "learning rate (default: 0.001)" in text and "{dynamic,static}" in text
     assert "--world.n-users INT" in text and "--resume, --no-resume" in text
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["--out", "o", "--mode", "fast"], "invalid choice: 'fast'"),
-    (["--out", "o", "--seeds", "a"], "invalid value 'a'"),
-    (["--out", "o", "--weights", "gift"], "'gift' is not KEY=VALUE"),
-    (["--out", "o", "--lr", "-1"], "lr=-1.0 is invalid: must be > 0"),
-    ([], "the following arguments are required: --out"),
-])  # fmt: skip
-def test_bad_values_are_refused_naming_the_field(argv: list[str], message: str,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--out", "o", "--mode", "fast"], "invalid choice: 'fast'"),
+        (["--out", "o", "--seeds", "a"], "invalid value 'a'"),
+        (["--out", "o", "--weights", "gift"], "'gift' is not KEY=VALUE"),
+        (["--out", "o", "--lr", "-1"], "lr=-1.0 is invalid: must be > 0"),
+        ([], "the following arguments are required: --out"),
+    ],
+)
+def test_bad_values_are_refused_naming_the_field(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as e:
         cliargs.parse(Example, argv)
     assert e.value.code == 2 and message in capsys.readouterr().err
@@ -105,8 +141,9 @@ def test_top_level_help_lists_every_command(capsys: pytest.CaptureFixture[str]) 
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))
-def test_every_command_has_help_from_its_config(name: str,
-                                                capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_every_command_has_help_from_its_config(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as e:
         main([name, "--help"])
     captured = capsys.readouterr()
@@ -123,25 +160,38 @@ def test_every_command_has_help_from_its_config(name: str,
         assert f"--{f.name.replace('_', '-')}" in captured.out
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["log", "--days", "-1"], "days=-1.0 is invalid: must be > 0"),
-    (["log", "--policy", "oracle"], "invalid choice: 'oracle'"),
-    (["log", "--preset", "moon"], "preset='moon' is unknown"),
-    (["evaluate", "--presets", "moon"], "presets=['moon'] are unknown"),
-    (["evaluate", "--steps", "0"], "steps=0 is invalid"),
-    (["demo", "--skip", "lunch"], "skip=['lunch'] names unknown stages"),
-    (["simulate", "--hours", "0"], "hours=0.0 is invalid"),
-])  # fmt: skip
-def test_bad_arguments_are_refused_clearly(argv: list[str], message: str, tmp_path: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["log", "--days", "-1"], "days=-1.0 is invalid: must be > 0"),
+        (["log", "--policy", "oracle"], "policy='oracle' is unknown; allowed: ['engaging'"),
+        (["log", "--preset", "moon"], "preset='moon' is unknown"),
+        (["evaluate", "--presets", "moon"], "presets=['moon'] are unknown"),
+        (["evaluate", "--steps", "0"], "steps=0 is invalid"),
+        (["demo", "--skip", "lunch"], "skip=['lunch'] names unknown stages"),
+        (["simulate", "--hours", "0"], "hours=0.0 is invalid"),
+    ],
+)
+def test_bad_arguments_are_refused_clearly(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as e:
         main([*argv, "--run-dir", str(tmp_path / "run")])
     assert e.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
-TINY_LOG = ["--n-users", "600", "--n-streamers", "60", "--days", "0.04", "--start-hour", "20",
-            "--no-progress"]  # fmt: skip
+TINY_LOG = [
+    "--n-users",
+    "600",
+    "--n-streamers",
+    "60",
+    "--days",
+    "0.04",
+    "--start-hour",
+    "20",
+    "--no-progress",
+]
 
 
 def _nothing_half_written(root: Path, stage: str) -> None:
@@ -149,8 +199,9 @@ def _nothing_half_written(root: Path, stage: str) -> None:
     assert not list(root.glob(".stage-*")) and not (root / ".lock").exists()
 
 
-def test_missing_and_foreign_inputs_are_refused(tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_missing_and_foreign_inputs_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run = tmp_path / "run"
     code = main(["tokenize", "--run-dir", str(run), "--no-progress"])
     assert code == 2 and "stage 'log' has not finished" in capsys.readouterr().err
@@ -158,8 +209,9 @@ def test_missing_and_foreign_inputs_are_refused(tmp_path: Path,
     assert code == 2 and "no such log directory" in capsys.readouterr().err
     foreign = tmp_path / "foreign"
     foreign.mkdir()
-    pq.write_table(pa.table({"user_id": [1, 2], "clicked": [True, False]}),
-                   foreign / "part-00000.parquet")  # fmt: skip
+    pq.write_table(
+        pa.table({"user_id": [1, 2], "clicked": [True, False]}), foreign / "part-00000.parquet"
+    )
     code = main(["tokenize", "--run-dir", str(run), "--log", str(foreign)])
     err = capsys.readouterr().err
     assert code == 2 and "column 'episode' is missing" in err and "part-00000" in err
@@ -187,10 +239,20 @@ def test_a_rerun_resumes_and_other_arguments_are_refused(
     assert code == 2 and "seed: 0 -> 1" in capsys.readouterr().err
 
 
-def test_a_truncated_checkpoint_is_refused(logged_run: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
-    tok_args = ["tokenize", "--run-dir", str(logged_run), "--epochs", "1", "--codebook-sizes",
-                "4", "4", "--no-progress"]  # fmt: skip
+def test_a_truncated_checkpoint_is_refused(
+    logged_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tok_args = [
+        "tokenize",
+        "--run-dir",
+        str(logged_run),
+        "--epochs",
+        "1",
+        "--codebook-sizes",
+        "4",
+        "4",
+        "--no-progress",
+    ]
     code = main(tok_args)
     if code == 3:
         pytest.skip("the tokenizer is not in this checkout")
@@ -210,10 +272,24 @@ def test_a_truncated_checkpoint_is_refused(logged_run: Path,
     assert path.read_bytes() != data[: len(data) // 2]
 
 
-def test_evaluate_writes_results_into_the_run(logged_run: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
-    argv = ["evaluate", "--run-dir", str(logged_run), "--seeds", "0", "--steps", "40",
-            "--policies", "random", "popular", "oracle", "--no-expected", "--no-progress"]  # fmt: skip
+def test_evaluate_writes_results_into_the_run(
+    logged_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [
+        "evaluate",
+        "--run-dir",
+        str(logged_run),
+        "--seeds",
+        "0",
+        "--steps",
+        "40",
+        "--policies",
+        "random",
+        "popular",
+        "oracle",
+        "--no-expected",
+        "--no-progress",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "evaluate-default: done" in out
@@ -226,12 +302,28 @@ def test_evaluate_writes_results_into_the_run(logged_run: Path,
 
 
 @pytest.mark.slow
-def test_the_tiny_demo_runs_every_stage_then_resumes(tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_the_tiny_demo_runs_every_stage_then_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run = tmp_path / "demo"
-    argv = ["demo", "--run-dir", str(run), "--budget", "tiny", "--n-users", "1500",
-            "--n-streamers", "120", "--days", "0.2", "--start-hour", "18", "--no-progress",
-            "--stress-presets", "cold_start"]  # fmt: skip
+    argv = [
+        "demo",
+        "--run-dir",
+        str(run),
+        "--budget",
+        "tiny",
+        "--n-users",
+        "1500",
+        "--n-streamers",
+        "120",
+        "--days",
+        "0.2",
+        "--start-hour",
+        "18",
+        "--no-progress",
+        "--stress-presets",
+        "cold_start",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert f"report:    {run / 'report.md'}" in out and "liveenv dashboard --run-dir" in out
@@ -255,9 +347,26 @@ def test_an_interrupted_pretraining_continues_from_its_checkpoint(
     run = ["--run-dir", str(logged_run), "--no-progress"]
     if main(["tokenize", *run, "--epochs", "1", "--codebook-sizes", "4", "4"]) == 3:
         pytest.skip("the tokenizer is not in this checkout")
-    small = ["--max-steps", "8", "--batch-size", "16", "--d-model", "16", "--n-head", "2",
-             "--n-layer", "1", "--warmup-steps", "1", "--eval-every", "4",
-             "--checkpoint-every", "4", "--log-every", "2"]  # fmt: skip
+    small = [
+        "--max-steps",
+        "8",
+        "--batch-size",
+        "16",
+        "--d-model",
+        "16",
+        "--n-head",
+        "2",
+        "--n-layer",
+        "1",
+        "--warmup-steps",
+        "1",
+        "--eval-every",
+        "4",
+        "--checkpoint-every",
+        "4",
+        "--log-every",
+        "2",
+    ]
     code = main(["pretrain", *run, *small, "--stop-at-step", "4"])
     if code == 3:
         pytest.skip("pretraining is not in this checkout")
@@ -276,8 +385,9 @@ def test_an_interrupted_pretraining_continues_from_its_checkpoint(
     assert type(policy).__name__ == "GeneratorPolicy"
 
 
-def test_align_without_paths_needs_the_runs_generator(tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_align_without_paths_needs_the_runs_generator(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run = tmp_path / "run"
     code = main(["align", "--run-dir", str(run), "--no-progress"])
     if code == 3:
@@ -295,18 +405,47 @@ def test_align_reads_the_runs_models_and_refuses_a_truncated_result(
     assert main(["log", *run, *TINY_LOG[:-1]]) == 0
     stages = (
         ["tokenize", "--epochs", "1", "--codebook-sizes", "4", "4"],
-        ["pretrain", "--max-steps", "4", "--batch-size", "16", "--d-model", "16", "--n-head",
-         "2", "--n-layer", "1", "--warmup-steps", "1", "--eval-every", "2"],
+        [
+            "pretrain",
+            "--max-steps",
+            "4",
+            "--batch-size",
+            "16",
+            "--d-model",
+            "16",
+            "--n-head",
+            "2",
+            "--n-layer",
+            "1",
+            "--warmup-steps",
+            "1",
+            "--eval-every",
+            "2",
+        ],
         ["reward", "--epochs", "1", "--hidden", "8", "--fusion-hidden", "8", "--no-figure"],
-    )  # fmt: skip
+    )
     for argv in stages:
         code = main([*argv, *run])
         if code == 3:
             pytest.skip(f"`liveenv {argv[0]}` is not in this checkout")
         assert code == 0, argv
-    align = ["align", *run, "--iterations", "2", "--requests-per-iter", "4", "--group-size", "4",
-             "--pool-requests", "32", "--pool-steps-per-seed", "32", "--eval-requests", "8",
-             "--no-figures"]  # fmt: skip
+    align = [
+        "align",
+        *run,
+        "--iterations",
+        "2",
+        "--requests-per-iter",
+        "4",
+        "--group-size",
+        "4",
+        "--pool-requests",
+        "32",
+        "--pool-steps-per-seed",
+        "32",
+        "--eval-requests",
+        "8",
+        "--no-figures",
+    ]
     code = main(align)
     if code == 3:
         pytest.skip("alignment is not in this checkout")
@@ -330,8 +469,9 @@ def test_a_sweep_on_ray_without_ray_is_refused_before_it_starts(
     if importlib.util.find_spec("ray") is not None:
         pytest.skip("Ray is installed here")
     run = tmp_path / "run"
-    code = main(["sweep", "--run-dir", str(run), "--grid", "gift=0.01,0.05",
-                 "--ray-address", "local"])  # fmt: skip
+    code = main(
+        ["sweep", "--run-dir", str(run), "--grid", "gift=0.01,0.05", "--ray-address", "local"]
+    )
     assert code == 2 and "--ray-address needs Ray" in capsys.readouterr().err
     assert not run.exists()
 
@@ -339,8 +479,10 @@ def test_a_sweep_on_ray_without_ray_is_refused_before_it_starts(
 def test_input_paths_default_to_the_runs_own_files_in_help(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    for name, flag, rel in (("align", "--reward-model", "checkpoints/reward_model/reward_model.pt"),
-                            ("pretrain", "--log", "logs/train")):  # fmt: skip
+    for name, flag, rel in (
+        ("align", "--reward-model", "checkpoints/reward_model/reward_model.pt"),
+        ("pretrain", "--log", "logs/train"),
+    ):
         with pytest.raises(SystemExit) as e:
             main([name, "--help"])
         out = " ".join(capsys.readouterr().out.split())

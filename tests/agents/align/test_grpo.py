@@ -136,8 +136,9 @@ def test_the_room_prior_gets_its_own_learning_rate() -> None:
     """``prior_lr_scale`` sets the room prior's learning rate; every other weight keeps
     ``lr``, each parameter in exactly one group; a model without a prior has one group."""
     args = AlignArgs(generator="g", reward_model="r", lr=2e-4, prior_lr_scale=30.0)
-    model = OneLiveGenerator(OneLiveConfig(room_prior=True, room_embed_dim=4, d_model=16,
-                                           n_head=2, n_layer=1))  # fmt: skip
+    model = OneLiveGenerator(
+        OneLiveConfig(room_prior=True, room_embed_dim=4, d_model=16, n_head=2, n_layer=1)
+    )
     groups = make_optimizer(GeneratorActor(model, None), args).param_groups  # type: ignore[arg-type]
     assert [g["lr"] for g in groups] == [2e-4, pytest.approx(6e-3)]
     assert {id(p) for p in groups[1]["params"]} == {id(p) for p in model.room_prior.parameters()}
@@ -149,9 +150,18 @@ def test_the_room_prior_gets_its_own_learning_rate() -> None:
 def test_alignment_raises_the_expected_reward_of_the_policy(tiny, tmp_path: Path) -> None:
     """Online GRPO/ECPO (the env's expected response as reward) on the tiny world:
     the policy's true expected return on held-out requests rises, the KL stays finite."""
-    args = tiny_align_args(tiny, tmp_path / "run", reward_source="env", iterations=20, lr=3e-3,
-                           pool_requests=384, eval_requests=128, log_every=5,
-                           checkpoint_every=10, seed=1)  # fmt: skip
+    args = tiny_align_args(
+        tiny,
+        tmp_path / "run",
+        reward_source="env",
+        iterations=20,
+        lr=3e-3,
+        pool_requests=384,
+        eval_requests=128,
+        log_every=5,
+        checkpoint_every=10,
+        seed=1,
+    )
     path = align(args)
     curves = pd.read_csv(tmp_path / "run" / "curves.csv")
     first, last = curves.iloc[0], curves.iloc[-1]
@@ -165,8 +175,9 @@ def test_alignment_raises_the_expected_reward_of_the_policy(tiny, tmp_path: Path
 
 
 def test_interrupted_run_resumes_to_identical_parameters(tiny, tmp_path: Path) -> None:
-    common = dict(iterations=6, checkpoint_every=2, log_every=2, refresh_every=3,
-                  refresh_requests=32, seed=3)  # fmt: skip
+    common = dict(
+        iterations=6, checkpoint_every=2, log_every=2, refresh_every=3, refresh_requests=32, seed=3
+    )
     full = align(tiny_align_args(tiny, tmp_path / "full", **common))
     align(tiny_align_args(tiny, tmp_path / "cut", stop_at=4, **common))
     assert not (tmp_path / "cut" / "model.pt").exists()

@@ -62,9 +62,14 @@ def test_parse_weights_accepts_every_documented_form(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("spec", "message"),
-    [("clicks=1", "unknown objective"), ("1,2,3", "expected exactly 6"),
-     ("gift=abc", "not a number"), ("gift=nan", "non-finite"), ("gift", "is not a number; give NAME=VALUE")],
-)  # fmt: skip
+    [
+        ("clicks=1", "unknown objective"),
+        ("1,2,3", "expected exactly 6"),
+        ("gift=abc", "not a number"),
+        ("gift=nan", "non-finite"),
+        ("gift", "is not a number; give NAME=VALUE"),
+    ],
+)
 def test_parse_weights_refuses_bad_input(spec: str, message: str) -> None:
     with pytest.raises(ValueError, match=message) as err:
         parse_weights(spec)
@@ -95,8 +100,15 @@ def test_log_rows_rebuild_the_observation_of_each_request(tmp_path: Path) -> Non
         seen.append({k: v.copy() for k, v in obs.items()})
         return int(rng.integers(int(obs["room_mask"].sum())))
 
-    generate_log(tmp_path / "log", "default", days=0.5 / 24, policy=policy, seed=2,
-                 overrides=TINY_WORLD, progress=False)  # fmt: skip
+    generate_log(
+        tmp_path / "log",
+        "default",
+        days=0.5 / 24,
+        policy=policy,
+        seed=2,
+        overrides=TINY_WORLD,
+        progress=False,
+    )
     log = read_log_arrays(tmp_path / "log", LOG_COLUMNS)
     data = LoggedRows(log, history_len=20)
     rows = np.arange(len(data))
@@ -125,8 +137,9 @@ def test_trained_model_beats_the_untrained_base_rates(tiny) -> None:
     trained, _ = validation_loss(model, data, valid)
     torch.manual_seed(0)
     fresh = RewardModel(model.config)  # starts at the base rates (bias init)
-    fresh.load_state_dict({k: v for k, v in model.state_dict().items() if "feat_" in k},
-                          strict=False)  # same input standardisation  # fmt: skip
+    fresh.load_state_dict(
+        {k: v for k, v in model.state_dict().items() if "feat_" in k}, strict=False
+    )  # same input standardisation
     untrained, _ = validation_loss(fresh, data, valid)
     # ~7k rows of a 3-hour log: the watch-time tower learns most (observed 14-19 %
     # below the base-rate loss over seeds), the click tower a little (0.1 %)

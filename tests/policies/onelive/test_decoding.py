@@ -27,9 +27,15 @@ def setup(mtp: bool, B: int = 3, N: int = 10, seed: int = 0, unique: bool = True
     """Tiny model, a random batch, and a live table (B, N, 3) with ~20% masked entries."""
     torch.manual_seed(seed)
     cfg = OneLiveConfig(
-        vocab_sizes=(4, 3, 3), user_dim=3, time_dim=2, max_history=6, d_model=16, n_head=2,
-        n_layer=2, use_mtp=mtp,
-    )  # fmt: skip
+        vocab_sizes=(4, 3, 3),
+        user_dim=3,
+        time_dim=2,
+        max_history=6,
+        d_model=16,
+        n_head=2,
+        n_layer=2,
+        use_mtp=mtp,
+    )
     model = OneLiveGenerator(cfg)
     with torch.no_grad():  # sharper distributions than at init
         for head in model.heads:
@@ -181,9 +187,15 @@ def test_sampling_follows_the_constrained_distribution(beam_size: int) -> None:
     R = 4000
     big = batch.repeat_interleave(R)
     res = beam_search(
-        model, big, live.expand(R, -1, -1), mask.expand(R, -1), beam_size=beam_size, top_k=1,
-        sample=True, generator=torch.Generator().manual_seed(0),
-    )  # fmt: skip
+        model,
+        big,
+        live.expand(R, -1, -1),
+        mask.expand(R, -1),
+        beam_size=beam_size,
+        top_k=1,
+        sample=True,
+        generator=torch.Generator().manual_seed(0),
+    )
     freq = torch.bincount(res.index[:, 0], minlength=6).float() / R
     torch.testing.assert_close(freq, p, atol=0.03, rtol=0)
 
@@ -233,15 +245,17 @@ def test_a_generator_without_an_opinion_serves_rooms_by_the_live_prior(mtp: bool
         room = rich.room_prior(batch, viewers.masked_fill(~mask[..., None], 0.0))
     assert float(room[mask].std()) > 0.1
     prior = torch.softmax((1.5 * viewers[..., 0] + room).masked_fill(~mask, float("-inf")), -1)
-    torch.testing.assert_close(_room_probs(rich, batch, live, mask, viewers), prior,
-                               atol=1e-5, rtol=1e-5)  # fmt: skip
+    torch.testing.assert_close(
+        _room_probs(rich, batch, live, mask, viewers), prior, atol=1e-5, rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("mtp", MODES)
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("room", [False, True], ids=["viewers", "room_prior"])
-def test_live_prior_decoding_equals_brute_force_and_sums_to_one(mtp: bool, seed: int,
-                                                                room: bool) -> None:  # fmt: skip
+def test_live_prior_decoding_equals_brute_force_and_sums_to_one(
+    mtp: bool, seed: int, room: bool
+) -> None:
     model, batch, live, mask, viewers = setup_prior(mtp, seed=seed, unique=True)
     if room:
         model = with_room_prior(model, seed)
@@ -257,8 +271,9 @@ def test_live_prior_decoding_equals_brute_force_and_sums_to_one(mtp: bool, seed:
     dup_model, *dup = setup_prior(mtp, seed=seed, unique=False)
     if room:
         dup_model = with_room_prior(dup_model, seed)
-    torch.testing.assert_close(_room_probs(dup_model, *dup).sum(-1), torch.ones(3), atol=1e-5,
-                               rtol=0)  # fmt: skip
+    torch.testing.assert_close(
+        _room_probs(dup_model, *dup).sum(-1), torch.ones(3), atol=1e-5, rtol=0
+    )
 
 
 def test_a_live_prior_model_needs_viewers_and_a_valid_weight() -> None:
@@ -306,22 +321,25 @@ def test_the_streamer_affinity_is_read_only_by_a_room_affinity_model() -> None:
     model, batch, _, mask, stats = setup_prior(True, w=0.0)
     affinity = [ROOM_PRIOR_COLUMNS.index(c) for c in ROOM_AFFINITY_COLUMNS]
     moved = stats.clone()
-    moved[..., affinity] += torch.rand((*mask.shape, len(affinity)),
-                                       generator=torch.Generator().manual_seed(5)) * 3  # fmt: skip
+    moved[..., affinity] += (
+        torch.rand((*mask.shape, len(affinity)), generator=torch.Generator().manual_seed(5)) * 3
+    )
     plain = with_room_prior(model)
     assert plain.room_prior.weights.out_features == len(ROOM_PRIOR_COLUMNS) - len(affinity)
     with torch.no_grad():
         torch.testing.assert_close(plain.room_prior(batch, moved), plain.room_prior(batch, stats))
-    rich = with_room_prior(OneLiveGenerator(replace(model.config, room_prior=True,
-                                                    room_affinity=True)))  # fmt: skip
+    rich = with_room_prior(
+        OneLiveGenerator(replace(model.config, room_prior=True, room_affinity=True))
+    )
     assert rich.room_prior.weights.out_features == len(ROOM_PRIOR_COLUMNS)
     with torch.no_grad():
         diff = rich.room_prior(batch, moved) - rich.room_prior(batch, stats)
     assert float(diff[mask].abs().min()) > 0
     with pytest.raises(ValueError, match=r"OneLiveConfig\.room_affinity=True .*room_prior=True"):
         OneLiveConfig(room_affinity=True)
-    old = {k: v for k, v in OneLiveConfig(room_prior=True).to_dict().items()
-           if k != "room_affinity"}  # fmt: skip
+    old = {
+        k: v for k, v in OneLiveConfig(room_prior=True).to_dict().items() if k != "room_affinity"
+    }
     assert OneLiveConfig.from_dict(old).room_affinity is False
 
 
