@@ -130,7 +130,7 @@ def _pretrain(root: Path, log: Path, tok_path: Path, seed: int, steps: int) -> A
 
 def tiny_align_args(art: TinyArtefacts, out: str | Path, **changes: Any) -> Any:
     """Small :class:`agents.align.grpo.AlignArgs` on the tiny world."""
-    from agents.align.grpo import AlignArgs
+    from agents.align.args import AlignArgs
 
     base: dict[str, Any] = dict(
         generator=str(art.generator),
