@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from agents.align.common import parse_weights
 from agents.align.pool import BEHAVIOURS
+from agents.align.weights import parse_weights
 
 #: Arguments that may change between an interrupted run and its resumption.
 RESUMABLE = ("resume", "stop_at", "progress", "threads", "figures", "select")

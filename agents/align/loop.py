@@ -21,17 +21,12 @@ from tqdm.auto import tqdm
 
 from agents.align.actor import GeneratorActor
 from agents.align.args import RESUMABLE, AlignArgs
-from agents.align.common import (
-    parse_weights,
-    plot_curves,
-    rng_restore,
-    rng_snapshot,
-    seed_globals,
-    write_curves,
-)
 from agents.align.objective import Groups, exact_kl, group_advantages
 from agents.align.pool import RequestPool, collect_pool, make_behaviour, sample_slots
+from agents.align.weights import parse_weights
 from agents.run import cliargs
+from agents.train.curves import plot_curves, write_curves
+from agents.train.seeding import rng_restore, rng_snapshot, seed_globals
 from liveenv.atomic import atomic_write_bytes
 from liveenv.env import LiveStreamEnv
 from liveenv.objectives import OBJECTIVES

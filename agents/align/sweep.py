@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from agents.align.common import parse_weights, weights_label, weights_text
+from agents.align.weights import parse_weights, weights_label, weights_text
 from agents.evaluate.online import EXPECTED_OBJECTIVES
 from liveenv.atomic import atomic_write_bytes
 from liveenv.objectives import OBJECTIVES, as_weight_vector

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.align.common import parse_weights
+from agents.align.weights import parse_weights
 
 
 @dataclass

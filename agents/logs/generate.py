@@ -16,12 +16,16 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from agents.logs.batch_behaviour import BATCH_BEHAVIOURS, batch_behaviour
 from agents.logs.behaviour import PolicyFn, resolve_policy, split_action
-from agents.logs.recorder import LogRecorder
+from agents.logs.recorder import BatchLogRecorder, LogRecorder
+from liveenv.batched import BatchedLiveEnv
 from liveenv.env import LiveStreamEnv
 from liveenv.presets import make_config
 
 StepHook = Callable[[Any, dict[str, Any]], None]
+#: concurrent requests answered per call on the batched path
+BATCH_SIZE = 4096
 
 
 def make_log_env(
@@ -84,6 +88,7 @@ def generate_log(
     overrides: dict[str, Any] | None = None,
     progress: bool = True,
     append: bool = False,
+    batch_size: int | None = None,
 ) -> dict[str, Any]:
     """Simulate ``days`` of ``preset`` under a behaviour policy and log it.
 
@@ -91,8 +96,23 @@ def generate_log(
     :mod:`agents.logs.behaviour`), a callable ``(obs, env) -> action`` or
     ``-> (action, propensity)``, or an object with such an ``act`` method.
     ``overrides`` are dotted config fields (``{"users.n_users": 5000}``).
+
+    The three named policies log on the batched path
+    (:class:`liveenv.batched.BatchedLiveEnv`, ``batch_size`` concurrent requests of
+    a 30-s tick per call, default 4096; see its docstring for what differs from one
+    request at a time) with their batched versions
+    (:mod:`agents.logs.batch_behaviour`); ``batch_size=1`` or any other policy logs
+    one request at a time through :class:`LogRecorder`.
     Returns a summary: rows, requests, clicks, parts, seconds, impressions/s.
     """
+    if batch_size is None:
+        batch_size = BATCH_SIZE
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r} is invalid: must be >= 1")
+    if isinstance(policy, str) and policy in BATCH_BEHAVIOURS and batch_size > 1:
+        return _generate_batched(
+            out_dir, preset, days, policy, seed, chunk_rows, overrides, progress, append, batch_size
+        )
     fn, name = resolve_policy(policy, seed)
     env = LogRecorder(
         make_log_env(preset, days, overrides),
@@ -121,6 +141,62 @@ def generate_log(
     }
 
 
+def _generate_batched(
+    out_dir: str | os.PathLike[str],
+    preset: str,
+    days: float,
+    policy: str,
+    seed: int,
+    chunk_rows: int,
+    overrides: dict[str, Any] | None,
+    progress: bool,
+    append: bool,
+    batch_size: int,
+) -> dict[str, Any]:
+    """:func:`generate_log` on the batched path."""
+    config = make_log_env(preset, days, overrides).config
+    env = BatchedLiveEnv(config, batch_size=batch_size)
+    rec = BatchLogRecorder(env, out_dir, chunk_rows=chunk_rows, policy_name=policy, append=append)
+    act, k = batch_behaviour(policy, seed), int(config.slate_size)
+    minutes = int(round(config.horizon_hours * 60))
+    bar = tqdm(
+        total=minutes,
+        unit="sim-min",
+        desc=f"log {preset}/{policy}",
+        leave=False,
+        disable=None if progress else True,
+        mininterval=1.0,
+    )
+    start, requests, shown = time.perf_counter(), 0, 0
+    try:
+        obs, info = rec.reset(seed=seed)
+        t0, truncated = float(info["time_s"][0]), False
+        while not truncated:
+            slots, props = act(obs, env.world.n_live, k)
+            requests += len(slots)
+            obs, _, truncated, info = rec.step(slots if k > 1 else slots[:, 0], props)
+            done = min(int((float(info["time_s"][0]) - t0) // 60), minutes)
+            bar.update(done - shown)
+            shown = done
+    finally:
+        rec.close()
+        bar.close()
+    seconds = time.perf_counter() - start
+    return {
+        "out_dir": str(rec.out_dir),
+        "preset": preset,
+        "policy": policy,
+        "days": days,
+        "seed": seed,
+        "requests": requests,
+        "rows": rec.rows_written,
+        "parts": len(rec.parts_written),
+        "seconds": seconds,
+        "impressions_per_s": rec.rows_written / max(seconds, 1e-9),
+        "batch_size": batch_size,
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, help="log directory (must hold no parts yet)")
@@ -129,9 +205,21 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--policy", default="random", choices=["random", "popular", "platform"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--chunk-rows", type=int, default=65_536)
+    ap.add_argument(
+        "--batch-size",
+        type=int,
+        default=BATCH_SIZE,
+        help="concurrent requests per call on the batched path (1: one request at a time)",
+    )
     args = ap.parse_args(argv)
     summary = generate_log(
-        args.out, args.preset, args.days, args.policy, args.seed, args.chunk_rows
+        args.out,
+        args.preset,
+        args.days,
+        args.policy,
+        args.seed,
+        args.chunk_rows,
+        batch_size=args.batch_size,
     )
     for key, value in summary.items():
         print(f"{key:>18}: {value:.6g}" if isinstance(value, float) else f"{key:>18}: {value}")

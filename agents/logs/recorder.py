@@ -335,8 +335,8 @@ class BatchLogRecorder:
         self._buffered += slate.size
         self._request += b
         self._obs = obs
-        if self._buffered >= self.chunk_rows:
-            self.flush()
+        while self._buffered >= self.chunk_rows:
+            self.flush(self.chunk_rows)
         return obs, rewards, truncated, info
 
     def _batch_columns(
@@ -382,18 +382,22 @@ class BatchLogRecorder:
             "user_feat": obs["user"][req],
         }
 
-    def flush(self) -> Path | None:
-        """Write the buffered rows as the next part (atomically); return its path."""
+    def flush(self, rows: int | None = None) -> Path | None:
+        """Write the first ``rows`` buffered rows (all: None) as the next part
+        (atomically) and keep the rest buffered; return the part's path."""
         if self._buffered == 0:
             return None
         cols = {name: np.concatenate([c[name] for c in self._batches]) for name in self._batches[0]}
-        table = arrow_table(cols, self.env.config)
+        n = self._buffered if rows is None else min(rows, self._buffered)
+        rest = {name: col[n:] for name, col in cols.items()}
+        table = arrow_table({name: col[:n] for name, col in cols.items()}, self.env.config)
         path = self.out_dir / part_name(self.next_part)
         write_table_atomic(table, path, self.compression)
         self.next_part += 1
         self.parts_written.append(path)
         self.rows_written += table.num_rows
-        self._batches, self._buffered = [], 0
+        self._buffered -= n
+        self._batches = [rest] if self._buffered else []
         return path
 
     def close(self) -> None:

@@ -125,7 +125,7 @@ class DemoArgs:
         LogArgs(world=self.world, days=self.days)  # validates days
         EvaluateArgs(presets=self.stress_presets)  # validates the presets
         if self.weights is not None:  # refused here, before any stage runs
-            from agents.align.common import parse_weights
+            from agents.align.weights import parse_weights
 
             parse_weights(self.weights, "--weights")
 

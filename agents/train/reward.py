@@ -33,8 +33,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from agents.align.common import parse_weights, seed_globals, torch_generator
+from agents.align.weights import parse_weights
 from agents.evaluate.tables import markdown_table, write_table
+from agents.train.seeding import seed_globals, torch_generator
 from liveenv.atomic import atomic_write
 from liveenv.config import atomic_write_text
 from liveenv.objectives import N_OBJECTIVES, OBJECTIVES

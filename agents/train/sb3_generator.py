@@ -151,7 +151,7 @@ class SB3GeneratorArgs:
     threads: int = field(default=1, metadata={"help": "torch CPU threads"})
 
     def __post_init__(self) -> None:
-        from agents.align.common import parse_weights
+        from agents.align.weights import parse_weights
 
         for name in ("timesteps", "n_steps", "batch_size", "n_epochs", "threads"):
             if int(getattr(self, name)) < 1:
@@ -163,7 +163,7 @@ class SB3GeneratorArgs:
 
 def make_model(args: SB3GeneratorArgs) -> MaskablePPO:
     """A MaskablePPO on the env of ``args`` with the generator policy."""
-    from agents.align.common import parse_weights
+    from agents.align.weights import parse_weights
     from liveenv.env import LiveStreamEnv
     from liveenv.objectives import weights_dict
     from liveenv.presets import make_config

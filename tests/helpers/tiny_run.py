@@ -55,6 +55,10 @@ def build_tiny(
             seed=seed,
             overrides=TINY_WORLD,
             progress=False,
+            # one request at a time: the figures the tests below expect (e.g. how much
+            # the reward model learns from 7k rows) were measured on this path; the
+            # batched path's logs are compared with it in tests/agents/logs
+            batch_size=1,
         )
     tok_path = root / "tokenizer.pt"
     if not tok_path.is_file():

@@ -11,7 +11,7 @@ import pytest
 import torch
 from tiny_run import TINY_WORLD, build_tiny
 
-from agents.align.common import parse_weights, weights_label, weights_text
+from agents.align.weights import parse_weights, weights_label, weights_text
 from agents.logs import generate_log, read_log_arrays
 from agents.train.reward import (
     LOG_COLUMNS,

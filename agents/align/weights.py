@@ -1,5 +1,4 @@
-"""Shared pieces of alignment: reward weights from the command line, seeds and
-RNG snapshots for exact resume, and tidy curve files.
+"""Reward weights as a user writes them.
 
 Reward weights are read in one way everywhere (``--weights`` of every command):
 
@@ -18,16 +17,12 @@ from __future__ import annotations
 
 import json
 import os
-import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import torch
 
-from liveenv.atomic import atomic_write
 from liveenv.objectives import OBJECTIVES, WeightsLike, as_weight_vector, weights_dict
 
 _FILE_SUFFIXES = (".json", ".yaml", ".yml")
@@ -104,75 +99,3 @@ def weights_text(weights: WeightsLike) -> str:
 
 
 # ----- seeds and RNG snapshots -----------------------------------------------------
-def torch_generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(int(seed))
-
-
-def rng_snapshot(np_rng: np.random.Generator, gen: torch.Generator) -> dict[str, Any]:
-    """Plain-value snapshot of a numpy and a torch generator (plus torch's and Python's
-    global states, which dropout or library code may touch)."""
-    return {
-        "numpy": json.dumps(np_rng.bit_generator.state),
-        "torch": gen.get_state(),
-        "torch_global": torch.get_rng_state(),
-        "python": json.dumps(random.getstate()),
-    }
-
-
-def rng_restore(snap: Mapping[str, Any], np_rng: np.random.Generator, gen: torch.Generator) -> None:
-    np_rng.bit_generator.state = json.loads(snap["numpy"])
-    gen.set_state(snap["torch"])
-    torch.set_rng_state(snap["torch_global"])
-    state = json.loads(snap["python"])
-    random.setstate((state[0], tuple(state[1]), state[2]))
-
-
-def seed_globals(seed: int) -> None:
-    """Seed torch's and Python's global RNGs (library code draws from explicit
-    generators; this only pins what third-party code may draw)."""
-    torch.manual_seed(int(seed))
-    random.seed(int(seed))
-
-
-# ----- curves --------------------------------------------------------------------
-def write_curves(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> Path:
-    """Write training-curve rows (one dict per logged step) as CSV, atomically."""
-    frame = pd.DataFrame(list(rows))
-    return atomic_write(path, lambda fh: frame.to_csv(fh, index=False, encoding="utf-8"))
-
-
-def plot_curves(
-    rows: Sequence[Mapping[str, Any]],
-    path: str | os.PathLike[str],
-    columns: Sequence[str],
-    x: str = "step",
-) -> Path | None:
-    """One small panel per column of the curve rows, written as PNG (Agg)."""
-    from matplotlib.figure import Figure
-
-    frame = pd.DataFrame(list(rows))
-    cols = [c for c in columns if c in frame]
-    if frame.empty or not cols:
-        return None
-    fig = Figure(figsize=(3.2 * len(cols), 2.6))
-    for i, col in enumerate(cols):
-        ax = fig.add_subplot(1, len(cols), i + 1)
-        ax.plot(frame[x], frame[col], lw=1.2)
-        ax.set_title(col, fontsize=9)
-        ax.set_xlabel(x, fontsize=8)
-        ax.tick_params(labelsize=7)
-    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.18, top=0.88, wspace=0.4)
-    return atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=100))
-
-
-__all__ = [
-    "parse_weights",
-    "plot_curves",
-    "rng_restore",
-    "rng_snapshot",
-    "seed_globals",
-    "torch_generator",
-    "weights_label",
-    "weights_text",
-    "write_curves",
-]
