@@ -39,7 +39,9 @@ from policies.onelive.policy import GeneratorPolicy, _slots_of_beams
 class DecodeSpeedArgs:
     """MTP vs full-depth AR decoding speed at equal hit rate."""
 
-    holdout: str = field(default="", metadata={"help": "held-out requests (agents.evaluate.holdout)"})
+    holdout: str = field(
+        default="", metadata={"help": "held-out requests (agents.evaluate.holdout)"}
+    )
     mtp: str = field(default="", metadata={"help": "MTP generator checkpoint"})
     ar: str = field(default="", metadata={"help": "full-depth AR generator checkpoint"})
     random_init: bool = field(default=False, metadata={"help": "time untrained models instead"})
