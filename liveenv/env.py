@@ -40,7 +40,7 @@ def check_slate(action: Any, k: int, max_rooms: int) -> np.ndarray:
                 f"action={action!r} is invalid: must be an integer scalar (int or numpy "
                 f"integer, not bool); {allowed}"
             )
-        slate = np.array([int(action)], dtype=np.int64)
+        slate = np.array([int(action)], dtype=object)  # no wrap-around of huge values
     else:
         try:
             arr = np.asarray(action)
@@ -56,13 +56,13 @@ def check_slate(action: Any, k: int, max_rooms: int) -> np.ndarray:
                 f"action={action!r} is invalid: must be a 1-D integer array of shape ({k},), "
                 f"got shape {arr.shape}; {allowed}"
             )
-        slate = arr.astype(np.int64, copy=False)
+        slate = arr
     bad = slate[(slate < 0) | (slate >= max_rooms)]
     if len(bad):
         raise ValueError(
             f"action slot {int(bad[0])} is out of range: slots must be in [0, {max_rooms})"
         )
-    return slate
+    return slate.astype(np.int64, copy=False)
 
 
 class LiveStreamEnv(gym.Env):
