@@ -53,6 +53,11 @@ class BatchedLiveEnv:
     takes ``(B,)`` slots (or ``(B, K)`` slates) and returns the next batch's
     ``obs``, ``(B,)`` rewards of the answered batch, ``truncated`` and a dict
     of per-request arrays (feedback, cohorts, phase, times, users).
+
+    Actions are checked as the single env checks them, vectorised: an integer
+    array of shape ``(B,)`` (``(B, K)`` for slates), no coercion of bool, float
+    or str. Masked slots are always refused (there is no ``masked_action="skip"``
+    here: this is not a Gymnasium env, and no checker samples its actions).
     """
 
     def __init__(self, config: EnvConfig | str | None = None, batch_size: int = 1024,
@@ -85,15 +90,9 @@ class BatchedLiveEnv:
 
     def step(self, actions: np.ndarray):
         w = self.world
-        b = len(self._users)
-        slate = np.asarray(actions, dtype=np.int64).reshape(b, -1)
-        if slate.shape[1] != self.config.slate_size:
-            raise ValueError(f"actions: expected {self.config.slate_size} slot(s) per request, "
-                             f"got shape {np.shape(actions)}")  # fmt: skip
-        if slate.min(initial=0) < 0 or slate.max(initial=0) >= w.n_live:
-            bad = slate[(slate < 0) | (slate >= w.n_live)][0]
-            raise ValueError(f"action slot {int(bad)} is masked or out of range: live slots are "
-                             f"[0, {w.n_live})")  # fmt: skip
+        if w is None:
+            raise RuntimeError("call reset() before step()")
+        slate = self._check_actions(actions)
         n_live = w.n_live
         if slate.shape == (1, 1):
             info = self._serve_one(int(slate[0, 0]))
@@ -119,6 +118,33 @@ class BatchedLiveEnv:
                          for u, t in zip(self._users, self._times, strict=True)])  # fmt: skip
 
     # ----- internals --------------------------------------------------------
+    def _check_actions(self, actions: Any) -> np.ndarray:
+        """``(B, K)`` int64 slates, or an error naming the bad action: ``actions`` must
+        be an integer array of shape ``(B,)`` (``K == 1``) or ``(B, K)`` (not bool,
+        float or str) whose slots are live and, within a slate, distinct."""
+        b, k, n_live = len(self._users), self.config.slate_size, self.world.n_live
+        arr = np.asarray(actions)
+        shape = (b,) if k == 1 else (b, k)
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"actions (dtype {arr.dtype}) are invalid: must be an integer array "
+                            f"of shape {shape} (not bool, float or str) of live slots in "
+                            f"[0, {n_live})")  # fmt: skip
+        if arr.shape != shape:
+            raise ValueError(f"actions of shape {arr.shape} are invalid: must be an integer "
+                             f"array of shape {shape}, {k} slot(s) per request")  # fmt: skip
+        slate = arr.reshape(b, k)
+        if b and (slate.min() < 0 or slate.max() >= n_live):
+            bad = slate[(slate < 0) | (slate >= n_live)][0]
+            raise ValueError(f"action slot {int(bad)} is masked or out of range: live slots are "
+                             f"[0, {n_live})")  # fmt: skip
+        if k > 1:
+            s = np.sort(slate, axis=1)
+            rep = np.flatnonzero((s[:, 1:] == s[:, :-1]).any(axis=1))
+            if len(rep):
+                raise ValueError(f"actions[{int(rep[0])}]={slate[rep[0]].tolist()} is invalid: "
+                                 "the slots of a slate must be distinct")  # fmt: skip
+        return slate.astype(np.int64, copy=False)
+
     def _take(self) -> None:
         self._users, self._times = self.world.next_requests(self.batch_size)
 

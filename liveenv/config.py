@@ -190,10 +190,17 @@ class EnvConfig:
     horizon_hours: float = _num(24.0, 1 / 60, 24 * 365, doc="simulated length of an episode")
     start_hour: float = _num(0.0, 0, 24, doc="hour of day at which an episode starts")
     reward_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
-    #: "raise": a masked slot is refused with an error; "skip": the request is
-    #: answered with nothing (zero feedback, the visit ends) so that agents and
-    #: checkers that sample the whole action space can run.
-    masked_action: str = "raise"
+    #: An action inside the action space that shows no live room (a masked slot,
+    #: or a slate that repeats a slot). "skip" (the default): a no-op; the request
+    #: is answered with nothing (zero feedback, so the lowest reward there is; the
+    #: visit ends; ``info["invalid_action"]`` is True), so that agents and the env
+    #: checkers that sample the whole action space run. "raise": refused with a
+    #: ``ValueError`` (strict use: a policy that should never pick a masked slot).
+    masked_action: str = "skip"
+    #: "scalar": ``step`` returns the weighted reward as a float; "vector": it
+    #: returns the feedback vector as a float32 array in ``reward_space``
+    #: (MO-Gymnasium's convention; the ``liveenv/<Preset>-MO-v0`` ids).
+    reward_mode: str = "scalar"
     #: The platform: who the users and streamers are, their interest clusters and
     #: the latent -> observed content projection are drawn from this seed, so every
     #: ``reset(seed=...)`` replays the same platform with new dynamics (arrivals,
@@ -210,7 +217,11 @@ class EnvConfig:
         )
         if self.masked_action not in ("raise", "skip"):
             raise ValueError(
-                f"masked_action={self.masked_action!r} is invalid: must be 'raise' or 'skip'"
+                f"masked_action={self.masked_action!r} is invalid: must be 'skip' or 'raise'"
+            )
+        if self.reward_mode not in ("scalar", "vector"):
+            raise ValueError(
+                f"reward_mode={self.reward_mode!r} is invalid: must be 'scalar' or 'vector'"
             )
         ws = self.world_seed
         if ws is not None and (

@@ -18,13 +18,51 @@ from liveenv.rooms import PHASES
 from liveenv.single import OneServed, end_session_one, observe_one, serve_one
 from liveenv.world import ROOM_STAT_COLUMNS, STREAMER_COHORTS, USER_COHORTS, World
 
-_INTEGERS = (int, np.integer)
 OBS_HIGH = 1e4  # finite bound of unbounded-looking features (values are clipped to it)
 
 
 def _feedback_high(cfg: EnvConfig) -> np.ndarray:
     r = cfg.response
     return np.array([1, r.max_watch_min, 1, 1, 1, max(r.gift_prices)], dtype=np.float32)
+
+
+def check_slate(action: Any, k: int, max_rooms: int) -> np.ndarray:
+    """``action`` as a ``(k,)`` int64 slate, or ``TypeError`` / ``ValueError``
+    naming it: ``k == 1`` takes an integer scalar (not bool), ``k > 1`` a 1-D
+    integer array of length ``k``; every slot in ``[0, max_rooms)``."""
+    allowed = f"slots are integers in [0, {max_rooms})"
+    if k == 1:
+        ok = type(action) is int or isinstance(action, np.integer)
+        if not ok and isinstance(action, np.ndarray) and action.shape == ():
+            ok = action.dtype.kind in "iu"
+        if not ok:
+            raise TypeError(
+                f"action={action!r} is invalid: must be an integer scalar (int or numpy "
+                f"integer, not bool); {allowed}"
+            )
+        slate = np.array([int(action)], dtype=object)  # no wrap-around of huge values
+    else:
+        try:
+            arr = np.asarray(action)
+        except ValueError:  # ragged nested sequences
+            arr = np.asarray(None)
+        if arr.dtype.kind not in "iu":
+            raise TypeError(
+                f"action={action!r} is invalid: must be a 1-D integer array of {k} slots "
+                f"(not bool, float or str); {allowed}"
+            )
+        if arr.shape != (k,):
+            raise ValueError(
+                f"action={action!r} is invalid: must be a 1-D integer array of shape ({k},), "
+                f"got shape {arr.shape}; {allowed}"
+            )
+        slate = arr
+    bad = slate[(slate < 0) | (slate >= max_rooms)]
+    if len(bad):
+        raise ValueError(
+            f"action slot {int(bad[0])} is out of range: slots must be in [0, {max_rooms})"
+        )
+    return slate.astype(np.int64, copy=False)
 
 
 class LiveStreamEnv(gym.Env):
@@ -44,8 +82,29 @@ class LiveStreamEnv(gym.Env):
 
     `Discrete(max_rooms)`: the slot of a live room in the observation's room
     table; with `slate_size = K > 1`, `MultiDiscrete([max_rooms] * K)` of
-    distinct slots. Only slots with `room_mask == 1` are valid;
-    `action_masks()` gives the mask for maskable algorithms.
+    distinct slots. Only slots with `room_mask == 1` hold a live room;
+    `action_masks()` gives the mask for maskable algorithms (sb3-contrib's
+    `MaskablePPO`), which then never pick another slot.
+
+    Actions are checked strictly; nothing is coerced:
+
+    | action | accepted | otherwise |
+    |---|---|---|
+    | `Discrete` | a Python `int` or numpy integer (or a 0-d integer array) in `[0, max_rooms)` | `TypeError` for `bool`, float, `str`, arrays with a shape; `ValueError` out of range |
+    | slate (`K > 1`) | a 1-D integer array (or list of ints) of length `K`, each in `[0, max_rooms)` | `TypeError` for non-integer dtypes (`bool`, float, `str`); `ValueError` for another shape or out of range |
+
+    An action inside the action space that shows no live room (a slot with
+    `room_mask == 0`, or a slate that repeats a slot) is handled by the config
+    field `masked_action`:
+
+    * `"skip"` (the default): a no-op. The request is answered with nothing:
+      zero feedback, so reward 0, the lowest there is (weights are >= 0); the
+      user's visit ends; `info["invalid_action"]` is True and `info` keeps its
+      keys (`clicked_slot`, `room_id`, `streamer_id` = -1, `phase` and
+      `streamer_cohort` = `"none"`). Agents and the env checkers that sample the
+      whole action space can run, and a learner sees such actions as worthless.
+    * `"raise"`: a `ValueError` naming the slot and the live range (strict use:
+      a policy that must never pick a masked slot, e.g. in evaluation).
 
     ## Observation Space
 
@@ -71,14 +130,27 @@ class LiveStreamEnv(gym.Env):
     ## Rewards
 
     The weighted sum `w . f` of the impression's feedback vector
-    `f = (click, watch minutes, like, comment, follow, gift value)`.
-    `info["feedback"]` holds `f`; `reward_space` is its `Box`. Weights come
-    from the config and can be changed with `reset(options={"reward_weights": ...})`.
+    `f = (click, watch minutes, like, comment, follow, gift value)`, a float.
+    `info["feedback"]` holds `f` (float64); `reward_space` is its `Box`. Weights
+    come from the config and can be changed with
+    `reset(options={"reward_weights": ...})`; each must be a finite number in
+    `[0, inf)`, else `ValueError` naming it.
+
+    With `reward_mode="vector"` (the ids `liveenv/<Preset>-MO-v0`), `step`
+    returns `f` itself as a float32 array of shape (6,) in `reward_space`, as
+    MO-Gymnasium expects: `mo_gymnasium.wrappers.LinearReward(env, weight=w)`
+    gives back the scalar reward and `MORecordEpisodeStatistics` the vector
+    return. The MO ids are registered without Gymnasium's passive checker
+    (as `mo_gymnasium.make` does), which warns on any non-scalar reward.
+
+    ## Starting State
+
+    `reset(seed=...)` starts at `start_hour` of day 0 of a platform with a past
+    (returning users with histories and follows, streamers with fans), at the
+    first recommendation request; `options` may be `None` or a dict with the
+    only key `"reward_weights"` (else `TypeError` / `ValueError`).
 
     ## Episode End
-
-    A masked slot raises `ValueError` (config `masked_action="raise"`), or with
-    `masked_action="skip"` shows nothing: zero feedback and the visit ends.
 
     Never terminated (the platform does not end). Truncated when the next
     request falls after `horizon_hours` of simulated time.
@@ -86,8 +158,11 @@ class LiveStreamEnv(gym.Env):
     ## Arguments
 
     `gymnasium.make("liveenv/Default-v0", config=None, render_mode=None, **overrides)`;
-    presets: Default, ColdStart, FastDrift, NoDrift, ShortLifecycle, GiftTradeoff, Large.
-    `overrides` are dotted config fields, e.g. `**{"users.n_users": 5000}`.
+    presets: Default, ColdStart, FastDrift, NoDrift, ShortLifecycle, GiftTradeoff, Large,
+    each also as `liveenv/<Preset>-MO-v0` (`reward_mode="vector"`).
+    `overrides` are dotted config fields, e.g. `**{"users.n_users": 5000}`,
+    `masked_action="raise"`, `reward_mode="vector"`. `render_mode` must be `None`
+    or one of `metadata["render_modes"]` (`"ansi"`, `"rgb_array"`), else `ValueError`.
 
     ## Seeding
 
@@ -112,9 +187,10 @@ class LiveStreamEnv(gym.Env):
                 f"render_mode={render_mode!r} is not supported; allowed: {self.metadata['render_modes']}"
             )
         self.config, self.render_mode = config, render_mode
-        # plain integer actions of one room take the lean path; anything else (slates,
-        # arrays, masked or out-of-range slots) the general one, with its errors
+        # plain integer actions of one live room take the lean path; anything else
+        # (slates, masked slots, bad actions) the general one, with its checks
         self._one_room = config.slate_size == 1
+        self._vector = config.reward_mode == "vector"
         self.weights = config.weight_vector
         self.observation_space = self._observation_space(config)
         r, k = config.max_rooms, config.slate_size
@@ -152,37 +228,44 @@ class LiveStreamEnv(gym.Env):
         )
 
     # ----- Gymnasium API ----------------------------------------------------
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         self.weights = weights_from_reset_options(options, self.weights)
+        super().reset(seed=seed)
         self.world = World(self.config, self.np_random)
         self._next()
         return self._obs(), self._info_base()
 
-    def step(self, action):
+    def step(
+        self, action: Any
+    ) -> tuple[dict[str, np.ndarray], float | np.ndarray, bool, bool, dict[str, Any]]:
         w = self.world
         if w is None:
             raise RuntimeError("call reset() before step()")
         user, now = self._user_id, self._now
-        row = int(action) if self._one_room and isinstance(action, _INTEGERS) else -1
-        if 0 <= row < len(w.table_slots):  # the lean path: one live room, one request
+        # the lean path: one live room, one request (bool is an int but no slot)
+        row = -1
+        if self._one_room and (type(action) is int or isinstance(action, np.integer)):
+            row = int(action)
+        if 0 <= row < len(w.table_slots):
             served = serve_one(w, user, now, row)
             fb = np.array(served.feedback)
-            reward = float(fb @ self.weights)
             info = self._one_info(served, row, fb)
             slate = row
         else:
             slate = self._check_action(action)
-            if slate.max() >= w.n_live:  # masked slot under masked_action="skip"
+            if slate is None:  # shows no live room, under masked_action="skip"
                 end_session_one(w, user)
-                fb, reward = np.zeros(N_OBJECTIVES), 0.0
-                info = {"feedback": fb, "invalid_action": True, "clicked_slot": -1}
+                fb, slate = np.zeros(N_OBJECTIVES), np.asarray(action)
+                info = self._invalid_info(fb)
             else:
                 served = w.serve(self._user, self._time, slate[None, :])
                 fb = served.feedback[0]
-                reward = float(fb @ self.weights)
                 info = self._step_info(served, slate)
-        self._last = {"slate": slate, "feedback": fb, "user": user, "reward": reward}
+        scalar = float(fb @ self.weights)
+        reward = fb.astype(np.float32) if self._vector else scalar
+        self._last = {"slate": slate, "feedback": fb, "user": user, "reward": scalar}
         self._next()
         truncated = self._now >= w.t0 + self.config.horizon_s
         info.update(self._info_base())
@@ -221,24 +304,23 @@ class LiveStreamEnv(gym.Env):
     def _time(self) -> np.ndarray:
         return np.array([self._now])
 
-    def _check_action(self, action: Any) -> np.ndarray:
-        slate = np.atleast_1d(np.asarray(action)).astype(np.int64).reshape(-1)
-        k, n_live = self.config.slate_size, self.world.n_live
-        if slate.shape[0] != k:
-            raise ValueError(f"action={action!r}: expected {k} slot(s), got {slate.shape[0]}")
-        bad = slate[(slate < 0) | (slate >= self.config.max_rooms)]
-        if len(bad):
-            raise ValueError(
-                f"action slot {int(bad[0])} is out of range: slots must be in [0, {self.config.max_rooms})"
-            )
+    def _check_action(self, action: Any) -> np.ndarray | None:
+        """The slate of a valid action; ``None`` for an action in the action space
+        that shows no live room under ``masked_action="skip"``; else an error
+        naming the action and what is allowed (see the Action Space section)."""
+        slate = check_slate(action, self.config.slate_size, self.config.max_rooms)
+        n_live, k = self.world.n_live, self.config.slate_size
         masked = slate[slate >= n_live]
-        if len(masked) and self.config.masked_action == "raise":
+        repeated = k > 1 and len(np.unique(slate)) != k
+        if not len(masked) and not repeated:
+            return slate
+        if self.config.masked_action == "skip":
+            return None
+        if len(masked):
             raise ValueError(
                 f"action slot {int(masked[0])} is masked: only slots [0, {n_live}) hold live rooms now"
             )
-        if len(np.unique(slate)) != k:
-            raise ValueError(f"action={slate.tolist()}: the slots of a slate must be distinct")
-        return slate
+        raise ValueError(f"action={slate.tolist()}: the slots of a slate must be distinct")
 
     def _obs(self) -> dict[str, np.ndarray]:
         # rooms, room_streamer, room_mask (and an empty history) are read-only
@@ -280,6 +362,22 @@ class LiveStreamEnv(gym.Env):
             "served_user_cohort": USER_COHORTS[self._cohort(self._user_id, t)],
             "invalid_action": False,
             "watch_s": served.watch_s,
+        }
+
+    def _invalid_info(self, fb: np.ndarray) -> dict[str, Any]:
+        """The info of an action that showed no live room: the keys of a served
+        one, with nothing shown."""
+        return {
+            "feedback": fb,
+            "objectives": dict.fromkeys(OBJECTIVES, 0.0),
+            "clicked_slot": -1,
+            "room_id": -1,
+            "streamer_id": -1,
+            "phase": "none",
+            "streamer_cohort": "none",
+            "served_user_cohort": USER_COHORTS[self._cohort(self._user_id, self._now)],
+            "invalid_action": True,
+            "watch_s": 0.0,
         }
 
     def _step_info(self, served: Any, slate: np.ndarray) -> dict[str, Any]:

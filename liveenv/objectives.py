@@ -36,8 +36,11 @@ def as_weight_vector(weights: WeightsLike | None, field: str = "reward_weights")
     :data:`OBJECTIVES` order) and return a float64 vector.
 
     A mapping may name a subset of the objectives; the others keep their
-    default weight. Unknown names, a wrong length, or a non-finite value raise
-    ``ValueError`` naming the field, the value and what is allowed.
+    default weight. Unknown names, a wrong length, or a negative or non-finite
+    weight raise ``ValueError`` naming the field, the weight, its value and the
+    allowed range ``[0, inf)``. Weights are non-negative so that every objective
+    is something to gain, and a response with zero feedback (a masked action
+    under ``masked_action="skip"``) earns the lowest reward there is.
     """
     if weights is None:
         return np.array([DEFAULT_WEIGHTS[k] for k in OBJECTIVES], dtype=np.float64)
@@ -56,9 +59,13 @@ def as_weight_vector(weights: WeightsLike | None, field: str = "reward_weights")
                 f"{field}: got {vec.shape[0]} weights {vec.tolist()}; expected exactly "
                 f"{N_OBJECTIVES}, one per objective in the order {list(OBJECTIVES)}"
             )
-    if not np.all(np.isfinite(vec)):
+    bad = ~np.isfinite(vec) | (vec < 0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        what = "non-finite" if not np.isfinite(vec[i]) else "negative"
         raise ValueError(
-            f"{field}={vec.tolist()} contains a non-finite value; weights must be finite"
+            f"{field}[{OBJECTIVES[i]!r}]={float(vec[i])!r} is invalid ({what}): each weight "
+            f"must be a finite number in [0, inf); got {vec.tolist()}"
         )
     return vec
 
@@ -67,8 +74,16 @@ def weights_from_reset_options(
     options: Mapping[str, object] | None, current: np.ndarray
 ) -> np.ndarray:
     """The reward weights after ``reset(options=...)``: ``options["reward_weights"]``
-    when given, else ``current``; any other option is refused by name."""
-    options = dict(options or {})
+    when given, else ``current``. ``options`` must be ``None`` or a mapping; any
+    other option is refused by name."""
+    if options is None:
+        return current
+    if not isinstance(options, Mapping):
+        raise TypeError(
+            f"reset options={options!r} is invalid: must be None or a dict "
+            "(allowed keys: ['reward_weights'])"
+        )
+    options = dict(options)
     weights = current
     if "reward_weights" in options:
         weights = as_weight_vector(options.pop("reward_weights"), "options.reward_weights")  # type: ignore[arg-type]

@@ -80,6 +80,11 @@ ENV_IDS: dict[str, str] = {
 }
 
 
+#: Registered multi-objective id of each preset: ``step`` returns the feedback
+#: vector (``reward_mode="vector"``), as MO-Gymnasium expects.
+MO_ENV_IDS: dict[str, str] = {name: i.removesuffix("-v0") + "-MO-v0" for name, i in ENV_IDS.items()}
+
+
 def make_config(preset: str = "default", **overrides: object) -> EnvConfig:
     """The config of a named preset, with optional dotted-field overrides."""
     if preset not in PRESETS:

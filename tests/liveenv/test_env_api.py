@@ -1,66 +1,18 @@
 from __future__ import annotations
 
-import warnings
-
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
 
 import liveenv
 from liveenv import ENV_IDS, LiveStreamEnv
 
-SMALL_IDS = [i for p, i in ENV_IDS.items() if p != "large"]
-
-
-def _allow_explained_sb3_warnings() -> None:
-    # The history and room tables are 2-D by design (one row per event / room);
-    # SB3 suggests flattening, and our Dict features extractor handles them.
-    warnings.filterwarnings("ignore", message=r"Your observation \w+ has an unconventional shape")
-
-
-def _small(env_id: str) -> dict:
-    """Registered ids with a smaller population so the checkers run fast.
-
-    The checkers sample the whole action space, masked slots included, so they
-    run with ``masked_action="skip"`` (the default "raise" refuses them)."""
-    return {"users.n_users": 3000, "streamers.n_streamers": 300, "masked_action": "skip"}
-
-
-@pytest.mark.parametrize("env_id", SMALL_IDS)
-def test_gymnasium_check_env(env_id):
-    env = gym.make(env_id, **_small(env_id))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        check_env(env.unwrapped, skip_render_check=False)
-
-
-@pytest.mark.parametrize("env_id", SMALL_IDS)
-def test_sb3_check_env(env_id):
-    from stable_baselines3.common.env_checker import check_env as sb3_check
-
-    env = gym.make(env_id, **_small(env_id)).unwrapped
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        _allow_explained_sb3_warnings()
-        sb3_check(env, warn=True)
-
-
-@pytest.mark.slow
-def test_large_preset_passes_checkers():
-    from stable_baselines3.common.env_checker import check_env as sb3_check
-
-    env = gym.make("liveenv/Large-v0", masked_action="skip").unwrapped
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        check_env(env)
-        _allow_explained_sb3_warnings()
-        sb3_check(env, warn=True)
-
 
 def test_every_preset_is_registered():
     assert set(ENV_IDS.values()) <= set(gym.registry)
+    assert set(liveenv.MO_ENV_IDS.values()) <= set(gym.registry)
     assert liveenv.ENV_IDS["cold_start"] == "liveenv/ColdStart-v0"
+    assert liveenv.MO_ENV_IDS["cold_start"] == "liveenv/ColdStart-MO-v0"
 
 
 def rollout(env: LiveStreamEnv, seed: int, steps: int):
@@ -123,7 +75,7 @@ def test_world_seed_fixes_the_platform_and_reset_seed_the_dynamics(tiny_config):
 
 
 def test_masked_and_out_of_range_actions_are_refused(tiny_config):
-    env = LiveStreamEnv(tiny_config)
+    env = LiveStreamEnv(tiny_config.replace(masked_action="raise"))
     env.reset(seed=0)
     n_live = int(env.action_masks().sum())
     assert 0 < n_live < tiny_config.max_rooms
@@ -135,13 +87,35 @@ def test_masked_and_out_of_range_actions_are_refused(tiny_config):
         env.step(-1)
 
 
+def test_masked_action_skip_is_the_default_no_op(tiny_config):
+    """By default a masked slot is answered with nothing: zero feedback and reward,
+    the info keys of a served request, ``invalid_action``; the visit ends."""
+    assert tiny_config.masked_action == "skip"
+    env = LiveStreamEnv(tiny_config)
+    _, info0 = env.reset(seed=0)
+    served = LiveStreamEnv(tiny_config)
+    served.reset(seed=0)
+    *_, ok = served.step(0)
+    n_live = int(env.action_masks().sum())
+    user = info0["user_id"]
+    _, reward, term, trunc, info = env.step(n_live)
+    assert reward == 0.0 and not term and not trunc
+    assert info["invalid_action"] and info["clicked_slot"] == -1
+    assert not np.any(info["feedback"]) and info.keys() == ok.keys()
+    assert not env.world.users.in_session[user]
+
+
 def test_slate_actions(tiny_config):
-    env = LiveStreamEnv(tiny_config.replace(slate_size=3))
+    env = LiveStreamEnv(tiny_config.replace(slate_size=3, masked_action="raise"))
     env.reset(seed=0)
     assert env.action_space.shape == (3,)
     assert env.action_masks().shape == (3 * tiny_config.max_rooms,)
     with pytest.raises(ValueError, match="must be distinct"):
         env.step([0, 0, 1])
+    skip = LiveStreamEnv(tiny_config.replace(slate_size=3))
+    skip.reset(seed=0)
+    _, reward, _, _, info = skip.step(np.array([0, 0, 1]))  # in the space, shows no slate
+    assert reward == 0.0 and info["invalid_action"]
     clicked = 0
     for _ in range(300):
         _, _, _, _, info = env.step([0, 1, 2])
@@ -162,6 +136,8 @@ def test_reward_is_weighted_feedback_and_weights_change_on_reset(tiny_config):
         env.reset(options={"reward_weights": {"clik": 1.0}})
     with pytest.raises(ValueError, match="reset options"):
         env.reset(options={"nope": 1})
+    _, r, _, _, _ = env.step(0)
+    assert isinstance(r, float)  # reward_mode="scalar", the default
 
 
 def test_episode_truncates_at_the_horizon_and_never_terminates(tiny_config):
