@@ -1,7 +1,7 @@
 """Log generation rate: impressions per second written to Parquet by
 :class:`agents.logs.LogRecorder` on a preset under the random policy, beside
 the same episode without recording (the recorder's own cost), and by
-:class:`agents.logs.recorder.BatchLogRecorder` on the batched path (uniform
+:class:`agents.logs.batched.BatchLogRecorder` on the batched path (uniform
 random live rooms, whole-tick batches).
 
     python benchmarks/log_rate.py [--hours 24] [--preset default] [--policy random]
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from agents.logs import generate_log, make_log_env, resolve_policy
+from agents.logs.batched import BatchLogRecorder
 from agents.logs.behaviour import split_action
-from agents.logs.recorder import BatchLogRecorder
 from liveenv.batched import BatchedLiveEnv
 
 
