@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from agents.evaluate.online import EXPECTED_OBJECTIVES
+from agents.evaluate.episodes import EXPECTED_OBJECTIVES
 from liveenv.objectives import OBJECTIVES
 
 #: The label of the reference cell (the pretrained generator, not aligned).

@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 
 from agents.align.common import parse_weights, weights_label, weights_text
 from agents.align.pareto import REFERENCE, write_outputs
-from agents.evaluate.online import EXPECTED_OBJECTIVES
+from agents.evaluate.episodes import EXPECTED_OBJECTIVES
 from liveenv.atomic import atomic_write_bytes
 from liveenv.objectives import OBJECTIVES, as_weight_vector
 
