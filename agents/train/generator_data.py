@@ -25,7 +25,7 @@ from agents.train.sequences import (
 from policies.onelive.config import OneLiveConfig
 from policies.onelive.features import N_FEEDBACK_TYPES, TIME_DIM
 from policies.onelive.hybrid_sids import HybridTokenizer, load_tokenizer
-from policies.tokenizer.semantic_ids import SIDTokenizer, SIDTokenizerConfig
+from policies.tokenizer import SIDTokenizer, SIDTokenizerConfig
 
 if TYPE_CHECKING:
     from agents.train.pretrain import PretrainArgs
