@@ -190,9 +190,10 @@ def evaluate(
     (policies are pickled to them); every episode depends only on its seed, so
     the tables equal a one-process run's. The processes are spawned, so a script
     that calls this must guard its entry point (``if __name__ == "__main__":``).
-    ``episode_dir``: keep every finished episode there (:class:`EpisodeStore`) and
-    reuse the ones already there, so an interrupted evaluation resumes; the caller
-    vouches that the policies and the world are the ones that wrote them.
+    ``episode_dir``: keep every finished episode there
+    (:class:`agents.evaluate.episodes.EpisodeStore`) and reuse the ones already there,
+    so an interrupted evaluation resumes; the caller vouches that the policies and the
+    world are the ones that wrote them.
     """
     if int(workers) < 1:
         raise ValueError(f"workers={workers!r}: must be an integer >= 1")
