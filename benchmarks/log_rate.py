@@ -20,8 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from agents.logs import generate_log, make_log_env, resolve_policy
+from agents.logs.batched import BatchLogRecorder
 from agents.logs.behaviour import split_action
-from agents.logs.recorder import BatchLogRecorder
 from liveenv.batched import BatchedLiveEnv
 
 

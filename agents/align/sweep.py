@@ -20,7 +20,8 @@ weighted/expected return, normalised scores, KL to the reference),
 ``summary.csv`` / ``summary.md`` (mean and spread across seeds per weight
 vector, Spearman correlations of swept weights with their objective's rate)
 and ``pareto.png`` (``--pareto-x`` against ``--pareto-y`` rate, every weight
-vector marked, the non-dominated ones joined, the pretrained policy starred).
+vector marked, the non-dominated ones joined, the pretrained policy starred):
+written by :mod:`agents.align.pareto`.
 """
 
 from __future__ import annotations
@@ -36,17 +37,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from tqdm.auto import tqdm
 
+from agents.align.pareto import REFERENCE, write_outputs
 from agents.align.weights import parse_weights, weights_label, weights_text
-from agents.evaluate.online import EXPECTED_OBJECTIVES
+from agents.evaluate.episodes import EXPECTED_OBJECTIVES
 from liveenv.atomic import atomic_write_bytes
 from liveenv.objectives import OBJECTIVES, as_weight_vector
 
 DONE = "DONE"
 RESULT = "result.json"
-REFERENCE = "pretrained"
 
 
 @dataclass
@@ -328,180 +328,6 @@ def run_ray(specs: list[dict[str, Any]], address: str, progress: bool) -> list[d
             ray.shutdown()
 
 
-# ----- tables and figure --------------------------------------------------------------
-def summarise(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation across seeds per weight vector."""
-    metrics = [
-        *OBJECTIVES,
-        *EXPECTED_OBJECTIVES,
-        "weighted_return",
-        "expected_return",
-        "oracle_normalised",
-        "expected_normalised",
-        "kl_ref",
-    ]
-    metrics = [m for m in metrics if m in results]  # cells from before expected_* existed
-    wcols = [f"w_{k}" for k in OBJECTIVES]
-    g = results.groupby(["label", *wcols], sort=False)[metrics]
-    out = g.mean().add_suffix("_mean").join(g.std(ddof=1).add_suffix("_sd"))
-    return out.reset_index().assign(n_seeds=g.size().to_numpy())
-
-
-def rate_column(summary: pd.DataFrame, objective: str) -> str:
-    """The column that measures ``objective``'s rate: the chosen rooms' expected feedback
-    (``expected_<objective>``, free of the sampling noise of rare, heavy-tailed gifts)
-    when every cell has it, else the realised feedback (cells from older runs)."""
-    col = f"expected_{objective}"
-    ok = f"{col}_mean" in summary and bool(summary[f"{col}_mean"].notna().all())
-    return col if ok else objective
-
-
-def steering(summary: pd.DataFrame) -> pd.DataFrame:
-    """For every objective whose weight varies while all others stay fixed: the
-    Spearman correlation of the weight with that objective's rate (expected, see
-    :func:`rate_column`; the realised rates are listed beside)."""
-    from scipy.stats import spearmanr
-
-    rows = []
-    cells = summary[summary["label"] != REFERENCE]
-    wcols = [f"w_{k}" for k in OBJECTIVES]
-    for k in OBJECTIVES:
-        others = [c for c in wcols if c != f"w_{k}"]
-        for _, g in cells.groupby(others, sort=False):
-            if g[f"w_{k}"].nunique() < 3:
-                continue
-            g = g.sort_values(f"w_{k}")
-            rate = g[f"{rate_column(summary, k)}_mean"]
-            rho, p = spearmanr(g[f"w_{k}"], rate)
-            rows.append(
-                {
-                    "objective": k,
-                    "weights": ",".join(f"{v:g}" for v in g[f"w_{k}"]),
-                    "rate": rate_column(summary, k),
-                    "rates": ",".join(f"{v:.4g}" for v in rate),
-                    "realised_rates": ",".join(f"{v:.4g}" for v in g[f"{k}_mean"]),
-                    "spearman": float(rho),
-                    "p_value": float(p),
-                    "monotone": bool(np.all(np.diff(rate.to_numpy()) > 0)),
-                    "max_kl_ref": float(g["kl_ref_mean"].max()),
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def pareto_mask(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Points not dominated in (x, y), both maximised."""
-    keep = np.ones(len(x), dtype=bool)
-    for i in range(len(x)):
-        dom = (x >= x[i]) & (y >= y[i]) & ((x > x[i]) | (y > y[i]))
-        keep[i] = not dom.any()
-    return keep
-
-
-def pareto_figure(summary: pd.DataFrame, x: str, y: str, path: Path) -> Path:
-    from matplotlib.figure import Figure
-
-    from liveenv.atomic import atomic_write
-
-    fig = Figure(figsize=(6.4, 4.6))
-    ax = fig.add_subplot(1, 1, 1)
-    cells = summary[summary["label"] != REFERENCE].reset_index(drop=True)
-    cx, cy = rate_column(summary, x), rate_column(summary, y)
-    xs, ys = cells[f"{cx}_mean"].to_numpy(), cells[f"{cy}_mean"].to_numpy()
-    ax.errorbar(
-        xs,
-        ys,
-        xerr=cells[f"{cx}_sd"].fillna(0),
-        yerr=cells[f"{cy}_sd"].fillna(0),
-        fmt="o",
-        ms=5,
-        lw=0.8,
-        capsize=2,
-        label="aligned (mean, sd over seeds)",
-    )
-    front = pareto_mask(xs, ys)
-    order = np.argsort(xs[front])
-    ax.plot(xs[front][order], ys[front][order], "-", lw=1.2, alpha=0.7, label="Pareto front")
-    for i, row in cells.iterrows():
-        changed = [f"{k}={row[f'w_{k}']:g}" for k in OBJECTIVES if k in (x, y)]
-        ax.annotate(
-            ", ".join(changed),
-            (xs[i], ys[i]),
-            fontsize=7,
-            xytext=(4, 4),
-            textcoords="offset points",
-        )
-    ref = summary[summary["label"] == REFERENCE]
-    if len(ref):
-        ax.plot(ref[f"{cx}_mean"], ref[f"{cy}_mean"], "*", ms=12, label="pretrained")
-    ax.set_xlabel(f"{cx.replace('_', ' ')} per impression")
-    ax.set_ylabel(f"{cy.replace('_', ' ')} per impression")
-    ax.legend(fontsize=8)
-    fig.subplots_adjust(left=0.12, right=0.97, bottom=0.11, top=0.96)
-    return atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=120))
-
-
-def write_outputs(args: SweepArgs, rows: list[dict[str, Any]]) -> dict[str, Path]:
-    from agents.evaluate.tables import markdown_table, write_table
-    from liveenv.config import atomic_write_text
-
-    out = Path(args.out)
-    results = pd.DataFrame(rows).sort_values(["label", "seed"]).reset_index(drop=True)
-    summary = summarise(results)
-    steer = steering(summary)
-    paths = {
-        "results": write_table(results, out / "results.csv"),
-        "summary": write_table(summary, out / "summary.csv"),
-        "pareto": pareto_figure(summary, args.pareto_x, args.pareto_y, out / "pareto.png"),
-    }
-    head = ["weights", "seeds", *OBJECTIVES, "weighted return", "oracle-norm.", "KL to ref."]
-    body = [
-        [
-            r["label"],
-            str(r["n_seeds"]),
-            *(f"{r[f'{k}_mean']:.4g}" for k in OBJECTIVES),
-            f"{r['weighted_return_mean']:.3f}",
-            f"{r['oracle_normalised_mean']:.3f}",
-            f"{r['kl_ref_mean']:.3f}",
-        ]
-        for _, r in summary.iterrows()
-    ]
-    text = "# Reward-weight sweep\n\n" + markdown_table(head, body) + "\n"
-    if len(steer):
-        steer_rows = [
-            [
-                s.objective,
-                s.weights,
-                f"{s.rates} ({s.rate})",
-                s.realised_rates,
-                f"{s.spearman:.3f}",
-                str(s.monotone),
-                f"{s.max_kl_ref:.3f}",
-            ]
-            for s in steer.itertuples()
-        ]
-        text += (
-            "\n## Steering\n\n"
-            + markdown_table(
-                [
-                    "objective",
-                    "weights",
-                    "rates",
-                    "realised rates",
-                    "Spearman",
-                    "monotone",
-                    "max KL",
-                ],
-                steer_rows,
-            )
-            + "\n"
-        )
-        paths["steering"] = write_table(steer, out / "steering.csv")
-    atomic_write_text(out / "summary.md", text)
-    paths["markdown"] = out / "summary.md"
-    return paths
-
-
 def sweep(args: SweepArgs) -> dict[str, Path]:
     """Run every unfinished cell, then write the tables and the figure."""
     specs = cell_specs(args)
@@ -512,7 +338,7 @@ def sweep(args: SweepArgs) -> dict[str, Path]:
             rows += run_ray(todo, args.ray_address, args.progress)
         else:
             rows += run_local(todo, args.workers, args.progress)
-    return write_outputs(args, rows)
+    return write_outputs(Path(args.out), rows, args.pareto_x, args.pareto_y)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
@@ -534,7 +360,5 @@ __all__ = [
     "cell_specs",
     "main",
     "run_cell",
-    "steering",
-    "summarise",
     "sweep",
 ]

@@ -21,17 +21,14 @@ chosen room's expected feedback per objective. Rows of the whole run also carry
 ``gini`` and ``coverage`` of streamer exposure: counts of impressions (every
 slot of a slate) per streamer over every streamer that was live at some request
 of the run, zeros included. The summary averages rows across seeds with 95 %
-Student-t intervals.
+Student-t intervals. The episodes themselves (one row per impression, in this
+process or spawned ones, resumable) are played by :mod:`agents.evaluate.episodes`.
 """
 
 from __future__ import annotations
 
-import io
-import re
 import time
-import zlib
-from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,24 +37,26 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from agents.evaluate.episodes import (
+    BREAKDOWNS,
+    EXPECTED_OBJECTIVES,
+    EpisodeStore,
+    play_episodes,
+    play_episodes_parallel,
+)
 from agents.evaluate.metrics import coverage, gini, mean_ci, oracle_normalised_score
 from agents.evaluate.offline import offline_metrics
-from liveenv.atomic import atomic_write_bytes
 from liveenv.config import EnvConfig
-from liveenv.env import LiveStreamEnv
 from liveenv.objectives import OBJECTIVES
 from liveenv.presets import make_config
 from policies.base import Policy
 from policies.baselines import OraclePolicy, RandomPolicy
 
-BREAKDOWNS = ("user_cohort", "streamer_cohort", "phase", "hour")
-#: Expected feedback of the chosen room per objective (``expected=True``).
-EXPECTED_OBJECTIVES = tuple(f"expected_{k}" for k in OBJECTIVES)
 METRICS = ("weighted_return", *OBJECTIVES, "expected_return", *EXPECTED_OBJECTIVES)
 SUMMARY_METRICS = (*METRICS, "oracle_normalised", "expected_normalised", "gini", "coverage")
 DEFAULT_STEPS = 2000
 
-__all__ = ["EpisodeStore", "EvalResult", "evaluate", "offline_metrics", "run_episode"]
+__all__ = ["EvalResult", "evaluate", "offline_metrics", "summarise"]
 
 
 @dataclass
@@ -86,69 +85,6 @@ class EvalResult:
         from agents.evaluate.tables import save_report
 
         return save_report(self, outdir, figures=figures)
-
-
-def _policy_seed(seed: int, name: str) -> int:
-    """A per-policy seed derived from the run seed, stable across processes."""
-    ss = np.random.SeedSequence([int(seed), zlib.crc32(name.encode())])
-    return int(ss.generate_state(1)[0])
-
-
-def run_episode(
-    policy: Policy,
-    env: LiveStreamEnv,
-    seed: int,
-    max_steps: int | None,
-    bar: Any = None,
-    expected: bool = False,
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Play ``policy`` from ``env.reset(seed=seed)`` for at most ``max_steps``
-    steps (``None``: to the end of the episode).
-
-    Returns ``(impressions, exposure)``: one row per impression, and the
-    impression count of every streamer that was live at some request.
-    ``expected``: also record ``expected_return``, the env's true expected
-    reward of the chosen room, and its expected feedback per objective
-    (``expected_click``, ...; privileged; one room per request only).
-    """
-    if expected and env.config.slate_size != 1:
-        raise ValueError("expected=True needs slate_size == 1 (no slate-level oracle)")
-    obs, info = env.reset(seed=seed)
-    policy.reset(_policy_seed(seed, policy.name))
-    priv = env if policy.requires_env else None
-    rows: list[tuple[Any, ...]] = []
-    feedback: list[np.ndarray] = []
-    shown: list[np.ndarray] = []
-    expect: list[np.ndarray] = []
-    seen = np.zeros(1024, dtype=bool)
-    limit = np.inf if max_steps is None else max_steps
-    while len(rows) < limit:
-        live = obs["room_streamer"][obs["room_mask"].astype(bool)]
-        if len(live) and live.max() >= len(seen):
-            seen = np.concatenate([seen, np.zeros(2 * int(live.max()) + 1 - len(seen), bool)])
-        seen[live] = True
-        action = policy.act(obs, env=priv).action(0)
-        if expected:
-            expect.append(env.unwrapped.oracle_expected_feedback()[action])
-        shown.append(obs["room_streamer"][np.atleast_1d(action)])
-        hour = int(info["hour"]) % 24
-        obs, reward, terminated, truncated, info = env.step(action)
-        feedback.append(info["feedback"])
-        rows.append(
-            (reward, info["served_user_cohort"], info["streamer_cohort"], info["phase"], hour)
-        )
-        if bar is not None:
-            bar.update(1)
-        if terminated or truncated:
-            break
-    frame = pd.DataFrame(rows, columns=["weighted_return", *BREAKDOWNS])
-    frame[list(OBJECTIVES)] = np.asarray(feedback, dtype=np.float64).reshape(-1, len(OBJECTIVES))
-    if expected:
-        fb = np.asarray(expect, dtype=np.float64).reshape(-1, len(OBJECTIVES))
-        frame["expected_return"] = fb @ np.asarray(env.unwrapped.weights, dtype=np.float64)
-        frame[list(EXPECTED_OBJECTIVES)] = fb
-    counts = np.bincount(np.concatenate(shown), minlength=len(seen)) if shown else np.zeros(0)
-    return frame, counts[np.flatnonzero(seen)] if len(counts) else counts
 
 
 def _with_references(
@@ -254,9 +190,10 @@ def evaluate(
     (policies are pickled to them); every episode depends only on its seed, so
     the tables equal a one-process run's. The processes are spawned, so a script
     that calls this must guard its entry point (``if __name__ == "__main__":``).
-    ``episode_dir``: keep every finished episode there (:class:`EpisodeStore`) and
-    reuse the ones already there, so an interrupted evaluation resumes; the caller
-    vouches that the policies and the world are the ones that wrote them.
+    ``episode_dir``: keep every finished episode there
+    (:class:`agents.evaluate.episodes.EpisodeStore`) and reuse the ones already there,
+    so an interrupted evaluation resumes; the caller vouches that the policies and the
+    world are the ones that wrote them.
     """
     if int(workers) < 1:
         raise ValueError(f"workers={workers!r}: must be an integer >= 1")
@@ -286,9 +223,9 @@ def evaluate(
     ) as bar:  # None: no bar when stderr is not a terminal
         bar.update(sum(len(f) for f, _ in done.values()))
         episodes = (
-            _episodes_parallel(runs, cfg, todo, steps_per_seed, expected, int(workers))
+            play_episodes_parallel(runs, cfg, todo, steps_per_seed, expected, int(workers))
             if parallel
-            else _episodes(runs, cfg, todo, steps_per_seed, expected, bar)
+            else play_episodes(runs, cfg, todo, steps_per_seed, expected, bar)
         )
         for (name, seed), (frame, counts) in episodes:
             done[name, seed] = frame, counts
@@ -324,84 +261,6 @@ def evaluate(
         wall_s=time.perf_counter() - t0,
         references=refs,
     )
-
-
-Episode = tuple[tuple[str, int], tuple[pd.DataFrame, np.ndarray]]
-
-
-class EpisodeStore:
-    """Finished episodes on disk, one ``(impressions, exposure)`` pair per (policy, seed):
-    ``<policy>-<crc>__<seed>.parquet`` and its ``.exposure.npy``, each written
-    atomically, the table last (its presence marks the episode done)."""
-
-    def __init__(self, folder: str | Path) -> None:
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-
-    def _stem(self, name: str, seed: int) -> Path:
-        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:60]
-        return self.folder / f"{safe}-{zlib.crc32(name.encode()):08x}__{int(seed)}"
-
-    def save(self, name: str, seed: int, frame: pd.DataFrame, exposure: np.ndarray) -> None:
-        from agents.evaluate.tables import write_table
-
-        stem = self._stem(name, seed)
-        buf = io.BytesIO()
-        np.save(buf, exposure)
-        atomic_write_bytes(stem.with_name(stem.name + ".exposure.npy"), buf.getvalue())
-        write_table(frame, stem.with_name(stem.name + ".parquet"))
-
-    def load(self, tasks: Iterable[tuple[str, int]]) -> dict[tuple[str, int], Any]:
-        """The stored episodes among ``tasks``."""
-        out = {}
-        for name, seed in tasks:
-            stem = self._stem(name, seed)
-            table = stem.with_name(stem.name + ".parquet")
-            if table.exists():
-                exposure = np.load(stem.with_name(stem.name + ".exposure.npy"))
-                out[name, seed] = pd.read_parquet(table), exposure
-        return out
-
-
-def _episodes(
-    runs: Mapping[str, Policy],
-    cfg: EnvConfig,
-    tasks: list[tuple[str, int]],
-    steps: int | None,
-    expected: bool,
-    bar: Any,
-) -> Iterator[Episode]:
-    env = LiveStreamEnv(cfg)
-    for name, seed in tasks:
-        bar.set_postfix_str(f"{name} seed={seed}")
-        yield (name, seed), run_episode(runs[name], env, seed, steps, bar, expected)
-
-
-def _play(
-    policy: Policy, cfg: EnvConfig, seed: int, steps: int | None, expected: bool
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """One episode in a worker process (one intra-op thread: the workers share the cores)."""
-    import sys
-
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(1)
-    return run_episode(policy, LiveStreamEnv(cfg), seed, steps, None, expected)
-
-
-def _episodes_parallel(
-    runs: Mapping[str, Policy],
-    cfg: EnvConfig,
-    tasks: list[tuple[str, int]],
-    steps: int | None,
-    expected: bool,
-    workers: int,
-) -> Iterator[Episode]:
-    from multiprocessing import get_context
-
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(_play, runs[n], cfg, s, steps, expected): (n, s) for n, s in tasks}
-        for fut in as_completed(futures):
-            yield futures[fut], fut.result()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,8 +17,9 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from agents.logs.batch_behaviour import BATCH_BEHAVIOURS, batch_behaviour
+from agents.logs.batched import BatchLogRecorder
 from agents.logs.behaviour import PolicyFn, resolve_policy, split_action
-from agents.logs.recorder import BatchLogRecorder, LogRecorder
+from agents.logs.recorder import LogRecorder
 from liveenv.batched import BatchedLiveEnv
 from liveenv.env import LiveStreamEnv
 from liveenv.presets import make_config

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from agents.logs.recorder import existing_parts
+from agents.logs.parts import existing_parts
 from agents.logs.schema import LOG_SCHEMA, VECTOR_COLUMNS, check_schema
 
 

@@ -12,7 +12,11 @@ Every column carries a ``doc`` entry in its field metadata; every file carries
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyarrow as pa
+
+from liveenv.world import ROOM_STAT_COLUMNS
 
 #: Bumped when a column is added, removed, renamed or retyped.
 LOG_VERSION = "1"
@@ -92,6 +96,12 @@ def check_schema(schema: pa.Schema, source: str = "log") -> None:
             )
 
 
+def room_emb_dim(obs: dict[str, Any]) -> int:
+    """Width of the content (= pooled) embedding in the observation's room rows, which
+    a log splits into ``content_emb | pooled_emb | room_stats``."""
+    return (obs["rooms"].shape[-1] - len(ROOM_STAT_COLUMNS)) // 2
+
+
 __all__ = [
     "COLUMNS",
     "LOG_SCHEMA",
@@ -100,4 +110,5 @@ __all__ = [
     "VECTOR_COLUMNS",
     "check_schema",
     "column_doc",
+    "room_emb_dim",
 ]

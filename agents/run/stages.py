@@ -198,7 +198,7 @@ def run_tokenize(
     run: RunDir, args: TokenizeArgs, force: bool = False, progress: bool = True
 ) -> StageStatus:
     from agents.logs import read_log_arrays
-    from policies.tokenizer.semantic_ids import SIDTokenizer, SIDTokenizerConfig
+    from policies.tokenizer import SIDTokenizer, SIDTokenizerConfig
 
     log = Path(args.log) if args.log else run.root / W.LOG_DIR
     upstream = () if args.log else ("log",)

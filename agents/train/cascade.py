@@ -21,7 +21,8 @@ last ``val_share`` of every log's requests (in time) is held out.
    best validation loss is kept.
 
 Writes the policy (``.npz``, :meth:`policies.base.Policy.save`) and a JSON
-report of the losses per epoch next to it.
+report of the losses per epoch next to it. The logs' features:
+:mod:`agents.train.cascade_data`.
 """
 
 from __future__ import annotations
@@ -33,24 +34,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 import torch.nn.functional as F
 
-from agents.logs import log_parts, read_log_arrays
+from agents.logs import read_log_arrays
 from agents.run.cliargs import parse
+from agents.train.cascade_data import LogData, click_log_share, followed_pairs, load_log, log_config
 from liveenv.atomic import atomic_write_bytes
-from liveenv.config import EnvConfig
 from policies.cascade.coldstart import ClusterMemory, ColdStartConfig
-from policies.cascade.features import (
-    LOG_COLUMNS,
-    PairFeatures,
-    RequestSide,
-    index_log,
-    log_feedback,
-    obs_from_log,
-    pair_features,
-)
+from policies.cascade.features import index_log
 from policies.cascade.policy import CascadePolicy
 from policies.cascade.ranker import MultiTaskRanker, RankerConfig
 from policies.cascade.retrieval import TwoTower, TwoTowerConfig
@@ -124,110 +116,6 @@ class TrainCascadeArgs:
             )
 
 
-# ----- data ----------------------------------------------------------------------
-@dataclass
-class LogData:
-    """One log (world) as features: ``pf`` has one room slot per row."""
-
-    pf: PairFeatures
-    feedback: np.ndarray  # (N, 6) env units
-    val: np.ndarray  # (N,) bool: held out
-    user: np.ndarray
-    streamer: np.ndarray
-    live: np.ndarray
-    t: np.ndarray  # request time, seconds
-    follow_keys: np.ndarray  # sorted user * M + streamer of follow events
-    follow_t: np.ndarray  # time of the first follow of each key
-    n_streamer_ids: int
-
-
-def log_config(path: str | Path) -> EnvConfig:
-    """The env config stored in a log's Parquet metadata."""
-    parts = log_parts(path)
-    if not parts:
-        raise ValueError(f"{path}: the log has no part files")
-    meta = pq.read_schema(parts[0]).metadata or {}
-    if b"liveenv.config" not in meta:
-        raise ValueError(f"{path}: no liveenv.config in the log's metadata")
-    return EnvConfig.from_dict(json.loads(meta[b"liveenv.config"]))
-
-
-def _concat(parts: list[PairFeatures]) -> PairFeatures:
-    def cat(get: Any) -> np.ndarray:
-        return np.concatenate([get(p) for p in parts])
-
-    request = RequestSide(
-        cat(lambda p: p.request.scalars),
-        cat(lambda p: p.request.taste),
-        cat(lambda p: p.request.last),
-    )
-    return PairFeatures(
-        request=request,
-        rooms=cat(lambda p: p.rooms),
-        cross=cat(lambda p: p.cross),
-        followed=cat(lambda p: p.followed),
-        mask=cat(lambda p: p.mask),
-    )
-
-
-def load_log(path: str | Path, args: TrainCascadeArgs, memory: ClusterMemory | None) -> LogData:
-    """Read ``path`` and build its features (replaying ``memory`` when given)."""
-    cfg = log_config(path)
-    log = read_log_arrays(path, columns=LOG_COLUMNS)
-    n = len(log["user_id"])
-    if args.max_rows and n > args.max_rows:
-        log = {k: v[: args.max_rows] for k, v in log.items()}
-        n = args.max_rows
-    index = index_log(log)
-    order = np.lexsort((log["request_id"], log["episode"]))  # time order
-    step = args.chunk_requests if memory is not None else 16_384
-    parts, rows_done = [], []
-    if memory is not None:
-        memory.reset()  # every log is its own world
-    for lo in range(0, n, step):
-        rows = order[lo : lo + step]
-        obs = obs_from_log(log, rows, index, cfg.users.history_len)
-        group = None if memory is None else memory.read(obs["user"])
-        pf = pair_features(obs, group)
-        if memory is not None:
-            memory.write(obs["user"], pf.request.taste, pf.request.has_history)
-        parts.append(pf)
-        rows_done.append(rows)
-    rows = np.concatenate(rows_done)
-    log = {k: v[rows] for k, v in log.items()}
-    request = log["request_id"] + log["episode"].astype(np.int64) * (1 << 40)
-    cut = np.quantile(request, 1 - args.val_share)
-    m = int(max(log["streamer_id"].max(), 0)) + 1
-    fol = np.flatnonzero(log["follow"])
-    keys = log["user_id"][fol] * m + log["streamer_id"][fol]
-    t = log["timestamp_ms"] / 1000.0
-    uniq, first = np.unique(keys, return_index=True)  # rows are in time order
-    return LogData(
-        pf=_concat(parts),
-        feedback=log_feedback(log),
-        val=request >= cut,
-        user=log["user_id"],
-        streamer=log["streamer_id"],
-        live=log["live_id"],
-        t=t,
-        follow_keys=uniq,
-        follow_t=t[fol][first],
-        n_streamer_ids=m,
-    )
-
-
-def followed_pairs(d: LogData, rows: np.ndarray) -> np.ndarray:
-    """``(B, B)``: user of row ``i`` followed the streamer of row ``j`` before row ``i``."""
-    if len(d.follow_keys) == 0:
-        return np.zeros((len(rows), len(rows)), dtype=np.float32)
-    streamer = np.minimum(d.streamer[rows], d.n_streamer_ids - 1)
-    keys = d.user[rows][:, None] * d.n_streamer_ids + streamer[None, :]
-    pos = np.minimum(np.searchsorted(d.follow_keys, keys), len(d.follow_keys) - 1)
-    hit = (d.follow_keys[pos] == keys) & (d.follow_t[pos] < d.t[rows][:, None])
-    known = d.streamer[rows][None, :] < d.n_streamer_ids
-    return (hit & known).astype(np.float32)
-
-
 # ----- two-tower -------------------------------------------------------------------
 def _tower_batches(
     data: list[LogData], val: bool, size: int, rng: np.random.Generator
@@ -238,14 +126,6 @@ def _tower_batches(
         clicked = rng.permutation(clicked)
         batches += [(i, clicked[lo : lo + size]) for lo in range(0, len(clicked) - 1, size)]
     return [batches[j] for j in rng.permutation(len(batches))]
-
-
-def click_log_share(d: LogData, val: bool) -> np.ndarray:
-    """``(N,)`` log of each row's room share of the clicks of its split (the logQ term)."""
-    rows = np.flatnonzero((d.feedback[:, 0] > 0) & (d.val == val))
-    ids, inv = np.unique(d.live, return_inverse=True)
-    counts = np.bincount(inv[rows], minlength=len(ids)).astype(np.float64)
-    return np.log(np.maximum(counts[inv], 1.0) / max(len(rows), 1)).astype(np.float32)
 
 
 def _tower_loss(model: TwoTower, d: LogData, rows: np.ndarray, log_q: np.ndarray) -> torch.Tensor:

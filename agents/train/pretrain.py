@@ -4,9 +4,11 @@
 
 Steps: read the log; split it by time (the latest ``valid_fraction`` of the clicks
 validate); fit a SID tokenizer on the training part (or load ``--tokenizer``); cut
-examples (:mod:`agents.train.sequences`); train with teacher-forced, weighted cross-entropy
-over the SID levels, AdamW (decay on matrices only), linear warm-up then cosine decay
-to ``min_lr_ratio * lr``, gradient clipping.
+examples (:mod:`agents.train.sequences`); all in :mod:`agents.train.generator_data`.
+Train with teacher-forced, weighted cross-entropy over the SID levels, AdamW (decay on
+matrices only), linear warm-up then cosine decay to ``min_lr_ratio * lr``, gradient
+clipping (:mod:`agents.train.generator_objective`). This module: the arguments, the
+loop, its checkpoints and metrics.
 
 Files in ``--out``: ``tokenizer.pt``, ``ckpt.pt`` (the latest checkpoint: model config
 and weights, optimizer, scheduler, RNG state, step, the metric rows; written
@@ -24,36 +26,30 @@ import io
 import json
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from agents.logs import read_log_arrays
 from agents.run import cliargs
-from agents.train.sequences import (
-    SequenceConfig,
-    SequenceData,
-    batches_per_epoch,
-    build_examples,
-    iterate_batches,
-    split_by_time,
-    time_cutoff_ms,
+from agents.train.generator_data import load_data, model_config
+from agents.train.generator_objective import (
+    batch_loss,
+    batch_stream,
+    lr_factor,
+    make_optimizer,
+    max_attention_logit,
+    validation_loss,
 )
+from agents.train.sequences import SequenceConfig, batches_per_epoch
 from liveenv.atomic import atomic_write_bytes
 from policies.onelive.checkpoint import load_checkpoint, save_checkpoint
-from policies.onelive.config import GeneratorBatch, OneLiveConfig
-from policies.onelive.decoding import constrained_loss, constrained_nll, level_loss
-from policies.onelive.features import N_FEEDBACK_TYPES, TIME_DIM
-from policies.onelive.hybrid_sids import HybridTokenizer, load_tokenizer
 from policies.onelive.model import OneLiveGenerator
-from policies.tokenizer.semantic_ids import SIDTokenizer, SIDTokenizerConfig
 
-__all__ = ["PretrainArgs", "load_data", "main", "pretrain"]
+__all__ = ["PretrainArgs", "main", "pretrain"]
 
 #: Arguments that may differ between an interrupted run and its resumption.
 RESUMABLE = ("resume", "stop_at_step", "progress", "threads")
@@ -209,198 +205,6 @@ class PretrainArgs:
                 )
 
 
-# ----- data ------------------------------------------------------------------------
-LOG_COLUMNS = (
-    "episode",
-    "request_id",
-    "user_id",
-    "streamer_id",
-    "live_id",
-    "timestamp_ms",
-    "is_click",
-    "watch_time_ms",
-    "like",
-    "comment",
-    "follow",
-    "gift_price",
-    "content_emb",
-    "pooled_emb",
-    "user_feat",
-    "room_stats",
-)
-
-
-def _rows(arrays: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray]:
-    return {k: v[keep] for k, v in arrays.items()}
-
-
-def load_data(
-    args: PretrainArgs, tokenizer_path: Path | None = None
-) -> tuple[SIDTokenizer | HybridTokenizer, Path, SequenceData, SequenceData, int]:
-    """(tokenizer, its path, train examples, valid examples, cutoff ms).
-
-    The tokenizer is loaded from ``tokenizer_path`` / ``args.tokenizer`` or fitted on
-    the rows before the cut-off (so validation never leaks into the codebooks)."""
-    if not args.log:
-        raise ValueError("PretrainArgs.log is empty: give an interaction log directory")
-    arrays = read_log_arrays(args.log, LOG_COLUMNS)
-    cutoff = time_cutoff_ms(arrays, args.valid_fraction)
-    path = tokenizer_path or (Path(args.tokenizer) if args.tokenizer else None)
-    if path is not None:
-        tok = load_tokenizer(path)
-    else:
-        train_rows = _rows(arrays, arrays["timestamp_ms"] < cutoff)
-        fitted = {}
-        for mode in ("static", "dynamic") if args.sid_mode == "hybrid" else (args.sid_mode,):
-            cfg = SIDTokenizerConfig(
-                mode=mode,
-                codebook_sizes=args.codebook_sizes,
-                epochs=args.tokenizer_epochs,
-                seed=args.seed,
-            )
-            fitted[mode] = SIDTokenizer.fit(train_rows, cfg)
-        tok = (
-            HybridTokenizer(fitted["static"], fitted["dynamic"])
-            if args.sid_mode == "hybrid"
-            else fitted[args.sid_mode]
-        )
-        path = tok.save(Path(args.out) / "tokenizer.pt")
-    seq = SequenceConfig(
-        args.max_history, args.weights, live_window_s=args.live_window_s, negatives=args.negatives
-    )
-    data = build_examples(arrays, tok, seq)
-    train, valid = split_by_time(data, cutoff)
-    valid = valid.positives()  # validation losses stay comparable: clicks only
-    if len(train.positives()) == 0:
-        raise ValueError(f"{args.log}: no clicks before the validation cut-off; nothing to train")
-    return tok, Path(path), train, valid, cutoff
-
-
-def model_config(
-    args: PretrainArgs, tok: SIDTokenizer | HybridTokenizer, user_dim: int, obs_dim: int = 0
-) -> OneLiveConfig:
-    """The generator's config; ``obs_dim``: the log's observed embedding width (the room
-    prior's bilinear match reads it, ``args.room_embed``)."""
-    room = bool(args.room_prior and args.live_window_s > 0)  # no live sets: no room prior
-    return OneLiveConfig(
-        vocab_sizes=tuple(tok.vocab_sizes),
-        user_dim=user_dim,
-        time_dim=TIME_DIM,
-        n_feedback_types=N_FEEDBACK_TYPES,
-        max_history=args.max_history,
-        d_model=args.d_model,
-        n_head=args.n_head,
-        n_layer=args.n_layer,
-        dropout=args.dropout,
-        use_gate=args.use_gate,
-        use_qk_norm=args.use_qk_norm,
-        use_mtp=args.use_mtp,
-        live_prior_weight=args.live_prior_weight if args.live_window_s > 0 else 0.0,
-        room_prior=room,
-        room_affinity=room and args.room_affinity,
-        room_embed_dim=obs_dim if room and args.room_embed else 0,
-    )
-
-
-# ----- optimisation ------------------------------------------------------------------
-def make_optimizer(model: OneLiveGenerator, args: PretrainArgs) -> torch.optim.AdamW:
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    groups = [
-        {"params": decay, "weight_decay": args.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.95))
-
-
-def lr_factor(step: int, args: PretrainArgs) -> float:
-    """Multiplier of ``args.lr`` after ``step`` optimizer steps: warm-up, then cosine."""
-    if step < args.warmup_steps:
-        return (step + 1) / args.warmup_steps
-    span = max(1, args.max_steps - args.warmup_steps)
-    progress = min(1.0, (step - args.warmup_steps) / span)
-    return args.min_lr_ratio + (1 - args.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def _batches(
-    data: SequenceData, args: PretrainArgs, start_step: int
-) -> Iterator[tuple[GeneratorBatch, torch.Tensor, torch.Tensor]]:
-    """Batches from optimizer step ``start_step`` on (epochs reshuffled by seed)."""
-    per_epoch = batches_per_epoch(len(data), args.batch_size)
-    epoch, skip = divmod(start_step, per_epoch)
-    while True:
-        it = iterate_batches(data, args.batch_size, args.seed, epoch)
-        for i, item in enumerate(it):
-            if i >= skip:
-                yield item
-        epoch, skip = epoch + 1, 0
-
-
-def batch_loss(
-    model: OneLiveGenerator,
-    data: SequenceData,
-    batch: GeneratorBatch,
-    idx: torch.Tensor,
-    weights: torch.Tensor | None,
-    live: bool,
-    negative_coef: float = 1.0,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The pretraining objective of examples ``idx``: CE over the full vocabulary, or
-    (``live``) renormalised over the SIDs live in their window; with negatives
-    (``data.label``) plus ``negative_coef`` times the mean unlikelihood
-    ``-log(1 - p(SID))`` of the unclicked examples. Returns (loss, per-level CE of the
-    clicked examples)."""
-    if not live:
-        return model.loss(batch, weights)
-    sids, mask, stats = data.live(idx, model.config.room_embed_dim)
-    if data.label is None:
-        return constrained_loss(model, batch, sids, mask, weights=weights, live_stats=stats)
-    nll = constrained_nll(model, batch, sids, mask, stats)  # (B, L)
-    pos = data.label[idx]
-    w = (weights if weights is not None else torch.ones(len(pos))) * pos  # clicks only
-    loss, per = level_loss(nll, w, model.config.level_loss_weights)
-    if bool((~pos).any()):
-        p_sid = torch.exp(-nll[~pos].sum(1))  # constrained probability of the shown SID
-        unlikely = -torch.log1p(-p_sid.clamp(max=1.0 - 1e-6))
-        loss = loss + negative_coef * unlikely.mean()
-    return loss, per
-
-
-@torch.no_grad()
-def validation_loss(
-    model: OneLiveGenerator, data: SequenceData, batch_size: int = 1024, live: bool = False
-) -> tuple[float, list[float]]:
-    """Mean (weighted-sum) loss and per-level CE over ``data`` in eval mode."""
-    was = model.training
-    model.eval()
-    total, per_sum, n = 0.0, None, 0
-    for i in range(0, len(data), batch_size):
-        idx = torch.arange(i, min(i + batch_size, len(data)))
-        loss, per = batch_loss(model, data, data.batch(idx), idx, None, live)
-        total += float(loss) * len(idx)
-        per_sum = per * len(idx) if per_sum is None else per_sum + per * len(idx)
-        n += len(idx)
-    model.train(was)
-    if n == 0:
-        return float("nan"), []
-    return total / n, (per_sum / n).tolist()
-
-
-@torch.no_grad()
-def max_attention_logit(model: OneLiveGenerator, batch: GeneratorBatch) -> float:
-    """Largest |pre-softmax attention logit| over all layers on ``batch`` (eval mode)."""
-    was = model.training
-    model.eval()
-    model.set_track_logits(True)
-    try:
-        model(batch)
-        maxima = model.attention_logit_maxima()
-    finally:
-        model.set_track_logits(False)
-        model.train(was)
-    return max(maxima.values()) if maxima else float("nan")
-
-
 # ----- files -------------------------------------------------------------------------
 def _csv_columns(n_levels: int) -> list[str]:
     lv = [f"loss_l{i + 1}" for i in range(n_levels)]
@@ -484,7 +288,7 @@ def pretrain(args: PretrainArgs) -> Path:
         save_checkpoint(path, model, opt, extra)
         write_csv(out / "metrics.csv", rows, columns)
 
-    batches = _batches(train, args, step)
+    batches = batch_stream(train, args, step)
     acc = {"loss": 0.0, "per": torch.zeros(n_levels), "gn": 0.0, "n": 0, "tok": 0}
     train_s, tokens_total = 0.0, 0
     bar = tqdm(

@@ -10,7 +10,7 @@ training and serving see the same tensors.
 
 With ``SequenceConfig.negatives`` every unclicked impression is an example too
 (``label`` False, its shown room's SID as the target), for the unlikelihood term of
-:func:`agents.train.pretrain.batch_loss`.
+:func:`agents.train.generator_objective.batch_loss`.
 
 Example weights (``SequenceConfig.weights``), by what followed the click:
 

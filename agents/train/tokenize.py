@@ -32,8 +32,8 @@ from policies.tokenizer import (
     reconstruction_error,
     sid_churn,
 )
+from policies.tokenizer.clicks import FIT_COLUMNS
 from policies.tokenizer.log_arrays import SEGMENT_MS, load_log_arrays, room_state_rows
-from policies.tokenizer.semantic_ids import FIT_COLUMNS
 
 
 @dataclass

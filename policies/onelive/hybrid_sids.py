@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from liveenv.atomic import atomic_write_bytes
-from policies.tokenizer.semantic_ids import SIDTokenizer, load_log_arrays
+from policies.tokenizer.log_arrays import load_log_arrays
+from policies.tokenizer.semantic_ids import SIDTokenizer
 
 __all__ = ["HybridTokenizer", "load_tokenizer"]
 

@@ -42,7 +42,7 @@ def build_tiny(
     from policies.onelive.config import OneLiveConfig
     from policies.onelive.features import N_FEEDBACK_TYPES, TIME_DIM
     from policies.onelive.model import OneLiveGenerator
-    from policies.tokenizer.semantic_ids import SIDTokenizer, SIDTokenizerConfig
+    from policies.tokenizer import SIDTokenizer, SIDTokenizerConfig
 
     root = Path(root)
     log = root / "log"

@@ -3,7 +3,7 @@
 With ``batch_size=1`` the batched path is the single env bit for bit, so its
 log must be the single recorder's log, cell for cell; with large batches the
 log is readable in the same schema. (Lives here because it is the batched
-path's test; it exercises :mod:`agents.logs.recorder`.)
+path's test; it exercises :mod:`agents.logs.batched`.)
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from agents.logs import LogRecorder, read_log
-from agents.logs.recorder import BatchLogRecorder
+from agents.logs.batched import BatchLogRecorder
 from liveenv import LiveStreamEnv
 from liveenv.batched import BatchedLiveEnv
 

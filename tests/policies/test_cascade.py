@@ -10,13 +10,8 @@ import torch
 
 from agents.evaluate.online import evaluate
 from agents.logs import generate_log, read_log_arrays
-from agents.train.cascade import (
-    TrainCascadeArgs,
-    followed_pairs,
-    load_log,
-    save_result,
-    train_cascade,
-)
+from agents.train.cascade import TrainCascadeArgs, save_result, train_cascade
+from agents.train.cascade_data import followed_pairs, load_log
 from liveenv.env import LiveStreamEnv
 from liveenv.presets import make_config
 from policies.base import Policy

@@ -12,18 +12,8 @@ import torch
 from tiny_run import TINY_WORLD, build_tiny
 
 from agents.align.grpo import align
-from agents.align.sweep import (
-    DONE,
-    REFERENCE,
-    RESULT,
-    SweepArgs,
-    cell_align_args,
-    cell_specs,
-    pareto_mask,
-    steering,
-    summarise,
-    sweep,
-)
+from agents.align.pareto import REFERENCE, pareto_mask, steering, summarise
+from agents.align.sweep import DONE, RESULT, SweepArgs, cell_align_args, cell_specs, sweep
 from liveenv.objectives import OBJECTIVES
 
 FAST_ALIGN = {

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents.evaluate.online import BREAKDOWNS, evaluate, run_episode
+from agents.evaluate.episodes import BREAKDOWNS, run_episode
+from agents.evaluate.online import evaluate
 from agents.evaluate.tables import markdown_summary
 from liveenv.env import LiveStreamEnv
 from liveenv.objectives import OBJECTIVES

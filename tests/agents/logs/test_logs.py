@@ -25,7 +25,7 @@ from agents.logs import (
     read_log,
     read_log_arrays,
 )
-from agents.logs import recorder as recorder_mod
+from agents.logs import parts as parts_mod
 from liveenv import LiveStreamEnv, make_config
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -158,7 +158,7 @@ def test_a_failed_write_leaves_no_part_and_no_temp(tmp_path: Path, monkeypatch) 
 
     for i in range(250):
         if i == 150:  # the second chunk's write (at 200 rows) dies halfway
-            monkeypatch.setattr(recorder_mod.pq, "write_table", crash)
+            monkeypatch.setattr(parts_mod.pq, "write_table", crash)
         action, prop = policy(obs, env)
         try:
             obs, *_ = env.step_with_propensity(action, prop)

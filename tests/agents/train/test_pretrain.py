@@ -11,14 +11,9 @@ import pytest
 import torch
 
 from agents.logs import generate_log, read_log_arrays
-from agents.train.pretrain import (
-    PretrainArgs,
-    load_data,
-    lr_factor,
-    main,
-    pretrain,
-    validation_loss,
-)
+from agents.train.generator_data import load_data
+from agents.train.generator_objective import lr_factor, validation_loss
+from agents.train.pretrain import PretrainArgs, main, pretrain
 from agents.train.sequences import (
     SequenceConfig,
     build_examples,

@@ -11,7 +11,7 @@ import torch
 
 from agents.logs import generate_log, read_log, read_log_arrays
 from policies.tokenizer import ResidualKMeans, SIDTokenizer, SIDTokenizerConfig
-from policies.tokenizer.semantic_ids import log_user_history
+from policies.tokenizer.log_arrays import log_user_history
 
 TINY = {"users.n_users": 3000, "streamers.n_streamers": 300}
 

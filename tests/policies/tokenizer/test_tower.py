@@ -11,7 +11,7 @@ import torch
 
 from agents.logs import generate_log, read_log_arrays
 from policies.tokenizer import SIDTokenizer, SIDTokenizerConfig
-from policies.tokenizer.semantic_ids import FIT_COLUMNS, click_batch, info_nce_loss
+from policies.tokenizer.clicks import FIT_COLUMNS, click_batch, info_nce_loss
 from policies.tokenizer.tower import (
     TowerConfig,
     TwoTower,

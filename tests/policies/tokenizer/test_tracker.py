@@ -167,7 +167,7 @@ def test_reset_starts_afresh_and_bad_arguments_are_refused(dynamic: SIDTokenizer
 
 
 def test_retrieval_helpers() -> None:
-    from experiments.sid_experiments import expected_recall, prefix_depth
+    from experiments.sid_retrieval import expected_recall, prefix_depth
 
     table = np.array([[1, 2, 3], [1, 2, 4], [1, 5, 3], [7, 2, 3]])
     hist = np.array([[1, 2, 3], [1, 5, 0]])
