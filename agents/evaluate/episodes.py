@@ -142,6 +142,12 @@ class EpisodeStore:
         return out
 
 
+def evaluation_env(cfg: EnvConfig) -> LiveStreamEnv:
+    """The env a policy is evaluated in: a masked slot raises (a policy that picks one
+    is broken; the env's default, ``masked_action="skip"``, would score it 0)."""
+    return LiveStreamEnv(cfg.replace(masked_action="raise"))
+
+
 def play_episodes(
     runs: Mapping[str, Policy],
     cfg: EnvConfig,
@@ -150,7 +156,7 @@ def play_episodes(
     expected: bool,
     bar: Any,
 ) -> Iterator[Episode]:
-    env = LiveStreamEnv(cfg)
+    env = evaluation_env(cfg)
     for name, seed in tasks:
         bar.set_postfix_str(f"{name} seed={seed}")
         yield (name, seed), run_episode(runs[name], env, seed, steps, bar, expected)
@@ -164,7 +170,7 @@ def _play(
 
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
-    return run_episode(policy, LiveStreamEnv(cfg), seed, steps, None, expected)
+    return run_episode(policy, evaluation_env(cfg), seed, steps, None, expected)
 
 
 def play_episodes_parallel(
