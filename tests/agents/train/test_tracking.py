@@ -120,3 +120,23 @@ def test_sb3_logs_its_training_and_the_learning_curve(tmp_path: Path) -> None:
     assert tags["curve/eval_reward"] == [1, 128, 256]  # each learning-curve point
     assert "train/loss" in tags and "train/entropy_loss" in tags  # SB3's own
     assert (tmp_path / "tb" / "progress.csv").is_file()
+
+
+def test_sb3_generator_logs_sb3s_training(tiny, tmp_path: Path) -> None:
+    from tiny_run import TINY_WORLD
+
+    from agents.train.sb3_generator import SB3GeneratorArgs, train_sb3_generator
+
+    args = SB3GeneratorArgs(
+        generator=str(tiny.generator),
+        out=str(tmp_path),
+        overrides=dict(TINY_WORLD),
+        n_steps=32,
+        batch_size=32,
+        n_epochs=1,
+        timesteps=64,
+    )
+    train_sb3_generator(args)
+    tags = scalars(tmp_path / "tb")
+    assert tags["train/loss"] and tags["train/approx_kl"] and "time/fps" in tags
+    assert (tmp_path / "model.pt").is_file()
