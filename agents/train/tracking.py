@@ -98,7 +98,7 @@ class Tracker:
         if self._writer is None:
             return
         for key, value in values.items():
-            if key in exclude:
+            if key in exclude or isinstance(value, str):
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float):
                 try:
@@ -113,6 +113,7 @@ class Tracker:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+            atexit.unregister(self.close)
 
     def __enter__(self) -> Tracker:
         return self

@@ -53,6 +53,20 @@ def test_off_writes_no_event_files(tmp_path: Path) -> None:
     assert not t.enabled and not (tmp_path / "tb").exists()
 
 
+def test_without_the_package_it_says_so_once_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import agents.train.tracking as tracking
+
+    monkeypatch.setattr(tracking, "tensorboard_available", lambda: False)
+    monkeypatch.setattr(tracking, "_warned", False)
+    with pytest.warns(UserWarning, match="tensorboard is not installed"):
+        t = Tracker(tmp_path)
+    t.log({"loss": 1.0}, 1)
+    assert not t.enabled and not (tmp_path / "tb").exists()
+    assert tracking.use_tensorboard_logger(object(), tmp_path) is None  # no warning again
+
+
 def test_pretraining_writes_its_metrics_rows(tiny, tmp_path: Path) -> None:
     from agents.train.pretrain import PretrainArgs, pretrain
 
