@@ -14,10 +14,10 @@ from policies.baselines import (
     OraclePolicy,
     PopularPolicy,
     RandomPolicy,
-    make_baseline,
     mean_gift_price,
     room_stat,
 )
+from policies.registry import make_baseline
 
 TINY = {"users.n_users": 2000, "streamers.n_streamers": 150, "horizon_hours": 1, "start_hour": 20}
 OBS_DIM = 2  # obs_dim of the synthetic tables

@@ -13,7 +13,8 @@ import torch
 from tiny_run import TINY_WORLD, build_tiny, tiny_align_args
 
 from agents.align.actor import GeneratorActor
-from agents.align.grpo import AlignArgs, align, make_optimizer
+from agents.align.grpo import AlignArgs, align
+from agents.align.loop import make_optimizer
 from agents.align.objective import ecpo_surrogate, exact_kl, group_advantages
 from agents.align.pool import RequestPool, make_behaviour, sample_slots
 from liveenv.env import LiveStreamEnv
