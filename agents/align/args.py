@@ -12,7 +12,7 @@ from agents.align.pool import BEHAVIOURS
 from agents.align.weights import parse_weights
 
 #: Arguments that may change between an interrupted run and its resumption.
-RESUMABLE = ("resume", "stop_at", "progress", "threads", "figures", "select")
+RESUMABLE = ("resume", "stop_at", "progress", "threads", "figures", "select", "tensorboard")
 
 
 def _help(text: str, **kw: Any) -> Any:
@@ -100,6 +100,9 @@ class AlignArgs:
     threads: int = _help("torch CPU threads", default=1)
     progress: bool = _help("show a progress bar", default=True)
     figures: bool = _help("draw the curves figure at the end", default=True)
+    tensorboard: bool = _help(
+        "also write the curve rows to TensorBoard under OUT/tb (if installed)", default=True
+    )
     select: Literal["best", "last"] = _help(
         "model returned: best (held-out greedy return) | last", default="best"
     )

@@ -27,6 +27,7 @@ from agents.align.weights import parse_weights
 from agents.run import cliargs
 from agents.train.curves import plot_curves, write_curves
 from agents.train.seeding import rng_restore, rng_snapshot, seed_globals
+from agents.train.tracking import Tracker
 from liveenv.atomic import atomic_write_bytes
 from liveenv.env import LiveStreamEnv
 from liveenv.objectives import OBJECTIVES
@@ -328,9 +329,11 @@ def train(
     run.sample_from_ref = sample_from_ref
     out = Path(args.out)
     end = min(args.iterations, args.stop_at or args.iterations)
+    tracker = Tracker(out, args.tensorboard, purge_step=run.iteration + 1 if run.rows else None)
     if not run.rows:
         run.rows.append({"iteration": 0, "wall_s": 0.0, **policy_metrics(run)})
         keep_best(run)
+        tracker.log(run.rows[-1], 0, f"{name}/", exclude=("iteration",))
     bar = tqdm(
         total=end,
         initial=run.iteration,
@@ -368,12 +371,14 @@ def train(
             keep_best(run)
             acc = []
             row = run.rows[-1]
+            tracker.log(row, run.iteration, f"{name}/", exclude=("iteration",))
             bar.set_postfix(
                 env=f"{row['env_return']:.3f}", kl=f"{row['kl_ref']:.3f}", refresh=False
             )
         if run.iteration % args.checkpoint_every == 0 or run.iteration == end:
             save_run(run)
     bar.close()
+    tracker.close()
     if args.figures:
         plot_curves(
             run.rows,

@@ -8,6 +8,7 @@ from its typed config (liveenv <command> --help).
     liveenv demo                      the whole pipeline on a small default world
     liveenv log / tokenize / pretrain / reward / align / cascade / evaluate
                                       one stage each, reading the run's earlier stages
+    liveenv export --kuailive         the run's log as KuaiLive's tables (or --minari)
     liveenv dashboard                 the Streamlit dashboard on a run directory
 
 Errors in arguments or inputs (a missing log, a truncated checkpoint, a log of
@@ -252,6 +253,13 @@ def _dashboard(args: DashboardArgs, opts: RunOptions) -> int:
     return subprocess.call(cmd)
 
 
+def _export(args: Any, opts: RunOptions) -> int:
+    from agents.run.export_stage import run_export
+
+    print("\n".join(run_export(args, opts.run_dir, opts.force)))
+    return 0
+
+
 def _demo(args: Any, opts: RunOptions) -> int:
     from agents.run.demo import run_demo
 
@@ -405,6 +413,12 @@ COMMANDS: dict[str, Command] = {
             trainer=("agents.run.sweep_stage", "SWEEP"),
         ),
         Command(
+            "export",
+            "the run's log as KuaiLive's tables (--kuailive) or a Minari dataset (--minari)",
+            _own("agents.logs.export", "ExportArgs"),
+            _export,
+        ),
+        Command(
             "dashboard",
             "open the Streamlit dashboard on a run directory",
             _own("agents.run.cli", "DashboardArgs"),
@@ -431,6 +445,16 @@ def _sweep(args: Any, opts: RunOptions) -> int:
 
 
 # ----- parsing ----------------------------------------------------------------------
+def version_line() -> str:
+    """``liveenv-workbench <version>`` of the installed distribution."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"liveenv-workbench {version('liveenv-workbench')}"
+    except PackageNotFoundError:  # run from a checkout that was never pip-installed
+        return "liveenv-workbench (not installed)"
+
+
 def top_parser() -> argparse.ArgumentParser:
     """``liveenv --help``: the commands, without importing any of them."""
     parser = argparse.ArgumentParser(
@@ -441,6 +465,7 @@ def top_parser() -> argparse.ArgumentParser:
         + "\n".join(f"  {c.name:<11} {c.help}" for c in COMMANDS.values())
         + "\n\n`liveenv <command> --help` lists the options of one command.",
     )
+    parser.add_argument("--version", action="version", version=version_line())
     parser.add_argument("command", choices=list(COMMANDS), metavar="command")
     return parser
 

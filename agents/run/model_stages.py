@@ -97,7 +97,7 @@ ALIGN = Trainer(
         "generator": (f"{W.GENERATOR}/model.pt", "pretrain"),
         "reward_model": (f"{W.REWARD_MODEL}/reward_model.pt", "reward"),
     },
-    ignore=("out", "resume", "progress", "threads", "stop_at"),
+    ignore=("out", "resume", "progress", "threads", "stop_at", "tensorboard"),
 )
 
 

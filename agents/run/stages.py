@@ -262,7 +262,14 @@ class Trainer:
     output: str  # run-relative folder that receives the trainer's files
     #: Args field -> (run-relative input, the stage that makes it)
     paths: Mapping[str, tuple[str, str]] = field(default_factory=dict)
-    ignore: tuple[str, ...] = ("out", "resume", "progress", "threads", "stop_at_step")
+    ignore: tuple[str, ...] = (
+        "out",
+        "resume",
+        "progress",
+        "threads",
+        "stop_at_step",
+        "tensorboard",
+    )
     #: the file a finished run leaves in its output folder (absent: stopped early)
     final: str = "model.pt"
     #: called with (output folder in the staging area, the args) after the trainer

@@ -45,6 +45,7 @@ from agents.train.generator_objective import (
     validation_loss,
 )
 from agents.train.sequences import SequenceConfig, batches_per_epoch
+from agents.train.tracking import Tracker
 from liveenv.atomic import atomic_write_bytes
 from policies.onelive.checkpoint import load_checkpoint, save_checkpoint
 from policies.onelive.model import OneLiveGenerator
@@ -52,7 +53,7 @@ from policies.onelive.model import OneLiveGenerator
 __all__ = ["PretrainArgs", "main", "pretrain"]
 
 #: Arguments that may differ between an interrupted run and its resumption.
-RESUMABLE = ("resume", "stop_at_step", "progress", "threads")
+RESUMABLE = ("resume", "stop_at_step", "progress", "threads", "tensorboard")
 
 
 @dataclass
@@ -151,6 +152,10 @@ class PretrainArgs:
     seed: int = field(default=0, metadata={"help": "seed of init, batch order, tokenizer, dropout"})
     threads: int = field(default=1, metadata={"help": "torch CPU threads"})
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+    tensorboard: bool = field(
+        default=True,
+        metadata={"help": "also write the metrics rows to TensorBoard under OUT/tb (if installed)"},
+    )
 
     def __post_init__(self) -> None:
         self.codebook_sizes = tuple(self.codebook_sizes)
@@ -289,6 +294,7 @@ def pretrain(args: PretrainArgs) -> Path:
         write_csv(out / "metrics.csv", rows, columns)
 
     batches = batch_stream(train, args, step)
+    tracker = Tracker(out, args.tensorboard, purge_step=step + 1 if resume else None)
     acc = {"loss": 0.0, "per": torch.zeros(n_levels), "gn": 0.0, "n": 0, "tok": 0}
     train_s, tokens_total = 0.0, 0
     bar = tqdm(
@@ -342,11 +348,13 @@ def pretrain(args: PretrainArgs) -> Path:
                 row["valid_loss"] = vloss
                 row.update({f"valid_l{i + 1}": v for i, v in enumerate(vper)})
             rows.append(row)
+            tracker.log(row, step, "pretrain/", exclude=("step",))
             bar.set_postfix(loss=f"{row['loss']:.3f}", refresh=False)
             acc = {"loss": 0.0, "per": torch.zeros(n_levels), "gn": 0.0, "n": 0, "tok": 0}
         if step % args.checkpoint_every == 0 or step == end:
             checkpoint(ckpt_path, step)
     bar.close()
+    tracker.close()
     tps = tokens_total / max(train_s, 1e-9)
     summary = {
         "steps": step,

@@ -40,6 +40,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from agents.evaluate.tables import write_table
 from agents.run.cliargs import parse
+from agents.train.tracking import record_curve_point, use_tensorboard_logger
 from liveenv.atomic import atomic_write_bytes
 from liveenv.env import LiveStreamEnv
 from liveenv.presets import make_config
@@ -85,6 +86,10 @@ class TrainSB3Args:
     seed: int = field(default=0, metadata={"help": "training seed (worlds and the agent)"})
     threads: int = field(default=1, metadata={"help": "torch CPU threads"})
     out: str = field(default="runs/sb3/maskable_ppo", metadata={"help": "output folder"})
+    tensorboard: bool = field(
+        default=True,
+        metadata={"help": "SB3's logger also writes TensorBoard + CSV under OUT/tb (if installed)"},
+    )
 
     def __post_init__(self) -> None:
         self.eval_seeds = tuple(int(s) for s in self.eval_seeds)
@@ -161,6 +166,7 @@ class LearningCurve(BaseCallback):
     def record(self) -> None:
         a = self.args
         value = mean_reward(SB3Policy(self.model), a.preset, a.eval_seeds, a.eval_steps)
+        new_step = not self.rows or self.rows[-1]["timesteps"] != int(self.num_timesteps)
         self.rows.append(
             {
                 "timesteps": int(self.num_timesteps),
@@ -169,6 +175,8 @@ class LearningCurve(BaseCallback):
                 "invalid_share": self.invalid / max(self.steps, 1),
             }
         )
+        if new_step:  # the final point repeats the last one when it fell on the end
+            record_curve_point(self.logger, self.rows[-1], self.num_timesteps)
 
 
 def plot_curve(curve: pd.DataFrame, random_reward: float, title: str) -> Figure:
@@ -217,6 +225,7 @@ def train_sb3(args: TrainSB3Args) -> SB3Result:
         verbose=0,
         device="cpu",
     )
+    use_tensorboard_logger(model, args.out, args.tensorboard)
     curve_cb = LearningCurve(args)
     model.learn(total_timesteps=args.timesteps, callback=curve_cb)
     curve_cb.record()  # the final point

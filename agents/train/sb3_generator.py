@@ -36,6 +36,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from agents.align.actor import GeneratorActor
+from agents.train.tracking import use_tensorboard_logger
 
 LOGIT_FLOOR = -1e4  # finite stand-in for -inf on empty slots (the mask removes them anyway)
 _INT_KEYS = ("history_streamer", "room_streamer")
@@ -149,6 +150,10 @@ class SB3GeneratorArgs:
     ent_coef: float = field(default=0.0, metadata={"help": "entropy bonus"})
     seed: int = field(default=0, metadata={"help": "seed of PPO and the env"})
     threads: int = field(default=1, metadata={"help": "torch CPU threads"})
+    tensorboard: bool = field(
+        default=True,
+        metadata={"help": "SB3's logger also writes TensorBoard + CSV under OUT/tb (if installed)"},
+    )
 
     def __post_init__(self) -> None:
         from agents.align.weights import parse_weights
@@ -194,6 +199,7 @@ def train_sb3_generator(args: SB3GeneratorArgs) -> Path:
     from policies.onelive.checkpoint import load_checkpoint, save_checkpoint
 
     model = make_model(args)
+    use_tensorboard_logger(model, args.out, args.tensorboard)
     model.learn(total_timesteps=args.timesteps, progress_bar=False)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
