@@ -122,7 +122,7 @@ class BatchedLiveEnv:
         from liveenv.oracle import backend
 
         key = (self._batch, backend())
-        if self._oracle_key != key:
+        if self._oracle_key != key or key[1] == "reference":  # reference: the old path, no cache
             self._oracle_fb = self.world.expected_feedback_batch(self._users, self._times)
             self._oracle_key = key
         return self._oracle_fb.copy()

@@ -18,7 +18,9 @@ to rounding (the tests compare them).
 
 The backend is ``"kernel"`` unless the environment variable ``LIVEENV_ORACLE``
 is ``"reference"`` when this module is imported, or :func:`use_backend`
-switches it (the benchmarks compare both in one run). numba is imported on the
+switches it (the benchmarks compare both in one run). The environments cache
+the kernel's answer per request (:meth:`liveenv.env.LiveStreamEnv.oracle_expected_feedback`);
+under ``"reference"`` they compute it at every call, as before the kernel. numba is imported on the
 first call only, and the compiled kernel is cached on disk.
 """
 
@@ -188,7 +190,9 @@ def _expected_rows(t: Any, vec: Any, like_prop: Any, comment_prop: Any, gift_pro
         stay[:] = 0.0
         k = 1
         while k <= n_b and surv > tol:
-            pos = (tick + k) % ring
+            pos += 1
+            if pos == ring:
+                pos = 0
             acc = 0.0
             for j in range(d):
                 acc += np.float64(vec[i, j]) * np.float64(content[s, pos, j])
