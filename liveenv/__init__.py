@@ -2,6 +2,7 @@
 
 >>> import gymnasium as gym, liveenv
 >>> env = gym.make("liveenv/Default-v0")
+>>> envs = gym.make_vec("liveenv/Default-v0", num_envs=8, vectorization_mode="vector_entry_point")
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from liveenv.presets import ENV_IDS, PRESETS, make_config
 for _preset, _env_id in ENV_IDS.items():
     if _env_id not in registry:
         register(id=_env_id, entry_point="liveenv.env:LiveStreamEnv", kwargs={"config": _preset},
+                 vector_entry_point="liveenv.vector:LiveVectorEnv",
                  disable_env_checker=False)  # fmt: skip
 
 __all__ = [
