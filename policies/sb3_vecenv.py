@@ -129,8 +129,10 @@ class LiveSB3VecEnv(VecEnv):
             if key.startswith("_") or key in ("final_obs",):
                 continue
             present = info.get(f"_{key}")
+            flat = values.ndim == 1 and values.dtype != object
+            items = values.tolist() if flat else values  # python scalars, as single envs give
             for i in _lanes(present, self.num_envs):
-                out[i][key] = values[i]
+                out[i][key] = items[i]
         return out
 
 
