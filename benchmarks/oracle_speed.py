@@ -14,13 +14,16 @@ in the same run.
    path: the numpy loop at every call, so the oracle's request is computed twice)
    and once under the kernel (computed once per request, cached); wall times,
    the ratio, whether the oracle made the same choices, and the largest
-   difference of the per-day expected returns.
+   difference of the per-day expected returns. A third run simulates the
+   proposed call-site change of ``agents.evaluate.run_episode`` (the recorder
+   asks for the chosen room only: ``oracle_expected_feedback([action])``).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import numpy as np
 
@@ -57,18 +60,43 @@ def per_call(preset: str, calls: int, seed: int) -> None:
           f"same choice {same}/{calls}; max |utility difference| {diff:.2e}")  # fmt: skip
 
 
+class _ChosenRoomEnv(LiveStreamEnv):
+    """The proposed call site of ``agents.evaluate.run_episode``, simulated without
+    editing agents/: ``oracle_expected_feedback()[action]`` computes the chosen
+    room alone (``oracle_expected_feedback([action])``) unless the request's
+    table is cached; the oracle policy still gets every room."""
+
+    def oracle_expected_feedback(self, slots: Any = None) -> Any:
+        return _Rows(self) if slots is None else super().oracle_expected_feedback(slots)
+
+    def oracle_utilities(self) -> np.ndarray:
+        util = LiveStreamEnv.oracle_expected_feedback(self) @ self.weights
+        util[self.world.n_live :] = -np.inf
+        return util
+
+
+class _Rows:
+    def __init__(self, env: LiveStreamEnv) -> None:
+        self.env = env
+
+    def __getitem__(self, slot: int) -> np.ndarray:
+        return LiveStreamEnv.oracle_expected_feedback(self.env, [slot])[0]
+
+
 def end_to_end(preset: str, days: int, requests: int) -> None:
-    from agents.evaluate import evaluate
+    import agents.evaluate as ev
     from policies.baselines import PopularPolicy
 
     seeds = tuple(range(100, 100 + days))
     walls, results = {}, {}
-    for name in ("reference", "kernel"):
-        with use_backend(name):
+    for name in ("reference", "kernel", "chosen"):
+        ev.LiveStreamEnv = _ChosenRoomEnv if name == "chosen" else LiveStreamEnv
+        with use_backend("reference" if name == "reference" else "kernel"):
             t0 = time.perf_counter()
-            res = evaluate({"popular": PopularPolicy()}, preset, seeds=seeds,
-                           steps_per_seed=requests, progress=False, expected=True)  # fmt: skip
+            res = ev.evaluate({"popular": PopularPolicy()}, preset, seeds=seeds,
+                              steps_per_seed=requests, progress=False, expected=True)  # fmt: skip
             walls[name], results[name] = time.perf_counter() - t0, res
+    ev.LiveStreamEnv = LiveStreamEnv
     ref, ker = (results[k].impressions for k in ("reference", "kernel"))
     oracle = (ref["policy"] == results["reference"].references["oracle"]).to_numpy()
     cols = ["weighted_return", *OBJECTIVES, "streamer_cohort", "phase"]
@@ -86,6 +114,13 @@ def end_to_end(preset: str, days: int, requests: int) -> None:
           f"speed-up x{walls['reference'] / walls['kernel']:.1f}")  # fmt: skip
     print(f"  oracle's trajectories identical: {same_choices}; max |difference| of per-day "
           f"expected return {gap:.2e} (per impression {per_imp:.2e})")  # fmt: skip
+    chosen = results["chosen"].impressions
+    same = chosen.drop(columns="expected_return").equals(ker.drop(columns="expected_return"))
+    d = np.max(np.abs(chosen["expected_return"].to_numpy() - ker["expected_return"].to_numpy()))
+    print(f"  with the chosen-room recorder (proposed agents/evaluate.py change, simulated): "
+          f"{walls['chosen']:.1f} s, speed-up x{walls['reference'] / walls['chosen']:.1f} over "
+          f"the reference; impressions equal to the kernel run's: {same}, expected returns "
+          f"within {d:.1e}")  # fmt: skip
 
 
 def main() -> None:

@@ -359,9 +359,12 @@ class World:
             content=rt.content, bias=rt.bias, follow_bonus=self.cfg.response.follow_bonus,
         )  # fmt: skip
 
-    def expected_feedback(self, user: int, time: float) -> np.ndarray:
-        """Privileged: ``(n_live, 6)`` true expected feedback of each table room."""
-        slots = self.table_slots
+    def expected_feedback(
+        self, user: int, time: float, rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Privileged: ``(n_live, 6)`` true expected feedback of each table room
+        (``rows``: of those table rows only, ``(len(rows), 6)``)."""
+        slots = self.table_slots if rows is None else self.table_slots[rows]
         n = len(slots)
         imp = self.impressions(np.full(n, user), np.full(n, time), slots)
         return expected_feedback(imp, self.cfg)

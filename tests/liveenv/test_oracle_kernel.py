@@ -140,3 +140,16 @@ def test_importing_liveenv_does_not_import_numba():
     code = "import sys, gymnasium, liveenv; gymnasium.make('liveenv/Default-v0'); print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_env_answers_chosen_slots_alone_or_from_the_cache(tiny_config, monkeypatch):
+    env = LiveStreamEnv(tiny_config)
+    env.reset(seed=8)
+    n = env.world.n_live
+    slots = [0, n - 1, n]  # the last one is empty: zeros
+    alone = env.oracle_expected_feedback(slots)  # before any full call: those rooms only
+    full = env.oracle_expected_feedback()
+    np.testing.assert_allclose(alone, full[slots], rtol=1e-12, atol=1e-12)
+    assert not alone[2].any()
+    monkeypatch.setattr(env.world, "expected_feedback", None)  # from the cache now
+    np.testing.assert_array_equal(env.oracle_expected_feedback(np.int64(1)), full[[1]])
