@@ -130,3 +130,13 @@ def test_call_get_set_attr_and_oracle():
     assert envs.envs[1].weights.sum() == 0
     util = envs.oracle_utilities()
     assert util.shape == (2, 48) and np.all(np.isfinite(util[envs.action_masks()]))
+
+
+def test_slates_step_with_batched_multi_discrete_actions():
+    envs = LiveVectorEnv(2, "default", slate_size=3, **TINY)
+    assert envs.action_space.shape == (2, 3)
+    envs.reset(seed=9)
+    masks = envs.action_masks()
+    assert masks.shape == (2, 3 * 48)
+    _, rewards, _, _, info = envs.step(np.array([[0, 1, 2], [3, 1, 0]]))
+    assert rewards.shape == (2,) and info["feedback"].shape == (2, 6)
