@@ -3,6 +3,7 @@
 >>> import gymnasium as gym, liveenv
 >>> env = gym.make("liveenv/Default-v0")
 >>> mo_env = gym.make("liveenv/Default-MO-v0")  # reward: the (6,) feedback vector
+>>> envs = gym.make_vec("liveenv/Default-v0", num_envs=8, vectorization_mode="vector_entry_point")
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ except PackageNotFoundError:  # a source tree that was never installed
 for _preset, _env_id in ENV_IDS.items():
     if _env_id not in registry:
         register(id=_env_id, entry_point="liveenv.env:LiveStreamEnv", kwargs={"config": _preset},
+                 vector_entry_point="liveenv.vector:LiveVectorEnv",
                  disable_env_checker=False)  # fmt: skip
 # Vector rewards: registered without Gymnasium's passive checker, which warns on any
 # reward that is not a scalar (mo_gymnasium.make disables it for the same reason).

@@ -199,6 +199,9 @@ class LiveStreamEnv(gym.Env):
         self.reward_space = spaces.Box(np.zeros(N_OBJECTIVES, np.float32), high, dtype=np.float32)
         self.world: World | None = None
         self._last: dict[str, Any] = {}
+        self._request = 0  # requests served so far by this instance (the oracle's cache key)
+        self._oracle_key: tuple[int, str] | None = None
+        self._oracle_fb = np.zeros((0, N_OBJECTIVES))
 
     @staticmethod
     def _observation_space(cfg: EnvConfig) -> spaces.Dict:
@@ -278,13 +281,34 @@ class LiveStreamEnv(gym.Env):
         return np.tile(mask, self.config.slate_size) if self.config.slate_size > 1 else mask
 
     # ----- privileged oracle ------------------------------------------------
-    def oracle_expected_feedback(self) -> np.ndarray:
+    def oracle_expected_feedback(self, slots: Any = None) -> np.ndarray:
         """``(max_rooms, 6)`` true expected feedback of each slot for the current
-        request (zeros on empty slots). Privileged: never part of the observation."""
-        out = np.zeros((self.config.max_rooms, N_OBJECTIVES))
-        n = self.world.n_live
-        out[:n] = self.world.expected_feedback(self._user_id, self._now)
-        return out
+        request (zeros on empty slots). Privileged: never part of the observation.
+
+        Computed once per request (:mod:`liveenv.oracle`) and cached, so the
+        oracle policy and the expected-return recorder of the same request share
+        it; every call returns a fresh copy. ``slots`` (ints): only those rows,
+        ``(len(slots), 6)``, from the cache when the request's table is there,
+        else computed for those rooms alone (what a recorder of the chosen
+        room's expected return needs)."""
+        from liveenv.oracle import backend
+
+        key = (self._request, backend())
+        if slots is not None:
+            rows = np.atleast_1d(np.asarray(slots, dtype=np.int64))
+            if self._oracle_key == key and key[1] != "reference":
+                return self._oracle_fb[rows]
+            out = np.zeros((len(rows), N_OBJECTIVES))
+            live = (rows >= 0) & (rows < self.world.n_live)
+            if live.any():
+                out[live] = self.world.expected_feedback(self._user_id, self._now, rows[live])
+            return out
+        if self._oracle_key != key or key[1] == "reference":  # reference: the old path, no cache
+            out = np.zeros((self.config.max_rooms, N_OBJECTIVES))
+            n = self.world.n_live
+            out[:n] = self.world.expected_feedback(self._user_id, self._now)
+            self._oracle_key, self._oracle_fb = key, out
+        return self._oracle_fb.copy()
 
     def oracle_utilities(self) -> np.ndarray:
         """``(max_rooms,)`` true expected reward per slot (-inf on empty slots)."""
@@ -295,6 +319,7 @@ class LiveStreamEnv(gym.Env):
     # ----- internals --------------------------------------------------------
     def _next(self) -> None:
         self._user_id, self._now = self.world.next_request()
+        self._request += 1
 
     @property
     def _user(self) -> np.ndarray:

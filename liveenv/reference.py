@@ -4,6 +4,11 @@ Slow and obvious on purpose: one impression at a time, one boundary at a
 time, sequential Bernoulli leave decisions written as the cumulative-hazard
 draw the fast path uses (the two are the same distribution; this form lets
 the tests compare draw for draw).
+
+:func:`expected_feedback_reference` is the oracle's expectation as a numpy
+loop over chunks of boundaries (the fast path before the numba kernel of
+:mod:`liveenv.oracle`); it stays the reference the kernel is tested against
+and the ``"reference"`` backend the benchmarks time it with.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import math
 import numpy as np
 
 from liveenv.config import EnvConfig
+from liveenv.objectives import N_OBJECTIVES
 from liveenv.response import (
     U_BOUNCE,
     U_BOUNCE_T,
@@ -23,6 +29,12 @@ from liveenv.response import (
     U_LIKE,
     U_PRICE,
     Impressions,
+    bounce_probability,
+    click_probability,
+    hold_bias,
+    interaction_rates,
+    interaction_rates_grid,
+    leave_hazard,
 )  # fmt: skip
 from liveenv.rhythm import SEGMENT_S
 
@@ -90,3 +102,62 @@ def sample_reference(imp: Impressions, i: int, u: np.ndarray, cfg: EnvConfig) ->
             min(int(np.searchsorted(cdf, u[U_PRICE], side="right")), len(cdf) - 1)
         ]
     return np.array([1.0, minutes, hit[0], hit[1], hit[2], price])
+
+
+def expected_feedback_reference(imp: Impressions, cfg: EnvConfig,
+                                tol: float = 1e-7) -> np.ndarray:  # fmt: skip
+    """``(B, 6)`` exact expected feedback of each impression: the plain numpy loop
+    that :mod:`liveenv.oracle`'s kernel is compared against (and was the fast path).
+
+    The expectation runs over click, bounce and the leave boundary; the
+    survival sum stops once every row's survival is below ``tol``.
+    """
+    b, r = len(imp.t), cfg.response
+    rows = np.arange(b)
+    a0 = imp.appeal(rows, 0, 1)[:, 0]
+    tau, n_b, full = imp.first_boundary, imp.n_boundaries(cfg), imp.full_watch_s(cfg)
+    # bounce: W = min(Exp(mu), cut)
+    mu, cut = r.bounce_mean_s, np.minimum(tau, full)
+    lam = interaction_rates(imp, a0, cfg) / 60.0  # (B, 4) per second
+    decay = lam + 1.0 / mu
+    surv_b = np.exp(-decay * cut[:, None])
+    bounce_inter = 1.0 - ((1.0 / mu) / decay * (1.0 - surv_b) + surv_b)
+    bounce_w = mu * (1.0 - np.exp(-cut / mu))
+    # staying: leave at boundary k with prob S_{k-1} h_k, else watch to the end
+    stay_w, stay_inter = np.zeros(b), np.zeros((b, 4))
+    surv, a_sum = np.ones(b), a0.astype(np.float64)
+    hold = hold_bias(imp.gift_pull, cfg)
+    k, chunk = 1, 8
+    while k <= max(int(n_b.max(initial=0)), 0) and surv.max() > tol:
+        k1 = min(k + chunk, r.max_watch_segments + 1)
+        ks = np.arange(k, k1)
+        a = imp.appeal(rows, k, k1)  # (B, c)
+        valid = ks[None, :] <= n_b[:, None]
+        h = np.where(valid, leave_hazard(a, cfg, hold), 0.0)
+        s_prev = surv[:, None] * np.concatenate([np.ones((b, 1)), np.cumprod(1 - h, 1)[:, :-1]], 1)
+        p_leave = s_prev * h  # (B, c)
+        mean_prev = (
+            a_sum[:, None] + np.concatenate([np.zeros((b, 1)), np.cumsum(a, 1)[:, :-1]], 1)
+        ) / ks
+        w_k = tau[:, None] + SEGMENT_S * (ks - 1)
+        stay_w += (p_leave * w_k).sum(1)
+        lam_k = interaction_rates_grid(imp, mean_prev, cfg) / 60.0  # (B, c, 4)
+        stay_inter += (p_leave[..., None] * (1 - np.exp(-lam_k * w_k[..., None]))).sum(1)
+        surv = surv * np.prod(1 - h, axis=1)
+        a_sum = a_sum + np.where(valid, a, 0.0).sum(1)
+        k, chunk = k1, chunk * 2
+    mean_end = a_sum / (n_b + 1)
+    lam_end = interaction_rates(imp, mean_end, cfg) / 60.0
+    stay_w += surv * full
+    stay_inter += surv[:, None] * (1 - np.exp(-lam_end * full[:, None]))
+    p_b = bounce_probability(a0, cfg)
+    watch = p_b * bounce_w + (1 - p_b) * stay_w
+    inter = p_b[:, None] * bounce_inter + (1 - p_b[:, None]) * stay_inter
+    mean_price = float(np.dot(r.gift_prices, r.gift_price_probs))
+    pc = click_probability(a0, cfg)
+    out = np.empty((b, N_OBJECTIVES))
+    out[:, 0] = pc
+    out[:, 1] = pc * watch / 60.0
+    out[:, 2:5] = pc[:, None] * inter[:, :3]
+    out[:, 5] = pc * inter[:, 3] * mean_price
+    return out

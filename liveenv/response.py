@@ -252,61 +252,17 @@ def interaction_rates_of(like_prop: np.ndarray, comment_prop: np.ndarray, gift_p
     return out
 
 
-def expected_feedback(imp: Impressions, cfg: EnvConfig, tol: float = 1e-7) -> np.ndarray:
+def expected_feedback(imp: Impressions, cfg: EnvConfig, tol: float | None = None) -> np.ndarray:
     """``(B, 6)`` exact expected feedback of each impression (the oracle's view).
 
-    The expectation runs over click, bounce and the leave boundary; the
-    survival sum stops once every row's survival is below ``tol``.
+    The expectation runs over click, bounce and the leave boundary; computed by
+    :func:`liveenv.oracle.expected_feedback` (a numba kernel, or the numpy
+    reference :func:`liveenv.reference.expected_feedback_reference` when that
+    backend is chosen).
     """
-    b, r = len(imp.t), cfg.response
-    rows = np.arange(b)
-    a0 = imp.appeal(rows, 0, 1)[:, 0]
-    tau, n_b, full = imp.first_boundary, imp.n_boundaries(cfg), imp.full_watch_s(cfg)
-    # bounce: W = min(Exp(mu), cut)
-    mu, cut = r.bounce_mean_s, np.minimum(tau, full)
-    lam = interaction_rates(imp, a0, cfg) / 60.0  # (B, 4) per second
-    decay = lam + 1.0 / mu
-    surv_b = np.exp(-decay * cut[:, None])
-    bounce_inter = 1.0 - ((1.0 / mu) / decay * (1.0 - surv_b) + surv_b)
-    bounce_w = mu * (1.0 - np.exp(-cut / mu))
-    # staying: leave at boundary k with prob S_{k-1} h_k, else watch to the end
-    stay_w, stay_inter = np.zeros(b), np.zeros((b, 4))
-    surv, a_sum = np.ones(b), a0.astype(np.float64)
-    hold = hold_bias(imp.gift_pull, cfg)
-    k, chunk = 1, 8
-    while k <= max(int(n_b.max(initial=0)), 0) and surv.max() > tol:
-        k1 = min(k + chunk, r.max_watch_segments + 1)
-        ks = np.arange(k, k1)
-        a = imp.appeal(rows, k, k1)  # (B, c)
-        valid = ks[None, :] <= n_b[:, None]
-        h = np.where(valid, leave_hazard(a, cfg, hold), 0.0)
-        s_prev = surv[:, None] * np.concatenate([np.ones((b, 1)), np.cumprod(1 - h, 1)[:, :-1]], 1)
-        p_leave = s_prev * h  # (B, c)
-        mean_prev = (
-            a_sum[:, None] + np.concatenate([np.zeros((b, 1)), np.cumsum(a, 1)[:, :-1]], 1)
-        ) / ks
-        w_k = tau[:, None] + SEGMENT_S * (ks - 1)
-        stay_w += (p_leave * w_k).sum(1)
-        lam_k = interaction_rates_grid(imp, mean_prev, cfg) / 60.0  # (B, c, 4)
-        stay_inter += (p_leave[..., None] * (1 - np.exp(-lam_k * w_k[..., None]))).sum(1)
-        surv = surv * np.prod(1 - h, axis=1)
-        a_sum = a_sum + np.where(valid, a, 0.0).sum(1)
-        k, chunk = k1, chunk * 2
-    mean_end = a_sum / (n_b + 1)
-    lam_end = interaction_rates(imp, mean_end, cfg) / 60.0
-    stay_w += surv * full
-    stay_inter += surv[:, None] * (1 - np.exp(-lam_end * full[:, None]))
-    p_b = bounce_probability(a0, cfg)
-    watch = p_b * bounce_w + (1 - p_b) * stay_w
-    inter = p_b[:, None] * bounce_inter + (1 - p_b[:, None]) * stay_inter
-    mean_price = float(np.dot(r.gift_prices, r.gift_price_probs))
-    pc = click_probability(a0, cfg)
-    out = np.empty((b, N_OBJECTIVES))
-    out[:, 0] = pc
-    out[:, 1] = pc * watch / 60.0
-    out[:, 2:5] = pc[:, None] * inter[:, :3]
-    out[:, 5] = pc * inter[:, 3] * mean_price
-    return out
+    from liveenv.oracle import expected_feedback as _expected
+
+    return _expected(imp, cfg, tol)
 
 
 def interaction_rates_grid(imp: Impressions, mean_appeal: np.ndarray, cfg: EnvConfig) -> np.ndarray:

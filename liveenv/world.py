@@ -359,12 +359,34 @@ class World:
             content=rt.content, bias=rt.bias, follow_bonus=self.cfg.response.follow_bonus,
         )  # fmt: skip
 
-    def expected_feedback(self, user: int, time: float) -> np.ndarray:
-        """Privileged: ``(n_live, 6)`` true expected feedback of each table room."""
-        slots = self.table_slots
+    def expected_feedback(
+        self, user: int, time: float, rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Privileged: ``(n_live, 6)`` true expected feedback of each table room
+        (``rows``: of those table rows only, ``(len(rows), 6)``)."""
+        slots = self.table_slots if rows is None else self.table_slots[rows]
         n = len(slots)
         imp = self.impressions(np.full(n, user), np.full(n, time), slots)
         return expected_feedback(imp, self.cfg)
+
+    def expected_feedback_batch(self, users: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """Privileged: ``(B, n_live, 6)`` true expected feedback of each table room for
+        each request ``(users[i], times[i])`` of one tick, in one kernel call."""
+        slots = self.table_slots
+        b, n = len(users), len(slots)
+        u, rt, w_b = self.users, self.rooms.t, self.cfg.response.boredom_weight
+        st = rt.streamer[slots]
+        rep = np.repeat(np.asarray(users, dtype=np.int64), n)
+        imp = Impressions(
+            t=np.repeat(np.asarray(times, dtype=np.float64), n),
+            vec=u.interest[rep] - w_b * u.boredom[rep], like_prop=u.like_prop[rep],
+            comment_prop=u.comment_prop[rep], gift_prop=u.gift_prop[rep],
+            followed=self.followed_mask(np.asarray(users))[:, :n].reshape(-1),
+            gift_pull=np.tile(self.streamers.gift_pull[st], b), end_t=np.tile(rt.end_t[slots], b),
+            slot=np.tile(slots, b), content=rt.content, bias=rt.bias,
+            follow_bonus=self.cfg.response.follow_bonus,
+        )  # fmt: skip
+        return expected_feedback(imp, self.cfg).reshape(b, n, -1)
 
     def serve(self, users: np.ndarray, times: np.ndarray, slate: np.ndarray) -> Served:
         """Show each user the table rooms ``slate[i]`` (B, K) and apply the outcome."""

@@ -83,7 +83,9 @@ def run_episode(
         seen[live] = True
         action = policy.act(obs, env=priv).action(0)
         if expected:
-            expect.append(env.unwrapped.oracle_expected_feedback()[action])
+            # the chosen room(s) alone: (6,) for one room, (K, 6) for a slate
+            fb = env.unwrapped.oracle_expected_feedback(np.atleast_1d(action))
+            expect.append(fb if np.ndim(action) else fb[0])
         shown.append(obs["room_streamer"][np.atleast_1d(action)])
         hour = int(info["hour"]) % 24
         obs, reward, terminated, truncated, info = env.step(action)
