@@ -40,6 +40,7 @@ import enum
 import inspect
 import io
 import json
+import math
 import re
 import sys
 import textwrap
@@ -160,7 +161,9 @@ def _scalar(tp: Any, name: str) -> tuple[Callable[[str], Any], tuple[Any, ...] |
     """A converter of one token to ``tp`` and its choices (for Literal / Enum)."""
     if tp is bool:
         return _to_bool, None
-    if tp in (int, float, str):
+    if tp is float:
+        return _finite, None
+    if tp in (int, str):
         return tp, None
     if tp is Path or (isinstance(tp, type) and issubclass(tp, Path)):
         return Path, None
@@ -205,6 +208,17 @@ def _spec(tp: Any, name: str) -> _Spec:
         return _Spec(str, "*", metavar="KEY=VALUE", collect=items)
     convert, choices = _scalar(tp, name)
     return _Spec(None if tp is bool else convert, None, choices)
+
+
+def _finite(text: str) -> float:
+    """A float option: a finite number (inf and nan are refused)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+_METAVARS[_finite] = "FLOAT"
 
 
 def _to_bool(text: str) -> bool:

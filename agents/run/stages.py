@@ -142,8 +142,8 @@ class LogArgs:
     )
 
     def __post_init__(self) -> None:
-        if not self.days > 0:
-            raise ValueError(f"days={self.days!r} is invalid: must be > 0")
+        if not 0 < self.days <= W.MAX_DAYS:
+            raise ValueError(f"days={self.days!r} is invalid: must be in (0, {W.MAX_DAYS}]")
         if self.start_hour is not None and not 0 <= self.start_hour < 24:
             raise ValueError(f"start_hour={self.start_hour!r} is invalid: must be in [0, 24)")
         from agents.logs.behaviour import BUILTIN
