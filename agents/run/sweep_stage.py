@@ -91,8 +91,8 @@ def _keep_models(ctx: StageContext) -> None:
             path = Path(model)
             try:
                 rel = path.resolve().relative_to(ctx.checkpoint_dir.resolve())
-            except ValueError:
-                kept.append(model)  # not made by this sweep: left as it is
+            except ValueError:  # not made by this sweep (the pretrained reference)
+                kept.append(str(ctx.run.portable(model)).removeprefix("$RUN/"))
                 continue
             target = f"{MODELS}/{rel.parent.as_posix()}/{path.name}"
             if path.is_file():
