@@ -4,8 +4,11 @@ evaluated beside the pretrained generator under those weights.
 
 Alignment runs in chunks (``stop_at`` then ``resume``, the trainer's own exact
 resume), so progress is reported between chunks. Outputs go to a scratch folder
-outside the run directory, keyed by the weights and budget: the same request
-twice reuses the finished result.
+private to the user (``$XDG_CACHE_HOME/liveenv/dashboard``, mode 0700, else a
+fresh ``tempfile.mkdtemp``), outside the run directory (which may be read-only),
+keyed by the content of the run's models, the world, the weights and the budget.
+A finished result is reused only when its ``done.json`` holds the checksum of
+its model; anything else found there is removed first.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,12 +27,13 @@ import numpy as np
 import pandas as pd
 
 from agents.run import world as W
-from agents.run.rundir import RunDir
+from agents.run.rundir import RunDir, file_digest
 from agents.run.stages import world_of
 from liveenv.objectives import OBJECTIVES, as_weight_vector, weights_dict
 
 Progress = Callable[[float, str], None]
-SCRATCH = Path(tempfile.gettempdir()) / "liveenv-dashboard"
+#: where quick alignments go (None: the user's cache folder, see :func:`scratch_root`)
+SCRATCH: Path | None = None
 
 __all__ = ["QuickAlignArgs", "quick_align", "quick_align_ready"]
 
@@ -47,6 +53,25 @@ class QuickAlignArgs:
         as_weight_vector(self.weights or None, "weights")
         if self.iterations < 1 or self.chunk < 1 or self.eval_steps < 1:
             raise ValueError("iterations, chunk and eval_steps must be >= 1")
+
+
+def scratch_root() -> Path:
+    """A folder only this user can read and write, for quick alignments."""
+    if SCRATCH is not None:
+        base = SCRATCH
+    else:
+        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        base = Path(cache) / "liveenv" / "dashboard"
+    try:
+        base.mkdir(parents=True, exist_ok=True, mode=0o700)
+        info = base.lstat()
+        if base.is_symlink() or info.st_uid != os.getuid():
+            raise PermissionError(f"{base} is not this user's own folder")
+        if info.st_mode & 0o077:
+            os.chmod(base, 0o700)
+        return base
+    except OSError:  # no usable cache folder: a fresh private one
+        return Path(tempfile.mkdtemp(prefix="liveenv-dashboard-"))
 
 
 def _inputs(root: Path) -> tuple[Path, Path, Path]:
@@ -77,10 +102,17 @@ def quick_align(
     world = world_of(RunDir(root)) or W.WorldArgs()
     w = as_weight_vector(args.weights or None)
     text = ",".join(f"{k}={v:g}" for k, v in zip(OBJECTIVES, w, strict=True))
+    made_from = [file_digest(p) or p.stat().st_size for p in (generator, tokenizer, reward)]
     key = hashlib.sha256(
-        json.dumps([str(root.resolve()), text, dataclasses.asdict(args)], default=str).encode()
-    ).hexdigest()[:12]
-    out = SCRATCH / key
+        json.dumps(
+            [made_from, dataclasses.asdict(world), text, dataclasses.asdict(args)], default=str
+        ).encode()
+    ).hexdigest()[:16]
+    out = scratch_root() / key
+    done = out / "done.json"
+    model = out / "model.pt"
+    if not _finished(done, model):
+        shutil.rmtree(out, ignore_errors=True)  # a crashed attempt or something else
     base = align_args_cls(
         generator=str(generator),
         reward_model=str(reward),
@@ -100,20 +132,31 @@ def quick_align(
         progress=False,
     )
     report = progress or (lambda f, t: None)
-    model = out / "model.pt"
     for stop in range(args.chunk, args.iterations + args.chunk, args.chunk):
-        if model.is_file():
+        if _finished(done, model):
             break
-        done = min(stop, args.iterations)
-        report(0.8 * (done - args.chunk) / args.iterations, f"aligning: iteration {done}")
-        last = done >= args.iterations
+        done_at = min(stop, args.iterations)
+        report(0.8 * (done_at - args.chunk) / args.iterations, f"aligning: iteration {done_at}")
+        last = done_at >= args.iterations
         align(
             dataclasses.replace(
-                base, stop_at=0 if last else done, resume=(out / "ckpt.pt").is_file()
+                base, stop_at=0 if last else done_at, resume=(out / "ckpt.pt").is_file()
             )
         )
+        if last and model.is_file():
+            done.write_text(json.dumps({"model_sha256": file_digest(model)}))
     report(0.8, "evaluating")
     return _evaluate(generator, model, tokenizer, world, w, args)
+
+
+def _finished(done: Path, model: Path) -> bool:
+    """A finished quick alignment: its model matches the checksum ``done.json`` holds."""
+    try:
+        return model.is_file() and json.loads(done.read_text())["model_sha256"] == file_digest(
+            model
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def _evaluate(

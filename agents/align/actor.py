@@ -142,7 +142,10 @@ class GeneratorActor(nn.Module):
         tok_path = extra.get("tokenizer")
         if not tok_path:
             raise ValueError(f"{path}: the checkpoint names no tokenizer (extra['tokenizer'])")
-        tok = SIDTokenizer.load(tok_path)
+        here = Path(path).parent / "tokenizer.pt"  # a moved run: its own copy beside the model
+        tok = SIDTokenizer.load(
+            tok_path if Path(tok_path).is_file() or not here.is_file() else here
+        )
         dim = int(obs_dim or tok.content_dim)
         return cls(model, FeatureBuilder(tok, dim, model.config.max_history))
 

@@ -21,15 +21,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import subprocess
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from agents.run import cliargs
+from agents.run import cliargs, commands
 from agents.run.rundir import RunDir, RunDirError
 
 DEFAULT_RUN_DIR = Path("runs/demo")
@@ -66,73 +66,13 @@ class Command:
     select: Callable[[Sequence[str]], type] | None = None
 
 
-# ----- commands ---------------------------------------------------------------------
-@dataclass
-class SimulateArgs:
-    """Run baseline policies in a world and print a summary table."""
-
-    preset: str = field(default="default", metadata={"help": "world preset"})
-    policy: tuple[str, ...] = field(
-        default=("random", "popular"),
-        metadata={"help": "baseline policies to run (the registry's non-privileged baselines)"},
-    )
-    hours: float = field(default=24.0, metadata={"help": "simulated hours"})
-    seed: int = field(default=0, metadata={"help": "world and policy seed"})
-    batch_size: int = field(default=1024, metadata={"help": "requests served per batch"})
-
-    def __post_init__(self) -> None:
-        from liveenv.presets import PRESETS
-
-        if self.preset not in PRESETS:
-            raise ValueError(f"preset={self.preset!r} is unknown; allowed: {sorted(PRESETS)}")
-        if not self.hours > 0:
-            raise ValueError(f"hours={self.hours!r} is invalid: must be a number > 0")
-        from policies.registry import baseline_names
-
-        if not self.policy:
-            raise ValueError("policy is empty: name at least one baseline")
-        allowed = baseline_names(privileged=False)
-        unknown = [p for p in self.policy if p not in allowed]
-        if unknown:
-            raise ValueError(f"policy={unknown} is unknown; allowed: {list(allowed)}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size={self.batch_size!r} is invalid: must be >= 1")
-
-
-def _simulate(args: SimulateArgs, opts: RunOptions) -> int:
-    import pandas as pd
-
-    from agents.evaluate.simulate import simulate, summary_table
-    from agents.evaluate.tables import write_table
-    from policies.registry import make_baseline
-
-    def work(ctx: Any) -> dict[str, Any]:
-        rows = [
-            simulate(
-                make_baseline(p),
-                preset=args.preset,
-                hours=args.hours,
-                seed=args.seed,
-                batch_size=args.batch_size,
-            )
-            for p in args.policy
-        ]
-        text = f"preset={args.preset} simulated {args.hours:g} h, seed {args.seed}\n\n"
-        text += summary_table(rows) + "\n"
-        ctx.path("results", "simulate.md").write_text(text)
-        frame = pd.DataFrame([{**dataclasses.asdict(r), **r.rates} for r in rows])
-        write_table(frame.drop(columns="rates"), ctx.path("results", "simulate.csv"))
-        return {"table": text}
-
-    outcome = _stage(opts, "simulate", args, work)
-    print(outcome.record.summary["table"])
-    return 0
-
-
+# ----- commands (simulate, calibrate, dashboard: agents/run/commands.py) --------------
 def _log(args: Any, opts: RunOptions) -> int:
     from agents.run.stages import run_log
 
-    return _report(opts, "log", args, lambda run: run_log(run, args, opts.force, opts.progress))
+    return _report(
+        opts, "log", args, lambda run: run_log(run, args, opts.force, opts.progress), reads=False
+    )
 
 
 def _tokenize(args: Any, opts: RunOptions) -> int:
@@ -177,80 +117,9 @@ def _cascade(args: Any, opts: RunOptions) -> int:
 def _evaluate(args: Any, opts: RunOptions) -> int:
     from agents.run.evaluate_stage import run_evaluate
 
-    code = _report(
-        opts, "evaluate", args, lambda run: run_evaluate(run, args, opts.force, opts.progress)
+    return _report(  # its arguments are checked and recorded per preset by run_evaluate
+        opts, None, args, lambda run: run_evaluate(run, args, opts.force, opts.progress)
     )
-    for preset in args.presets or ():
-        print(f"results: {opts.run_dir / 'results' / 'eval' / preset / 'summary.md'}")
-    return code
-
-
-@dataclass
-class CalibrateArgs:
-    """Simulate a world under a platform-like policy and set its figures beside KuaiLive's."""
-
-    preset: str = field(default="default", metadata={"help": "world preset"})
-    days: float = field(default=1.0, metadata={"help": "simulated days"})
-    seed: int = field(default=0, metadata={"help": "world and policy seed"})
-    start_hour: float | None = field(default=None, metadata={"help": "start hour (none: preset's)"})
-    policy: Literal["platform", "random", "popular"] = field(
-        default="platform", metadata={"help": "behaviour policy"}
-    )
-
-    def __post_init__(self) -> None:
-        if not self.days > 0:
-            raise ValueError(f"days={self.days!r} is invalid: must be > 0")
-
-
-def _calibrate(args: CalibrateArgs, opts: RunOptions) -> int:
-    import json
-
-    from agents.evaluate.calibration import calibrate, format_calibration_table
-
-    def work(ctx: Any) -> dict[str, Any]:
-        figures = calibrate(
-            args.preset, args.days, args.seed, args.start_hour, args.policy, progress=opts.progress
-        )
-        table = format_calibration_table(figures)
-        ctx.path("results", "calibration.md").write_text(table + "\n")
-        ctx.path("results", "calibration.json").write_text(json.dumps(figures, indent=2))
-        return {"table": table}
-
-    print(_stage(opts, "calibrate", args, work).record.summary["table"])
-    return 0
-
-
-@dataclass
-class DashboardArgs:
-    """Open the Streamlit dashboard on a run directory (the bundled sample run if it has none)."""
-
-    port: int = field(default=8501, metadata={"help": "port to serve on"})
-    address: str = field(default="127.0.0.1", metadata={"help": "address to serve on"})
-    browser: bool = field(default=False, metadata={"help": "open a browser window"})
-
-
-def _dashboard(args: DashboardArgs, opts: RunOptions) -> int:
-    import importlib.util
-
-    if importlib.util.find_spec("streamlit") is None:
-        raise RunDirError("streamlit is not installed: pip install -e '.[dashboard]'")
-    app = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(app),
-        f"--server.port={args.port}",
-        f"--server.address={args.address}",
-        f"--server.headless={'false' if args.browser else 'true'}",
-        "--browser.gatherUsageStats=false",
-        "--",
-        "--run-dir",
-        str(opts.run_dir),
-    ]
-    print(f"dashboard on http://{args.address}:{args.port} for {opts.run_dir} (Ctrl-C to stop)")
-    return subprocess.call(cmd)
 
 
 def _export(args: Any, opts: RunOptions) -> int:
@@ -272,32 +141,41 @@ def _demo(args: Any, opts: RunOptions) -> int:
 
 
 # ----- shared helpers ---------------------------------------------------------------
-def _stage(opts: RunOptions, name: str, args: Any, work: Callable[[Any], dict[str, Any]]) -> Any:
-    run = RunDir(opts.run_dir)
-    with run.lock():
-        run.clean_partials()
-        run.check_command(name, cliargs.to_dict(args), opts.force)
-        outcome = run.run_stage(name, work, cliargs.to_dict(args), opts.force)
-        run.record_command(name, cliargs.to_dict(args), opts.force)
-        return outcome
-
-
-def _report(opts: RunOptions, name: str, args: Any, go: Callable[[RunDir], Any]) -> int:
-    """Run a pipeline stage (or several) and print what each did."""
-    from agents.run.run_report import describe_stage
+def _report(
+    opts: RunOptions,
+    name: str | None,
+    args: Any,
+    go: Callable[[RunDir], Any],
+    reads: bool = True,
+) -> int:
+    """Run a pipeline stage (or several) and print what each did. ``name``: the
+    command whose arguments the run keeps (None: ``go`` keeps them); ``reads``: the
+    run directory must exist already."""
+    from agents.run.run_report import describe_stage, note_changes
 
     run = RunDir(opts.run_dir)
+    if reads:
+        run.require()
     with run.lock():
         run.clean_partials()
-        run.check_command(name, cliargs.to_dict(args), opts.force)
+        if name:
+            run.check_command(name, cliargs.to_dict(args), opts.force)
         result = go(run)
-        run.record_command(name, cliargs.to_dict(args), opts.force)
-    code = 0
-    for st in result if isinstance(result, list) else [result]:
+        statuses = result if isinstance(result, list) else [result]
+        if name:
+            run.record_command(name, cliargs.to_dict(args), opts.force)
+        command = f"liveenv {name or 'evaluate'}"
+        note_changes(run, [st.name for st in statuses if st.status == "ran"], command)
+    for st in statuses:
         verb = "done" if st.status == "ran" else "already done, kept (--force redoes it)"
         print(f"{st.name}: {verb}: {describe_stage(st.outcome.record)}")
+        if st.name.startswith("evaluate-"):
+            folder = st.summary.get("folder", f"results/eval/{st.name.removeprefix('evaluate-')}")
+            print(f"results: {run.root / folder / 'summary.md'}")
+    for stage, why in run.stale().items():
+        print(f"{stage}: stale (made from an older {', '.join(why)}); rerun it to bring it up")
     print(f"run directory: {run.root}")
-    return code
+    return 0
 
 
 def _trained(name: str) -> Callable[[], type]:
@@ -342,8 +220,8 @@ COMMANDS: dict[str, Command] = {
         Command(
             "simulate",
             "run baseline policies in a world and print a summary",
-            _own("agents.run.cli", "SimulateArgs"),
-            _simulate,
+            _own("agents.run.commands", "SimulateArgs"),
+            commands.simulate,
         ),
         Command(
             "log",
@@ -354,8 +232,8 @@ COMMANDS: dict[str, Command] = {
         Command(
             "calibrate",
             "compare the simulated world with KuaiLive's figures",
-            _own("agents.run.cli", "CalibrateArgs"),
-            _calibrate,
+            _own("agents.run.commands", "CalibrateArgs"),
+            commands.calibrate,
         ),
         Command(
             "tokenize",
@@ -421,8 +299,8 @@ COMMANDS: dict[str, Command] = {
         Command(
             "dashboard",
             "open the Streamlit dashboard on a run directory",
-            _own("agents.run.cli", "DashboardArgs"),
-            _dashboard,
+            _own("agents.run.commands", "DashboardArgs"),
+            commands.dashboard,
         ),
         Command(
             "demo",
@@ -516,11 +394,32 @@ def parse(argv: Sequence[str]) -> tuple[Command, Any, RunOptions]:
     ns = parser.parse_args(argv[1:])
     try:
         opts = cliargs.from_namespace(RunOptions, ns)
+        RunDir(opts.run_dir)  # a run directory below a file: refused here
         _fill_run_inputs(command, ns, opts.run_dir)
         args = cliargs.from_namespace(config, ns, exclude=command.exclude)
     except (ValueError, TypeError) as e:
-        parser.error(str(e))
+        parser.error(as_typed(str(e), parser))
     return command, args, opts
+
+
+def as_typed(message: str, parser: argparse.ArgumentParser) -> str:
+    """``message`` with the config fields it names (``days=inf``, ``Args.lr=...``,
+    ``seeds is empty``) written as the options the user typed (``--days inf``)."""
+    flags: dict[str, str] = {}
+    for action in parser._actions:
+        long = [o for o in action.option_strings if o.startswith("--")]
+        if long and action.dest != "help":
+            flags[action.dest] = long[0]
+            flags.setdefault(action.dest.rsplit(".", 1)[-1], long[0])
+
+    def option(match: re.Match[str]) -> str:
+        name, tail = match.group(1), match.group(2)
+        flag = flags.get(name)
+        if flag is None:
+            return match.group(0)
+        return f"{flag} " if tail == "=" else f"{flag}{tail}"
+
+    return re.sub(r"(?<![\w.-])(?:[A-Z]\w*\.)?([a-z][\w.]*)(=| is | are )", option, message)
 
 
 def _fill_run_inputs(command: Command, ns: argparse.Namespace, run_dir: Path) -> None:
@@ -545,10 +444,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-    except (RunDirError, ValueError, FileNotFoundError) as e:
+    except (RunDirError, ValueError, FileNotFoundError, PermissionError, MemoryError) as e:
         if os.environ.get("LIVEENV_DEBUG"):
             raise
-        print(f"liveenv {command.name}: error: {e}", file=sys.stderr)
+        what = "out of memory" if isinstance(e, MemoryError) else e
+        print(f"liveenv {command.name}: error: {what}", file=sys.stderr)
         return 2
 
 

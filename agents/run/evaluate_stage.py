@@ -4,8 +4,14 @@ One stage per preset, ``evaluate-<preset>``, writes ``results/eval/<preset>/``
 (``table.csv``/``.parquet``, ``summary.csv``, ``summary.md``, ``meta.json``)
 and ``figures/<preset>/*.png`` through :func:`agents.evaluate.online.evaluate` and
 :mod:`agents.evaluate.tables`. Its fingerprint holds the fingerprints of the model
-stages that have finished and the size and time of every policy file, so a
-model trained (or a policy saved into ``checkpoints/<name>/``) later re-runs it.
+stages that have finished and the checksum of every policy file, so a model
+trained (or a policy saved into ``checkpoints/<name>/``) later re-runs it.
+
+The first evaluation of a preset in a run is its evaluation (``<preset>``); one
+with other arguments (seeds, steps, world, policies) goes beside it, keyed by
+what it was made with: stage ``evaluate-<preset>-<hash>``, folder
+``results/eval/<preset>-<hash>/``. ``force`` redoes the preset's own one with the
+new arguments instead.
 """
 
 from __future__ import annotations
@@ -20,13 +26,15 @@ import pandas as pd
 from agents.run import cliargs
 from agents.run import world as W
 from agents.run.model_stages import available_policies, run_policies
-from agents.run.rundir import RunDir, StageContext
+from agents.run.rundir import RunDir, StageContext, file_digest, fingerprint_of
 from agents.run.stages import StageStatus, stage_fingerprint, world_of
 from agents.run.world import WorldArgs
 from liveenv.atomic import atomic_write_bytes
 from liveenv.presets import PRESETS
 
-MODEL_STAGES = ("cascade", "pretrain", "align")
+MODEL_STAGES = ("cascade", "cascade_coldstart", "pretrain", "align")
+#: most requests per seed and policy (one takes about a millisecond per policy)
+MAX_STEPS = 1_000_000
 
 __all__ = ["EvaluateArgs", "eval_presets", "load_eval", "run_evaluate"]
 
@@ -66,12 +74,20 @@ class EvaluateArgs:
             raise ValueError(f"presets={bad} are unknown; allowed: {sorted(PRESETS)}")
         if not self.seeds:
             raise ValueError("seeds is empty: give at least one seed")
-        if self.steps < 1:
-            raise ValueError(f"steps={self.steps!r} is invalid: must be >= 1")
+        bad_seeds = [s for s in self.seeds if not 0 <= s < 2**32]
+        if bad_seeds:
+            raise ValueError(f"seeds={bad_seeds} are invalid: seeds must be in [0, 2**32)")
+        if not 1 <= self.steps <= MAX_STEPS:
+            raise ValueError(f"steps={self.steps!r} is invalid: must be in [1, {MAX_STEPS:_}]")
         if not 0 <= self.start_hour <= 24:
             raise ValueError(f"start_hour={self.start_hour!r} is invalid: must be in [0, 24]")
-        if self.n_users < -1 or self.n_streamers < -1:
-            raise ValueError("n_users and n_streamers must be >= -1 (-1: the run's world)")
+        for name, most in (("n_users", W.MAX_USERS), ("n_streamers", W.MAX_STREAMERS)):
+            value = getattr(self, name)
+            if not -1 <= value <= most:
+                raise ValueError(
+                    f"{name}={value!r} is invalid: must be in [-1, {most:_}] "
+                    f"(-1: the run's world, 0: the preset's)"
+                )
 
     def world(self, run: RunDir) -> WorldArgs:
         base = world_of(run) or WorldArgs()
@@ -85,13 +101,17 @@ class EvaluateArgs:
 def run_evaluate(
     run: RunDir, args: EvaluateArgs, force: bool = False, progress: bool = True
 ) -> list[StageStatus]:
-    """One ``evaluate-<preset>`` stage per preset of ``args`` (default: the run's)."""
+    """One ``evaluate-<key>`` stage per preset of ``args`` (default: the run's); the
+    key is the preset, or the preset and a hash of the arguments when the preset was
+    evaluated here with other ones (see the module doc)."""
     world = args.world(run)
     presets = args.presets or (world.preset,)
     models = [s for s in MODEL_STAGES if run.record(s) is not None]
     statuses = []
     for preset in presets:
-        name = f"evaluate-{preset}"
+        made_with = preset_args(args, world, preset)
+        key = eval_key(run, made_with, preset, force)
+        name = f"evaluate-{key}"
         spec = {
             "args": cliargs.to_dict(args),
             "preset": preset,
@@ -100,23 +120,41 @@ def run_evaluate(
         }
         fp = stage_fingerprint(run, spec, models)
 
-        def work(ctx: StageContext, preset: str = preset) -> dict[str, Any]:
-            return _evaluate_preset(run, ctx, args, world, preset, progress)
+        def work(ctx: StageContext, preset: str = preset, key: str = key) -> dict[str, Any]:
+            return _evaluate_preset(run, ctx, args, world, preset, progress, key)
 
         outcome = run.run_stage(name, work, fp, force)
+        run.record_command(name, made_with, force=True)  # what this key was made with
         statuses.append(StageStatus(name, "skipped" if outcome.skipped else "ran", outcome=outcome))
     return statuses
 
 
-def _policy_files(run: RunDir) -> dict[str, list[int]]:
-    """Size and modification time of every policy file of the run (a new or retrained
-    policy makes the evaluation run again)."""
-    out = {}
-    for name, where in available_policies(run).items():
-        if where != "baseline":
-            st = Path(where).stat()
-            out[name] = [st.st_size, st.st_mtime_ns]
-    return out
+def preset_args(args: EvaluateArgs, world: WorldArgs, preset: str) -> dict[str, Any]:
+    """What the evaluation of one preset is made with (its entry in ``config.json``)."""
+    made = {k: v for k, v in cliargs.to_dict(args).items() if k != "presets"}
+    return {**made, "preset": preset, "world": cliargs.to_dict(world)}
+
+
+def eval_key(run: RunDir, made_with: dict[str, Any], preset: str, force: bool) -> str:
+    """``preset`` when its evaluation here was made with ``made_with`` (or there is
+    none yet, or ``force``), else ``<preset>-<hash of made_with>``."""
+    commands = run.read_config()["commands"]
+    old = commands.get(f"evaluate-{preset}")
+    if old is None or force or old == run.portable(json.loads(json.dumps(made_with))):
+        return preset
+    if f"evaluate-{preset}" in run.stale():  # out of date anyway: redone with these
+        return preset
+    return f"{preset}-{fingerprint_of(run.portable(made_with))[:8]}"
+
+
+def _policy_files(run: RunDir) -> dict[str, str | None]:
+    """The checksum of every policy file of the run (a new or retrained policy makes
+    the evaluation run again; a moved or copied run does not)."""
+    return {
+        name: file_digest(Path(where))
+        for name, where in available_policies(run).items()
+        if where != "baseline"
+    }
 
 
 def _evaluate_preset(
@@ -126,6 +164,7 @@ def _evaluate_preset(
     world: WorldArgs,
     preset: str,
     progress: bool,
+    key: str,
 ) -> dict[str, Any]:
     from agents.evaluate.online import evaluate
     from agents.evaluate.tables import markdown_summary, save_figures, save_report
@@ -141,11 +180,12 @@ def _evaluate_preset(
         progress=progress,
         expected=args.expected,
     )
-    out = ctx.path(W.EVAL_DIR, preset, "x").parent
+    out = ctx.path(W.EVAL_DIR, key, "x").parent
     save_report(result, out, figures=False)
-    figures = save_figures(result, ctx.path(W.FIGURES, preset, "x").parent)
+    figures = save_figures(result, ctx.path(W.FIGURES, key, "x").parent)
     meta = {
         "preset": preset,
+        "folder": f"{W.EVAL_DIR}/{key}",
         "world": world.overrides(preset),
         "seeds": list(args.seeds),
         "steps_per_seed": args.steps,
@@ -158,7 +198,7 @@ def _evaluate_preset(
     overall = result.overall()
     return {
         **meta,
-        "figures": [f"{W.FIGURES}/{preset}/{p.name}" for p in figures],
+        "figures": [f"{W.FIGURES}/{key}/{p.name}" for p in figures],
         "summary_md": markdown_summary(result),
         "oracle_normalised": dict(
             zip(overall["policy"], overall["oracle_normalised_mean"].round(4), strict=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +24,8 @@ FIGURE_TITLES = {
     "by_phase": "By lifecycle phase of the room",
 }
 
-__all__ = ["describe_stage", "write_report"]
+__all__ = ["describe_stage", "note_changes", "write_report"]
+_NOTE = re.compile(r"<!-- liveenv changed: (\[.*?\]) -->\n.*?<!-- /liveenv changed -->\n\n", re.S)
 
 
 def _n(x: Any, digits: int = 0) -> str:
@@ -96,12 +99,45 @@ def describe_stage(record: StageRecord) -> str:
     return f"`{s.get('output', '')}`" + (f": {shown}" if shown else "")
 
 
+def note_changes(run: RunDir, redone: Sequence[str], command: str) -> None:
+    """Say at the top of ``report.md`` (when there is one) that ``redone`` stages were
+    made again after it was written, and which stages are stale since."""
+    if not redone or not run.report_path.is_file():
+        return
+    text = run.report_path.read_text()
+    match = _NOTE.search(text)
+    before: list[str] = json.loads(match.group(1)) if match else []
+    text = _NOTE.sub("", text, count=1)
+    names = sorted({*before, *redone})
+    stale = run.stale()
+    lines = [
+        f"> **This report is out of date**: made again after it was written (last by "
+        f"`{command}`): {', '.join(f'`{n}`' for n in names)}; its tables and figures "
+        f"may describe what they replaced."
+    ]
+    if stale:
+        lines.append(
+            "> Stale (made from an older version of a stage they depend on): "
+            + ", ".join(f"`{s}`" for s in sorted(stale))
+            + "; redo them (`liveenv demo --force`, or their commands) to bring the run up."
+        )
+    note = f"<!-- liveenv changed: {json.dumps(names)} -->\n" + ">\n".join(
+        line + "\n" for line in lines
+    )
+    note += "<!-- /liveenv changed -->\n\n"
+    head, _, rest = text.partition("\n\n")
+    atomic_write_bytes(run.report_path, f"{head}\n\n{note}{rest}".encode())
+
+
 def _pipeline_table(run: RunDir, statuses: Sequence[StageStatus]) -> str:
     now = {s.name: s for s in statuses}
+    stale = run.stale()
     rows = []
     for record in run.records():
         st = now.get(record.name)
         status = "done (this run)" if st and st.status == "ran" else "done (earlier, kept)"
+        if record.name in stale:
+            status = f"**stale**: made from an older {', '.join(stale[record.name])}"
         rows.append([record.name, status, f"{record.wall_s:,.0f} s", describe_stage(record)])
     for st in statuses:
         if st.status == "left_out" and run.record(st.name) is None:

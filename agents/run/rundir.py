@@ -13,7 +13,17 @@ Layout of a run directory::
 A *stage* is one unit of work (log, tokenize, pretrain, ...). :meth:`RunDir.run_stage`
 runs it unless its done-marker exists with the same fingerprint (its arguments
 and the fingerprints of its inputs) and every output it recorded is still there
-with its recorded size and checksum. A stage writes its files into a hidden
+with its recorded size and checksum. Paths inside the run directory enter a
+fingerprint (and ``config.json``) relative to it, so a moved or copied run
+directory resumes with nothing redone; the paths a marker names must stay inside
+the run directory.
+
+A run directory is a consistent whole: each marker records the fingerprints of
+the stages it was made from (``upstream``). Redoing a finished stage with other
+arguments or inputs while later stages were made from it is refused, naming
+them, unless ``force``; then those stages are *stale* (:meth:`RunDir.stale`)
+until they are redone. A stage that fails leaves the finished one it would have
+replaced in place. A stage writes its files into a hidden
 staging folder (``ctx.stage_dir``) that mirrors the layout; only when the work
 returns are the files moved into place and then the marker written, so a crash,
 Ctrl-C or a bad input leaves nothing half-written in the run directory.
@@ -24,6 +34,7 @@ Long stages that keep checkpoints write them under ``ctx.checkpoint_dir``
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -31,7 +42,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from liveenv.atomic import atomic_write_bytes
@@ -44,7 +55,7 @@ SUBDIRS = ("logs", "checkpoints", "results", "figures")
 UNIT_PARENTS = ("logs", "checkpoints")
 _HASH_LIMIT = 256 << 20  # checksum outputs up to this size (bytes); larger: size only
 
-__all__ = ["RunDir", "RunDirError", "StageContext", "StageRecord", "fingerprint_of"]
+__all__ = ["RunDir", "RunDirError", "StageContext", "StageRecord", "file_digest", "fingerprint_of"]
 
 
 class RunDirError(ValueError):
@@ -61,7 +72,7 @@ def _json_bytes(value: Any) -> bytes:
     return (json.dumps(value, indent=2, sort_keys=True, default=str) + "\n").encode()
 
 
-def _file_digest(path: Path) -> str | None:
+def file_digest(path: Path) -> str | None:
     if path.stat().st_size > _HASH_LIMIT:
         return None
     h = hashlib.sha256()
@@ -81,6 +92,7 @@ class StageRecord:
     summary: dict[str, Any]
     started: float
     finished: float
+    upstream: dict[str, str] = field(default_factory=dict)  # stage -> its fingerprint used
 
     @property
     def wall_s(self) -> float:
@@ -96,6 +108,7 @@ class StageRecord:
             "summary": self.summary,
             "started": self.started,
             "finished": self.finished,
+            "upstream": self.upstream,
         }
 
     @classmethod
@@ -103,16 +116,30 @@ class StageRecord:
         if data.get("format") != FORMAT + ".stage" or data.get("version") != VERSION:
             raise RunDirError(f"{source} is not a liveenv stage marker (version {VERSION})")
         try:
-            return cls(
+            record = cls(
                 name=str(data["name"]),
                 fingerprint=str(data["fingerprint"]),
                 outputs=dict(data["outputs"]),
                 summary=dict(data["summary"]),
                 started=float(data["started"]),
                 finished=float(data["finished"]),
+                upstream={str(k): str(v) for k, v in dict(data.get("upstream") or {}).items()},
             )
         except (KeyError, TypeError, ValueError) as e:
             raise RunDirError(f"{source}: stage marker is incomplete ({e})") from e
+        for rel in record.outputs:
+            _check_relative(rel, source)
+        return record
+
+
+def _check_relative(rel: str, source: str) -> None:
+    """Refuse a marker path that is absolute or leaves the run directory."""
+    pure = PurePosixPath(rel)
+    if not rel or pure.is_absolute() or ".." in pure.parts or "\\" in rel:
+        raise RunDirError(
+            f"{source} names {rel!r}, a path outside the run directory; "
+            f"a stage marker may only name files inside it (delete the marker to redo the stage)"
+        )
 
 
 @dataclass
@@ -149,6 +176,37 @@ class RunDir:
         self.root = Path(root)
         if self.root.exists() and not self.root.is_dir():
             raise RunDirError(f"run directory {self.root} exists and is not a directory")
+        for parent in self.root.absolute().parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise RunDirError(
+                        f"run directory {self.root} cannot be made: {parent} is a file"
+                    )
+                break
+
+    def require(self) -> None:
+        """Refuse a run directory that does not exist (a command that reads one)."""
+        if not self.root.is_dir():
+            raise RunDirError(
+                f"run directory {self.root} does not exist; run `liveenv demo` or `liveenv log` "
+                f"with --run-dir {self.root} first, or name an existing one"
+            )
+
+    def portable(self, value: Any) -> Any:
+        """``value`` (JSON-ready) with every path inside the run directory written
+        relative to it (``$RUN/...``): what fingerprints and ``config.json`` hold."""
+        if isinstance(value, Mapping):
+            return {k: self.portable(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.portable(v) for v in value]
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if isinstance(value, str) and os.sep in value:
+            root = os.path.realpath(self.root)
+            full = os.path.realpath(value)
+            if full == root or full.startswith(root + os.sep):
+                return "$RUN/" + Path(os.path.relpath(full, root)).as_posix()
+        return value
 
     # ----- layout -------------------------------------------------------
     @property
@@ -189,9 +247,10 @@ class RunDir:
     def check_command(self, command: str, args: Mapping[str, Any], force: bool = False) -> None:
         """Refuse ``command`` with other arguments than the ones it finished with here
         (naming the fields that differ) unless ``force``: a run directory holds one
-        configuration per command, so resuming never mixes two."""
+        configuration per command (per preset for ``evaluate-<preset>``), so resuming
+        never mixes two."""
         old = self.read_config()["commands"].get(command)
-        new = json.loads(json.dumps(dict(args), default=str))
+        new = self.portable(json.loads(json.dumps(dict(args), default=str)))
         if old is not None and old != new and not force:
             diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
             shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
@@ -205,7 +264,7 @@ class RunDir:
         call it when the command has finished, so a failed attempt leaves no trace."""
         self.check_command(command, args, force)
         config = self.read_config()
-        config["commands"][command] = json.loads(json.dumps(dict(args), default=str))
+        config["commands"][command] = self.portable(json.loads(json.dumps(dict(args), default=str)))
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.config_path, _json_bytes(config))
 
@@ -227,10 +286,50 @@ class RunDir:
         found = [self.record(p.stem) for p in folder.glob("*.json")] if folder.is_dir() else []
         return sorted((r for r in found if r is not None), key=lambda r: r.finished)
 
+    def stale(self) -> dict[str, list[str]]:
+        """Finished stages made from another version of a stage they depend on
+        (redone with ``--force`` since): name -> the stages that changed."""
+        records = {r.name: r for r in self.records()}
+        out: dict[str, list[str]] = {}
+        changed = True
+        while changed:
+            changed = False
+            for r in records.values():
+                why = sorted(
+                    u
+                    for u, fp in r.upstream.items()
+                    if u not in records or records[u].fingerprint != fp or u in out
+                )
+                if why and out.get(r.name) != why:
+                    out[r.name], changed = why, True
+        return out
+
+    def dependants(self, stage: str) -> list[str]:
+        """Finished stages made (directly or not) from ``stage``'s result."""
+        records = self.records()
+        found: list[str] = []
+        frontier = [stage]
+        while frontier:
+            name = frontier.pop()
+            for r in records:
+                if name in r.upstream and r.name not in found and r.name != stage:
+                    found.append(r.name)
+                    frontier.append(r.name)
+        return sorted(found)
+
+    def output_path(self, rel: str, source: str = "a stage marker") -> Path:
+        """``rel`` (a marker's path) in the run directory; refused when it leads outside."""
+        _check_relative(rel, source)
+        path = self.root / rel
+        root = os.path.realpath(self.root)
+        if not os.path.realpath(path).startswith(root + os.sep):
+            raise RunDirError(f"{source} names {rel!r}, which leads outside {self.root}")
+        return path
+
     def verify(self, record: StageRecord) -> None:
         """Raise :class:`RunDirError` when an output of ``record`` is gone or changed."""
         for rel, meta in record.outputs.items():
-            path = self.root / rel
+            path = self.output_path(rel, str(self.marker_path(record.name)))
             if not path.is_file():
                 raise RunDirError(
                     f"{path} (written by stage {record.name!r}) is missing; "
@@ -243,7 +342,7 @@ class RunDir:
                     f"the file is truncated or was changed; rerun with --force to redo the stage"
                 )
             digest = meta.get("sha256")
-            if digest and _file_digest(path) != digest:
+            if digest and file_digest(path) != digest:
                 raise RunDirError(
                     f"{path} does not match the checksum stage {record.name!r} recorded: "
                     f"the file is corrupt or was changed; rerun with --force to redo the stage"
@@ -260,14 +359,29 @@ class RunDir:
 
         ``work`` writes its files under ``ctx.stage_dir`` and returns a JSON-ready
         summary. A done stage whose outputs are missing or changed raises
-        :class:`RunDirError` (``force``: run it again instead)."""
-        fp = fingerprint_of(fingerprint)
+        :class:`RunDirError` (``force``: run it again instead). A ``fingerprint``
+        mapping with ``"inputs"`` (stage -> fingerprint, see
+        :func:`agents.run.stages.stage_fingerprint`) records what the stage was made
+        from; redoing a finished stage that later stages were made from, with
+        another fingerprint, is refused unless ``force``."""
+        portable = self.portable(fingerprint)
+        fp = fingerprint_of(portable)
+        inputs = portable.get("inputs") if isinstance(portable, Mapping) else None
+        upstream = {str(k): str(v) for k, v in dict(inputs or {}).items()}
         done = self.record(name)
         if done is not None and done.fingerprint == fp and not force:
             self.verify(done)
             return StageOutcome(done, skipped=True)
+        if done is not None and not force and name not in self.stale():
+            later = self.dependants(name)
+            if later:
+                raise RunDirError(
+                    f"{self.root}: stage {name!r} is done here with other arguments or inputs, "
+                    f"and {', '.join(repr(x) for x in later)} were made from it; use another "
+                    f"--run-dir, the arguments it was made with, or --force to redo it (those "
+                    f"stages are then marked stale until they are redone)"
+                )
         marker = self.marker_path(name)
-        marker.unlink(missing_ok=True)  # an older result is no longer current
         ckpt = self.root / "checkpoints" / f"{name}.partial"
         if force:
             shutil.rmtree(ckpt, ignore_errors=True)
@@ -286,7 +400,13 @@ class RunDir:
         if ctx.notes:
             summary.setdefault("notes", list(ctx.notes))
         record = StageRecord(
-            name, fp, outputs, json.loads(json.dumps(summary, default=str)), started, time.time()
+            name,
+            fp,
+            outputs,
+            json.loads(json.dumps(summary, default=str)),
+            started,
+            time.time(),
+            upstream,
         )
         atomic_write_bytes(marker, _json_bytes(record.to_dict()))
         shutil.rmtree(ckpt, ignore_errors=True)  # finished: resume state no longer needed
@@ -300,7 +420,7 @@ class RunDir:
         outputs: dict[str, dict[str, Any]] = {}
         for path in sorted(p for p in staging.rglob("*") if p.is_file()):
             rel = path.relative_to(staging)
-            outputs[rel.as_posix()] = {"bytes": path.stat().st_size, "sha256": _file_digest(path)}
+            outputs[rel.as_posix()] = {"bytes": path.stat().st_size, "sha256": file_digest(path)}
         for top in sorted(staging.iterdir()):
             self._move_tree(top, self.root / top.name, depth=0)
         return outputs
@@ -335,34 +455,42 @@ class RunDir:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """One command at a time per run directory (an exclusive lock file)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / ".lock"
+        """One command at a time per run directory: ``fcntl.flock`` on ``.lock``
+        (released by the kernel when a command dies, so a killed run's lock is
+        taken over atomically; the file holds the holder's pid for messages)."""
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            pid = path.read_text().strip() or "?"
-            if pid.isdigit() and not _alive(int(pid)):
-                path.unlink(missing_ok=True)  # left by a killed run
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            else:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RunDirError(f"run directory {self.root} cannot be made: {e.strerror}") from None
+        path = self.root / ".lock"
+        while True:
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+            except OSError as e:
+                raise RunDirError(
+                    f"run directory {self.root} is not writable ({e.strerror}); "
+                    f"choose another --run-dir or copy it somewhere writable"
+                ) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                pid = os.read(fd, 32).decode(errors="replace").strip() or "?"
+                os.close(fd)
                 raise RunDirError(
                     f"{self.root} is in use by another liveenv command (pid {pid}); "
-                    f"wait for it or delete {path} if no such process runs"
+                    f"wait for it to finish"
                 ) from None
-        with os.fdopen(fd, "w") as fh:
-            fh.write(str(os.getpid()))
+            try:  # the file we locked may have been unlinked by its last holder
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
         try:
             yield
         finally:
-            path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+            path.unlink(missing_ok=True)  # while still holding it: see the check above
+            os.close(fd)

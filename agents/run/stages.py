@@ -142,8 +142,8 @@ class LogArgs:
     )
 
     def __post_init__(self) -> None:
-        if not self.days > 0:
-            raise ValueError(f"days={self.days!r} is invalid: must be > 0")
+        if not 0 < self.days <= W.MAX_DAYS:
+            raise ValueError(f"days={self.days!r} is invalid: must be in (0, {W.MAX_DAYS}]")
         if self.start_hour is not None and not 0 <= self.start_hour < 24:
             raise ValueError(f"start_hour={self.start_hour!r} is invalid: must be in [0, 24)")
         from agents.logs.behaviour import BUILTIN
@@ -311,7 +311,7 @@ def train_stage(run: RunDir, trainer: Trainer, args: Any, force: bool = False) -
                 shutil.copy2(item, target / item.name)
             elif item.is_dir() and not item.name.startswith("."):
                 shutil.copytree(item, target / item.name)
-        summary = _read_summary(target)
+        summary = _in_run(_read_summary(target), ctx, trainer.output)
         summary.update(output=trainer.output, result=_relative(result, ctx))
         if trainer.finish is not None:
             summary.update(trainer.finish(target, args))
@@ -356,6 +356,18 @@ def _read_summary(folder: Path) -> dict[str, Any]:
     except json.JSONDecodeError:
         return {}
     return data if isinstance(data, dict) else {"summary": data}
+
+
+def _in_run(value: Any, ctx: StageContext, output: str) -> Any:
+    """``value`` with paths into the stage's checkpoint folder written as where those
+    files end up (``output/...``) and other paths inside the run relative to it."""
+    if isinstance(value, dict):
+        return {k: _in_run(v, ctx, output) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_in_run(v, ctx, output) for v in value]
+    if isinstance(value, str) and value.startswith(str(ctx.checkpoint_dir) + "/"):
+        return f"{output}/{value[len(str(ctx.checkpoint_dir)) + 1 :]}"
+    return ctx.run.portable(value)
 
 
 def _relative(result: Any, ctx: StageContext) -> Any:

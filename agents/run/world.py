@@ -27,6 +27,12 @@ FIGURES = "figures"
 #: Hour of day at which online episodes start (evaluation, alignment's request pool,
 #: sweeps): the evening peak, when most rooms are live and choices matter most.
 ONLINE_START_HOUR = 20.0
+#: Upper bounds of a run's world (its state is held in memory: about a kilobyte per
+#: user and per streamer, plus what the simulated days log) and of simulated days
+#: (the world's longest episode).
+MAX_USERS = 1_000_000
+MAX_STREAMERS = 100_000
+MAX_DAYS = 365
 
 __all__ = ["WorldArgs", "scaled_config"]
 
@@ -44,10 +50,13 @@ class WorldArgs:
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
             raise ValueError(f"preset={self.preset!r} is unknown; allowed: {sorted(PRESETS)}")
-        for name in ("n_users", "n_streamers"):
+        for name, most in (("n_users", MAX_USERS), ("n_streamers", MAX_STREAMERS)):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name}={value!r} is invalid: must be an integer >= 0")
+            if not isinstance(value, int) or not 0 <= value <= most:
+                raise ValueError(
+                    f"{name}={value!r} is invalid: must be an integer in [0, {most:_}] "
+                    f"(0: the preset's; more does not fit in memory)"
+                )
 
     def overrides(self, preset: str | None = None) -> dict[str, Any]:
         """Dotted config overrides that scale ``preset`` (default: this world's)."""

@@ -176,7 +176,10 @@ class PretrainArgs:
         }
         for name, ok in checks.items():
             if not ok:
-                raise ValueError(f"PretrainArgs.{name}={getattr(self, name)!r} is out of range")
+                lo = 0 if name in ("warmup_steps", "stop_at_step", "tokenizer_epochs") else 1
+                raise ValueError(
+                    f"PretrainArgs.{name}={getattr(self, name)!r} is invalid: must be >= {lo}"
+                )
         for name, lo, hi in (
             ("lr", 0.0, 10.0),
             ("min_lr_ratio", 0.0, 1.0),

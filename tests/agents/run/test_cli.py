@@ -163,13 +163,13 @@ def test_every_command_has_help_from_its_config(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["log", "--days", "-1"], "days=-1.0 is invalid: must be > 0"),
-        (["log", "--policy", "oracle"], "policy='oracle' is unknown; allowed: ['engaging'"),
-        (["log", "--preset", "moon"], "preset='moon' is unknown"),
-        (["evaluate", "--presets", "moon"], "presets=['moon'] are unknown"),
-        (["evaluate", "--steps", "0"], "steps=0 is invalid"),
-        (["demo", "--skip", "lunch"], "skip=['lunch'] names unknown stages"),
-        (["simulate", "--hours", "0"], "hours=0.0 is invalid"),
+        (["log", "--days", "-1"], "--days -1.0 is invalid: must be in (0, 365]"),
+        (["log", "--policy", "oracle"], "--policy 'oracle' is unknown; allowed: ['engaging'"),
+        (["log", "--preset", "moon"], "--preset 'moon' is unknown"),
+        (["evaluate", "--presets", "moon"], "--presets ['moon'] are unknown"),
+        (["evaluate", "--steps", "0"], "--steps 0 is invalid"),
+        (["demo", "--skip", "lunch"], "--skip ['lunch'] names unknown stages"),
+        (["simulate", "--hours", "0"], "--hours 0.0 is invalid"),
     ],
 )
 def test_bad_arguments_are_refused_clearly(
@@ -203,6 +203,10 @@ def test_missing_and_foreign_inputs_are_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run = tmp_path / "run"
+    code = main(["tokenize", "--run-dir", str(run), "--no-progress"])
+    assert code == 2 and f"run directory {run} does not exist" in capsys.readouterr().err
+    assert not run.exists()  # said so instead of creating it
+    run.mkdir()
     code = main(["tokenize", "--run-dir", str(run), "--no-progress"])
     assert code == 2 and "stage 'log' has not finished" in capsys.readouterr().err
     code = main(["tokenize", "--run-dir", str(run), "--log", str(tmp_path / "nowhere")])
@@ -389,6 +393,7 @@ def test_align_without_paths_needs_the_runs_generator(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run = tmp_path / "run"
+    run.mkdir()
     code = main(["align", "--run-dir", str(run), "--no-progress"])
     if code == 3:
         pytest.skip("alignment is not in this checkout")
