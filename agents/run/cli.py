@@ -23,7 +23,6 @@ import dataclasses
 import os
 import re
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,24 +119,6 @@ def _evaluate(args: Any, opts: RunOptions) -> int:
     return _report(  # its arguments are checked and recorded per preset by run_evaluate
         opts, None, args, lambda run: run_evaluate(run, args, opts.force, opts.progress)
     )
-
-
-def _export(args: Any, opts: RunOptions) -> int:
-    from agents.run.export_stage import run_export
-
-    print("\n".join(run_export(args, opts.run_dir, opts.force)))
-    return 0
-
-
-def _demo(args: Any, opts: RunOptions) -> int:
-    from agents.run.demo import run_demo
-
-    start = time.perf_counter()
-    report, _ = run_demo(args, opts.run_dir, opts.force, opts.progress)
-    print(f"\ndemo finished in {time.perf_counter() - start:,.0f} s")
-    print(f"report:    {report}")
-    print(f"dashboard: liveenv dashboard --run-dir {opts.run_dir}")
-    return 0
 
 
 # ----- shared helpers ---------------------------------------------------------------
@@ -294,7 +275,7 @@ COMMANDS: dict[str, Command] = {
             "export",
             "the run's log as KuaiLive's tables (--kuailive) or a Minari dataset (--minari)",
             _own("agents.logs.export", "ExportArgs"),
-            _export,
+            commands.export,
         ),
         Command(
             "dashboard",
@@ -306,7 +287,7 @@ COMMANDS: dict[str, Command] = {
             "demo",
             "the whole pipeline on a small default world, then report.md",
             _own("agents.run.demo", "DemoArgs"),
-            _demo,
+            commands.demo,
         ),
     )
 }

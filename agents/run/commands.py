@@ -1,6 +1,7 @@
 """The commands of ``liveenv`` that are not stages of the pipeline: ``simulate``,
 ``calibrate`` (each one stage of its own, writing into ``results/``) and
-``dashboard``. Their configs and implementations; :mod:`agents.run.cli` wires them.
+``dashboard``, plus the runners of ``export`` and ``demo``. Their configs and
+implementations; :mod:`agents.run.cli` wires them.
 """
 
 from __future__ import annotations
@@ -172,3 +173,23 @@ def dashboard(args: DashboardArgs, opts: RunOptions) -> int:
     ]
     print(f"dashboard on http://{args.address}:{args.port} for {opts.run_dir} (Ctrl-C to stop)")
     return subprocess.call(cmd)
+
+
+def export(args: Any, opts: RunOptions) -> int:
+    from agents.run.export_stage import run_export
+
+    print("\n".join(run_export(args, opts.run_dir, opts.force)))
+    return 0
+
+
+def demo(args: Any, opts: RunOptions) -> int:
+    import time
+
+    from agents.run.demo import run_demo
+
+    start = time.perf_counter()
+    report, _ = run_demo(args, opts.run_dir, opts.force, opts.progress)
+    print(f"\ndemo finished in {time.perf_counter() - start:,.0f} s")
+    print(f"report:    {report}")
+    print(f"dashboard: liveenv dashboard --run-dir {opts.run_dir}")
+    return 0
