@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 TORCH_PIP_ARGS ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test test-ci test-slow lint bench clean dashboard browser test-browser sample-run
+.PHONY: venv demo test test-ci test-slow test-ray lint bench clean dashboard browser test-browser sample-run
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ test-ci: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
+
+# The sweep on a local Ray instance: installs the `ray` extra into .venv first (not in
+# `make test` or CI: Ray is a large optional install and starts its own processes).
+test-ray: $(STAMP)
+	$(BIN)/pip install -q -e ".[ray]"
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/agents/align/test_sweep.py -k ray -rs
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
