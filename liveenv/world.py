@@ -50,6 +50,7 @@ from liveenv.population import (
     new_user_table,
     user_cohort,
 )  # fmt: skip
+from liveenv.past import past_of
 from liveenv.requests import BatchQueue, RequestQueue
 from liveenv.response import (
     N_UNIFORMS,
@@ -109,8 +110,8 @@ class World:
     """One simulated platform. All randomness comes from ``rng``."""
 
     def __init__(self, cfg: EnvConfig, rng: np.random.Generator, postpone: bool = True,
-                 batched: bool = False) -> None:  # fmt: skip
-        self.cfg, self.rng, self.postpone = cfg, rng, postpone
+                 batched: bool = False, grow: bool = True) -> None:  # fmt: skip
+        self.cfg, self.rng, self.postpone, self.grow = cfg, rng, postpone, grow
         self.t0 = float(np.floor(cfg.start_hour * 3600.0 / SEGMENT_S) * SEGMENT_S)
         # the platform (archetypes, initial users and streamers) from cfg.world_seed,
         # everything that happens on it from rng
@@ -125,6 +126,8 @@ class World:
         self.draws = DrawStream(serve_rng, N_UNIFORMS + cfg.slate_size, cfg.latent_dim, drift)
         self.history = HistoryStore(cfg.users.history_len, cfg.obs_dim)
         self.follows: dict[int, set[int]] = {}
+        if cfg.users.past_days > 0:  # the platform has run before (see liveenv.past)
+            past_of(cfg, platform).apply(self)
         self.queue = BatchQueue() if batched else RequestQueue()
         self.clock = -np.inf  # time of the latest request answered
         self.sim = simpy.Environment(initial_time=self.t0)
@@ -185,7 +188,7 @@ class World:
             live = np.sort(self.rooms_rng.choice(live, self.cfg.max_rooms, replace=False))
         self.table_slots = live
         self.next_tick_t = now + SEGMENT_S
-        if tick > self.tick0 and (tick - self.tick0) % GROWTH_TICKS == 0:
+        if self.grow and tick > self.tick0 and (tick - self.tick0) % GROWTH_TICKS == 0:
             self._grow(now)
         if (tick - self.tick0) % ARRIVAL_TICKS == 0:
             self._arrivals(now, ARRIVAL_TICKS * SEGMENT_S)
@@ -267,11 +270,20 @@ class World:
     # ----- requests ---------------------------------------------------------
     def _start_sessions(self, users: np.ndarray, times: np.ndarray) -> None:
         u = self.users
+        self._recover(users, times)
         u.in_session[users] = True
         u.visits[users] += 1
         u.session_requests[users] = 0
         u.session_value[users] = 0.0
         self.queue.push_many(times, users)
+
+    def _recover(self, users: np.ndarray, times: np.ndarray) -> None:
+        """Boredom fades while users are away: ``exp(-rate * days since the last visit)``."""
+        u, rate = self.users, self.cfg.users.boredom_recovery_per_day
+        if rate > 0:
+            away = (times - u.last_visit_t[users]) * (1.0 / DAY_S)
+            u.boredom[users] *= np.exp(-rate * away).astype(np.float32)[:, None]
+        u.last_visit_t[users] = times
 
     def _advance_to_next_request(self) -> None:
         queue, step = self.queue, self.sim.step
