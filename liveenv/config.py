@@ -123,6 +123,9 @@ class UserConfig:
     boredom_recovery_per_day: float = _num(
         1.0, 0, 1000, doc="boredom fades by exp(-rate * days away) between visits (0: never)"
     )
+    follow_lapse_per_day: float = _num(
+        0.0, 0, 100, doc="each follow lapses with chance 1 - exp(-rate * days away) per visit"
+    )
     past_days: int = _num(
         2, 0, 365, integer=True,
         doc="days the platform ran before an episode (histories, follows, fans); 0: blank start",

@@ -38,6 +38,7 @@ from liveenv.config import EnvConfig
 from liveenv.draws import DrawStream
 from liveenv.history import HistoryStore
 from liveenv.objectives import N_OBJECTIVES
+from liveenv.past import past_of
 from liveenv.population import (
     N_AGE,
     N_GENDER,
@@ -50,7 +51,6 @@ from liveenv.population import (
     new_user_table,
     user_cohort,
 )  # fmt: skip
-from liveenv.past import past_of
 from liveenv.requests import BatchQueue, RequestQueue
 from liveenv.response import (
     N_UNIFORMS,
@@ -278,12 +278,28 @@ class World:
         self.queue.push_many(times, users)
 
     def _recover(self, users: np.ndarray, times: np.ndarray) -> None:
-        """Boredom fades while users are away: ``exp(-rate * days since the last visit)``."""
-        u, rate = self.users, self.cfg.users.boredom_recovery_per_day
-        if rate > 0:
-            away = (times - u.last_visit_t[users]) * (1.0 / DAY_S)
-            u.boredom[users] *= np.exp(-rate * away).astype(np.float32)[:, None]
+        """While users are away their boredom fades (``exp(-rate * days away)``)
+        and each follow lapses with chance ``1 - exp(-lapse * days away)``."""
+        u, ucfg = self.users, self.cfg.users
+        away = (times - u.last_visit_t[users]) * (1.0 / DAY_S)
+        if ucfg.boredom_recovery_per_day > 0:
+            u.boredom[users] *= np.exp(-ucfg.boredom_recovery_per_day * away).astype(np.float32)[:, None]
+        if ucfg.follow_lapse_per_day > 0:
+            has = np.flatnonzero(u.n_follows[users] > 0)
+            if len(has):
+                keep = np.exp(-ucfg.follow_lapse_per_day * away[has])
+                self._lapse_follows(users[has], keep)
         u.last_visit_t[users] = times
+
+    def _lapse_follows(self, users: np.ndarray, keep: np.ndarray) -> None:
+        """Each follow of ``users[i]`` stays with chance ``keep[i]``."""
+        for user, p in zip(users.tolist(), keep.tolist(), strict=True):
+            followed = sorted(self.follows[user])
+            gone = self.users_rng.random(len(followed)) >= p
+            if gone.any():
+                kept = {s for s, g in zip(followed, gone.tolist(), strict=True) if not g}
+                self.follows[user] = kept
+                self.users.n_follows[user] = len(kept)
 
     def _advance_to_next_request(self) -> None:
         queue, step = self.queue, self.sim.step

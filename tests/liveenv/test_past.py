@@ -137,3 +137,31 @@ def test_default_world_returning_users_have_history():
 def test_build_past_reports_its_time():
     past = build_past(_small(), 1)
     assert past.build_s > 0 and len(past.interest) == SMALL["users.n_users"]
+
+
+def _world(**extra: object):
+    from liveenv.world import World
+
+    cfg = make_config("default", **{**SMALL, "users.past_days": 0, **extra})
+    return World(cfg, np.random.default_rng(0))
+
+
+def test_boredom_fades_while_away():
+    w = _world(**{"users.boredom_recovery_per_day": 1.0})
+    user, t = 5, w.t0 + 3600.0
+    w.users.boredom[user] = 0.5
+    w.users.last_visit_t[user] = t - 2 * 86400.0
+    w._start_sessions(np.array([user]), np.array([t]))
+    np.testing.assert_allclose(w.users.boredom[user], 0.5 * np.exp(-2.0), rtol=1e-5)
+    assert w.users.last_visit_t[user] == t
+
+
+def test_follows_lapse_while_away():
+    for lapse, expect in ((0.0, 3), (50.0, 0)):
+        w = _world(**{"users.follow_lapse_per_day": lapse})
+        user, t = 7, w.t0 + 3600.0
+        for s in (1, 2, 3):
+            w.add_follow(user, s)
+        w.users.last_visit_t[user] = t - 86400.0
+        w._start_sessions(np.array([user]), np.array([t]))
+        assert w.users.n_follows[user] == len(w.follows[user]) == expect
