@@ -124,7 +124,7 @@ class UserConfig:
         1.0, 0, 1000, doc="boredom fades by exp(-rate * days away) between visits (0: never)"
     )
     follow_lapse_per_day: float = _num(
-        0.0, 0, 100, doc="each follow lapses with chance 1 - exp(-rate * days away) per visit"
+        0.3, 0, 100, doc="each follow lapses with chance 1 - exp(-rate * days away) per visit"
     )
     past_days: int = _num(
         2, 0, 365, integer=True,

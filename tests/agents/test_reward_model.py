@@ -95,8 +95,10 @@ def test_log_rows_rebuild_the_observation_of_each_request(tmp_path: Path) -> Non
         seen.append({k: v.copy() for k, v in obs.items()})
         return int(rng.integers(int(obs["room_mask"].sum())))
 
+    # a blank platform (no past): a log holds only what happened in it, so the
+    # histories rebuilt from it equal the observed ones only without a past
     generate_log(tmp_path / "log", "default", days=0.5 / 24, policy=policy, seed=2,
-                 overrides=TINY_WORLD, progress=False)  # fmt: skip
+                 overrides={**TINY_WORLD, "users.past_days": 0}, progress=False)  # fmt: skip
     log = read_log_arrays(tmp_path / "log", LOG_COLUMNS)
     data = LoggedRows(log, history_len=20)
     rows = np.arange(len(data))
