@@ -281,7 +281,8 @@ class World:
         """While users are away their boredom fades (``exp(-rate * days away)``)
         and each follow lapses with chance ``1 - exp(-lapse * days away)``."""
         u, ucfg = self.users, self.cfg.users
-        away = (times - u.last_visit_t[users]) * (1.0 / DAY_S)
+        last = u.last_visit_t[users]  # -inf: no visit yet (nothing to recover from)
+        away = np.where(last > -np.inf, times - last, 0.0) * (1.0 / DAY_S)
         if ucfg.boredom_recovery_per_day > 0:
             u.boredom[users] *= np.exp(-ucfg.boredom_recovery_per_day * away).astype(np.float32)[:, None]
         if ucfg.follow_lapse_per_day > 0:
