@@ -18,7 +18,7 @@ return rates, with the past platform's recommender choosing the rooms (see
   dropped. Users and streamers who join during the episode have no past.
 
 The past depends only on the platform (``world_seed``) and the config, not on
-the reset seed, so it is built once per process and world (:data:`_CACHE`)
+the reset seed, so it is built once per process and world (:data:`_CACHE`, the last :data:`CACHE_SIZE` worlds)
 and copied at each reset. With ``world_seed=None`` the platform, and with it
 the past, is new at every reset (built each time, from the reset's stream).
 """
@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -47,7 +48,9 @@ PAST_BATCH = 4096
 #: Config fields that change nothing before the episode starts.
 _EPISODE_ONLY = ("reward_weights", "horizon_hours", "masked_action", "preset", "slate_size")
 
-_CACHE: dict[str, Past] = {}
+#: Pasts kept per process (the most recently used worlds).
+CACHE_SIZE = 4
+_CACHE: OrderedDict[str, Past] = OrderedDict()
 
 
 @dataclass
@@ -99,8 +102,12 @@ def past_of(cfg: EnvConfig, platform: np.random.Generator) -> Past:
     key, seed = past_key(cfg), past_seed(cfg, platform)
     if key is None:
         return build_past(cfg, seed)
-    if key not in _CACHE:
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+    else:
         _CACHE[key] = build_past(cfg, seed)
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
     return _CACHE[key]
 
 
