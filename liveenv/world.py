@@ -16,7 +16,9 @@ archetypes and first population come from ``rng`` itself; the rooms (plan,
 content, observations, statistics, table sampling, new creators) from
 ``rooms_rng``; arrivals and new users from ``users_rng``; served requests from
 :attr:`World.draws` (one row per request, see :mod:`liveenv.draws`). So the
-rooms are the same under every recommender for a given seed.
+rooms are the same under every recommender for a given seed. The platform's
+past (``users.past_days``, :mod:`liveenv.past`) comes from a stream of its own
+seeded by ``world_seed`` and is carried into the world before its first event.
 
 Concurrency (batches): a request is answered at its own time against the
 room table of its own tick, and a batch never crosses a tick. ``clock`` is

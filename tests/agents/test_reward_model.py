@@ -29,8 +29,12 @@ from policies.reward_model import RewardModel, RewardModelConfig, RewardModelPol
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory):
+    """The tiny artefacts on a platform without a past (their own copy): the reward
+    model learns from a log, which holds no past (follows, histories before it)."""
     torch.set_num_threads(1)
-    return build_tiny(tmp_path_factory.getbasetemp() / "align-tiny")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(TINY_WORLD, "users.past_days", 0)
+        return build_tiny(tmp_path_factory.getbasetemp() / "align-tiny-blank")
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,10 @@ from policies.cascade.coldstart import N_DEMOGRAPHIC
 HISTORY_KEYS = ("user", "time", "history_streamer", "history_content", "history_feedback",
                 "history_age", "history_mask")  # fmt: skip
 #: A small evening world: enough requests in two hours to train on, in seconds.
-SMALL = {"users.n_users": 3000, "streamers.n_streamers": 200, "start_hour": 18.0}
+#: past_days=0: histories and follows rebuilt from the log equal the observed ones
+#: only on a platform without a past (a log holds only what happened in it)
+SMALL = {"users.n_users": 3000, "streamers.n_streamers": 200, "start_hour": 18.0,
+         "users.past_days": 0}  # fmt: skip
 EVAL = {**SMALL, "horizon_hours": 2.0}
 
 
