@@ -67,7 +67,9 @@ def test_history_rebuilt_from_the_log_is_what_the_env_observed(tmp_path) -> None
         seen.append({k: obs[k].copy() for k in HISTORY_KEYS})
         return int(rng.choice(np.flatnonzero(obs["room_mask"])))
 
-    overrides = {"users.n_users": 800, "streamers.n_streamers": 100, "start_hour": 19.0}
+    # past_days=0: a log holds no past, so only then is what it rebuilds what was observed
+    overrides = {"users.n_users": 800, "streamers.n_streamers": 100, "start_hour": 19.0,
+                 "users.past_days": 0}  # fmt: skip
     generate_log(tmp_path / "log", "default", days=0.75 / 24, policy=behaviour, seed=3,
                  overrides=overrides, progress=False)  # fmt: skip
     log = read_log_arrays(tmp_path / "log")
