@@ -120,6 +120,23 @@ class UserConfig:
     return_boost_min: float = _num(0.3, 0, 1, doc="smallest return-rate multiplier")
     return_sensitivity: float = _num(0.5, 0, 10, doc="how much satisfaction moves return rate")
     history_len: int = _num(20, 1, 1000, integer=True, doc="recent events in the observation")
+    boredom_recovery_per_day: float = _num(
+        1.0, 0, 1000, doc="boredom fades by exp(-rate * days away) between visits (0: never)"
+    )
+    follow_lapse_per_day: float = _num(
+        0.3, 0, 100, doc="each follow lapses with chance 1 - exp(-rate * days away) per visit"
+    )
+    past_days: int = _num(
+        0,
+        0,
+        365,
+        integer=True,
+        doc="days the platform ran before an episode (histories, follows, fans); 0: blank "
+        "start (the default until logs record the past, see liveenv.past)",
+    )
+    past_sharpness: float = _num(
+        4.0, 0, 100, doc="how sharply the past platform's recommender follows true appeal"
+    )
 
     def __post_init__(self) -> None:
         _validate(self, "users.")

@@ -127,6 +127,22 @@ class LiveStreamEnv(gym.Env):
 
     The latent interests and content vectors are never observed.
 
+    ## Starting State
+
+    With `users.past_days=d > 0` the platform has run before: `reset(seed=s)`
+    starts the day (at `start_hour`) after `d` days of the world's own
+    dynamics under a good but imperfect past recommender (`liveenv.past`).
+    Returning users arrive with their history (`history_*`, times before the
+    start), their follows (`room_followed`), drifted interests, boredom and
+    return rates; streamers have the fans they earned. The past depends on
+    `world_seed` and the config only: it is built once per process and world
+    (the first reset pays for it) and copied at each reset. Users and streamers
+    who join during the episode have none. `users.past_days=0` (the default,
+    until logs record the past) starts from a blank platform (no history, no
+    follows, the drawn fans). Boredom fades
+    while a user is away (`users.boredom_recovery_per_day`) and follows lapse
+    (`users.follow_lapse_per_day`), so days of a multi-day episode look alike.
+
     ## Rewards
 
     The weighted sum `w . f` of the impression's feedback vector

@@ -68,6 +68,7 @@ def new_user_table(cfg: EnvConfig) -> SoA:
             "gift_prop": ((), np.float32, 0.0),
             "join_t": ((), np.float64, 0.0),
             "visits": ((), np.int32, 0),
+            "last_visit_t": ((), np.float64, -np.inf),  # start of the latest visit
             "return_boost": ((), np.float32, 1.0),
             "n_follows": ((), np.int32, 0),
             "in_session": ((), np.bool_, False),

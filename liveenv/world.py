@@ -16,7 +16,9 @@ archetypes and first population come from ``rng`` itself; the rooms (plan,
 content, observations, statistics, table sampling, new creators) from
 ``rooms_rng``; arrivals and new users from ``users_rng``; served requests from
 :attr:`World.draws` (one row per request, see :mod:`liveenv.draws`). So the
-rooms are the same under every recommender for a given seed.
+rooms are the same under every recommender for a given seed. The platform's
+past (``users.past_days``, :mod:`liveenv.past`) comes from a stream of its own
+seeded by ``world_seed`` and is carried into the world before its first event.
 
 Concurrency (batches): a request is answered at its own time against the
 room table of its own tick, and a batch never crosses a tick. ``clock`` is
@@ -38,6 +40,7 @@ from liveenv.config import EnvConfig
 from liveenv.draws import DrawStream
 from liveenv.history import HistoryStore
 from liveenv.objectives import N_OBJECTIVES
+from liveenv.past import past_of
 from liveenv.population import (
     N_AGE,
     N_GENDER,
@@ -109,8 +112,8 @@ class World:
     """One simulated platform. All randomness comes from ``rng``."""
 
     def __init__(self, cfg: EnvConfig, rng: np.random.Generator, postpone: bool = True,
-                 batched: bool = False) -> None:  # fmt: skip
-        self.cfg, self.rng, self.postpone = cfg, rng, postpone
+                 batched: bool = False, grow: bool = True) -> None:  # fmt: skip
+        self.cfg, self.rng, self.postpone, self.grow = cfg, rng, postpone, grow
         self.t0 = float(np.floor(cfg.start_hour * 3600.0 / SEGMENT_S) * SEGMENT_S)
         # the platform (archetypes, initial users and streamers) from cfg.world_seed,
         # everything that happens on it from rng
@@ -125,6 +128,8 @@ class World:
         self.draws = DrawStream(serve_rng, N_UNIFORMS + cfg.slate_size, cfg.latent_dim, drift)
         self.history = HistoryStore(cfg.users.history_len, cfg.obs_dim)
         self.follows: dict[int, set[int]] = {}
+        if cfg.users.past_days > 0:  # the platform has run before (see liveenv.past)
+            past_of(cfg, platform).apply(self)
         self.queue = BatchQueue() if batched else RequestQueue()
         self.clock = -np.inf  # time of the latest request answered
         self.sim = simpy.Environment(initial_time=self.t0)
@@ -185,7 +190,7 @@ class World:
             live = np.sort(self.rooms_rng.choice(live, self.cfg.max_rooms, replace=False))
         self.table_slots = live
         self.next_tick_t = now + SEGMENT_S
-        if tick > self.tick0 and (tick - self.tick0) % GROWTH_TICKS == 0:
+        if self.grow and tick > self.tick0 and (tick - self.tick0) % GROWTH_TICKS == 0:
             self._grow(now)
         if (tick - self.tick0) % ARRIVAL_TICKS == 0:
             self._arrivals(now, ARRIVAL_TICKS * SEGMENT_S)
@@ -267,11 +272,37 @@ class World:
     # ----- requests ---------------------------------------------------------
     def _start_sessions(self, users: np.ndarray, times: np.ndarray) -> None:
         u = self.users
+        self._recover(users, times)
         u.in_session[users] = True
         u.visits[users] += 1
         u.session_requests[users] = 0
         u.session_value[users] = 0.0
         self.queue.push_many(times, users)
+
+    def _recover(self, users: np.ndarray, times: np.ndarray) -> None:
+        """While users are away their boredom fades (``exp(-rate * days away)``)
+        and each follow lapses with chance ``1 - exp(-lapse * days away)``."""
+        u, ucfg = self.users, self.cfg.users
+        last = u.last_visit_t[users]  # -inf: no visit yet (nothing to recover from)
+        away = np.where(last > -np.inf, times - last, 0.0) * (1.0 / DAY_S)
+        if ucfg.boredom_recovery_per_day > 0:
+            u.boredom[users] *= np.exp(-ucfg.boredom_recovery_per_day * away).astype(np.float32)[:, None]
+        if ucfg.follow_lapse_per_day > 0:
+            has = np.flatnonzero(u.n_follows[users] > 0)
+            if len(has):
+                keep = np.exp(-ucfg.follow_lapse_per_day * away[has])
+                self._lapse_follows(users[has], keep)
+        u.last_visit_t[users] = times
+
+    def _lapse_follows(self, users: np.ndarray, keep: np.ndarray) -> None:
+        """Each follow of ``users[i]`` stays with chance ``keep[i]``."""
+        for user, p in zip(users.tolist(), keep.tolist(), strict=True):
+            followed = sorted(self.follows[user])
+            gone = self.users_rng.random(len(followed)) >= p
+            if gone.any():
+                kept = {s for s, g in zip(followed, gone.tolist(), strict=True) if not g}
+                self.follows[user] = kept
+                self.users.n_follows[user] = len(kept)
 
     def _advance_to_next_request(self) -> None:
         queue, step = self.queue, self.sim.step

@@ -63,7 +63,7 @@ def test_cold_start_cohorts_in_the_configured_proportions():
 def test_follow_raises_later_click_rate_on_that_streamer():
     """Two identical worlds; in one the user follows a live streamer. Hours
     later, that user's true click rate on the streamer's room is higher there."""
-    cfg = make_config("default", **SMALL)
+    cfg = make_config("default", **SMALL, **{"users.past_days": 0})  # nobody follows yet
     a, b = World(cfg, np.random.default_rng(5)), World(cfg, np.random.default_rng(5))
     # a room still on air half an hour from now
     slot = int(a.table_slots[np.argmax(a.rooms.t.end_t[a.table_slots])])

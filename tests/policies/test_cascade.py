@@ -36,7 +36,14 @@ HISTORY_KEYS = (
     "history_mask",
 )
 #: A small evening world: enough requests in two hours to train on, in seconds.
-SMALL = {"users.n_users": 3000, "streamers.n_streamers": 200, "start_hour": 18.0}
+#: past_days=0: histories and follows rebuilt from the log equal the observed ones
+#: only on a platform without a past (a log holds only what happened in it)
+SMALL = {
+    "users.n_users": 3000,
+    "streamers.n_streamers": 200,
+    "start_hour": 18.0,
+    "users.past_days": 0,
+}
 EVAL = {**SMALL, "horizon_hours": 2.0}
 
 
@@ -76,7 +83,13 @@ def test_history_rebuilt_from_the_log_is_what_the_env_observed(tmp_path) -> None
         seen.append({k: obs[k].copy() for k in HISTORY_KEYS})
         return int(rng.choice(np.flatnonzero(obs["room_mask"])))
 
-    overrides = {"users.n_users": 800, "streamers.n_streamers": 100, "start_hour": 19.0}
+    # past_days=0: a log holds no past, so only then is what it rebuilds what was observed
+    overrides = {
+        "users.n_users": 800,
+        "streamers.n_streamers": 100,
+        "start_hour": 19.0,
+        "users.past_days": 0,
+    }
     generate_log(
         tmp_path / "log",
         "default",

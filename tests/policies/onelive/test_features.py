@@ -30,7 +30,15 @@ from policies.onelive.features import (
 from policies.tokenizer import SIDTokenizer, SIDTokenizerConfig
 
 torch.set_num_threads(1)  # tiny models: threads only contend on a shared CPU
-TINY = {"users.n_users": 3000, "streamers.n_streamers": 300, "start_hour": 19.0, "max_rooms": 128}
+#: past_days=0: a log holds only what happened in it, so training inputs rebuilt
+#: from the log equal the serving ones only on a platform without a past
+TINY = {
+    "users.n_users": 3000,
+    "streamers.n_streamers": 300,
+    "start_hour": 19.0,
+    "max_rooms": 128,
+    "users.past_days": 0,
+}
 H = 20  # users.history_len of the default world
 
 
