@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from agents.run import world as W
-from agents.run.rundir import RunDir, file_digest
+from agents.run.markers import file_digest
+from agents.run.rundir import RunDir
 from agents.run.stages import world_of
 from liveenv.objectives import OBJECTIVES, as_weight_vector, weights_dict
 

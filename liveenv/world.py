@@ -27,6 +27,11 @@ request that would fall before the clock (its visit's previous request was
 answered together with later ones) is moved by whole 30-s segments to just
 after it: the world's clock never runs backwards. With one request at a time
 this never happens, so the single env and a batch of one are the same.
+
+Why one module of about 500 lines: it is one class, the world's state and the
+clock that moves it, whose methods read and write the same arrays; the parts
+with a concept of their own already live beside it (rooms, population,
+requests, history, response, past, draws).
 """
 
 from __future__ import annotations

@@ -25,8 +25,9 @@ import pandas as pd
 
 from agents.run import cliargs
 from agents.run import world as W
+from agents.run.markers import file_digest, fingerprint_of
 from agents.run.model_stages import available_policies, run_policies
-from agents.run.rundir import RunDir, StageContext, file_digest, fingerprint_of
+from agents.run.rundir import RunDir, StageContext
 from agents.run.stages import StageStatus, stage_fingerprint, world_of
 from agents.run.world import WorldArgs
 from liveenv.atomic import atomic_write_bytes

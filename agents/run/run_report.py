@@ -13,7 +13,8 @@ from typing import Any
 from agents.evaluate.tables import markdown_table
 from agents.run import world as W
 from agents.run.evaluate_stage import eval_presets, load_eval
-from agents.run.rundir import RunDir, StageRecord
+from agents.run.markers import StageRecord
+from agents.run.rundir import RunDir
 from agents.run.stages import StageStatus
 from liveenv.atomic import atomic_write_bytes
 

@@ -35,111 +35,33 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
+from agents.run.markers import (
+    FORMAT,
+    VERSION,
+    RunDirError,
+    StageRecord,
+    check_relative,
+    file_digest,
+    fingerprint_of,
+    json_bytes,
+)
 from liveenv.atomic import atomic_write_bytes
 
-FORMAT = "liveenv.run"
-VERSION = 1
 SUBDIRS = ("logs", "checkpoints", "results", "figures")
 #: a staged folder directly under these replaces its namesake whole (a log, a model
 #: folder); elsewhere (results/, figures/) staged files are merged in one by one
 UNIT_PARENTS = ("logs", "checkpoints")
-_HASH_LIMIT = 256 << 20  # checksum outputs up to this size (bytes); larger: size only
 
-__all__ = ["RunDir", "RunDirError", "StageContext", "StageRecord", "file_digest", "fingerprint_of"]
-
-
-class RunDirError(ValueError):
-    """A run directory that cannot be used as asked (other config, corrupt marker, ...)."""
-
-
-def fingerprint_of(value: Any) -> str:
-    """A short stable hash of a JSON-ready value (its canonical JSON)."""
-    text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _json_bytes(value: Any) -> bytes:
-    return (json.dumps(value, indent=2, sort_keys=True, default=str) + "\n").encode()
-
-
-def file_digest(path: Path) -> str | None:
-    if path.stat().st_size > _HASH_LIMIT:
-        return None
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-@dataclass(frozen=True)
-class StageRecord:
-    """The done-marker of a finished stage."""
-
-    name: str
-    fingerprint: str
-    outputs: dict[str, dict[str, Any]]  # relative path -> {"bytes": n, "sha256": hex | None}
-    summary: dict[str, Any]
-    started: float
-    finished: float
-    upstream: dict[str, str] = field(default_factory=dict)  # stage -> its fingerprint used
-
-    @property
-    def wall_s(self) -> float:
-        return self.finished - self.started
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": FORMAT + ".stage",
-            "version": VERSION,
-            "name": self.name,
-            "fingerprint": self.fingerprint,
-            "outputs": self.outputs,
-            "summary": self.summary,
-            "started": self.started,
-            "finished": self.finished,
-            "upstream": self.upstream,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], source: str) -> StageRecord:
-        if data.get("format") != FORMAT + ".stage" or data.get("version") != VERSION:
-            raise RunDirError(f"{source} is not a liveenv stage marker (version {VERSION})")
-        try:
-            record = cls(
-                name=str(data["name"]),
-                fingerprint=str(data["fingerprint"]),
-                outputs=dict(data["outputs"]),
-                summary=dict(data["summary"]),
-                started=float(data["started"]),
-                finished=float(data["finished"]),
-                upstream={str(k): str(v) for k, v in dict(data.get("upstream") or {}).items()},
-            )
-        except (KeyError, TypeError, ValueError) as e:
-            raise RunDirError(f"{source}: stage marker is incomplete ({e})") from e
-        for rel in record.outputs:
-            _check_relative(rel, source)
-        return record
-
-
-def _check_relative(rel: str, source: str) -> None:
-    """Refuse a marker path that is absolute or leaves the run directory."""
-    pure = PurePosixPath(rel)
-    if not rel or pure.is_absolute() or ".." in pure.parts or "\\" in rel:
-        raise RunDirError(
-            f"{source} names {rel!r}, a path outside the run directory; "
-            f"a stage marker may only name files inside it (delete the marker to redo the stage)"
-        )
+__all__ = ["RunDir", "RunDirError", "StageContext", "StageOutcome"]
 
 
 @dataclass
@@ -266,7 +188,7 @@ class RunDir:
         config = self.read_config()
         config["commands"][command] = self.portable(json.loads(json.dumps(dict(args), default=str)))
         self.root.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(self.config_path, _json_bytes(config))
+        atomic_write_bytes(self.config_path, json_bytes(config))
 
     # ----- stages -------------------------------------------------------
     def record(self, stage: str) -> StageRecord | None:
@@ -319,7 +241,7 @@ class RunDir:
 
     def output_path(self, rel: str, source: str = "a stage marker") -> Path:
         """``rel`` (a marker's path) in the run directory; refused when it leads outside."""
-        _check_relative(rel, source)
+        check_relative(rel, source)
         path = self.root / rel
         root = os.path.realpath(self.root)
         if not os.path.realpath(path).startswith(root + os.sep):
@@ -408,7 +330,7 @@ class RunDir:
             time.time(),
             upstream,
         )
-        atomic_write_bytes(marker, _json_bytes(record.to_dict()))
+        atomic_write_bytes(marker, json_bytes(record.to_dict()))
         shutil.rmtree(ckpt, ignore_errors=True)  # finished: resume state no longer needed
         return StageOutcome(record, skipped=False)
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.run.rundir import RunDir, RunDirError, StageContext, fingerprint_of
+from agents.run.markers import fingerprint_of
+from agents.run.rundir import RunDir, RunDirError, StageContext
 
 
 def _writer(calls: list[str], text: str = "hello") -> object:
