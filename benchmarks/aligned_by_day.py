@@ -31,8 +31,9 @@ from liveenv.env import LiveStreamEnv
 from liveenv.presets import make_config
 
 
-def day_utilities(driver: GeneratorActor, judged: GeneratorActor, env: LiveStreamEnv, seed: int,
-                  steps: int) -> dict[str, float]:  # fmt: skip
+def day_utilities(
+    driver: GeneratorActor, judged: GeneratorActor, env: LiveStreamEnv, seed: int, steps: int
+) -> dict[str, float]:
     """Mean expected reward of the driver's, the judged actor's and the oracle's room."""
     obs, _ = env.reset(seed=seed)
     drove, judge, best = [], [], []
@@ -46,10 +47,15 @@ def day_utilities(driver: GeneratorActor, judged: GeneratorActor, env: LiveStrea
         best.append(util.max())
         obs, *_ = env.step(a)
     gain = np.sort(np.asarray(judge) - np.asarray(drove))[::-1]
-    return {"seed": seed, "driver": float(np.mean(drove)), "judged": float(np.mean(judge)),
-            "oracle": float(np.mean(best)), "judged_normalised": float(np.mean(judge) / np.mean(best)),
-            "share_gaining": float(np.mean(gain > 0)),
-            "top50_share_of_gain": float(gain[:50].sum() / max(gain.sum(), 1e-9))}  # fmt: skip
+    return {
+        "seed": seed,
+        "driver": float(np.mean(drove)),
+        "judged": float(np.mean(judge)),
+        "oracle": float(np.mean(best)),
+        "judged_normalised": float(np.mean(judge) / np.mean(best)),
+        "share_gaining": float(np.mean(gain > 0)),
+        "top50_share_of_gain": float(gain[:50].sum() / max(gain.sum(), 1e-9)),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -58,14 +58,22 @@ class DecodeSpeedArgs:
 
 def _policies(args: DecodeSpeedArgs) -> dict[str, GeneratorPolicy]:
     if not args.random_init:
-        return {"mtp": GeneratorPolicy.from_files(args.mtp, beam_size=args.beam_size),
-                "ar": GeneratorPolicy.from_files(args.ar, beam_size=args.beam_size)}  # fmt: skip
+        return {
+            "mtp": GeneratorPolicy.from_files(args.mtp, beam_size=args.beam_size),
+            "ar": GeneratorPolicy.from_files(args.ar, beam_size=args.beam_size),
+        }
     base = GeneratorPolicy.from_files(args.mtp, beam_size=args.beam_size)
     tok = base.tokenizer
     out = {}
     for name, mtp in (("mtp", True), ("ar", False)):
-        cfg = OneLiveConfig.from_dict({**base.model.config.to_dict(), "use_mtp": mtp,  # type: ignore[union-attr]
-                                       "n_layer": args.n_layer, "d_model": args.d_model})  # fmt: skip
+        cfg = OneLiveConfig.from_dict(
+            {
+                **base.model.config.to_dict(),
+                "use_mtp": mtp,  # type: ignore[union-attr]
+                "n_layer": args.n_layer,
+                "d_model": args.d_model,
+            }
+        )
         torch.manual_seed(0)
         out[name] = GeneratorPolicy.from_parts(OneLiveGenerator(cfg), tok, beam_size=args.beam_size)  # type: ignore[arg-type]
     return out
@@ -76,8 +84,12 @@ def _decode(policy: GeneratorPolicy, prepared: tuple[Any, ...], k: int, beams: i
     stats = room_stat_features(obs, mask.numpy())
     res = beam_search(policy.model, gb, live, mask, beams, beams, live_stats=stats)  # type: ignore[arg-type]
     viewers = room_log_viewers(obs, mask.numpy()).numpy()
-    return np.stack([_slots_of_beams(res.sids[b].numpy(), live[b].numpy(), mask[b].numpy(),
-                                     viewers[b], k) for b in range(gb.batch_size)])  # fmt: skip
+    return np.stack(
+        [
+            _slots_of_beams(res.sids[b].numpy(), live[b].numpy(), mask[b].numpy(), viewers[b], k)
+            for b in range(gb.batch_size)
+        ]
+    )
 
 
 def run(args: DecodeSpeedArgs) -> dict[str, Any]:
@@ -104,19 +116,26 @@ def run(args: DecodeSpeedArgs) -> dict[str, Any]:
                     lat[name].append(time.perf_counter() - t0)
                     if rep == 0:
                         slots[name].append(s)
-    result: dict[str, Any] = {"args": cliargs.to_dict(args), "requests": n,
-                              "batches": len(batches), "models": {}}  # fmt: skip
+    result: dict[str, Any] = {
+        "args": cliargs.to_dict(args),
+        "requests": n,
+        "batches": len(batches),
+        "models": {},
+    }
     for name, pol in policies.items():
         top = np.concatenate(slots[name])
         hit = (top == target[:, None]).any(1)
         t = np.asarray(lat[name])
         result["models"][name] = {
-            "n_layer": pol.model.config.n_layer, "d_model": pol.model.config.d_model,  # type: ignore[union-attr]
+            "n_layer": pol.model.config.n_layer,
+            "d_model": pol.model.config.d_model,  # type: ignore[union-attr]
             "params": pol.model.num_params(),  # type: ignore[union-attr]
-            "recs_per_s": args.repeats * n / t.sum(), "p50_ms": 1e3 * float(np.percentile(t, 50)),
-            "p99_ms": 1e3 * float(np.percentile(t, 99)), f"hr@{args.top_k}": float(hit.mean()),
+            "recs_per_s": args.repeats * n / t.sum(),
+            "p50_ms": 1e3 * float(np.percentile(t, 50)),
+            "p99_ms": 1e3 * float(np.percentile(t, 99)),
+            f"hr@{args.top_k}": float(hit.mean()),
             "hr@1": float((top[:, 0] == target).mean()),
-        }  # fmt: skip
+        }
     m, a = result["models"]["mtp"], result["models"]["ar"]
     hk = f"hr@{args.top_k}"
     result["throughput_gain"] = m["recs_per_s"] / a["recs_per_s"] - 1.0
@@ -129,16 +148,22 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = cliargs.parse(DecodeSpeedArgs, argv, prog="python benchmarks/decode_speed.py")
     result = run(args)
     hk = f"hr@{args.top_k}"
-    print(f"{result['requests']} requests, batches of {args.batch_size}, beam {args.beam_size}, "
-          f"{args.threads} thread(s), {args.repeats} rounds")  # fmt: skip
+    print(
+        f"{result['requests']} requests, batches of {args.batch_size}, beam {args.beam_size}, "
+        f"{args.threads} thread(s), {args.repeats} rounds"
+    )
     print(f"| decoder | layers | params | recs/s | p50 ms/batch | p99 ms/batch | {hk} | hr@1 |")
     print("|---|---|---|---|---|---|---|---|")
     for name, r in result["models"].items():
-        print(f"| {name} | {r['n_layer']} | {r['params']:,} | {r['recs_per_s']:,.0f} | "
-              f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r[hk]:.4f} | {r['hr@1']:.4f} |")  # fmt: skip
-    print(f"MTP throughput gain: {100 * result['throughput_gain']:+.1f} %; hit-rate difference "
-          f"{100 * result['hit_rate_rel_diff']:+.2f} % relative "
-          f"({'within' if result['equal_hit_rate_within_1pct'] else 'NOT within'} 1 %)")  # fmt: skip
+        print(
+            f"| {name} | {r['n_layer']} | {r['params']:,} | {r['recs_per_s']:,.0f} | "
+            f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r[hk]:.4f} | {r['hr@1']:.4f} |"
+        )
+    print(
+        f"MTP throughput gain: {100 * result['throughput_gain']:+.1f} %; hit-rate difference "
+        f"{100 * result['hit_rate_rel_diff']:+.2f} % relative "
+        f"({'within' if result['equal_hit_rate_within_1pct'] else 'NOT within'} 1 %)"
+    )
     if args.out:
         atomic_write_bytes(args.out, (json.dumps(result, indent=2) + "\n").encode())
     return result

@@ -194,30 +194,59 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Speed]:
         "world_alone": world_alone(args.preset, args.hours),
     }
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python "
-          f"{platform.python_version()}, numpy {np.__version__}, load average "
-          f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")  # fmt: skip
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, python "
+        f"{platform.python_version()}, numpy {np.__version__}, load average "
+        f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
+    )
     c, f = out["cartpole"], out["floor"]
     s1, sh = out["single_first"], out["single_hours"]
     bh, be = out["batched_hours"], out["batched_evening"]
     print(row("CartPole-v1 (gym.make)", c, "steps/s"))
     print(row("floor: cached obs, same wrappers", f, "steps/s"))
-    print(row(f"{env_id}, first {s1.n:,} steps", s1, "steps/s",
-              f"  {s1.extra:.0f} live rooms on average"))  # fmt: skip
-    print(row(f"{env_id}, {args.hours:g} h ({sh.n:,} steps)", sh, "steps/s",
-              f"  {sh.extra:.0f} live rooms on average"))  # fmt: skip
-    print(f"{'ratio liveenv / CartPole':<40}: {sh.per_s / c.per_s:>10.3f}  "
-          f"(CPU {sh.per_cpu_s / c.per_cpu_s:.3f}; first steps {s1.per_s / c.per_s:.3f})")  # fmt: skip
-    print(row(f"batched, {args.hours:g} h ({bh.n:,} req)", bh, "req/s",
-              f"  mean batch {bh.extra:.0f}"))  # fmt: skip
-    print(row(f"batched, {args.evening:g}:00-{args.evening + 1:g}:00", be, "req/s",
-              f"  mean batch {be.extra:.0f}"))  # fmt: skip
-    print(f"{'ratio batched / single (same hours)':<40}: {bh.per_s / sh.per_s:>10.2f}  "
-          f"(CPU {bh.per_cpu_s / sh.per_cpu_s:.2f})")  # fmt: skip
+    print(
+        row(
+            f"{env_id}, first {s1.n:,} steps",
+            s1,
+            "steps/s",
+            f"  {s1.extra:.0f} live rooms on average",
+        )
+    )
+    print(
+        row(
+            f"{env_id}, {args.hours:g} h ({sh.n:,} steps)",
+            sh,
+            "steps/s",
+            f"  {sh.extra:.0f} live rooms on average",
+        )
+    )
+    print(
+        f"{'ratio liveenv / CartPole':<40}: {sh.per_s / c.per_s:>10.3f}  "
+        f"(CPU {sh.per_cpu_s / c.per_cpu_s:.3f}; first steps {s1.per_s / c.per_s:.3f})"
+    )
+    print(
+        row(
+            f"batched, {args.hours:g} h ({bh.n:,} req)", bh, "req/s", f"  mean batch {bh.extra:.0f}"
+        )
+    )
+    print(
+        row(
+            f"batched, {args.evening:g}:00-{args.evening + 1:g}:00",
+            be,
+            "req/s",
+            f"  mean batch {be.extra:.0f}",
+        )
+    )
+    print(
+        f"{'ratio batched / single (same hours)':<40}: {bh.per_s / sh.per_s:>10.2f}  "
+        f"(CPU {bh.per_cpu_s / sh.per_cpu_s:.2f})"
+    )
     w = out["world_alone"]
-    print(f"{'world alone (no request), per tick':<40}: {1e6 * w.cpu_s / w.n:>10.0f} CPU us  "
-          f"({w.extra:.2f} CPU s per simulated day; the batched path cannot beat "
-          f"{bh.n / (w.extra * args.hours / 24):,.0f} req/s)")  # fmt: skip
+    print(
+        f"{'world alone (no request), per tick':<40}: {1e6 * w.cpu_s / w.n:>10.0f} CPU us  "
+        f"({w.extra:.2f} CPU s per simulated day; the batched path cannot beat "
+        f"{bh.n / (w.extra * args.hours / 24):,.0f} req/s)"
+    )
     return out
 
 

@@ -46,15 +46,25 @@ def main() -> None:
     runs = policies(args.cascade)
     for workers in (1, args.workers):
         t0 = time.perf_counter()
-        res = evaluate(runs, seeds=seeds, steps_per_seed=args.steps,
-                       progress=False, expected=True, workers=workers)  # fmt: skip
+        res = evaluate(
+            runs,
+            seeds=seeds,
+            steps_per_seed=args.steps,
+            progress=False,
+            expected=True,
+            workers=workers,
+        )
         walls[workers], tables[workers] = time.perf_counter() - t0, res.table
     pd.testing.assert_frame_equal(tables[1], tables[args.workers])
     episodes = len(tables[1]["policy"].unique()) * len(seeds)
-    print(f"cpus {os.cpu_count()}, {episodes} episodes x {args.steps} steps "
-          f"({', '.join(sorted(tables[1]['policy'].unique()))})")  # fmt: skip
-    print(f"workers=1: {walls[1]:.1f} s; workers={args.workers}: {walls[args.workers]:.1f} s; "
-          f"speed-up x{walls[1] / walls[args.workers]:.2f}; tables equal")  # fmt: skip
+    print(
+        f"cpus {os.cpu_count()}, {episodes} episodes x {args.steps} steps "
+        f"({', '.join(sorted(tables[1]['policy'].unique()))})"
+    )
+    print(
+        f"workers=1: {walls[1]:.1f} s; workers={args.workers}: {walls[args.workers]:.1f} s; "
+        f"speed-up x{walls[1] / walls[args.workers]:.2f}; tables equal"
+    )
 
 
 if __name__ == "__main__":

@@ -80,9 +80,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--start-hour", type=float, default=20.0)
     args = ap.parse_args(argv)
-    print("| preset | requests | gift pick: E[gift] | E[watch min] | pull "
-          "| watch pick: E[gift] | E[watch min] | pull | picks differ "
-          "| rank corr gift~watch |")  # fmt: skip
+    print(
+        "| preset | requests | gift pick: E[gift] | E[watch min] | pull "
+        "| watch pick: E[gift] | E[watch min] | pull | picks differ "
+        "| rank corr gift~watch |"
+    )
     print("|---" * 10 + "|")
     for preset in args.presets:
         print(report(preset, measure(preset, args.requests, args.seed, args.start_hour)))

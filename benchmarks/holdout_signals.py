@@ -21,9 +21,14 @@ from agents.logs.behaviour import VIEWERS
 from agents.run import cliargs
 from liveenv.world import ROOM_STAT_COLUMNS
 
-SIGNALS = {"viewers": (1, 0, 0), "viewers+follow": (1, 2, 0), "viewers+taste": (1, 0, 2),
-           "platform (viewers+follow+taste)": (1, 2, 2), "taste": (0, 0, 1),
-           "follow": (0, 1, 0)}  # fmt: skip
+SIGNALS = {
+    "viewers": (1, 0, 0),
+    "viewers+follow": (1, 2, 0),
+    "viewers+taste": (1, 0, 2),
+    "platform (viewers+follow+taste)": (1, 2, 2),
+    "taste": (0, 0, 1),
+    "follow": (0, 1, 0),
+}
 
 
 @dataclass
@@ -50,8 +55,11 @@ def signal_score(viewers_w: float, follow_w: float, taste_w: float) -> Callable:
 def main(argv: Sequence[str] | None = None) -> None:
     args = cliargs.parse(SignalArgs, argv, prog="python benchmarks/holdout_signals.py")
     holdout = Holdout.load(args.holdout)
-    print("| score | " + " | ".join(f"{t} HR@{k}" for t in ("click", "long view")
-                                    for k in (1, 10, 50)) + " |")  # fmt: skip
+    print(
+        "| score | "
+        + " | ".join(f"{t} HR@{k}" for t in ("click", "long view") for k in (1, 10, 50))
+        + " |"
+    )
     print("|---" * 7 + "|")
     for name, w in SIGNALS.items():
         m = offline_rank_metrics(signal_score(*w), holdout, (1, 10, 50))

@@ -29,19 +29,23 @@ from liveenv.batched import BatchedLiveEnv
 from liveenv.presets import make_config
 
 
-def run(hours: float, start_hour: float, users_factor: float,
-        streamers_factor: float) -> dict[str, float]:  # fmt: skip
+def run(
+    hours: float, start_hour: float, users_factor: float, streamers_factor: float
+) -> dict[str, float]:
     base = make_config("large")
     u, s = base.users, base.streamers
-    cfg = base.replace(**{
-        "horizon_hours": hours, "start_hour": start_hour,
-        "users.n_users": int(u.n_users * users_factor),
-        "users.visits_per_day": u.visits_per_day / users_factor,
-        "users.new_users_per_day": u.new_users_per_day * users_factor,
-        "streamers.n_streamers": int(s.n_streamers * streamers_factor),
-        "streamers.broadcasts_per_day": s.broadcasts_per_day / streamers_factor,
-        "streamers.new_streamers_per_day": s.new_streamers_per_day * streamers_factor,
-    })  # fmt: skip
+    cfg = base.replace(
+        **{
+            "horizon_hours": hours,
+            "start_hour": start_hour,
+            "users.n_users": int(u.n_users * users_factor),
+            "users.visits_per_day": u.visits_per_day / users_factor,
+            "users.new_users_per_day": u.new_users_per_day * users_factor,
+            "streamers.n_streamers": int(s.n_streamers * streamers_factor),
+            "streamers.broadcasts_per_day": s.broadcasts_per_day / streamers_factor,
+            "streamers.new_streamers_per_day": s.new_streamers_per_day * streamers_factor,
+        }
+    )
     t0, c0 = time.perf_counter(), time.process_time()
     env = BatchedLiveEnv(cfg, batch_size=8192)
     obs, _ = env.reset(seed=0)
@@ -57,21 +61,31 @@ def run(hours: float, start_hour: float, users_factor: float,
             break
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {
-        "users": cfg.users.n_users, "streamers": cfg.streamers.n_streamers, "hours": hours,
-        "start_hour": start_hour, "build_s": build, "wall_s": wall, "cpu_s": cpu,
-        "requests": n, "req_per_s": n / (wall - build), "req_per_cpu_s": n / (cpu - build_cpu),
-        "table_rooms": float(np.mean(live)), "live_rooms": len(env.world.rooms.live_slots()),
+        "users": cfg.users.n_users,
+        "streamers": cfg.streamers.n_streamers,
+        "hours": hours,
+        "start_hour": start_hour,
+        "build_s": build,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "requests": n,
+        "req_per_s": n / (wall - build),
+        "req_per_cpu_s": n / (cpu - build_cpu),
+        "table_rooms": float(np.mean(live)),
+        "live_rooms": len(env.world.rooms.live_slots()),
         "state_mib": env.world.nbytes() / 2**20,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }  # fmt: skip
+    }
 
 
 def report(r: dict[str, float]) -> None:
     print(f"large preset: {r['users']:,} users, {r['streamers']:,} streamers")
     print(f"build + reset       : {r['build_s']:8.1f} s")
     print(f"simulated hours     : {r['hours']:g} from {r['start_hour']:g}:00")
-    print(f"requests served     : {r['requests']:,} ({r['req_per_s']:,.0f} requests/s, "
-          f"CPU {r['req_per_cpu_s']:,.0f})")  # fmt: skip
+    print(
+        f"requests served     : {r['requests']:,} ({r['req_per_s']:,.0f} requests/s, "
+        f"CPU {r['req_per_cpu_s']:,.0f})"
+    )
     print(f"live rooms in table : {r['table_rooms']:.0f} (of {r['live_rooms']} live)")
     print(f"world state         : {r['state_mib']:,.0f} MiB")
     print(f"wall time           : {r['wall_s']:8.1f} s")
@@ -81,18 +95,33 @@ def report(r: dict[str, float]) -> None:
 def compare(args: argparse.Namespace) -> None:
     rows = []
     for uf, sf in ((1, 1), (2, 1), (1, 2)):
-        cmd = [sys.executable, __file__, "--json", "--hours", str(args.hours), "--start-hour",
-               str(args.start_hour), "--users-factor", str(uf), "--streamers-factor", str(sf)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            __file__,
+            "--json",
+            "--hours",
+            str(args.hours),
+            "--start-hour",
+            str(args.start_hour),
+            "--users-factor",
+            str(uf),
+            "--streamers-factor",
+            str(sf),
+        ]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         rows.append((uf, sf, json.loads(out.strip().splitlines()[-1])))
-    print("| users | streamers | live rooms | requests | req/s | CPU us/request | build s | "
-          "state MiB | peak RSS MiB |")  # fmt: skip
+    print(
+        "| users | streamers | live rooms | requests | req/s | CPU us/request | build s | "
+        "state MiB | peak RSS MiB |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for _, _, r in rows:
         per = 1e6 / r["req_per_cpu_s"]  # after the build
-        print(f"| {r['users']:,} | {r['streamers']:,} | {r['live_rooms']:,} | {r['requests']:,} | "
-              f"{r['req_per_s']:,.0f} | {per:.1f} | {r['build_s']:.1f} | {r['state_mib']:,.0f} | "
-              f"{r['peak_rss_mib']:,.0f} |")  # fmt: skip
+        print(
+            f"| {r['users']:,} | {r['streamers']:,} | {r['live_rooms']:,} | {r['requests']:,} | "
+            f"{r['req_per_s']:,.0f} | {per:.1f} | {r['build_s']:.1f} | {r['state_mib']:,.0f} | "
+            f"{r['peak_rss_mib']:,.0f} |"
+        )
     print(f"load average {os.getloadavg()[0]:.1f}; req/s and CPU us/request after the build")
 
 

@@ -54,9 +54,11 @@ def per_call(preset: str, calls: int, seed: int) -> None:
         n_live.append(n)
         env.step(int(np.argmax(ker)))
     ms_ref, ms_ker = 1e3 * t_ref / calls, 1e3 * t_ker / calls
-    print(f"per call ({preset}, {calls} requests, {np.mean(n_live):.0f} live rooms on average): "
-          f"reference {ms_ref:.3f} ms, kernel {ms_ker:.3f} ms, speed-up x{ms_ref / ms_ker:.1f}; "
-          f"same choice {same}/{calls}; max |utility difference| {diff:.2e}")  # fmt: skip
+    print(
+        f"per call ({preset}, {calls} requests, {np.mean(n_live):.0f} live rooms on average): "
+        f"reference {ms_ref:.3f} ms, kernel {ms_ker:.3f} ms, speed-up x{ms_ref / ms_ker:.1f}; "
+        f"same choice {same}/{calls}; max |utility difference| {diff:.2e}"
+    )
 
 
 class _FullTableEnv(LiveStreamEnv):
@@ -82,8 +84,14 @@ def end_to_end(preset: str, days: int, requests: int) -> None:
             episodes.evaluation_env = lambda cfg: _FullTableEnv(cfg.replace(masked_action="raise"))
         with use_backend(name):
             t0 = time.perf_counter()
-            res = evaluate({"popular": PopularPolicy()}, preset, seeds=seeds,
-                           steps_per_seed=requests, progress=False, expected=True)  # fmt: skip
+            res = evaluate(
+                {"popular": PopularPolicy()},
+                preset,
+                seeds=seeds,
+                steps_per_seed=requests,
+                progress=False,
+                expected=True,
+            )
             walls[name], results[name] = time.perf_counter() - t0, res
         episodes.evaluation_env = strict
     ref, ker = (results[k].impressions for k in ("reference", "kernel"))
@@ -95,14 +103,22 @@ def end_to_end(preset: str, days: int, requests: int) -> None:
         .equals(ker.loc[oracle, cols].reset_index(drop=True))
     )
     tables = {k: r.table[r.table["breakdown"] == "all"] for k, r in results.items()}
-    gap = np.max(np.abs(tables["reference"]["expected_return"].to_numpy()
-                        - tables["kernel"]["expected_return"].to_numpy()))  # fmt: skip
+    gap = np.max(
+        np.abs(
+            tables["reference"]["expected_return"].to_numpy()
+            - tables["kernel"]["expected_return"].to_numpy()
+        )
+    )
     per_imp = np.max(np.abs(ref["expected_return"].to_numpy() - ker["expected_return"].to_numpy()))
-    print(f"end to end ({preset}, {days} days x {requests} requests, oracle + popular + random, "
-          f"expected returns): reference {walls['reference']:.1f} s, kernel {walls['kernel']:.1f} s, "
-          f"speed-up x{walls['reference'] / walls['kernel']:.1f}")  # fmt: skip
-    print(f"  oracle's trajectories identical: {same_choices}; max |difference| of per-day "
-          f"expected return {gap:.2e} (per impression {per_imp:.2e})")  # fmt: skip
+    print(
+        f"end to end ({preset}, {days} days x {requests} requests, oracle + popular + random, "
+        f"expected returns): reference {walls['reference']:.1f} s, kernel {walls['kernel']:.1f} s, "
+        f"speed-up x{walls['reference'] / walls['kernel']:.1f}"
+    )
+    print(
+        f"  oracle's trajectories identical: {same_choices}; max |difference| of per-day "
+        f"expected return {gap:.2e} (per impression {per_imp:.2e})"
+    )
 
 
 def main() -> None:

@@ -28,16 +28,29 @@ from liveenv.presets import make_config
 from policies.baselines import OraclePolicy
 
 
-def oracle_rates(preset: str, objective: str, values: Sequence[float], seeds: Sequence[int],
-                 steps: int, overrides: dict[str, object]) -> list[dict[str, float]]:  # fmt: skip
+def oracle_rates(
+    preset: str,
+    objective: str,
+    values: Sequence[float],
+    seeds: Sequence[int],
+    steps: int,
+    overrides: dict[str, object],
+) -> list[dict[str, float]]:
     """Mean expected feedback per impression of the oracle's rooms, one dict per value."""
     rows = []
     for v in values:
         cfg = make_config(preset, **overrides).replace(
             reward_weights={**DEFAULT_WEIGHTS, objective: float(v)}
         )
-        res = evaluate({"oracle": OraclePolicy()}, config=cfg, seeds=seeds, steps_per_seed=steps,
-                       progress=False, expected=True, add_references=False)  # fmt: skip
+        res = evaluate(
+            {"oracle": OraclePolicy()},
+            config=cfg,
+            seeds=seeds,
+            steps_per_seed=steps,
+            progress=False,
+            expected=True,
+            add_references=False,
+        )
         imp = res.impressions
         rows.append({k: float(imp[f"expected_{k}"].mean()) for k in OBJECTIVES})
     return rows
@@ -53,8 +66,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     ap.add_argument("--overrides", nargs="*", default=[], metavar="KEY=VALUE")
     args = ap.parse_args(argv)
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.overrides)}
-    rows = oracle_rates(args.preset, args.objective, args.values, args.seeds, args.steps,
-                        overrides)  # fmt: skip
+    rows = oracle_rates(args.preset, args.objective, args.values, args.seeds, args.steps, overrides)
     print(f"preset {args.preset} {overrides or ''}, oracle, seeds {args.seeds} x {args.steps}")
     print(f"{'w_' + args.objective:>14} " + " ".join(f"{k:>10}" for k in OBJECTIVES))
     for v, r in zip(args.values, rows, strict=True):
@@ -62,8 +74,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     rate = np.array([r[args.objective] for r in rows])
     rho = float(spearmanr(args.values, rate)[0])
     monotone = bool(np.all(np.diff(rate) > 0))
-    print(f"Spearman(w_{args.objective}, expected {args.objective}) = {rho:.3f}, "
-          f"monotone: {monotone}")  # fmt: skip
+    print(
+        f"Spearman(w_{args.objective}, expected {args.objective}) = {rho:.3f}, monotone: {monotone}"
+    )
     return {"rows": rows, "spearman": rho, "monotone": monotone}
 
 

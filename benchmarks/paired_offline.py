@@ -71,8 +71,10 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, float]]:
     holdout = Holdout.load(args.holdout)
     rows = holdout.rows
     click = rows["is_click"].to_numpy() > 0
-    targets = {"click": click, "long_view": click & (rows["watch_time_ms"].to_numpy() >=
-                                                      1000 * LONG_VIEW_S)}  # fmt: skip
+    targets = {
+        "click": click,
+        "long_view": click & (rows["watch_time_ms"].to_numpy() >= 1000 * LONG_VIEW_S),
+    }
     ma = metrics(np.stack([ranks(m, holdout) for m in args.a]), args.ks)
     mb = metrics(np.stack([ranks(m, holdout) for m in args.b]), args.ks)
     rng = np.random.default_rng(args.seed)
@@ -83,9 +85,16 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, float]]:
         for name in ma:
             d = (ma[name] - mb[name])[keep]
             lo, hi = np.quantile(d[boot].mean(1), [0.025, 0.975])
-            row = {"target": target, "metric": name, "n": n, "a": float(ma[name][keep].mean()),
-                   "b": float(mb[name][keep].mean()), "a_minus_b": float(d.mean()),
-                   "lo": float(lo), "hi": float(hi)}  # fmt: skip
+            row = {
+                "target": target,
+                "metric": name,
+                "n": n,
+                "a": float(ma[name][keep].mean()),
+                "b": float(mb[name][keep].mean()),
+                "a_minus_b": float(d.mean()),
+                "lo": float(lo),
+                "hi": float(hi),
+            }
             print(json.dumps(row))
             results.append(row)
     return results

@@ -31,8 +31,12 @@ from liveenv.presets import make_config
 from liveenv.rhythm import DAY_S
 from liveenv.world import World
 
-KUAILIVE = {"history_share": None, "followed_share": None, "repeat_user_share": 0.27,
-            "top_streamer_watch_share": 0.36}  # fmt: skip
+KUAILIVE = {
+    "history_share": None,
+    "followed_share": None,
+    "repeat_user_share": 0.27,
+    "top_streamer_watch_share": 0.36,
+}
 
 
 def first_requests(env: LiveStreamEnv, seed: int, n: int) -> dict[str, float]:
@@ -46,8 +50,11 @@ def first_requests(env: LiveStreamEnv, seed: int, n: int) -> dict[str, float]:
             history += bool(obs["history_mask"].any())
             followed += bool(obs["room_followed"].any())
         obs, _, _, _, info = env.step(int(rng.integers(env.world.n_live)))
-    return {"returning": returning, "history_share": history / max(returning, 1),
-            "followed_share": followed / max(returning, 1)}  # fmt: skip
+    return {
+        "returning": returning,
+        "history_share": history / max(returning, 1),
+        "followed_share": followed / max(returning, 1),
+    }
 
 
 def reset_costs(cfg, seed: int) -> dict[str, float]:
@@ -99,8 +106,9 @@ def loyalty(cfg, seed: int, days: float) -> dict[str, float]:
         users_l.append(users[c])
         streamers_l.append(served.slate_streamers[c, 0])
         watch_l.append(served.watch_s[c])
-    return _loyalty_figures(np.concatenate(users_l), np.concatenate(streamers_l),
-                            np.concatenate(watch_l))  # fmt: skip
+    return _loyalty_figures(
+        np.concatenate(users_l), np.concatenate(streamers_l), np.concatenate(watch_l)
+    )
 
 
 def _loyalty_figures(
@@ -162,16 +170,26 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     print("\nreset cost (wall s):")
     for k, v in costs.items():
         print(f"  {k:>16}: {v:.3f}")
-    print(f"  reset / hour     : {costs['reset_s'] / costs['hour_s']:.2f} (past), "
-          f"{costs['blank_reset_s'] / costs['blank_hour_s']:.2f} (blank)")  # fmt: skip
+    print(
+        f"  reset / hour     : {costs['reset_s'] / costs['hour_s']:.2f} (past), "
+        f"{costs['blank_reset_s'] / costs['blank_hour_s']:.2f} (blank)"
+    )
     if loyal:
         print(f"\n{'figure':<48} {'simulated':>10} {'KuaiLive':>9}")
-        rows = (("returning requests with a history (first 1,000)", hist.mean(), "-"),
-                ("returning requests with a followed room live", fol.mean(), "-"),
-                (f"users back to a streamer clicked before ({args.week_days:g} d)",
-                 loyal["repeat_user_share"], "~27 %"),
-                ("median user's top streamer's share of watch time",
-                 loyal["top_streamer_watch_share"], "~36 %"))  # fmt: skip
+        rows = (
+            ("returning requests with a history (first 1,000)", hist.mean(), "-"),
+            ("returning requests with a followed room live", fol.mean(), "-"),
+            (
+                f"users back to a streamer clicked before ({args.week_days:g} d)",
+                loyal["repeat_user_share"],
+                "~27 %",
+            ),
+            (
+                "median user's top streamer's share of watch time",
+                loyal["top_streamer_watch_share"],
+                "~36 %",
+            ),
+        )
         for label, value, real in rows:
             print(f"{label:<48} {value:>10.1%} {real:>9}")
     return {"per_seed": per_seed, "costs": costs, "loyalty": loyal}

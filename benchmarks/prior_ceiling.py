@@ -51,9 +51,15 @@ class States:
     chosen: dict[str, np.ndarray]  # policy -> (N,) slot
 
     def take(self, idx: torch.Tensor) -> States:
-        return States(self.user[idx], self.hist_feedback[idx], self.hist_mask[idx],
-                      self.stats[idx], self.util[idx], self.mask[idx],
-                      {k: v[idx.numpy()] for k, v in self.chosen.items()})  # fmt: skip
+        return States(
+            self.user[idx],
+            self.hist_feedback[idx],
+            self.hist_mask[idx],
+            self.stats[idx],
+            self.util[idx],
+            self.mask[idx],
+            {k: v[idx.numpy()] for k, v in self.chosen.items()},
+        )
 
 
 class Chooser(Protocol):
@@ -63,8 +69,9 @@ class Chooser(Protocol):
     def reset(self, seed: int) -> None: ...
 
 
-def collect(choosers: dict[str, Chooser], actor: str, gen: GeneratorPolicy, seeds: range,
-            steps: int) -> States:  # fmt: skip
+def collect(
+    choosers: dict[str, Chooser], actor: str, gen: GeneratorPolicy, seeds: range, steps: int
+) -> States:
     """Play ``choosers[actor]`` on ``seeds``; record every chooser's pick at each request."""
     env = gym.make("liveenv/Default-v0").unwrapped
     embed = gen.model.config.room_embed_dim  # type: ignore[union-attr]
@@ -90,8 +97,15 @@ def collect(choosers: dict[str, Chooser], actor: str, gen: GeneratorPolicy, seed
                 chosen[name].append(chooser(obs, here))
             obs, *_ = env.step(chosen[actor][-1])
     t = {k: torch.as_tensor(np.stack(v)) for k, v in rows.items() if k != "stats"}
-    return States(t["user"], t["fb"].long(), t["hm"], torch.stack(rows["stats"]),
-                  t["util"], t["mask"], {k: np.asarray(v) for k, v in chosen.items()})  # fmt: skip
+    return States(
+        t["user"],
+        t["fb"].long(),
+        t["hm"],
+        torch.stack(rows["stats"]),
+        t["util"],
+        t["mask"],
+        {k: np.asarray(v) for k, v in chosen.items()},
+    )
 
 
 def _one(rows: dict[str, list]) -> States:
@@ -173,8 +187,10 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     gen = GeneratorPolicy.from_files(args.generator)
-    choosers: dict[str, Chooser] = {"cascade": PolicyChooser(Policy.load(args.cascade)),
-                                    "generator": PolicyChooser(gen)}  # fmt: skip
+    choosers: dict[str, Chooser] = {
+        "cascade": PolicyChooser(Policy.load(args.cascade)),
+        "generator": PolicyChooser(gen),
+    }
     t0 = time.perf_counter()
     days = range(1000, 1000 + args.train_days)
     train = collect({"cascade": choosers["cascade"]}, "cascade", gen, days, args.steps)
@@ -185,18 +201,24 @@ def main() -> None:
     own = {"cascade": collect(choosers, "cascade", gen, test_days, args.steps)}
     for name in ("generator", "fitted prior"):
         own[name] = collect({name: choosers[name]}, name, gen, test_days, args.steps)
-    print(f"{len(train.user)} training requests ({args.train_days} days, acted by the cascade); "
-          f"{args.test_days} unseen days x {args.steps} requests per chooser; "
-          f"{time.perf_counter() - t0:.0f} s")  # fmt: skip
+    print(
+        f"{len(train.user)} training requests ({args.train_days} days, acted by the cascade); "
+        f"{args.test_days} unseen days x {args.steps} requests per chooser; "
+        f"{time.perf_counter() - t0:.0f} s"
+    )
     with torch.no_grad():
         fit_train = share(train, prior_scores(prior, train).argmax(1).numpy())
     print(f"fitted prior on its training requests: {fit_train:.3f}")
-    print("| chooser | share on its own days | expected reward per request | share on the "
-          "cascade's days |\n|---|---|---|---|")  # fmt: skip
+    print(
+        "| chooser | share on its own days | expected reward per request | share on the "
+        "cascade's days |\n|---|---|---|---|"
+    )
     for name, s in own.items():
         mine = s.chosen[name]
-        print(f"| {name} | {share(s, mine):.3f} | {float(picked(s, mine).mean()):.3f} | "
-              f"{share(own['cascade'], own['cascade'].chosen[name]):.3f} |")  # fmt: skip
+        print(
+            f"| {name} | {share(s, mine):.3f} | {float(picked(s, mine).mean()):.3f} | "
+            f"{share(own['cascade'], own['cascade'].chosen[name]):.3f} |"
+        )
     rand = own["cascade"]
     print(
         f"random's share on the cascade's days: "

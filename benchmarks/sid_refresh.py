@@ -42,8 +42,9 @@ def tokenizer_for(args: argparse.Namespace) -> SIDTokenizer:
     if args.log:
         return SIDTokenizer.fit(read_log_arrays(args.log), cfg)
     with tempfile.TemporaryDirectory() as tmp:
-        generate_log(Path(tmp) / "log", args.preset, args.log_hours / 24, "platform", seed=1,
-                     progress=False)  # fmt: skip
+        generate_log(
+            Path(tmp) / "log", args.preset, args.log_hours / 24, "platform", seed=1, progress=False
+        )
         return SIDTokenizer.fit(read_log_arrays(Path(tmp) / "log"), cfg)
 
 
@@ -85,11 +86,18 @@ def _measure(args: argparse.Namespace, tok: SIDTokenizer, scope: str) -> dict[st
     # complete once the next tick has started, hence sim_tick[1:] against refresh[:-1]
     r, s = np.asarray(refresh[1:-1]), np.asarray(sim_tick[2:])
     cpu_r, cpu_s_ = np.asarray(cpu_refresh[1:-1]), np.asarray(cpu_tick[2:])
-    return {"ticks": len(r), "rooms": float(np.mean(rooms)),
-            "refresh_median_ms": 1e3 * np.median(r), "refresh_mean_ms": 1e3 * r.mean(),
-            "sim_tick_median_ms": 1e3 * np.median(s), "sim_tick_mean_ms": 1e3 * s.mean(),
-            "ratio_of_medians": np.median(r) / np.median(s), "ratio_of_totals": r.sum() / s.sum(),
-            "cpu_ratio": cpu_r.sum() / cpu_s_.sum(), **parts}  # fmt: skip
+    return {
+        "ticks": len(r),
+        "rooms": float(np.mean(rooms)),
+        "refresh_median_ms": 1e3 * np.median(r),
+        "refresh_mean_ms": 1e3 * r.mean(),
+        "sim_tick_median_ms": 1e3 * np.median(s),
+        "sim_tick_mean_ms": 1e3 * s.mean(),
+        "ratio_of_medians": np.median(r) / np.median(s),
+        "ratio_of_totals": r.sum() / s.sum(),
+        "cpu_ratio": cpu_r.sum() / cpu_s_.sum(),
+        **parts,
+    }
 
 
 def breakdown(tracker: LiveSIDTracker, env: LiveStreamEnv, reps: int = 200) -> dict[str, float]:
@@ -123,27 +131,37 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     p.add_argument("--log-hours", type=float, default=6.0, help="hours of a generated log")
     p.add_argument("--mode", default="dynamic", choices=["dynamic", "static"])
     p.add_argument("--threads", type=int, default=1, help="torch threads")
-    p.add_argument("--hysteresis", type=float, default=DEFAULT_HYSTERESIS,
-                   help="the tracker's hysteresis (0: plain nearest code)")  # fmt: skip
+    p.add_argument(
+        "--hysteresis",
+        type=float,
+        default=DEFAULT_HYSTERESIS,
+        help="the tracker's hysteresis (0: plain nearest code)",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     tok = tokenizer_for(args)
-    print(f"{platform.processor() or platform.machine()}, torch threads {args.threads}, "
-          f"{tok}, preset {args.preset}, {args.hours} h from {args.start_hour}:00, "
-          f"hysteresis {args.hysteresis}")  # fmt: skip
+    print(
+        f"{platform.processor() or platform.machine()}, torch threads {args.threads}, "
+        f"{tok}, preset {args.preset}, {args.hours} h from {args.start_hour}:00, "
+        f"hysteresis {args.hysteresis}"
+    )
     out = {}
     for scope in ("table", "all"):
         m = out[scope] = measure(args, tok, scope)
-        print(f"scope={scope:5s}: {m['ticks']} ticks, {m['rooms']:.0f} rooms tracked; "
-              f"refresh median {m['refresh_median_ms']:.2f} ms (mean {m['refresh_mean_ms']:.2f}), "
-              f"simulating a 30-s tick median {m['sim_tick_median_ms']:.1f} ms "
-              f"(mean {m['sim_tick_mean_ms']:.1f}); refresh / tick: "
-              f"{100 * m['ratio_of_medians']:.1f} % of medians, "
-              f"{100 * m['ratio_of_totals']:.1f} % of totals, "
-              f"{100 * m['cpu_ratio']:.1f} % of thread CPU time")  # fmt: skip
-        print(f"             parts (ms per call on the last tick): read {m['read_ms']:.2f}, "
-              f"tower {m['tower_ms']:.2f}, quantise {m['quantise_ms']:.2f}, "
-              f"encode + index diff {m['apply_ms']:.2f}")  # fmt: skip
+        print(
+            f"scope={scope:5s}: {m['ticks']} ticks, {m['rooms']:.0f} rooms tracked; "
+            f"refresh median {m['refresh_median_ms']:.2f} ms (mean {m['refresh_mean_ms']:.2f}), "
+            f"simulating a 30-s tick median {m['sim_tick_median_ms']:.1f} ms "
+            f"(mean {m['sim_tick_mean_ms']:.1f}); refresh / tick: "
+            f"{100 * m['ratio_of_medians']:.1f} % of medians, "
+            f"{100 * m['ratio_of_totals']:.1f} % of totals, "
+            f"{100 * m['cpu_ratio']:.1f} % of thread CPU time"
+        )
+        print(
+            f"             parts (ms per call on the last tick): read {m['read_ms']:.2f}, "
+            f"tower {m['tower_ms']:.2f}, quantise {m['quantise_ms']:.2f}, "
+            f"encode + index diff {m['apply_ms']:.2f}"
+        )
     return out
 
 

@@ -69,16 +69,20 @@ def main() -> None:
     run = (args.steps, args.repeats, args.seed)
     dummy = time_sb3(DummyVecEnv([lambda: LiveStreamEnv(cfg) for _ in range(n)]), *run)
     ours = time_sb3(LiveSB3VecEnv(n, cfg), *run)
-    print(f"SB3 ({args.preset}, {n} envs, {args.steps} steps x {args.repeats}): DummyVecEnv of "
-          f"LiveStreamEnv {dummy:.0f} steps/s, LiveSB3VecEnv {ours:.0f} steps/s, "
-          f"ratio x{ours / dummy:.2f}")  # fmt: skip
+    print(
+        f"SB3 ({args.preset}, {n} envs, {args.steps} steps x {args.repeats}): DummyVecEnv of "
+        f"LiveStreamEnv {dummy:.0f} steps/s, LiveSB3VecEnv {ours:.0f} steps/s, "
+        f"ratio x{ours / dummy:.2f}"
+    )
     sync = gym.make_vec(env_id, num_envs=n, vectorization_mode="sync")
     sync_masks = lambda: np.stack(sync.call("action_masks"))  # noqa: E731
     t_sync = time_gym(sync, sync_masks, *run)
     vec = LiveVectorEnv(n, cfg)
     t_vec = time_gym(vec, vec.action_masks, *run)
-    print(f"Gymnasium: SyncVectorEnv {t_sync:.0f} steps/s, LiveVectorEnv {t_vec:.0f} steps/s, "
-          f"ratio x{t_vec / t_sync:.2f}")  # fmt: skip
+    print(
+        f"Gymnasium: SyncVectorEnv {t_sync:.0f} steps/s, LiveVectorEnv {t_vec:.0f} steps/s, "
+        f"ratio x{t_vec / t_sync:.2f}"
+    )
 
 
 if __name__ == "__main__":

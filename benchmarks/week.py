@@ -121,8 +121,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list]:
     args = ap.parse_args(argv)
     over = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.overrides)}
     scale = args.users / 20_000
-    cfg = make_config("default", **{"users.n_users": args.users,
-                                    "users.new_users_per_day": 400.0 * scale, **over})  # fmt: skip
+    cfg = make_config(
+        "default", **{"users.n_users": args.users, "users.new_users_per_day": 400.0 * scale, **over}
+    )
     print(f"default world, {args.users} users, {over or ''} seeds {args.seeds}, {args.days} days")
     result = {}
     for name in args.policies:

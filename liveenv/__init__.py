@@ -24,19 +24,36 @@ except PackageNotFoundError:  # a source tree that was never installed
 
 for _preset, _env_id in ENV_IDS.items():
     if _env_id not in registry:
-        register(id=_env_id, entry_point="liveenv.env:LiveStreamEnv", kwargs={"config": _preset},
-                 vector_entry_point="liveenv.vector:LiveVectorEnv",
-                 disable_env_checker=False)  # fmt: skip
+        register(
+            id=_env_id,
+            entry_point="liveenv.env:LiveStreamEnv",
+            kwargs={"config": _preset},
+            vector_entry_point="liveenv.vector:LiveVectorEnv",
+            disable_env_checker=False,
+        )
 # Vector rewards: registered without Gymnasium's passive checker, which warns on any
 # reward that is not a scalar (mo_gymnasium.make disables it for the same reason).
 for _preset, _env_id in MO_ENV_IDS.items():
     if _env_id not in registry:
-        register(id=_env_id, entry_point="liveenv.env:LiveStreamEnv",
-                 kwargs={"config": _preset, "reward_mode": "vector"},
-                 disable_env_checker=True)  # fmt: skip
+        register(
+            id=_env_id,
+            entry_point="liveenv.env:LiveStreamEnv",
+            kwargs={"config": _preset, "reward_mode": "vector"},
+            disable_env_checker=True,
+        )
 
 __all__ = [
-    "DEFAULT_WEIGHTS", "ENV_IDS", "MO_ENV_IDS", "OBJECTIVES", "PRESETS", "EnvConfig",
-    "LiveStreamEnv", "ResponseConfig", "StreamerConfig", "UserConfig", "__version__",
-    "as_weight_vector", "make_config",
-]  # fmt: skip
+    "DEFAULT_WEIGHTS",
+    "ENV_IDS",
+    "MO_ENV_IDS",
+    "OBJECTIVES",
+    "PRESETS",
+    "EnvConfig",
+    "LiveStreamEnv",
+    "ResponseConfig",
+    "StreamerConfig",
+    "UserConfig",
+    "__version__",
+    "as_weight_vector",
+    "make_config",
+]

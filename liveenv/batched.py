@@ -60,8 +60,13 @@ class BatchedLiveEnv:
     here: this is not a Gymnasium env, and no checker samples its actions).
     """
 
-    def __init__(self, config: EnvConfig | str | None = None, batch_size: int = 1024,
-                 postpone: bool = True, **overrides: Any) -> None:  # fmt: skip
+    def __init__(
+        self,
+        config: EnvConfig | str | None = None,
+        batch_size: int = 1024,
+        postpone: bool = True,
+        **overrides: Any,
+    ) -> None:
         if config is None or isinstance(config, str):
             config = make_config(config or "default", **overrides)
         elif overrides:
@@ -104,12 +109,17 @@ class BatchedLiveEnv:
             served = w.serve(self._users, self._times, slate)
             rewards = served.feedback @ self.weights
             info = {
-                "user_id": self._users, "time_s": self._times, "feedback": served.feedback,
-                "clicked_pos": served.clicked_pos, "watch_s": served.watch_s,
-                "room_id": served.slate_rooms, "streamer_id": served.slate_streamers,
-                "phase": served.slate_phase, "new_streamer": served.slate_new_streamer,
+                "user_id": self._users,
+                "time_s": self._times,
+                "feedback": served.feedback,
+                "clicked_pos": served.clicked_pos,
+                "watch_s": served.watch_s,
+                "room_id": served.slate_rooms,
+                "streamer_id": served.slate_streamers,
+                "phase": served.slate_phase,
+                "new_streamer": served.slate_new_streamer,
                 "user_cohort": served.user_cohort,
-            }  # fmt: skip
+            }
         info["n_live"] = n_live
         self._take()
         truncated = bool(self._times[0] >= w.t0 + self.config.horizon_s)
@@ -143,23 +153,30 @@ class BatchedLiveEnv:
         arr = np.asarray(actions)
         shape = (b,) if k == 1 else (b, k)
         if arr.dtype.kind not in "iu":
-            raise TypeError(f"actions (dtype {arr.dtype}) are invalid: must be an integer array "
-                            f"of shape {shape} (not bool, float or str) of live slots in "
-                            f"[0, {n_live})")  # fmt: skip
+            raise TypeError(
+                f"actions (dtype {arr.dtype}) are invalid: must be an integer array "
+                f"of shape {shape} (not bool, float or str) of live slots in "
+                f"[0, {n_live})"
+            )
         if arr.shape != shape:
-            raise ValueError(f"actions of shape {arr.shape} are invalid: must be an integer "
-                             f"array of shape {shape}, {k} slot(s) per request")  # fmt: skip
+            raise ValueError(
+                f"actions of shape {arr.shape} are invalid: must be an integer "
+                f"array of shape {shape}, {k} slot(s) per request"
+            )
         slate = arr.reshape(b, k)
         if b and (slate.min() < 0 or slate.max() >= n_live):
             bad = slate[(slate < 0) | (slate >= n_live)][0]
-            raise ValueError(f"action slot {int(bad)} is masked or out of range: live slots are "
-                             f"[0, {n_live})")  # fmt: skip
+            raise ValueError(
+                f"action slot {int(bad)} is masked or out of range: live slots are [0, {n_live})"
+            )
         if k > 1:
             s = np.sort(slate, axis=1)
             rep = np.flatnonzero((s[:, 1:] == s[:, :-1]).any(axis=1))
             if len(rep):
-                raise ValueError(f"actions[{int(rep[0])}]={slate[rep[0]].tolist()} is invalid: "
-                                 "the slots of a slate must be distinct")  # fmt: skip
+                raise ValueError(
+                    f"actions[{int(rep[0])}]={slate[rep[0]].tolist()} is invalid: "
+                    "the slots of a slate must be distinct"
+                )
         return slate.astype(np.int64, copy=False)
 
     def _take(self) -> None:
@@ -179,14 +196,17 @@ class BatchedLiveEnv:
         streamer = rt.streamer[slot]
         new_days = self.config.streamers.new_days * DAY_S
         return {
-            "user_id": self._users, "time_s": self._times,
+            "user_id": self._users,
+            "time_s": self._times,
             "feedback": np.array([served.feedback]),
             "clicked_pos": np.array([0 if served.clicked else -1]),
-            "watch_s": np.array([served.watch_s]), "room_id": rt.room_id[slot],
-            "streamer_id": streamer, "phase": phase_of(w.rooms.progress(slot, now), w.cfg),
+            "watch_s": np.array([served.watch_s]),
+            "room_id": rt.room_id[slot],
+            "streamer_id": streamer,
+            "phase": phase_of(w.rooms.progress(slot, now), w.cfg),
             "new_streamer": now - w.streamers.join_t[streamer] < new_days,
             "user_cohort": w.cohort(self._users, self._times),
-        }  # fmt: skip
+        }
 
     def _info(self) -> dict[str, Any]:
         return {"user_id": self._users, "time_s": self._times, "n_live": self.world.n_live}

@@ -169,8 +169,18 @@ class ResponseConfig:
     gift_prices: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 88, 200, 520, 1314, 3344)
     # KuaiLive: median 2, p90 88, p99 about 1,500, 44 % of gifts at the lowest price
     gift_price_probs: tuple[float, ...] = (
-        0.44, 0.12, 0.08, 0.07, 0.06, 0.07, 0.08, 0.035, 0.025, 0.015, 0.005,
-    )  # fmt: skip
+        0.44,
+        0.12,
+        0.08,
+        0.07,
+        0.06,
+        0.07,
+        0.08,
+        0.035,
+        0.025,
+        0.015,
+        0.005,
+    )
 
     def __post_init__(self) -> None:
         _validate(self, "response.")

@@ -17,8 +17,9 @@ import numpy as np
 class DrawStream:
     """Rows of uniforms and normals, handed out in order."""
 
-    def __init__(self, rng: np.random.Generator, width: int, dim: int, scale: float = 1.0,
-                 block: int = 4096) -> None:  # fmt: skip
+    def __init__(
+        self, rng: np.random.Generator, width: int, dim: int, scale: float = 1.0, block: int = 4096
+    ) -> None:
         if width < 1 or dim < 1 or block < 1:
             raise ValueError(
                 f"DrawStream(width={width}, dim={dim}, block={block}): all must be >= 1"

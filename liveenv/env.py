@@ -192,8 +192,12 @@ class LiveStreamEnv(gym.Env):
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
-    def __init__(self, config: EnvConfig | str | None = None, render_mode: str | None = None,
-                 **overrides: Any) -> None:  # fmt: skip
+    def __init__(
+        self,
+        config: EnvConfig | str | None = None,
+        render_mode: str | None = None,
+        **overrides: Any,
+    ) -> None:
         if config is None or isinstance(config, str):
             config = make_config(config or "default", **overrides)
         elif overrides:

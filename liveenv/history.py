@@ -64,8 +64,14 @@ class HistoryStore:
             self.row_of[users[new]] = rows[new]
         return rows
 
-    def append(self, users: np.ndarray, streamer: np.ndarray, content: np.ndarray,
-               feedback: np.ndarray, time: np.ndarray) -> None:  # fmt: skip
+    def append(
+        self,
+        users: np.ndarray,
+        streamer: np.ndarray,
+        content: np.ndarray,
+        feedback: np.ndarray,
+        time: np.ndarray,
+    ) -> None:
         """Add one event to each of ``users`` (distinct) as their newest."""
         if len(users) == 0:
             return
@@ -76,16 +82,22 @@ class HistoryStore:
             col[rows, :-1] = col[rows, 1:]
             col[rows, -1] = value
 
-    def append_one(self, user: int, streamer: int, content: np.ndarray, feedback: list[float],
-                   time: float) -> None:  # fmt: skip
+    def append_one(
+        self, user: int, streamer: int, content: np.ndarray, feedback: list[float], time: float
+    ) -> None:
         """:meth:`append` for one event."""
         if user < len(self.row_of) and self.row_of[user]:
             r = int(self.row_of[user])
         else:
             r = int(self._ensure_rows(np.array([user]))[0])
         t = self.t
-        for col, value in ((t.streamer, streamer), (t.content, content), (t.feedback, feedback),
-                           (t.time, time), (t.mask, 1)):  # fmt: skip
+        for col, value in (
+            (t.streamer, streamer),
+            (t.content, content),
+            (t.feedback, feedback),
+            (t.time, time),
+            (t.mask, 1),
+        ):
             row = col[r]
             row[:-1] = row[1:]
             row[-1] = value
@@ -94,10 +106,12 @@ class HistoryStore:
         t = self.t
         age_h = np.maximum(now[:, None] - t.time[rows], 0.0) * (1.0 / 3600.0)
         return {
-            "streamer": t.streamer[rows], "content": t.content[rows],
-            "feedback": t.feedback[rows], "age": np.log1p(age_h).astype(np.float32),
+            "streamer": t.streamer[rows],
+            "content": t.content[rows],
+            "feedback": t.feedback[rows],
+            "age": np.log1p(age_h).astype(np.float32),
             "mask": t.mask[rows],
-        }  # fmt: skip
+        }
 
     def gather(self, users: np.ndarray, now: np.ndarray) -> dict[str, np.ndarray]:
         """``(B, H, ...)`` oldest-to-newest, right-aligned history of ``users``."""
@@ -111,10 +125,12 @@ class HistoryStore:
         t = self.t
         age = np.log1p(np.maximum(now - t.time[r], 0.0) * (1.0 / 3600.0))
         return {
-            "history_streamer": t.streamer[r].copy(), "history_content": t.content[r].copy(),
-            "history_feedback": t.feedback[r].copy(), "history_age": age.astype(np.float32),
+            "history_streamer": t.streamer[r].copy(),
+            "history_content": t.content[r].copy(),
+            "history_feedback": t.feedback[r].copy(),
+            "history_age": age.astype(np.float32),
             "history_mask": t.mask[r].copy(),
-        }  # fmt: skip
+        }
 
     def nbytes(self) -> int:
         return self.t.nbytes() + self.row_of.nbytes

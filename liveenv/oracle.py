@@ -105,13 +105,24 @@ def expected_feedback_kernel(
         return out
     params = np.array(
         [
-            r.click_bias, r.click_slope, r.bounce_bias, r.bounce_slope, r.bounce_mean_s,
-            r.leave_bias, r.leave_slope, r.gift_hold_cost, r.like_per_min, r.comment_per_min,
-            r.follow_per_min, r.gift_per_min, r.engagement_slope,
-            float(np.dot(r.gift_prices, r.gift_price_probs)), float(imp.follow_bonus),
+            r.click_bias,
+            r.click_slope,
+            r.bounce_bias,
+            r.bounce_slope,
+            r.bounce_mean_s,
+            r.leave_bias,
+            r.leave_slope,
+            r.gift_hold_cost,
+            r.like_per_min,
+            r.comment_per_min,
+            r.follow_per_min,
+            r.gift_per_min,
+            r.engagement_slope,
+            float(np.dot(r.gift_prices, r.gift_price_probs)),
+            float(imp.follow_bonus),
         ],
         dtype=np.float64,
-    )  # fmt: skip
+    )
     _get_kernel()(
         np.ascontiguousarray(imp.t, dtype=np.float64),
         np.ascontiguousarray(imp.vec),
@@ -141,10 +152,23 @@ def _get_kernel() -> Callable[..., None]:
     return _kernel
 
 
-def _expected_rows(t: Any, vec: Any, like_prop: Any, comment_prop: Any, gift_prop: Any,
-                   followed: Any, gift_pull: Any, end_t: Any, slot: Any, content: Any,
-                   bias: Any, params: Any, max_seg: int, tol: float,
-                   out: Any) -> None:  # fmt: skip
+def _expected_rows(
+    t: Any,
+    vec: Any,
+    like_prop: Any,
+    comment_prop: Any,
+    gift_prop: Any,
+    followed: Any,
+    gift_pull: Any,
+    end_t: Any,
+    slot: Any,
+    content: Any,
+    bias: Any,
+    params: Any,
+    max_seg: int,
+    tol: float,
+    out: Any,
+) -> None:
     """Fill ``out`` (B, 6) row by row; the numba-compiled body (plain Python too)."""
     click_bias, click_slope, bounce_bias, bounce_slope = params[0], params[1], params[2], params[3]
     mu, leave_bias, leave_slope, hold_cost = params[4], params[5], params[6], params[7]

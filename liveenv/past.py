@@ -135,8 +135,9 @@ def build_past(cfg: EnvConfig, seed: int) -> Past:
     return _left_behind(world, days * DAY_S, time.perf_counter() - t_build)
 
 
-def platform_choice(world: World, users: np.ndarray, rng: np.random.Generator,
-                    sharpness: float) -> np.ndarray:  # fmt: skip
+def platform_choice(
+    world: World, users: np.ndarray, rng: np.random.Generator, sharpness: float
+) -> np.ndarray:
     """The past platform's recommender: table rows drawn with probability
     ``softmax(sharpness * appeal)`` of the rooms' current appeal to each user,
     a good but imperfect recommender."""
@@ -164,10 +165,15 @@ def _left_behind(world: World, shift: float, build_s: float) -> Past:
     for s in follows.values():
         fans[list(s)] += 1.0
     return Past(
-        interest=u.interest[:n].copy(), boredom=u.boredom[:n].copy(),
-        return_boost=u.return_boost[:n].copy(), last_visit_t=u.last_visit_t[:n] - shift,
-        history=history, follows=follows, fans_gained=fans, build_s=build_s,
-    )  # fmt: skip
+        interest=u.interest[:n].copy(),
+        boredom=u.boredom[:n].copy(),
+        return_boost=u.return_boost[:n].copy(),
+        last_visit_t=u.last_visit_t[:n] - shift,
+        history=history,
+        follows=follows,
+        fans_gained=fans,
+        build_s=build_s,
+    )
 
 
 def _drop_before_join(history: HistoryStore, join_t: np.ndarray) -> None:
@@ -188,8 +194,9 @@ def _drop_before_join(history: HistoryStore, join_t: np.ndarray) -> None:
     t.mask[rows, k] = 0
 
 
-def _kept_follows(follows: dict[int, set[int]], history: HistoryStore, join_t: np.ndarray,
-                  start: float) -> dict[int, frozenset[int]]:  # fmt: skip
+def _kept_follows(
+    follows: dict[int, set[int]], history: HistoryStore, join_t: np.ndarray, start: float
+) -> dict[int, frozenset[int]]:
     """Follows of the initial users; a user who joined after the past's ``start``
     keeps only the follows of streamers still in the user's (post-join) history."""
     kept: dict[int, frozenset[int]] = {}

@@ -79,9 +79,13 @@ def new_user_table(cfg: EnvConfig) -> SoA:
 
 
 def add_users(
-    table: SoA, count: int, join_t: np.ndarray, cfg: EnvConfig, arch: Archetypes,
+    table: SoA,
+    count: int,
+    join_t: np.ndarray,
+    cfg: EnvConfig,
+    arch: Archetypes,
     rng: np.random.Generator,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """Create ``count`` users who joined at times ``join_t``; return their ids."""
     ucfg, d = cfg.users, cfg.latent_dim
     rows = table.append(count)
@@ -128,9 +132,13 @@ def new_streamer_table(cfg: EnvConfig) -> SoA:
 
 
 def add_streamers(
-    table: SoA, count: int, join_t: np.ndarray, cfg: EnvConfig, arch: Archetypes,
+    table: SoA,
+    count: int,
+    join_t: np.ndarray,
+    cfg: EnvConfig,
+    arch: Archetypes,
     rng: np.random.Generator,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """Create ``count`` streamers who joined at ``join_t``; return their ids."""
     scfg, d = cfg.streamers, cfg.latent_dim
     rows = table.append(count)
@@ -148,10 +156,14 @@ def add_streamers(
     table.rate[rows] = rng.gamma(1.5, scfg.broadcasts_per_day / 1.5, count)
     habit = rng.random(count)
     evening, noon = scfg.evening_share, scfg.evening_share + scfg.noon_share
-    table.start_hour[rows] = np.where(
-        habit < evening, rng.normal(20.5, 1.5, count),
-        np.where(habit < noon, rng.normal(12.0, 1.0, count), rng.uniform(0, 24, count)),
-    ) % 24  # fmt: skip
+    table.start_hour[rows] = (
+        np.where(
+            habit < evening,
+            rng.normal(20.5, 1.5, count),
+            np.where(habit < noon, rng.normal(12.0, 1.0, count), rng.uniform(0, 24, count)),
+        )
+        % 24
+    )
     table.hour_spread[rows] = np.where(habit < noon, 1.0, 4.0)
     pooled_latent = unit(mix @ arch.type_protos + scfg.style_weight * style)
     table.pooled[rows] = unit(pooled_latent @ arch.projection.T)

@@ -35,7 +35,7 @@ from liveenv.response import (
     interaction_rates,
     interaction_rates_grid,
     leave_hazard,
-)  # fmt: skip
+)
 from liveenv.rhythm import SEGMENT_S
 
 
@@ -51,8 +51,9 @@ def appeal_reference(imp: Impressions, i: int, k: int, cfg: EnvConfig) -> float:
     return a + float(imp.bias[imp.slot[i], pos]) + imp.follow_bonus * float(imp.followed[i])
 
 
-def room_bias_reference(seg_start: float, start: float, end: float, quality: float,
-                        cfg: EnvConfig) -> float:  # fmt: skip
+def room_bias_reference(
+    seg_start: float, start: float, end: float, quality: float, cfg: EnvConfig
+) -> float:
     """The quality + lifecycle term of a segment starting at ``seg_start``."""
     r, s = cfg.response, cfg.streamers
     prog = min(max((seg_start - start) / max(end - start, SEGMENT_S), 0.0), 1.0)
@@ -93,8 +94,10 @@ def sample_reference(imp: Impressions, i: int, u: np.ndarray, cfg: EnvConfig) ->
         r.gift_per_min * imp.gift_prop[i] * pull * boost,
     ]
     minutes = watch / 60.0
-    hit = [u[c] < 1 - math.exp(-rate * minutes) for c, rate in
-           zip((U_LIKE, U_COMMENT, U_FOLLOW, U_GIFT), rates, strict=True)]  # fmt: skip
+    hit = [
+        u[c] < 1 - math.exp(-rate * minutes)
+        for c, rate in zip((U_LIKE, U_COMMENT, U_FOLLOW, U_GIFT), rates, strict=True)
+    ]
     price = 0.0
     if hit[3]:
         cdf = np.cumsum(r.gift_price_probs)
@@ -104,8 +107,7 @@ def sample_reference(imp: Impressions, i: int, u: np.ndarray, cfg: EnvConfig) ->
     return np.array([1.0, minutes, hit[0], hit[1], hit[2], price])
 
 
-def expected_feedback_reference(imp: Impressions, cfg: EnvConfig,
-                                tol: float = 1e-7) -> np.ndarray:  # fmt: skip
+def expected_feedback_reference(imp: Impressions, cfg: EnvConfig, tol: float = 1e-7) -> np.ndarray:
     """``(B, 6)`` exact expected feedback of each impression: the plain numpy loop
     that :mod:`liveenv.oracle`'s kernel is compared against (and was the fast path).
 

@@ -92,15 +92,23 @@ class Impressions:
     def take(self, rows: np.ndarray) -> Impressions:
         """The impressions at ``rows`` (the rings are shared, not copied)."""
         return Impressions(
-            t=self.t[rows], vec=self.vec[rows], like_prop=self.like_prop[rows],
-            comment_prop=self.comment_prop[rows], gift_prop=self.gift_prop[rows],
-            followed=self.followed[rows], gift_pull=self.gift_pull[rows], end_t=self.end_t[rows],
-            slot=self.slot[rows], content=self.content, bias=self.bias,
+            t=self.t[rows],
+            vec=self.vec[rows],
+            like_prop=self.like_prop[rows],
+            comment_prop=self.comment_prop[rows],
+            gift_prop=self.gift_prop[rows],
+            followed=self.followed[rows],
+            gift_pull=self.gift_pull[rows],
+            end_t=self.end_t[rows],
+            slot=self.slot[rows],
+            content=self.content,
+            bias=self.bias,
             follow_bonus=self.follow_bonus,
-        )  # fmt: skip
+        )
 
-    def appeal(self, rows: np.ndarray | None, k0: int, k1: int,
-               tick: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    def appeal(
+        self, rows: np.ndarray | None, k0: int, k1: int, tick: np.ndarray | None = None
+    ) -> np.ndarray:
         """``(len(rows), k1-k0)`` appeal of segments ``k0..k1-1`` after the request
         (``rows=None``: every impression; ``tick``: ``self.tick[rows]`` if known)."""
         if rows is None:
@@ -126,8 +134,9 @@ def bounce_probability(appeal0: np.ndarray, cfg: EnvConfig) -> np.ndarray:
     return sigmoid(cfg.response.bounce_bias - cfg.response.bounce_slope * appeal0)
 
 
-def leave_hazard(appeal: np.ndarray, cfg: EnvConfig,
-                 bias: float | np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+def leave_hazard(
+    appeal: np.ndarray, cfg: EnvConfig, bias: float | np.ndarray | None = None
+) -> np.ndarray:
     """Hazard of leaving at a boundary; ``bias``: the leave logit at zero appeal
     (:func:`hold_bias`), ``leave_bias`` when not given."""
     bias = cfg.response.leave_bias if bias is None else bias
@@ -155,8 +164,9 @@ def gift_price(u: np.ndarray, cfg: EnvConfig) -> np.ndarray:
     return np.asarray(cfg.response.gift_prices, dtype=np.float64)[idx]
 
 
-def sample_watch(imp: Impressions, rows: np.ndarray, appeal0: np.ndarray, u: np.ndarray,
-                 cfg: EnvConfig) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def sample_watch(
+    imp: Impressions, rows: np.ndarray, appeal0: np.ndarray, u: np.ndarray, cfg: EnvConfig
+) -> tuple[np.ndarray, np.ndarray]:
     """Watch seconds and mean appeal watched for the clicked ``rows``.
 
     ``u`` holds each row's uniforms. The leave boundary is the first ``k``
@@ -208,8 +218,9 @@ def sample_watch(imp: Impressions, rows: np.ndarray, appeal0: np.ndarray, u: np.
     return watch, mean_a
 
 
-def sample_feedback(imp: Impressions, appeal0: np.ndarray, clicked: np.ndarray, u: np.ndarray,
-                    cfg: EnvConfig) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def sample_feedback(
+    imp: Impressions, appeal0: np.ndarray, clicked: np.ndarray, u: np.ndarray, cfg: EnvConfig
+) -> tuple[np.ndarray, np.ndarray]:
     """``(B, 6)`` feedback vectors (see :data:`liveenv.objectives.OBJECTIVES`)
     and ``(B,)`` watch seconds, for impressions already decided to be clicked or not."""
     b = len(imp.t)
@@ -221,9 +232,15 @@ def sample_feedback(imp: Impressions, appeal0: np.ndarray, clicked: np.ndarray, 
     ur = u[rows]
     w, mean_a = sample_watch(imp, rows, appeal0[rows], ur, cfg)
     minutes = w / 60.0
-    rates = interaction_rates_of(imp.like_prop[rows], imp.comment_prop[rows],
-                                 imp.gift_prop[rows], imp.followed[rows], mean_a, cfg,
-                                 imp.gift_pull[rows])  # fmt: skip
+    rates = interaction_rates_of(
+        imp.like_prop[rows],
+        imp.comment_prop[rows],
+        imp.gift_prop[rows],
+        imp.followed[rows],
+        mean_a,
+        cfg,
+        imp.gift_pull[rows],
+    )
     p = -np.expm1(-rates * minutes[:, None])  # (n, 4)
     happened = ur[:, U_LIKE : U_GIFT + 1] < p
     out = fb[rows]
@@ -236,9 +253,15 @@ def sample_feedback(imp: Impressions, appeal0: np.ndarray, clicked: np.ndarray, 
     return fb, watch_s
 
 
-def interaction_rates_of(like_prop: np.ndarray, comment_prop: np.ndarray, gift_prop: np.ndarray,
-                         followed: np.ndarray, mean_appeal: np.ndarray, cfg: EnvConfig,
-                         gift_pull: np.ndarray) -> np.ndarray:  # fmt: skip
+def interaction_rates_of(
+    like_prop: np.ndarray,
+    comment_prop: np.ndarray,
+    gift_prop: np.ndarray,
+    followed: np.ndarray,
+    mean_appeal: np.ndarray,
+    cfg: EnvConfig,
+    gift_pull: np.ndarray,
+) -> np.ndarray:
     """``(n, 4)`` per-minute rates of like, comment, follow, gift of ``n`` viewers
     (``gift_pull``: of the rooms' streamers)."""
     r = cfg.response

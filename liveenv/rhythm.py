@@ -10,9 +10,33 @@ SEGMENT_S = 30.0
 #: Relative viewing intensity per hour of day (mean 1): quiet nights, a small
 #: peak at noon, the main peak from 19:00 to 23:00.
 USER_RHYTHM = np.array(
-    [0.45, 0.25, 0.14, 0.09, 0.07, 0.07, 0.1, 0.2, 0.35, 0.45, 0.5, 0.65,
-     0.95, 0.8, 0.55, 0.5, 0.55, 0.75, 1.1, 1.6, 2.0, 2.15, 1.95, 1.2],
-)  # fmt: skip
+    [
+        0.45,
+        0.25,
+        0.14,
+        0.09,
+        0.07,
+        0.07,
+        0.1,
+        0.2,
+        0.35,
+        0.45,
+        0.5,
+        0.65,
+        0.95,
+        0.8,
+        0.55,
+        0.5,
+        0.55,
+        0.75,
+        1.1,
+        1.6,
+        2.0,
+        2.15,
+        1.95,
+        1.2,
+    ],
+)
 USER_RHYTHM = USER_RHYTHM / USER_RHYTHM.mean()
 
 TIME_FEATURES = 4

@@ -48,8 +48,9 @@ class Rooms:
     block after it ends; ``live`` says whether it is on air at the current tick.
     """
 
-    def __init__(self, cfg: EnvConfig, arch: Archetypes, capacity: int,
-                 block: int = BLOCK_TICKS) -> None:  # fmt: skip
+    def __init__(
+        self, cfg: EnvConfig, arch: Archetypes, capacity: int, block: int = BLOCK_TICKS
+    ) -> None:
         self.cfg, self.arch, self.block = cfg, arch, int(block)
         self.ahead = cfg.response.max_watch_segments
         self.ring = self.ahead + self.block + 2
@@ -114,8 +115,14 @@ class Rooms:
         t.obs, t.stats = self._obs_blk[:, j], self._stats_blk[:, j]
 
     # ----- per block ------------------------------------------------------
-    def prepare_block(self, b0: int, plan: BroadcastPlan, streamers: SoA,
-                      rng: np.random.Generator, mean_centre: np.ndarray) -> None:  # fmt: skip
+    def prepare_block(
+        self,
+        b0: int,
+        plan: BroadcastPlan,
+        streamers: SoA,
+        rng: np.random.Generator,
+        mean_centre: np.ndarray,
+    ) -> None:
         """Simulate the rooms of ticks ``b0 .. b0 + block - 1`` (see the module doc)."""
         g, t = self.block, self.t
         self.block_start = b0
@@ -154,8 +161,9 @@ class Rooms:
             grown[: len(self._busy_tick)] = self._busy_tick
             self._busy_tick = grown
         busy, keep = self._busy_tick, np.zeros(len(st), dtype=bool)
-        for i, (s, a, e) in enumerate(zip(st.tolist(), s_tick.tolist(), e_tick.tolist(),
-                                          strict=True)):  # fmt: skip
+        for i, (s, a, e) in enumerate(
+            zip(st.tolist(), s_tick.tolist(), e_tick.tolist(), strict=True)
+        ):
             if e > a and a >= busy[s]:  # the plan spaces broadcasts, so this rarely refuses
                 keep[i] = True
                 busy[s] = e
@@ -171,8 +179,15 @@ class Rooms:
             free = np.flatnonzero(self.t.end_tick < b0)
         return free[:count]
 
-    def _extend(self, slots: np.ndarray, first: np.ndarray, last: np.ndarray, fresh: bool,
-                streamers: SoA, rng: np.random.Generator) -> None:  # fmt: skip
+    def _extend(
+        self,
+        slots: np.ndarray,
+        first: np.ndarray,
+        last: np.ndarray,
+        fresh: bool,
+        streamers: SoA,
+        rng: np.random.Generator,
+    ) -> None:
         """Generate the segments of ticks ``first[i] .. last[i]`` of each room.
 
         A ``fresh`` room starts with a content switch and no drift; otherwise the
@@ -207,15 +222,16 @@ class Rooms:
         has = at >= 0
         flat = (np.maximum(at, 0) * n + np.arange(n)).ravel()  # where the last switch was
         types = np.where(has, picked[flat].reshape(m, n), t.type[slots])
-        anchor = np.where(has[..., None], walk.reshape(m * n, d)[flat].reshape(m, n, d),
-                          t.anchor[slots])  # fmt: skip
+        anchor = np.where(
+            has[..., None], walk.reshape(m * n, d)[flat].reshape(m, n, d), t.anchor[slots]
+        )
         latent = self._protos[types]  # (m, n, d)
         latent += np.float32(scfg.style_weight) * streamers.style[st]
         latent += walk
         latent -= anchor
-        latent *= 1.0 / np.maximum(np.sqrt(np.einsum("mnd,mnd->mn", latent, latent)), 1e-12)[
-            ..., None
-        ]  # fmt: skip
+        latent *= (
+            1.0 / np.maximum(np.sqrt(np.einsum("mnd,mnd->mn", latent, latent)), 1e-12)[..., None]
+        )
         col = np.arange(m)
         if fresh:
             cols, rows = np.nonzero(col[:, None] < count[None, :])
@@ -231,8 +247,14 @@ class Rooms:
         end, r = count - 1, np.arange(n)
         t.type[slots], t.walk[slots], t.anchor[slots] = types[end, r], walk[end, r], anchor[end, r]
 
-    def _observe_block(self, slots: np.ndarray, b0: int, streamers: SoA,
-                       rng: np.random.Generator, mean_centre: np.ndarray) -> None:  # fmt: skip
+    def _observe_block(
+        self,
+        slots: np.ndarray,
+        b0: int,
+        streamers: SoA,
+        rng: np.random.Generator,
+        mean_centre: np.ndarray,
+    ) -> None:
         """Observed embeddings and live statistics of ``slots`` for every tick of the block."""
         cfg, t, g, o = self.cfg, self.t, self.block, self.cfg.obs_dim
         n = len(slots)

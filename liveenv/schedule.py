@@ -38,8 +38,9 @@ class BroadcastPlan:
         minutes = s.duration_median_min * np.exp(s.duration_sigma * rng.standard_normal(n))
         return np.clip(minutes, s.min_duration_min, s.max_duration_min) * 60.0
 
-    def plan_day(self, day_start: float, streamers: SoA, who: np.ndarray,
-                 rng: np.random.Generator) -> None:  # fmt: skip
+    def plan_day(
+        self, day_start: float, streamers: SoA, who: np.ndarray, rng: np.random.Generator
+    ) -> None:
         """Plan the broadcasts of ``who`` for the day beginning at ``day_start``."""
         day0 = np.floor(day_start / DAY_S) * DAY_S
         rate = streamers.rate[who]
@@ -56,8 +57,9 @@ class BroadcastPlan:
         start = now + rng.uniform(0, 7200.0, len(who))
         self._add_spaced(who, start, self.durations(len(who), rng), rng)
 
-    def _add_spaced(self, st: np.ndarray, start: np.ndarray, length: np.ndarray,
-                    rng: np.random.Generator) -> None:  # fmt: skip
+    def _add_spaced(
+        self, st: np.ndarray, start: np.ndarray, length: np.ndarray, rng: np.random.Generator
+    ) -> None:
         """Add broadcasts so that a streamer's never overlap: per streamer, in
         time order, each one moves after the end of the previous one plus a break."""
         brk = rng.exponential(self.cfg.streamers.break_mean_min * 60.0, len(st))
@@ -71,8 +73,9 @@ class BroadcastPlan:
         order = np.lexsort((start, st))
         st, start, length = st[order], start[order], length[order]
         busy, at = self.busy_until, start.tolist()
-        for i, (s, b, d) in enumerate(zip(st.tolist(), brk[order].tolist(), length.tolist(),
-                                          strict=True)):  # fmt: skip
+        for i, (s, b, d) in enumerate(
+            zip(st.tolist(), brk[order].tolist(), length.tolist(), strict=True)
+        ):
             at[i] = max(at[i], busy[s] + b)
             busy[s] = at[i] + d
         start = np.asarray(at)

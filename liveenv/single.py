@@ -30,7 +30,7 @@ from liveenv.response import (
     U_LEAVE,
     U_LIKE,
     U_PRICE,
-)  # fmt: skip
+)
 from liveenv.rhythm import DAY_S, SEGMENT_S
 from liveenv.world import World
 
@@ -91,8 +91,9 @@ def followed_one(world: World, user: int) -> np.ndarray:
 def time_features_one(t: float) -> np.ndarray:
     day = 2 * math.pi * (t % DAY_S) / DAY_S
     week = 2 * math.pi * (t % _WEEK_S) / _WEEK_S
-    return np.array([math.sin(day), math.cos(day), math.sin(week), math.cos(week)],
-                    dtype=np.float32)  # fmt: skip
+    return np.array(
+        [math.sin(day), math.cos(day), math.sin(week), math.cos(week)], dtype=np.float32
+    )
 
 
 def _sigmoid(x: float) -> float:
@@ -122,12 +123,16 @@ def serve_one(world: World, user: int, now: float, row: int) -> OneServed:
         watch, mean_a = _watch(world, slot, now, tick, a0, interest, boredom, bonus, u)
         minutes = watch / 60.0
         boost = math.exp(r.engagement_slope * mean_a)
-        rates = (r.like_per_min * float(us.like_prop[user]) * boost,
-                 r.comment_per_min * float(us.comment_prop[user]) * boost,
-                 0.0 if followed else r.follow_per_min * boost,
-                 r.gift_per_min * float(us.gift_prop[user]) * pull * boost)  # fmt: skip
-        hit = [u[c] < 1.0 - math.exp(-rate * minutes)
-               for c, rate in zip((U_LIKE, U_COMMENT, U_FOLLOW, U_GIFT), rates, strict=True)]  # fmt: skip
+        rates = (
+            r.like_per_min * float(us.like_prop[user]) * boost,
+            r.comment_per_min * float(us.comment_prop[user]) * boost,
+            0.0 if followed else r.follow_per_min * boost,
+            r.gift_per_min * float(us.gift_prop[user]) * pull * boost,
+        )
+        hit = [
+            u[c] < 1.0 - math.exp(-rate * minutes)
+            for c, rate in zip((U_LIKE, U_COMMENT, U_FOLLOW, U_GIFT), rates, strict=True)
+        ]
         price = _gift_price(u[U_PRICE], cfg) if hit[3] else 0.0
         fb = [1.0, minutes, float(hit[0]), float(hit[1]), float(hit[2]), price]
         world.history.append_one(user, streamer, rt.obs[slot], fb, now)
@@ -140,8 +145,17 @@ def serve_one(world: World, user: int, now: float, row: int) -> OneServed:
     return OneServed(fb, bool(clicked), watch, slot)
 
 
-def _watch(world: World, slot: int, now: float, tick: int, a0: float, interest: np.ndarray,
-           boredom: np.ndarray, bonus: float, u: list[float]) -> tuple[float, float]:  # fmt: skip
+def _watch(
+    world: World,
+    slot: int,
+    now: float,
+    tick: int,
+    a0: float,
+    interest: np.ndarray,
+    boredom: np.ndarray,
+    bonus: float,
+    u: list[float],
+) -> tuple[float, float]:
     """Watch seconds and mean appeal watched (as :func:`liveenv.response.sample_watch`)."""
     r, rt, ring = world.cfg.response, world.rooms.t, world.rooms.ring
     mws = r.max_watch_segments
@@ -193,8 +207,16 @@ def _gift_price(u: float, cfg) -> float:
     return float(r.gift_prices[-1])
 
 
-def _after(world: World, user: int, now: float, fb: list[float], watch: float, clicked: bool,
-           u: list[float], drift: np.ndarray) -> None:  # fmt: skip
+def _after(
+    world: World,
+    user: int,
+    now: float,
+    fb: list[float],
+    watch: float,
+    clicked: bool,
+    u: list[float],
+    drift: np.ndarray,
+) -> None:
     """Interest drift, the visit's satisfaction, and the user's next request."""
     ucfg, us = world.cfg.users, world.users
     x = us.interest[user]  # a view: updated in place

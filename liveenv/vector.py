@@ -14,9 +14,14 @@ from liveenv.objectives import N_OBJECTIVES
 
 #: Per-request info keys gathered into arrays (besides ``feedback``), with their dtypes.
 STEP_INFO: dict[str, Any] = {
-    "clicked_slot": np.int64, "watch_s": np.float64, "invalid_action": np.bool_,
-    "user_id": np.int64, "time_s": np.float64, "hour": np.float64, "n_live": np.int64,
-}  # fmt: skip
+    "clicked_slot": np.int64,
+    "watch_s": np.float64,
+    "invalid_action": np.bool_,
+    "user_id": np.int64,
+    "time_s": np.float64,
+    "hour": np.float64,
+    "n_live": np.int64,
+}
 RESET_INFO = ("user_id", "time_s", "hour", "n_live")
 
 
@@ -71,19 +76,26 @@ class LiveVectorEnv(VectorEnv):
     """
 
     metadata: ClassVar[dict[str, Any]] = {
-        "render_modes": ["ansi", "rgb_array"], "autoreset_mode": AutoresetMode.NEXT_STEP,
-    }  # fmt: skip
+        "render_modes": ["ansi", "rgb_array"],
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+    }
 
-    def __init__(self, num_envs: int = 1, config: EnvConfig | str | None = None,
-                 render_mode: str | None = None,
-                 autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
-                 **overrides: Any) -> None:  # fmt: skip
+    def __init__(
+        self,
+        num_envs: int = 1,
+        config: EnvConfig | str | None = None,
+        render_mode: str | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        **overrides: Any,
+    ) -> None:
         if not isinstance(num_envs, int | np.integer) or num_envs < 1:
             raise ValueError(f"num_envs={num_envs!r} is invalid: must be an integer >= 1")
         mode = AutoresetMode(autoreset_mode)
         if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
-            raise ValueError(f"autoreset_mode={mode.value!r} is not supported; allowed: "
-                             f"{[AutoresetMode.NEXT_STEP.value, AutoresetMode.SAME_STEP.value]}")  # fmt: skip
+            raise ValueError(
+                f"autoreset_mode={mode.value!r} is not supported; allowed: "
+                f"{[AutoresetMode.NEXT_STEP.value, AutoresetMode.SAME_STEP.value]}"
+            )
         overrides.pop("max_episode_steps", None)  # set by make_vec only when the spec has one
         self.envs = [LiveStreamEnv(config, render_mode, **overrides) for _ in range(int(num_envs))]
         first = self.envs[0]
@@ -99,8 +111,9 @@ class LiveVectorEnv(VectorEnv):
         self._autoreset = np.zeros(self.num_envs, dtype=np.bool_)
 
     # ----- Gymnasium API ----------------------------------------------------
-    def reset(self, *, seed: int | list[int | None] | None = None,
-              options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:  # fmt: skip
+    def reset(
+        self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Reset the lanes: every lane, or those of ``options["reset_mask"]``.
 
         ``seed``: ``None`` (fresh entropy), an int (lane ``i`` gets ``seed + i``)
@@ -119,12 +132,15 @@ class LiveVectorEnv(VectorEnv):
             self._reset_info(info, i, lane)
         return self._copy_obs(), info
 
-    def step(self, actions: Any) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray,
-                                          np.ndarray, dict[str, Any]]:  # fmt: skip
+    def step(
+        self, actions: Any
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         acts = np.asarray(actions)
         if acts.shape[:1] != (self.num_envs,):
-            raise ValueError(f"actions has shape {acts.shape}: expected a leading axis of "
-                             f"num_envs={self.num_envs}")  # fmt: skip
+            raise ValueError(
+                f"actions has shape {acts.shape}: expected a leading axis of "
+                f"num_envs={self.num_envs}"
+            )
         rewards = np.zeros(self.num_envs)
         terminated = np.zeros(self.num_envs, dtype=np.bool_)
         truncated = np.zeros(self.num_envs, dtype=np.bool_)
@@ -180,8 +196,9 @@ class LiveVectorEnv(VectorEnv):
         if not isinstance(values, list | tuple):
             values = [values] * self.num_envs
         if len(values) != self.num_envs:
-            raise ValueError(f"set_attr({name!r}): {len(values)} values for "
-                             f"num_envs={self.num_envs} lanes")  # fmt: skip
+            raise ValueError(
+                f"set_attr({name!r}): {len(values)} values for num_envs={self.num_envs} lanes"
+            )
         for env, value in zip(self.envs, values, strict=True):
             setattr(env, name, value)
 
@@ -202,8 +219,9 @@ class LiveVectorEnv(VectorEnv):
             return [int(seed) + i for i in range(self.num_envs)]
         seeds = list(seed)
         if len(seeds) != self.num_envs:
-            raise ValueError(f"seed has {len(seeds)} entries: expected one per lane "
-                             f"(num_envs={self.num_envs})")  # fmt: skip
+            raise ValueError(
+                f"seed has {len(seeds)} entries: expected one per lane (num_envs={self.num_envs})"
+            )
         return seeds
 
     def _check_mask(self, mask: Any) -> np.ndarray:
@@ -212,8 +230,10 @@ class LiveVectorEnv(VectorEnv):
             or mask.dtype != np.bool_
             or mask.shape != (self.num_envs,)
         ):
-            raise ValueError(f"options['reset_mask'] must be a bool array of shape "
-                             f"({self.num_envs},), got {mask!r}")  # fmt: skip
+            raise ValueError(
+                f"options['reset_mask'] must be a bool array of shape "
+                f"({self.num_envs},), got {mask!r}"
+            )
         if not mask.any():
             raise ValueError("options['reset_mask'] resets no lane: at least one must be True")
         return mask

@@ -57,7 +57,7 @@ from liveenv.population import (
     new_streamer_table,
     new_user_table,
     user_cohort,
-)  # fmt: skip
+)
 from liveenv.requests import BatchQueue, RequestQueue
 from liveenv.response import (
     N_UNIFORMS,
@@ -68,7 +68,7 @@ from liveenv.response import (
     click_probability,
     expected_feedback,
     sample_feedback,
-)  # fmt: skip
+)
 from liveenv.rhythm import DAY_S, SEGMENT_S, rhythm_at, time_features
 from liveenv.rooms import Rooms
 from liveenv.schedule import BroadcastPlan
@@ -77,8 +77,14 @@ USER_COHORTS = ("new", "light", "heavy")
 STREAMER_COHORTS = ("new", "established")
 #: Room features in the observation: observed segment embedding, pooled
 #: streamer embedding, then these named columns.
-ROOM_STAT_COLUMNS = ("log_viewers", "like_rate", "comment_rate", "gift_rate", "hours_live",
-                     "new_streamer")  # fmt: skip
+ROOM_STAT_COLUMNS = (
+    "log_viewers",
+    "like_rate",
+    "comment_rate",
+    "gift_rate",
+    "hours_live",
+    "new_streamer",
+)
 EXAMINE_DECAY = 0.7  # chance of looking one slate position further down
 GROWTH_TICKS = 20  # new users and creators join every 10 minutes
 ARRIVAL_TICKS = 2  # users arrive for a visit every minute (at random times within it)
@@ -90,8 +96,10 @@ _DEMO_ONE_HOT = np.zeros((N_AGE * N_GENDER * N_REGION, N_AGE + N_GENDER + N_REGI
 for _a in range(N_AGE):
     for _g in range(N_GENDER):
         for _r in range(N_REGION):
-            _DEMO_ONE_HOT[_a * N_GENDER * N_REGION + _g * N_REGION + _r,
-                          [_a, N_AGE + _g, N_AGE + N_GENDER + _r]] = 1.0  # fmt: skip
+            _DEMO_ONE_HOT[
+                _a * N_GENDER * N_REGION + _g * N_REGION + _r,
+                [_a, N_AGE + _g, N_AGE + N_GENDER + _r],
+            ] = 1.0
 
 
 def _repeat_view(a: np.ndarray, b: int) -> np.ndarray:
@@ -116,8 +124,14 @@ class Served:
 class World:
     """One simulated platform. All randomness comes from ``rng``."""
 
-    def __init__(self, cfg: EnvConfig, rng: np.random.Generator, postpone: bool = True,
-                 batched: bool = False, grow: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self,
+        cfg: EnvConfig,
+        rng: np.random.Generator,
+        postpone: bool = True,
+        batched: bool = False,
+        grow: bool = True,
+    ) -> None:
         self.cfg, self.rng, self.postpone, self.grow = cfg, rng, postpone, grow
         self.t0 = float(np.floor(cfg.start_hour * 3600.0 / SEGMENT_S) * SEGMENT_S)
         # the platform (archetypes, initial users and streamers) from cfg.world_seed,
@@ -154,15 +168,19 @@ class World:
         ucfg, scfg, t0 = self.cfg.users, self.cfg.streamers, self.t0
         n_new = int(round(ucfg.n_users * ucfg.initial_new_share))
         join = t0 - np.concatenate(
-            [rng.uniform(0, ucfg.new_days * DAY_S, n_new),
-             ucfg.new_days * DAY_S + rng.exponential(90 * DAY_S, ucfg.n_users - n_new)]
-        )  # fmt: skip
+            [
+                rng.uniform(0, ucfg.new_days * DAY_S, n_new),
+                ucfg.new_days * DAY_S + rng.exponential(90 * DAY_S, ucfg.n_users - n_new),
+            ]
+        )
         add_users(self.users, ucfg.n_users, join, self.cfg, self.arch, rng)
         n_new = int(round(scfg.n_streamers * scfg.initial_new_share))
         join = t0 - np.concatenate(
-            [rng.uniform(0, scfg.new_days * DAY_S, n_new),
-             scfg.new_days * DAY_S + rng.exponential(180 * DAY_S, scfg.n_streamers - n_new)]
-        )  # fmt: skip
+            [
+                rng.uniform(0, scfg.new_days * DAY_S, n_new),
+                scfg.new_days * DAY_S + rng.exponential(180 * DAY_S, scfg.n_streamers - n_new),
+            ]
+        )
         add_streamers(self.streamers, scfg.n_streamers, join, self.cfg, self.arch, rng)
 
     def _room_capacity(self) -> int:
@@ -185,10 +203,10 @@ class World:
         if rooms.block_start < 0 or tick >= rooms.block_start + rooms.block:
             block_end = (tick + rooms.block) * SEGMENT_S
             while self.plan.planned_until < block_end:
-                self.plan.plan_day(self.plan.planned_until, self.streamers,
-                                   self._alive_streamers(), self.rooms_rng)  # fmt: skip
-            rooms.prepare_block(tick, self.plan, self.streamers, self.rooms_rng,
-                                self._mean_centre)  # fmt: skip
+                self.plan.plan_day(
+                    self.plan.planned_until, self.streamers, self._alive_streamers(), self.rooms_rng
+                )
+            rooms.prepare_block(tick, self.plan, self.streamers, self.rooms_rng, self._mean_centre)
         rooms.enter_tick(tick, self.streamers)
         live = rooms.live_slots()
         if len(live) > self.cfg.max_rooms:
@@ -227,8 +245,9 @@ class World:
             self._start_sessions(rows, now + self.users_rng.uniform(0, every, n))
         m = self.rooms_rng.poisson(scfg.new_streamers_per_day * every / DAY_S)
         if m:
-            rows = add_streamers(self.streamers, m, np.full(m, now), self.cfg, self.arch,
-                                 self.rooms_rng)  # fmt: skip
+            rows = add_streamers(
+                self.streamers, m, np.full(m, now), self.cfg, self.arch, self.rooms_rng
+            )
             self.plan.plan_first(rows, now, self.rooms_rng)
 
     # ----- the room table of the tick ---------------------------------------
@@ -291,7 +310,9 @@ class World:
         last = u.last_visit_t[users]  # -inf: no visit yet (nothing to recover from)
         away = np.where(last > -np.inf, times - last, 0.0) * (1.0 / DAY_S)
         if ucfg.boredom_recovery_per_day > 0:
-            u.boredom[users] *= np.exp(-ucfg.boredom_recovery_per_day * away).astype(np.float32)[:, None]
+            u.boredom[users] *= np.exp(-ucfg.boredom_recovery_per_day * away).astype(np.float32)[
+                :, None
+            ]
         if ucfg.follow_lapse_per_day > 0:
             has = np.flatnonzero(u.n_follows[users] > 0)
             if len(has):
@@ -359,11 +380,13 @@ class World:
         table, streamer, mask = self.table_parts()
         obs = self.history.gather(users, now)
         obs.update(
-            user=self.user_features(users, now), rooms=_repeat_view(table, b),
+            user=self.user_features(users, now),
+            rooms=_repeat_view(table, b),
             room_followed=self.followed_mask(users).view(np.int8),
-            room_streamer=_repeat_view(streamer, b), room_mask=_repeat_view(mask, b),
+            room_streamer=_repeat_view(streamer, b),
+            room_mask=_repeat_view(mask, b),
             time=time_features(now),
-        )  # fmt: skip
+        )
         return obs
 
     def followed_mask(self, users: np.ndarray) -> np.ndarray:
@@ -389,11 +412,19 @@ class World:
         for i in np.flatnonzero(u.n_follows[users] > 0).tolist():
             followed[i] = int(st[i]) in self.follows[int(users[i])]
         return Impressions(
-            t=times, vec=u.interest[users] - w_b * u.boredom[users], like_prop=u.like_prop[users],
-            comment_prop=u.comment_prop[users], gift_prop=u.gift_prop[users], followed=followed,
-            gift_pull=self.streamers.gift_pull[st], end_t=rt.end_t[slots], slot=slots,
-            content=rt.content, bias=rt.bias, follow_bonus=self.cfg.response.follow_bonus,
-        )  # fmt: skip
+            t=times,
+            vec=u.interest[users] - w_b * u.boredom[users],
+            like_prop=u.like_prop[users],
+            comment_prop=u.comment_prop[users],
+            gift_prop=u.gift_prop[users],
+            followed=followed,
+            gift_pull=self.streamers.gift_pull[st],
+            end_t=rt.end_t[slots],
+            slot=slots,
+            content=rt.content,
+            bias=rt.bias,
+            follow_bonus=self.cfg.response.follow_bonus,
+        )
 
     def expected_feedback(
         self, user: int, time: float, rows: np.ndarray | None = None
@@ -415,13 +446,18 @@ class World:
         rep = np.repeat(np.asarray(users, dtype=np.int64), n)
         imp = Impressions(
             t=np.repeat(np.asarray(times, dtype=np.float64), n),
-            vec=u.interest[rep] - w_b * u.boredom[rep], like_prop=u.like_prop[rep],
-            comment_prop=u.comment_prop[rep], gift_prop=u.gift_prop[rep],
+            vec=u.interest[rep] - w_b * u.boredom[rep],
+            like_prop=u.like_prop[rep],
+            comment_prop=u.comment_prop[rep],
+            gift_prop=u.gift_prop[rep],
             followed=self.followed_mask(np.asarray(users))[:, :n].reshape(-1),
-            gift_pull=np.tile(self.streamers.gift_pull[st], b), end_t=np.tile(rt.end_t[slots], b),
-            slot=np.tile(slots, b), content=rt.content, bias=rt.bias,
+            gift_pull=np.tile(self.streamers.gift_pull[st], b),
+            end_t=np.tile(rt.end_t[slots], b),
+            slot=np.tile(slots, b),
+            content=rt.content,
+            bias=rt.bias,
             follow_bonus=self.cfg.response.follow_bonus,
-        )  # fmt: skip
+        )
         return expected_feedback(imp, self.cfg).reshape(b, n, -1)
 
     def serve(self, users: np.ndarray, times: np.ndarray, slate: np.ndarray) -> Served:
@@ -450,16 +486,28 @@ class World:
         self._apply(users, times, shown, fb, watch, clicked, u, drift)
         rt = self.rooms.t
         return Served(
-            feedback=fb, clicked_pos=pos, watch_s=watch, slate_rooms=rt.room_id[slots],
-            slate_streamers=rt.streamer[slots], slate_phase=self.rooms.phase(slots, times[:, None]),
+            feedback=fb,
+            clicked_pos=pos,
+            watch_s=watch,
+            slate_rooms=rt.room_id[slots],
+            slate_streamers=rt.streamer[slots],
+            slate_phase=self.rooms.phase(slots, times[:, None]),
             slate_new_streamer=(times[:, None] - self.streamers.join_t[rt.streamer[slots]])
             < cfg.streamers.new_days * DAY_S,
             user_cohort=self.cohort(users, times),
-        )  # fmt: skip
+        )
 
-    def _apply(self, users: np.ndarray, times: np.ndarray, slots: np.ndarray, fb: np.ndarray,
-               watch: np.ndarray, clicked: np.ndarray, u: np.ndarray,
-               drift: np.ndarray) -> None:  # fmt: skip
+    def _apply(
+        self,
+        users: np.ndarray,
+        times: np.ndarray,
+        slots: np.ndarray,
+        fb: np.ndarray,
+        watch: np.ndarray,
+        clicked: np.ndarray,
+        u: np.ndarray,
+        drift: np.ndarray,
+    ) -> None:
         """The lasting effects of the served batch on users, follows and sessions."""
         ucfg, us, rt = self.cfg.users, self.users, self.rooms.t
         st = rt.streamer[slots]

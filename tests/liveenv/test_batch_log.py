@@ -19,10 +19,15 @@ from liveenv.batched import BatchedLiveEnv
 
 def test_batch_of_one_logs_the_same_rows_as_the_single_recorder(tiny_config, tmp_path):
     cfg = tiny_config.replace(horizon_hours=0.5, start_hour=20.0)
-    single = LogRecorder(LiveStreamEnv(cfg), tmp_path / "single", chunk_rows=500,
-                         policy_name="random")  # fmt: skip
-    batched = BatchLogRecorder(BatchedLiveEnv(cfg, batch_size=1), tmp_path / "batched",
-                               chunk_rows=500, policy_name="random")  # fmt: skip
+    single = LogRecorder(
+        LiveStreamEnv(cfg), tmp_path / "single", chunk_rows=500, policy_name="random"
+    )
+    batched = BatchLogRecorder(
+        BatchedLiveEnv(cfg, batch_size=1),
+        tmp_path / "batched",
+        chunk_rows=500,
+        policy_name="random",
+    )
     single.reset(seed=4)
     batched.reset(seed=4)
     rng = np.random.default_rng(0)
@@ -46,8 +51,9 @@ def test_batch_of_one_logs_the_same_rows_as_the_single_recorder(tiny_config, tmp
 
 def test_large_batches_write_a_readable_log(tiny_config, tmp_path):
     cfg = tiny_config.replace(horizon_hours=1.0, start_hour=20.0, slate_size=2)
-    rec = BatchLogRecorder(BatchedLiveEnv(cfg, batch_size=4096), tmp_path / "log",
-                           chunk_rows=2000, policy_name="top2")  # fmt: skip
+    rec = BatchLogRecorder(
+        BatchedLiveEnv(cfg, batch_size=4096), tmp_path / "log", chunk_rows=2000, policy_name="top2"
+    )
     obs, _ = rec.reset(seed=1)
     requests = 0
     while True:

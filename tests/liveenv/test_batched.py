@@ -60,8 +60,15 @@ def run_batched(cfg, batch_size: int, seed: int, postpone: bool = True) -> dict[
 @pytest.fixture(scope="module")
 def rate_config():
     # two evening hours of a smaller default world: about 10,000 requests a run
-    return make_config("default", **{"users.n_users": 6000, "streamers.n_streamers": 400,
-                                     "horizon_hours": 2.0, "start_hour": 19.0})  # fmt: skip
+    return make_config(
+        "default",
+        **{
+            "users.n_users": 6000,
+            "streamers.n_streamers": 400,
+            "horizon_hours": 2.0,
+            "start_hour": 19.0,
+        },
+    )
 
 
 def rates(run: dict[str, np.ndarray]) -> np.ndarray:

@@ -97,15 +97,26 @@ def test_evening_has_more_live_rooms_than_morning():
 
 def test_streamers_broadcast_as_often_as_configured_and_never_twice_at_once():
     """Two days of broadcasts (no viewers needed: rooms do not depend on them)."""
-    cfg = make_config("default", **{"users.n_users": 200, "users.new_users_per_day": 0.0,
-                                    "streamers.new_streamers_per_day": 0.0})  # fmt: skip
+    cfg = make_config(
+        "default",
+        **{
+            "users.n_users": 200,
+            "users.new_users_per_day": 0.0,
+            "streamers.new_streamers_per_day": 0.0,
+        },
+    )
     world = World(cfg, np.random.default_rng(6))
     seen: dict[int, tuple[int, float, float]] = {}
     while world.sim.now < world.t0 + 2 * DAY_S:
         world.sim.step()
         t, live = world.rooms.t, world.rooms.live_slots()
-        for rid, st, s0, s1 in zip(t.room_id[live].tolist(), t.streamer[live].tolist(),
-                                   t.start_t[live].tolist(), t.end_t[live].tolist(), strict=True):  # fmt: skip
+        for rid, st, s0, s1 in zip(
+            t.room_id[live].tolist(),
+            t.streamer[live].tolist(),
+            t.start_t[live].tolist(),
+            t.end_t[live].tolist(),
+            strict=True,
+        ):
             seen.setdefault(rid, (st, s0, s1))
     rooms = np.array(list(seen.values()))
     started = rooms[(rooms[:, 1] >= world.t0) & (rooms[:, 1] < world.t0 + 2 * DAY_S)]

@@ -22,8 +22,16 @@ def rollout(env: LiveStreamEnv, seed: int, steps: int):
     for _ in range(steps):
         action = rng.choice(np.flatnonzero(env.action_masks()))
         obs, reward, term, trunc, info = env.step(action)
-        trace.append((obs, reward, term, trunc, {k: v for k, v in info.items() if k != "feedback"},
-                      info["feedback"]))  # fmt: skip
+        trace.append(
+            (
+                obs,
+                reward,
+                term,
+                trunc,
+                {k: v for k, v in info.items() if k != "feedback"},
+                info["feedback"],
+            )
+        )
     return trace
 
 
@@ -55,8 +63,12 @@ def test_world_seed_fixes_the_platform_and_reset_seed_the_dynamics(tiny_config):
         obs, _ = env.reset(seed=seed)
         w = env.world
         n_s, n_u = cfg.streamers.n_streamers, cfg.users.n_users
-        return (w.streamers.quality[:n_s].copy(), w.streamers.pooled[:n_s].copy(),
-                w.users.interest[:n_u].copy(), obs["room_streamer"].copy())  # fmt: skip
+        return (
+            w.streamers.quality[:n_s].copy(),
+            w.streamers.pooled[:n_s].copy(),
+            w.users.interest[:n_u].copy(),
+            obs["room_streamer"].copy(),
+        )
 
     q0, p0, i0, live0 = platform(tiny_config, 0)
     q1, p1, i1, live1 = platform(tiny_config, 1)

@@ -86,11 +86,18 @@ def one_room_impressions(pulls: np.ndarray, cfg) -> Impressions:
     vec = np.zeros((n, d), np.float32)
     vec[:, 0] = 0.3
     return Impressions(
-        t=np.full(n, 1000.0), vec=vec, like_prop=np.ones(n), comment_prop=np.ones(n),
-        gift_prop=np.ones(n), followed=np.zeros(n, bool), gift_pull=pulls.astype(np.float32),
-        end_t=np.full(n, 1000.0 + 7200.0), slot=np.zeros(n, np.int64), content=content,
+        t=np.full(n, 1000.0),
+        vec=vec,
+        like_prop=np.ones(n),
+        comment_prop=np.ones(n),
+        gift_prop=np.ones(n),
+        followed=np.zeros(n, bool),
+        gift_pull=pulls.astype(np.float32),
+        end_t=np.full(n, 1000.0 + 7200.0),
+        slot=np.zeros(n, np.int64),
+        content=content,
         bias=np.zeros((1, ring), np.float32),
-    )  # fmt: skip
+    )
 
 
 def test_more_gift_pull_means_more_gifts_and_less_watch_at_equal_appeal():
@@ -119,10 +126,15 @@ def test_the_observed_gift_rate_shows_the_gift_pull():
 
 @pytest.mark.parametrize(
     "field, value",
-    [("streamers.gift_pull_sigma", -0.5), ("streamers.gift_pull_sigma", 6.0),
-     ("streamers.gift_pull_sigma", float("nan")), ("response.gift_hold_cost", -1.0),
-     ("response.gift_hold_cost", 11.0), ("response.gift_hold_cost", "high")],
-)  # fmt: skip
+    [
+        ("streamers.gift_pull_sigma", -0.5),
+        ("streamers.gift_pull_sigma", 6.0),
+        ("streamers.gift_pull_sigma", float("nan")),
+        ("response.gift_hold_cost", -1.0),
+        ("response.gift_hold_cost", 11.0),
+        ("response.gift_hold_cost", "high"),
+    ],
+)
 def test_bad_gift_pull_values_are_refused_naming_the_field(field, value):
     with pytest.raises(ValueError, match=re.escape(field) + "=.* is invalid"):
         make_config("default", **{field: value})

@@ -30,12 +30,19 @@ def random_impressions(cfg, n: int, rng: np.random.Generator, dtype=np.float64) 
     slot = rng.integers(0, slots, n)
     pull = draw_gift_pull(slots, cfg.streamers.gift_pull_sigma, rng)[slot]
     return Impressions(
-        t=t, vec=vec.astype(dtype), like_prop=rng.lognormal(0, 1, n),
-        comment_prop=rng.lognormal(0, 1, n), gift_prop=rng.lognormal(0, 1, n) * (rng.random(n) < 0.5),
-        followed=rng.random(n) < 0.3, gift_pull=pull, end_t=t + rng.uniform(-20.0, 5 * 3600.0, n),
-        slot=slot, content=content.astype(dtype),
-        bias=rng.normal(0, 0.3, (slots, ring)).astype(dtype), follow_bonus=0.35,
-    )  # fmt: skip
+        t=t,
+        vec=vec.astype(dtype),
+        like_prop=rng.lognormal(0, 1, n),
+        comment_prop=rng.lognormal(0, 1, n),
+        gift_prop=rng.lognormal(0, 1, n) * (rng.random(n) < 0.5),
+        followed=rng.random(n) < 0.3,
+        gift_pull=pull,
+        end_t=t + rng.uniform(-20.0, 5 * 3600.0, n),
+        slot=slot,
+        content=content.astype(dtype),
+        bias=rng.normal(0, 0.3, (slots, ring)).astype(dtype),
+        follow_bonus=0.35,
+    )
 
 
 def test_kernel_matches_reference_when_both_sum_every_boundary(world_overrides):
@@ -89,8 +96,7 @@ def test_env_computes_the_oracle_once_per_request(tiny_config, monkeypatch):
     env.reset(seed=3)
     calls = []
     real = env.world.expected_feedback
-    monkeypatch.setattr(env.world, "expected_feedback",
-                        lambda u, t: calls.append(u) or real(u, t))  # fmt: skip
+    monkeypatch.setattr(env.world, "expected_feedback", lambda u, t: calls.append(u) or real(u, t))
     util = env.oracle_utilities()
     fb = env.oracle_expected_feedback()
     fb[:] = -1.0  # a copy: the cache is untouched
@@ -113,8 +119,12 @@ def test_batched_oracle_is_one_call_for_the_batch(tiny_config):
     for _ in range(3):
         fb = env.oracle_expected_feedback()
         users, times = env._users, env._times
-        single = np.stack([env.world.expected_feedback(int(u), float(t))
-                           for u, t in zip(users, times, strict=True)])  # fmt: skip
+        single = np.stack(
+            [
+                env.world.expected_feedback(int(u), float(t))
+                for u, t in zip(users, times, strict=True)
+            ]
+        )
         np.testing.assert_allclose(fb, single, rtol=1e-12, atol=1e-12)
         util = env.oracle_utilities()
         assert util.shape == (len(users), tiny_config.max_rooms)
@@ -128,8 +138,9 @@ def test_backend_switch_and_its_errors():
     assert backend() == "kernel"
     with use_backend("reference"):
         assert backend() == "reference" and os.environ["LIVEENV_ORACLE"] == "reference"
-        np.testing.assert_array_equal(expected_feedback(imp, cfg),
-                                      expected_feedback_reference(imp, cfg))  # fmt: skip
+        np.testing.assert_array_equal(
+            expected_feedback(imp, cfg), expected_feedback_reference(imp, cfg)
+        )
     assert backend() == "kernel" and "LIVEENV_ORACLE" not in os.environ
     np.testing.assert_array_equal(expected_feedback(imp, cfg), expected_feedback_kernel(imp, cfg))
     with pytest.raises(ValueError, match="oracle backend 'fast' is unknown"), use_backend("fast"):

@@ -11,8 +11,12 @@ from liveenv import LiveStreamEnv, make_config
 from liveenv.past import _CACHE, build_past, past_seed
 from liveenv.population import unit
 
-SMALL = {"users.n_users": 3000, "streamers.n_streamers": 300, "horizon_hours": 2.0,
-         "max_rooms": 128}  # fmt: skip
+SMALL = {
+    "users.n_users": 3000,
+    "streamers.n_streamers": 300,
+    "horizon_hours": 2.0,
+    "max_rooms": 128,
+}
 #: sha256 prefix of the first observation and the fans of SMALL, seed 3, before the
 #: world had a past (commit 820621d): ``past_days=0`` must start exactly there.
 BLANK_START = "e1d8143dbffdcc69"
@@ -92,8 +96,7 @@ def test_past_is_consistent_with_the_world():
     blank = LiveStreamEnv(cfg.replace(**{"users.past_days": 0}))
     blank.reset(seed=1)
     gained = w.streamers.fans[: w.streamers.n] - blank.world.streamers.fans[: w.streamers.n]
-    per_streamer = np.bincount([s for f in w.follows.values() for s in f],
-                               minlength=len(gained))  # fmt: skip
+    per_streamer = np.bincount([s for f in w.follows.values() for s in f], minlength=len(gained))
     np.testing.assert_allclose(gained, per_streamer, atol=1e-2)
     # history: the past ends at the start, and nobody has events before joining
     rows = w.history.row_of[np.flatnonzero(w.history.row_of[:n])]

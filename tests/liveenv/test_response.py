@@ -25,13 +25,19 @@ def random_impressions(cfg, n: int, rng: np.random.Generator) -> Impressions:
     vec = content[0, 0][None, :] + 0.3 * rng.standard_normal((n, d))
     t = rng.uniform(1000.0, 5000.0, n)
     imp = Impressions(
-        t=t, vec=vec.astype(np.float32), like_prop=rng.lognormal(0, 1, n),
-        comment_prop=rng.lognormal(0, 1, n), gift_prop=rng.lognormal(0, 1, n) * (rng.random(n) < 0.5),
-        followed=rng.random(n) < 0.3, gift_pull=np.ones(n, np.float32),
-        end_t=t + rng.uniform(10.0, 3 * 3600.0, n), slot=rng.integers(0, slots, n),
-        content=content, bias=rng.normal(0, 0.3, (slots, ring)).astype(np.float32),
+        t=t,
+        vec=vec.astype(np.float32),
+        like_prop=rng.lognormal(0, 1, n),
+        comment_prop=rng.lognormal(0, 1, n),
+        gift_prop=rng.lognormal(0, 1, n) * (rng.random(n) < 0.5),
+        followed=rng.random(n) < 0.3,
+        gift_pull=np.ones(n, np.float32),
+        end_t=t + rng.uniform(10.0, 3 * 3600.0, n),
+        slot=rng.integers(0, slots, n),
+        content=content,
+        bias=rng.normal(0, 0.3, (slots, ring)).astype(np.float32),
         follow_bonus=0.35,
-    )  # fmt: skip
+    )
     room_pull = draw_gift_pull(slots, cfg.streamers.gift_pull_sigma, rng).astype(np.float32)
     imp.gift_pull = room_pull[imp.slot]  # one streamer per room slot
     return imp

@@ -19,8 +19,10 @@ from liveenv.world import World
 
 
 def two_worlds(seed: int = 3, **overrides: float) -> tuple[World, World]:
-    cfg = make_config("default", **{"users.n_users": 3000, "streamers.n_streamers": 300,
-                                    "start_hour": 20.0, **overrides})  # fmt: skip
+    cfg = make_config(
+        "default",
+        **{"users.n_users": 3000, "streamers.n_streamers": 300, "start_hour": 20.0, **overrides},
+    )
     return World(cfg, np.random.default_rng(seed)), World(cfg, np.random.default_rng(seed))
 
 

@@ -93,9 +93,10 @@ def test_integer_actions_of_every_kind_are_accepted(env, slate_env) -> None:
         assert not info["invalid_action"]
 
 
-@pytest.mark.parametrize(("name", "value", "what"), [("click", -1.0, "negative"),
-                                                      ("gift", np.inf, "non-finite"),
-                                                      ("like", np.nan, "non-finite")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "value", "what"),
+    [("click", -1.0, "negative"), ("gift", np.inf, "non-finite"), ("like", np.nan, "non-finite")],
+)
 def test_bad_reward_weights_are_refused_at_make(name, value, what) -> None:
     with pytest.raises(
         ValueError,

@@ -31,8 +31,9 @@ def test_every_registered_id_has_a_vector_entry_point(env_id):
 
 
 def test_make_vec_builds_it_with_batched_spaces():
-    envs = gym.make_vec("liveenv/Default-v0", num_envs=3, vectorization_mode="vector_entry_point",
-                        **TINY)  # fmt: skip
+    envs = gym.make_vec(
+        "liveenv/Default-v0", num_envs=3, vectorization_mode="vector_entry_point", **TINY
+    )
     assert isinstance(envs, LiveVectorEnv) and envs.num_envs == 3
     assert envs.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
     assert envs.single_action_space == gym.spaces.Discrete(48)
@@ -50,8 +51,9 @@ def test_the_same_as_gymnasiums_sync_vector_env_step_for_step():
     """Each lane is the single env with seed + i: observations, rewards, truncations
     (and NEXT_STEP autoresets) equal SyncVectorEnv's over several episodes."""
     n, rng = 3, np.random.default_rng(1)
-    ours = gym.make_vec("liveenv/Default-v0", num_envs=n, vectorization_mode="vector_entry_point",
-                        **TINY)  # fmt: skip
+    ours = gym.make_vec(
+        "liveenv/Default-v0", num_envs=n, vectorization_mode="vector_entry_point", **TINY
+    )
     sync = gym.make_vec("liveenv/Default-v0", num_envs=n, vectorization_mode="sync", **TINY)
     o1, _ = ours.reset(seed=7)
     o2, _ = sync.reset(seed=7)
