@@ -36,12 +36,19 @@ class LiveSB3VecEnv(VecEnv):
     ``set_options()`` apply to the next ``reset()`` as usual.
     """
 
-    def __init__(self, num_envs: int = 1, config: EnvConfig | str | None = None,
-                 seed: int | None = None, **overrides: Any) -> None:  # fmt: skip
-        self.venv = LiveVectorEnv(num_envs, config, autoreset_mode=AutoresetMode.SAME_STEP,
-                                  **overrides)  # fmt: skip
-        super().__init__(num_envs, self.venv.single_observation_space,
-                         self.venv.single_action_space)  # fmt: skip
+    def __init__(
+        self,
+        num_envs: int = 1,
+        config: EnvConfig | str | None = None,
+        seed: int | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.venv = LiveVectorEnv(
+            num_envs, config, autoreset_mode=AutoresetMode.SAME_STEP, **overrides
+        )
+        super().__init__(
+            num_envs, self.venv.single_observation_space, self.venv.single_action_space
+        )
         if seed is not None:
             self.seed(seed)
         self._actions: np.ndarray | None = None
@@ -87,17 +94,24 @@ class LiveSB3VecEnv(VecEnv):
         for i in self._get_indices(indices):
             setattr(self.venv.envs[i], attr_name, value)
 
-    def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None,
-                   **method_kwargs: Any) -> list[Any]:  # fmt: skip
+    def env_method(
+        self,
+        method_name: str,
+        *method_args: Any,
+        indices: VecEnvIndices = None,
+        **method_kwargs: Any,
+    ) -> list[Any]:
         lanes = list(self._get_indices(indices))
         if method_name == "action_masks" and not method_args and not method_kwargs:
             masks = self.venv.action_masks()
             return [masks[i] for i in lanes]
-        return [getattr(self.venv.envs[i], method_name)(*method_args, **method_kwargs)
-                for i in lanes]  # fmt: skip
+        return [
+            getattr(self.venv.envs[i], method_name)(*method_args, **method_kwargs) for i in lanes
+        ]
 
-    def env_is_wrapped(self, wrapper_class: type[gym.Wrapper],
-                       indices: VecEnvIndices = None) -> list[bool]:  # fmt: skip
+    def env_is_wrapped(
+        self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None
+    ) -> list[bool]:
         return [False for _ in self._get_indices(indices)]  # the lanes are bare envs
 
     def get_images(self) -> Sequence[np.ndarray | None]:

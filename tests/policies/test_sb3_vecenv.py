@@ -64,8 +64,9 @@ def test_maskable_ppo_learns_on_it():
 
     torch.set_num_threads(1)
     venv = LiveSB3VecEnv(4, "default", seed=0, **TINY)
-    model = MaskablePPO("MultiInputPolicy", venv, n_steps=32, batch_size=64, n_epochs=1,
-                        seed=0, device="cpu")  # fmt: skip
+    model = MaskablePPO(
+        "MultiInputPolicy", venv, n_steps=32, batch_size=64, n_epochs=1, seed=0, device="cpu"
+    )
     model.learn(256)
     assert model.num_timesteps >= 256
     obs = venv.reset()

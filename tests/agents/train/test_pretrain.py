@@ -44,8 +44,12 @@ from policies.tokenizer import SIDTokenizer, SIDTokenizerConfig
 torch.set_num_threads(1)  # tiny models: threads only contend on a shared CPU
 #: past_days=0: the generator learns from the log alone, which holds no past (the
 #: live-prior margins below were measured on a platform without one)
-TINY = {"users.n_users": 3000, "streamers.n_streamers": 300, "start_hour": 19.0,
-        "users.past_days": 0}  # fmt: skip
+TINY = {
+    "users.n_users": 3000,
+    "streamers.n_streamers": 300,
+    "start_hour": 19.0,
+    "users.past_days": 0,
+}
 
 
 @pytest.fixture(scope="module")
