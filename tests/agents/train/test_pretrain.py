@@ -55,8 +55,15 @@ TINY = {
 @pytest.fixture(scope="module")
 def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("pretrain") / "log"
-    generate_log(
-        out, "default", days=1.0 / 24, policy="platform", seed=0, overrides=TINY, progress=False
+    generate_log(  # one request at a time: the path the margins below were measured on
+        out,
+        "default",
+        days=1.0 / 24,
+        policy="platform",
+        seed=0,
+        overrides=TINY,
+        progress=False,
+        batch_size=1,
     )
     return out
 
