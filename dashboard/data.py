@@ -38,7 +38,6 @@ __all__ = [
     "choose_run",
     "nearest_swept",
     "overall_table",
-    "pareto_mask",
     "playback",
     "rescore",
     "stress_table",
@@ -197,16 +196,6 @@ def short_labels(sweep: pd.DataFrame) -> list[str]:
         name if name == "pretrained" else ", ".join(f"{c[2:]}={row[c]:g}" for c in varying)
         for name, (_, row) in zip(names, sweep.iterrows(), strict=True)
     ]
-
-
-def pareto_mask(points: np.ndarray) -> np.ndarray:
-    """``(n,)`` True where no other point is >= in every column and > in one (maximise)."""
-    p = np.asarray(points, dtype=float)
-    keep = np.ones(len(p), dtype=bool)
-    for i in range(len(p)):
-        dominated = np.all(p >= p[i], axis=1) & np.any(p > p[i], axis=1)
-        keep[i] = not dominated.any()
-    return keep
 
 
 def nearest_swept(sweep: pd.DataFrame, weights: dict[str, float]) -> int:

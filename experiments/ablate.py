@@ -38,9 +38,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from agents.evaluate.holdout import Holdout, capture_holdout, log_config, offline_rank_metrics
+from agents.evaluate.holdout import Holdout, capture_holdout, offline_rank_metrics
 from agents.evaluate.tables import markdown_table
-from agents.logs import read_log_arrays
+from agents.logs import log_config, read_log_arrays
 from agents.run import cliargs
 from agents.train.pretrain import PretrainArgs, pretrain
 from agents.train.sequences import time_cutoff_ms

@@ -88,12 +88,14 @@ def steering(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def pareto_mask(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Points not dominated in (x, y), both maximised."""
-    keep = np.ones(len(x), dtype=bool)
-    for i in range(len(x)):
-        dom = (x >= x[i]) & (y >= y[i]) & ((x > x[i]) | (y > y[i]))
-        keep[i] = not dom.any()
+def pareto_mask(points: np.ndarray) -> np.ndarray:
+    """``(n,)`` True where no other point of ``points`` (n, d) is >= in every column
+    and > in one: the Pareto front, every column maximised."""
+    p = np.asarray(points, dtype=float)
+    keep = np.ones(len(p), dtype=bool)
+    for i in range(len(p)):
+        dominated = np.all(p >= p[i], axis=1) & np.any(p > p[i], axis=1)
+        keep[i] = not dominated.any()
     return keep
 
 
@@ -120,7 +122,7 @@ def pareto_figure(summary: pd.DataFrame, x: str, y: str, path: Path) -> Path:
         capsize=2,
         label="aligned (mean, sd over seeds)",
     )
-    front = pareto_mask(xs, ys)
+    front = pareto_mask(np.column_stack([xs, ys]))
     order = np.argsort(xs[front])
     ax.plot(xs[front][order], ys[front][order], "-", lw=1.2, alpha=0.7, label="Pareto front")
     for i, row in cells.iterrows():

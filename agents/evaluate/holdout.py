@@ -18,7 +18,6 @@ scoring only these requests still knows the streamers of earlier history events.
 from __future__ import annotations
 
 import io
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,18 +26,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from agents.evaluate.offline import offline_metrics
-from agents.logs import log_parts, read_log_arrays
+from agents.logs import log_config, read_log_arrays
 from agents.logs.behaviour import resolve_policy, split_action
 from liveenv.atomic import atomic_write_bytes
-from liveenv.config import EnvConfig
 from liveenv.env import LiveStreamEnv
 from policies.onelive.features import PooledCache
 
-__all__ = ["Holdout", "capture_holdout", "log_config", "offline_rank_metrics"]
+__all__ = ["Holdout", "capture_holdout", "offline_rank_metrics"]
 
 PER_REQUEST = (
     "user",
@@ -65,14 +62,6 @@ LOG_KEEP = (
     "follow",
     "gift_price",
 )
-
-
-def log_config(log_dir: str | os.PathLike[str]) -> EnvConfig:
-    """The environment config a log was recorded with (its Parquet metadata)."""
-    meta = pq.read_schema(log_parts(log_dir)[0]).metadata or {}
-    if b"liveenv.config" not in meta:
-        raise ValueError(f"{log_dir}: the log carries no liveenv.config metadata")
-    return EnvConfig.from_dict(json.loads(meta[b"liveenv.config"]))
 
 
 @dataclass

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from agents.logs.behaviour import PlatformPolicy, PopularPolicy, RandomPolicy, resolve_policy
 from agents.logs.generate import generate_log, make_log_env, run_policy
-from agents.logs.reader import log_parts, read_log, read_log_arrays, read_log_table
+from agents.logs.reader import log_config, log_parts, read_log, read_log_arrays, read_log_table
 from agents.logs.recorder import LogRecorder
 from agents.logs.schema import LOG_SCHEMA, LOG_VERSION, VECTOR_COLUMNS, check_schema
 
@@ -21,6 +21,7 @@ __all__ = [
     "RandomPolicy",
     "check_schema",
     "generate_log",
+    "log_config",
     "log_parts",
     "make_log_env",
     "read_log",

@@ -53,28 +53,17 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from agents.logs.behaviour import resolve_policy, split_action
-from agents.logs.reader import log_parts
+from agents.logs.reader import log_config, log_parts
 from liveenv.config import EnvConfig
 from liveenv.presets import ENV_IDS, make_config
 
-__all__ = ["env_overrides", "export_minari", "log_env_config", "minari_available"]
+__all__ = ["env_overrides", "export_minari", "minari_available"]
 
 
 def minari_available() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("minari") is not None
-
-
-def log_env_config(log: str | os.PathLike[str]) -> EnvConfig:
-    """The environment config a log was recorded with (its Parquet metadata)."""
-    parts = log_parts(log)
-    if not parts:
-        raise FileNotFoundError(f"{log}: no log parts (part-*.parquet)")
-    meta = pq.read_schema(parts[0]).metadata or {}
-    if b"liveenv.config" not in meta:
-        raise ValueError(f"{log}: the log carries no liveenv.config metadata")
-    return EnvConfig.from_dict(json.loads(meta[b"liveenv.config"]))
 
 
 def env_overrides(config: EnvConfig) -> tuple[str, dict[str, Any]]:
@@ -175,7 +164,7 @@ def export_minari(
 
     if episodes < 1 or not hours > 0:
         raise ValueError(f"episodes={episodes} must be >= 1 and hours={hours} > 0")
-    config = log_env_config(log)
+    config = log_config(log)
     if not policy:
         first = pq.read_table(log_parts(log)[0], columns=["policy"]).column(0)
         policy = str(first[0]) if len(first) else "platform"

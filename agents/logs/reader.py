@@ -8,6 +8,7 @@ or wrongly typed column raises ``ValueError`` naming the column and the file.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ import pyarrow.parquet as pq
 
 from agents.logs.parts import existing_parts
 from agents.logs.schema import LOG_SCHEMA, VECTOR_COLUMNS, check_schema
+from liveenv.config import EnvConfig
 
 
 def log_parts(path: str | os.PathLike[str]) -> list[Path]:
@@ -84,3 +86,14 @@ def _stack(col: pa.ListArray, name: str) -> np.ndarray:
     if np.any(lengths != lengths[0]):
         raise ValueError(f"column {name!r}: rows hold vectors of different lengths")
     return values.reshape(n, int(lengths[0]))
+
+
+def log_config(path: str | os.PathLike[str]) -> EnvConfig:
+    """The environment config a log was recorded with (its Parquet metadata)."""
+    parts = log_parts(path)
+    if not parts:
+        raise FileNotFoundError(f"{path}: no log parts (part-*.parquet)")
+    meta = pq.read_schema(parts[0]).metadata or {}
+    if b"liveenv.config" not in meta:
+        raise ValueError(f"{path}: the log carries no liveenv.config metadata")
+    return EnvConfig.from_dict(json.loads(meta[b"liveenv.config"]))

@@ -219,7 +219,7 @@ COMMANDS: dict[str, Command] = {
         Command(
             "tokenize",
             "fit the semantic-ID tokenizer on the run's log",
-            _own("agents.run.stages", "TokenizeArgs"),
+            _own("agents.run.stages", "TokenizeStageArgs"),
             _tokenize,
         ),
         Command(

@@ -26,7 +26,7 @@ from agents.run.rundir import RunDir
 from agents.run.stages import (
     LogArgs,
     StageStatus,
-    TokenizeArgs,
+    TokenizeStageArgs,
     Trainer,
     run_inputs,
     run_log,
@@ -162,7 +162,7 @@ def demo_stages(
     common = {"seed": args.seed, "progress": progress, "threads": 1}
     overrides = args.world.online_overrides()  # alignment's request pool: the evening
     log_args = LogArgs(world=args.world, days=args.days, seed=args.seed, start_hour=args.start_hour)
-    tok_args = _make(TokenizeArgs, b["tokenize"], seed=args.seed)
+    tok_args = _make(TokenizeStageArgs, b["tokenize"], seed=args.seed)
     eval_args = EvaluateArgs(**b["evaluate"])
     stress = (
         EvaluateArgs(presets=args.stress_presets, **b["stress"]) if args.stress_presets else None

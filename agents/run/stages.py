@@ -30,7 +30,7 @@ from agents.run.world import WorldArgs
 __all__ = [
     "LogArgs",
     "StageStatus",
-    "TokenizeArgs",
+    "TokenizeStageArgs",
     "check_log",
     "registered",
     "run_log",
@@ -182,7 +182,7 @@ def run_log(run: RunDir, args: LogArgs, force: bool = False, progress: bool = Tr
 
 # ----- tokenizer ---------------------------------------------------------------
 @dataclass
-class TokenizeArgs:
+class TokenizeStageArgs:
     """Fit the semantic-ID tokenizer on the run's log."""
 
     log: str = field(default="", metadata={"help": "log directory (empty: the run's logs/train)"})
@@ -195,7 +195,7 @@ class TokenizeArgs:
 
 
 def run_tokenize(
-    run: RunDir, args: TokenizeArgs, force: bool = False, progress: bool = True
+    run: RunDir, args: TokenizeStageArgs, force: bool = False, progress: bool = True
 ) -> StageStatus:
     from agents.logs import read_log_arrays
     from policies.tokenizer import SIDTokenizer, SIDTokenizerConfig

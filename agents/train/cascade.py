@@ -37,9 +37,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from agents.logs import read_log_arrays
+from agents.logs import log_config, read_log_arrays
 from agents.run.cliargs import parse
-from agents.train.cascade_data import LogData, click_log_share, followed_pairs, load_log, log_config
+from agents.train.cascade_data import LogData, click_log_share, followed_pairs, load_log
 from liveenv.atomic import atomic_write_bytes
 from policies.cascade.coldstart import ClusterMemory, ColdStartConfig
 from policies.cascade.features import index_log

@@ -4,23 +4,20 @@ features the cascade sees when serving (:mod:`agents.train.cascade` trains on th
 :func:`load_log` reads a log's rows in time order, rebuilds the observation keys the
 behaviour policy saw (:func:`policies.cascade.features.obs_from_log`, history from
 earlier clicks), replays the cold-start cluster memory through them when given, and
-holds out the last ``val_share`` of the requests; :func:`log_config` is the env config
+holds out the last ``val_share`` of the requests; :func:`agents.logs.log_config` is the env config
 stored in the log. For the two-tower's in-batch softmax: :func:`followed_pairs` (the
 exact follow flag of every in-batch pair) and :func:`click_log_share` (the logQ term).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow.parquet as pq
 
-from agents.logs import log_parts, read_log_arrays
-from liveenv.config import EnvConfig
+from agents.logs import log_config, read_log_arrays
 from policies.cascade.coldstart import ClusterMemory
 from policies.cascade.features import (
     LOG_COLUMNS,
@@ -35,7 +32,7 @@ from policies.cascade.features import (
 if TYPE_CHECKING:
     from agents.train.cascade import TrainCascadeArgs
 
-__all__ = ["LogData", "click_log_share", "followed_pairs", "load_log", "log_config"]
+__all__ = ["LogData", "click_log_share", "followed_pairs", "load_log"]
 
 
 @dataclass
@@ -52,17 +49,6 @@ class LogData:
     follow_keys: np.ndarray  # sorted user * M + streamer of follow events
     follow_t: np.ndarray  # time of the first follow of each key
     n_streamer_ids: int
-
-
-def log_config(path: str | Path) -> EnvConfig:
-    """The env config stored in a log's Parquet metadata."""
-    parts = log_parts(path)
-    if not parts:
-        raise ValueError(f"{path}: the log has no part files")
-    meta = pq.read_schema(parts[0]).metadata or {}
-    if b"liveenv.config" not in meta:
-        raise ValueError(f"{path}: no liveenv.config in the log's metadata")
-    return EnvConfig.from_dict(json.loads(meta[b"liveenv.config"]))
 
 
 def _concat(parts: list[PairFeatures]) -> PairFeatures:

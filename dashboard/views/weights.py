@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from agents.align.pareto import pareto_mask
 from dashboard.data import (
     front_from_results,
     nearest_swept,
-    pareto_mask,
     rescore,
     short_labels,
     sweep_table,

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
+from agents.align.pareto import pareto_mask
 from agents.run.world import scaled_config
 from dashboard.data import (
     SAMPLE_RUN,
@@ -17,7 +18,6 @@ from dashboard.data import (
     choose_run,
     nearest_swept,
     overall_table,
-    pareto_mask,
     playback,
     rescore,
 )

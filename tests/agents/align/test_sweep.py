@@ -109,7 +109,7 @@ def test_summary_steering_and_pareto_front() -> None:
     assert gift["spearman"] == pytest.approx(1.0) and gift["monotone"]
     assert gift["max_kl_ref"] == pytest.approx(0.1)
     assert gift["rate"] == "gift"  # no expected columns: the realised rates
-    assert pareto_mask(np.array([1, 2, 3, 1.5]), np.array([3, 2, 1, 1])).tolist() == [
+    assert pareto_mask(np.array([[1, 3], [2, 2], [3, 1], [1.5, 1]])).tolist() == [
         True,
         True,
         True,

@@ -90,11 +90,13 @@ def test_redoing_a_stage_later_stages_were_made_from_is_refused(tmp_path: Path) 
 def test_a_forced_redo_marks_the_report_out_of_date(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from agents.run.stages import TokenizeArgs, run_tokenize
+    from agents.run.stages import TokenizeStageArgs, run_tokenize
 
     run = RunDir(tmp_path / "run")
     assert main(["log", "--run-dir", str(run.root), *TINY_LOG]) == 0
-    run_tokenize(run, TokenizeArgs(epochs=1, codebook_sizes=(4, 4)), progress=False)  # as the demo
+    run_tokenize(
+        run, TokenizeStageArgs(epochs=1, codebook_sizes=(4, 4)), progress=False
+    )  # as the demo
     tok = run.record("tokenize").fingerprint
     run.run_stage("pretrain", _writer(), {"args": {}, "inputs": {"tokenize": tok}})
     run.report_path.write_text("# LiveEnv run `run`\n\nWritten by `liveenv demo`.\n\n## Pipeline\n")

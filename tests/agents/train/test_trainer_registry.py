@@ -9,7 +9,7 @@ import pytest
 from agents.run.demo import BUDGETS, _make
 from agents.run.evaluate_stage import EvaluateArgs
 from agents.run.model_stages import ALIGN, PRETRAIN, REWARD
-from agents.run.stages import TokenizeArgs
+from agents.run.stages import TokenizeStageArgs
 from agents.run.sweep_stage import SWEEP
 from agents.train.registry import TRAINERS
 
@@ -27,7 +27,7 @@ def test_run_stages_train_through_the_registry() -> None:
 
 def test_every_budget_knob_is_a_field_of_its_stage_and_a_misspelt_one_is_refused() -> None:
     targets = {
-        "tokenize": TokenizeArgs,
+        "tokenize": TokenizeStageArgs,
         "pretrain": PRETRAIN.load()[0],
         "reward": REWARD.load()[0],
         "align": ALIGN.load()[0],
