@@ -16,33 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from agents.logs.behaviour import VIEWERS, PlatformPolicy
-from liveenv.world import ROOM_STAT_COLUMNS
+from agents.logs.behaviour import VIEWERS, PlatformPolicy, draw_positions
+from agents.logs.schema import room_emb_dim
 
 __all__ = ["BATCH_BEHAVIOURS", "BatchPlatform", "BatchPopular", "BatchRandom", "batch_behaviour"]
-
-
-def _content_dim(obs: dict[str, np.ndarray]) -> int:
-    return (obs["rooms"].shape[-1] - len(ROOM_STAT_COLUMNS)) // 2
-
-
-def _draw_positions(
-    p: np.ndarray, k: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """``k`` slots per row of ``p`` (B, n) without replacement, position by position,
-    and the probability of each given the ones above it."""
-    p = p.copy()
-    b = len(p)
-    slots, props = np.empty((b, k), np.int64), np.empty((b, k))
-    rows = np.arange(b)
-    for pos in range(k):
-        total = p.sum(axis=1)
-        u = rng.random(b) * total
-        i = (np.cumsum(p, axis=1) <= u[:, None]).sum(axis=1)
-        i = np.minimum(i, p.shape[1] - 1)
-        slots[:, pos], props[:, pos] = i, p[rows, i] / total
-        p[rows, i] = 0.0
-    return slots, props
 
 
 @dataclass
@@ -76,7 +53,7 @@ class BatchPopular:
     def __call__(
         self, obs: dict[str, np.ndarray], n_live: int, k: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        b, o = len(obs["user"]), _content_dim(obs)
+        b, o = len(obs["user"]), room_emb_dim(obs)
         viewers = obs["rooms"][0, :n_live, 2 * o + VIEWERS]  # one table for the whole batch
         top = np.argsort(-viewers, kind="stable")[:k]
         return np.broadcast_to(top, (b, k)), np.ones((b, k))
@@ -88,7 +65,7 @@ class BatchPlatform(PlatformPolicy):
 
     def batch_probabilities(self, obs: dict[str, np.ndarray], n_live: int) -> np.ndarray:
         """``(B, n_live)`` probability of each live slot at the top position."""
-        o = _content_dim(obs)
+        o = room_emb_dim(obs)
         rooms = obs["rooms"][0, :n_live]  # (n, d): the shared table
         score = rooms[:, 2 * o + VIEWERS][None] + self.follow_weight * obs["room_followed"][
             :, :n_live
@@ -108,7 +85,7 @@ class BatchPlatform(PlatformPolicy):
     def __call__(
         self, obs: dict[str, np.ndarray], n_live: int, k: int
     ) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[override]
-        return _draw_positions(self.batch_probabilities(obs, n_live), k, self.rng)
+        return draw_positions(self.batch_probabilities(obs, n_live), k, self.rng)
 
 
 BATCH_BEHAVIOURS: dict[str, type] = {

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from agents.logs.schema import room_emb_dim
 from liveenv.world import ROOM_STAT_COLUMNS
 from policies.registry import baseline_names, make_baseline
 
@@ -39,9 +40,26 @@ def followed(obs: dict[str, np.ndarray]) -> np.ndarray:
 
 def _dims(obs: dict[str, np.ndarray], env: Any) -> tuple[np.ndarray, int, int]:
     live = np.flatnonzero(obs["room_mask"])
-    k = int(env.unwrapped.config.slate_size)
-    o = (obs["rooms"].shape[1] - len(ROOM_STAT_COLUMNS)) // 2
-    return live, k, o
+    return live, int(env.unwrapped.config.slate_size), room_emb_dim(obs)
+
+
+def draw_positions(
+    p: np.ndarray, k: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``k`` columns per row of ``p`` (B, n) without replacement, position by
+    position (one uniform per row and position), and the probability of each given
+    the ones above it: the slates of :class:`PlatformPolicy`, one request or a batch."""
+    p = p.copy()
+    b = len(p)
+    slots, props = np.empty((b, k), np.int64), np.empty((b, k))
+    rows = np.arange(b)
+    for pos in range(k):
+        total = p.sum(axis=1)
+        u = rng.random(b) * total
+        i = np.minimum((np.cumsum(p, axis=1) <= u[:, None]).sum(axis=1), p.shape[1] - 1)
+        slots[:, pos], props[:, pos] = i, p[rows, i] / total
+        p[rows, i] = 0.0
+    return slots, props
 
 
 def _as_action(slots: np.ndarray, k: int) -> Action:
@@ -124,15 +142,8 @@ class PlatformPolicy:
     def __call__(self, obs: dict[str, np.ndarray], env: Any) -> tuple[Action, np.ndarray]:
         live, p = self.probabilities(obs, env)
         k = int(env.unwrapped.config.slate_size)
-        chosen, props = [], []
-        for _ in range(k):
-            i = int(np.searchsorted(np.cumsum(p), self.rng.random() * p.sum(), side="right"))
-            i = min(i, len(p) - 1)
-            chosen.append(live[i])
-            props.append(p[i] / p.sum())
-            p = p.copy()
-            p[i] = 0.0
-        return _as_action(np.asarray(chosen), k), np.asarray(props)
+        slots, props = draw_positions(p[None], k, self.rng)
+        return _as_action(live[slots[0]], k), props[0]
 
 
 #: behaviour policies that log their propensities (for off-policy estimates); any

@@ -52,14 +52,7 @@ def run_policy(
     ``on_step(env, info)`` is called after the reset and after every step."""
     obs, info = env.reset(seed=seed)
     t0, minutes = info["time_s"], int(round(env.unwrapped.config.horizon_hours * 60))
-    bar = tqdm(
-        total=minutes,
-        unit="sim-min",
-        desc=desc,
-        disable=None if progress else True,
-        leave=False,
-        mininterval=1.0,
-    )
+    bar = _sim_bar(minutes, desc, progress)
     steps, shown = 0, 0
     truncated = False
     if on_step is not None:
@@ -127,19 +120,7 @@ def generate_log(
         requests = run_policy(env, fn, seed, progress, desc=f"log {preset}/{name}")
     finally:
         env.close()
-    seconds = time.perf_counter() - start
-    return {
-        "out_dir": str(env.out_dir),
-        "preset": preset,
-        "policy": name,
-        "days": days,
-        "seed": seed,
-        "requests": requests,
-        "rows": env.rows_written,
-        "parts": len(env.parts_written),
-        "seconds": seconds,
-        "impressions_per_s": env.rows_written / max(seconds, 1e-9),
-    }
+    return _summary(env, preset, name, days, seed, requests, time.perf_counter() - start)
 
 
 def _generate_batched(
@@ -160,14 +141,7 @@ def _generate_batched(
     rec = BatchLogRecorder(env, out_dir, chunk_rows=chunk_rows, policy_name=policy, append=append)
     act, k = batch_behaviour(policy, seed), int(config.slate_size)
     minutes = int(round(config.horizon_hours * 60))
-    bar = tqdm(
-        total=minutes,
-        unit="sim-min",
-        desc=f"log {preset}/{policy}",
-        leave=False,
-        disable=None if progress else True,
-        mininterval=1.0,
-    )
+    bar = _sim_bar(minutes, f"log {preset}/{policy}", progress)
     start, requests, shown = time.perf_counter(), 0, 0
     try:
         obs, info = rec.reset(seed=seed)
@@ -184,6 +158,28 @@ def _generate_batched(
         bar.close()
     seconds = time.perf_counter() - start
     return {
+        **_summary(rec, preset, policy, days, seed, requests, seconds),
+        "batch_size": batch_size,
+    }
+
+
+def _sim_bar(minutes: int, desc: str, progress: bool) -> Any:
+    """A progress bar over simulated minutes."""
+    return tqdm(
+        total=minutes,
+        unit="sim-min",
+        desc=desc,
+        leave=False,
+        disable=None if progress else True,
+        mininterval=1.0,
+    )
+
+
+def _summary(
+    rec: Any, preset: str, policy: str, days: float, seed: int, requests: int, seconds: float
+) -> dict[str, Any]:
+    """What :func:`generate_log` returns, from the recorder that wrote the log."""
+    return {
         "out_dir": str(rec.out_dir),
         "preset": preset,
         "policy": policy,
@@ -194,7 +190,6 @@ def _generate_batched(
         "parts": len(rec.parts_written),
         "seconds": seconds,
         "impressions_per_s": rec.rows_written / max(seconds, 1e-9),
-        "batch_size": batch_size,
     }
 
 

@@ -13,10 +13,9 @@ from agents.logs.batch_behaviour import (
     BatchPlatform,
     BatchPopular,
     BatchRandom,
-    _draw_positions,
     batch_behaviour,
 )
-from agents.logs.behaviour import PlatformPolicy, PopularPolicy
+from agents.logs.behaviour import PlatformPolicy, PopularPolicy, draw_positions
 from liveenv.batched import BatchedLiveEnv
 
 TINY = {"users.n_users": 3000, "streamers.n_streamers": 200, "start_hour": 20.0}
@@ -68,7 +67,7 @@ def test_popular_and_random_follow_their_laws(batch) -> None:
 
 def test_positions_are_drawn_with_the_stated_propensities() -> None:
     p = np.tile(np.array([0.5, 0.3, 0.15, 0.05]), (40_000, 1))
-    slots, props = _draw_positions(p, 2, np.random.default_rng(0))
+    slots, props = draw_positions(p, 2, np.random.default_rng(0))
     freq = np.bincount(slots[:, 0], minlength=4) / len(slots)
     np.testing.assert_allclose(freq, p[0], atol=0.01)
     first = slots[:, 0]
