@@ -2,8 +2,7 @@
 
 Stages, each skipped when done (see :mod:`agents.run.rundir`): log -> tokenize ->
 pretrain -> reward model -> align -> cascade -> evaluate on the run's preset ->
-evaluate on the stress presets -> report. A stage whose code is not in this
-checkout is reported as "not available yet" and the rest goes on.
+evaluate on the stress presets -> sweep -> report; ``--skip`` leaves stages out.
 
 Budgets: ``demo`` fits in about ten minutes on two CPU cores; ``tiny`` is a
 smoke-sized run (about a minute) for tests and for a first look.
