@@ -13,14 +13,17 @@ from typing import Any
 
 from liveenv.config import EnvConfig
 from liveenv.presets import PRESETS, make_config
+from policies.registry import POLICIES
 
 #: Where the pipeline's stages write, relative to the run directory.
 LOG_DIR = "logs/train"
 TOKENIZER = "checkpoints/tokenizer.pt"
-GENERATOR = "checkpoints/generator"  # folder: model.pt, tokenizer.pt, metrics.csv, summary.json
+#: the learned policies' folders, as the policy registry names them
+#: (generator: model.pt, tokenizer.pt, metrics.csv, summary.json)
+GENERATOR = f"checkpoints/{POLICIES['pretrained'].folder}"
 REWARD_MODEL = "checkpoints/reward_model"
-ALIGNED = "checkpoints/aligned"
-CASCADE = "checkpoints/cascade"
+ALIGNED = f"checkpoints/{POLICIES['aligned'].folder}"
+CASCADE = f"checkpoints/{POLICIES['cascade'].folder}"
 EVAL_DIR = "results/eval"  # results/eval/<preset>/{table,summary}.csv, summary.md
 SWEEP_DIR = "results/sweep"
 FIGURES = "figures"
