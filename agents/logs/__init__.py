@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from agents.logs.behaviour import PlatformPolicy, PopularPolicy, RandomPolicy, resolve_policy
 from agents.logs.generate import generate_log, make_log_env, run_policy
-from agents.logs.reader import log_config, log_parts, read_log, read_log_arrays, read_log_table
+from agents.logs.reader import (
+    log_config,
+    log_parts,
+    read_log,
+    read_log_arrays,
+    read_log_table,
+    with_past,
+)
 from agents.logs.recorder import LogRecorder
 from agents.logs.schema import LOG_SCHEMA, LOG_VERSION, VECTOR_COLUMNS, check_schema
 
@@ -29,4 +36,5 @@ __all__ = [
     "read_log_table",
     "resolve_policy",
     "run_policy",
+    "with_past",
 ]

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from agents.logs.parts import arrow_table, first_part, part_name, write_table_atomic
+from agents.logs.parts import PartWriter
+from agents.logs.past_rows import write_past
 from agents.logs.schema import room_emb_dim
 from liveenv.rooms import PHASES
 from liveenv.world import STREAMER_COHORTS, USER_COHORTS
@@ -51,10 +52,9 @@ class BatchLogRecorder:
         if chunk_rows < 1:
             raise ValueError(f"chunk_rows={chunk_rows} is invalid: must be >= 1")
         self.env, self.out_dir = env, Path(out_dir)
-        self.next_part = first_part(self.out_dir, append)
-        self.chunk_rows, self.policy_name, self.compression = chunk_rows, policy_name, compression
-        self.rows_written = 0
-        self.parts_written: list[Path] = []
+        self.parts = PartWriter(self.out_dir, append, compression)
+        self.chunk_rows, self.policy_name = chunk_rows, policy_name
+        self.rows_written, self.past_rows_written = 0, 0
         self._batches: list[dict[str, np.ndarray]] = []
         self._buffered, self._episode, self._request = 0, -1, 0
         self._obs: dict[str, np.ndarray] | None = None
@@ -63,6 +63,11 @@ class BatchLogRecorder:
         obs, info = self.env.reset(seed=seed, options=options)
         self._episode += 1
         self._obs = obs
+        self.flush()  # the previous episode's rows come before this one's past
+        env = self.env
+        self.past_rows_written += write_past(
+            self.parts, env.world, self._episode, env.weights, obs["user"], env.config
+        )
         return obs, info
 
     def step(self, actions: np.ndarray, propensities: float | np.ndarray | None = None):
@@ -143,15 +148,15 @@ class BatchLogRecorder:
         cols = {name: np.concatenate([c[name] for c in self._batches]) for name in self._batches[0]}
         n = self._buffered if rows is None else min(rows, self._buffered)
         rest = {name: col[n:] for name, col in cols.items()}
-        table = arrow_table({name: col[:n] for name, col in cols.items()}, self.env.config)
-        path = self.out_dir / part_name(self.next_part)
-        write_table_atomic(table, path, self.compression)
-        self.next_part += 1
-        self.parts_written.append(path)
-        self.rows_written += table.num_rows
+        path = self.parts.write({name: col[:n] for name, col in cols.items()}, self.env.config)
+        self.rows_written += n
         self._buffered -= n
         self._batches = [rest] if self._buffered else []
         return path
+
+    @property
+    def parts_written(self) -> list[Path]:
+        return self.parts.parts_written
 
     def close(self) -> None:
         self.flush()

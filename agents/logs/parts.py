@@ -23,6 +23,7 @@ from liveenv.atomic import atomic_write
 
 __all__ = [
     "PART_RE",
+    "PartWriter",
     "arrow_table",
     "existing_parts",
     "first_part",
@@ -81,3 +82,23 @@ def _list_array(values: np.ndarray) -> pa.Array:
 def write_table_atomic(table: pa.Table, path: Path, compression: str = "zstd") -> None:
     """Write ``table`` to a hidden temp file beside ``path``, sync it, rename it."""
     atomic_write(path, lambda fh: pq.write_table(table, fh, compression=compression))
+
+
+class PartWriter:
+    """The numbered parts of one log directory, each written atomically.
+
+    ``append=False`` refuses a directory that already holds parts (:func:`first_part`).
+    """
+
+    def __init__(self, out_dir: Path, append: bool, compression: str = "zstd") -> None:
+        self.out_dir, self.compression = Path(out_dir), compression
+        self.next_part = first_part(self.out_dir, append)
+        self.parts_written: list[Path] = []
+
+    def write(self, cols: dict[str, np.ndarray], config: Any) -> Path:
+        """Write ``cols`` (one array per schema column) as the next part; return its path."""
+        path = self.out_dir / part_name(self.next_part)
+        write_table_atomic(arrow_table(cols, config), path, self.compression)
+        self.next_part += 1
+        self.parts_written.append(path)
+        return path

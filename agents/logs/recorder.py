@@ -26,10 +26,10 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import pyarrow as pa
 
 from agents.logs.behaviour import followed
-from agents.logs.parts import arrow_table, first_part, part_name, write_table_atomic
+from agents.logs.parts import PartWriter
+from agents.logs.past_rows import write_past
 from agents.logs.schema import room_emb_dim
 from liveenv.rooms import PHASES
 from liveenv.world import ROOM_STAT_COLUMNS, STREAMER_COHORTS
@@ -56,10 +56,9 @@ class LogRecorder(gym.Wrapper):
         if chunk_rows < 1:
             raise ValueError(f"chunk_rows={chunk_rows} is invalid: must be >= 1")
         self.out_dir = Path(out_dir)
-        self.next_part = first_part(self.out_dir, append)
-        self.chunk_rows, self.policy_name, self.compression = chunk_rows, policy_name, compression
-        self.rows_written, self.invalid_actions = 0, 0
-        self.parts_written: list[Path] = []
+        self.parts = PartWriter(self.out_dir, append, compression)
+        self.chunk_rows, self.policy_name = chunk_rows, policy_name
+        self.rows_written, self.past_rows_written, self.invalid_actions = 0, 0, 0
         self._req: dict[str, list[Any]] = _buffer(_REQUEST_FIELDS)  # one entry per request
         self._row: dict[str, list[Any]] = _buffer(_ROW_FIELDS)  # one entry per slate position
         self._buffered = 0
@@ -72,6 +71,11 @@ class LogRecorder(gym.Wrapper):
         obs, info = self.env.reset(seed=seed, options=options)
         self._episode += 1
         self._obs, self._info = obs, info
+        self.flush()  # the previous episode's rows come before this one's past
+        env = self.env.unwrapped
+        self.past_rows_written += write_past(
+            self.parts, env.world, self._episode, env.weights, obs["user"], env.config
+        )
         return obs, info
 
     def step(self, action: Any):
@@ -213,18 +217,15 @@ class LogRecorder(gym.Wrapper):
         """Write the buffered rows as the next part (atomically); return its path."""
         if self._buffered == 0:
             return None
-        table = self._table()
-        path = self.out_dir / part_name(self.next_part)
-        write_table_atomic(table, path, self.compression)
-        self.next_part += 1
-        self.parts_written.append(path)
-        self.rows_written += table.num_rows
+        path = self.parts.write(self._columns(), self.env.unwrapped.config)
+        self.rows_written += self._buffered
         self._req, self._row = _buffer(_REQUEST_FIELDS), _buffer(_ROW_FIELDS)
         self._buffered = 0
         return path
 
-    def _table(self) -> pa.Table:
-        return arrow_table(self._columns(), self.env.unwrapped.config)
+    @property
+    def parts_written(self) -> list[Path]:
+        return self.parts.parts_written
 
 
 _REQUEST_FIELDS = (

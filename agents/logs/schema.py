@@ -26,7 +26,12 @@ _F32_LIST = pa.list_(pa.float32())
 #: (name, type, doc) of every column, in file order.
 COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("episode", pa.int32(), "episode index within the recording run (0 at the first reset)"),
-    ("request_id", pa.int64(), "request index within the run; the K rows of a slate share it"),
+    (
+        "request_id",
+        pa.int64(),
+        "request index within the run; the K rows of a slate share it; negative: an event "
+        "of the platform's past (before the episode), kept so histories include it",
+    ),
     ("user_id", pa.int64(), "user id (KuaiLive user_id)"),
     ("streamer_id", pa.int64(), "streamer id of the shown room (KuaiLive streamer_id)"),
     ("live_id", pa.int64(), "id of the broadcast (live room) shown (KuaiLive live_id)"),

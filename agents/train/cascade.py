@@ -37,7 +37,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from agents.logs import log_config, read_log_arrays
+from agents.logs import log_config
+from agents.logs.reader import read_log_and_past, with_past
 from agents.run.cliargs import parse
 from agents.train.cascade_data import LogData, click_log_share, followed_pairs, load_log
 from liveenv.atomic import atomic_write_bytes
@@ -327,10 +328,11 @@ def fit_memory(args: TrainCascadeArgs, obs_dim: int) -> ClusterMemory:
     """k-means over the demographics of the warm users (with an earlier click) of every log."""
     users = []
     for path in args.logs:
-        log = read_log_arrays(
+        log, past = read_log_and_past(
             path, columns=["episode", "request_id", "user_id", "is_click", "user_feat"]
         )
-        warm = index_log(log).count > 0
+        hist_log, n_past = with_past(log, past)
+        warm = index_log(hist_log).count[n_past:] > 0
         _, first = np.unique(log["user_id"][warm], return_index=True)
         users.append(log["user_feat"][warm][first])
     return ClusterMemory.fit(

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from agents.logs import log_config, read_log_arrays
+from agents.logs import log_config
+from agents.logs.reader import read_log_and_past, with_past
 from policies.cascade.coldstart import ClusterMemory
 from policies.cascade.features import (
     LOG_COLUMNS,
@@ -72,12 +73,13 @@ def _concat(parts: list[PairFeatures]) -> PairFeatures:
 def load_log(path: str | Path, args: TrainCascadeArgs, memory: ClusterMemory | None) -> LogData:
     """Read ``path`` and build its features (replaying ``memory`` when given)."""
     cfg = log_config(path)
-    log = read_log_arrays(path, columns=LOG_COLUMNS)
+    log, past = read_log_and_past(path, LOG_COLUMNS)
     n = len(log["user_id"])
     if args.max_rows and n > args.max_rows:
         log = {k: v[: args.max_rows] for k, v in log.items()}
         n = args.max_rows
-    index = index_log(log)
+    hist_log, n_past = with_past(log, past)  # histories start with the past's events
+    index = index_log(hist_log)
     order = np.lexsort((log["request_id"], log["episode"]))  # time order
     step = args.chunk_requests if memory is not None else 16_384
     parts, rows_done = [], []
@@ -85,7 +87,7 @@ def load_log(path: str | Path, args: TrainCascadeArgs, memory: ClusterMemory | N
         memory.reset()  # every log is its own world
     for lo in range(0, n, step):
         rows = order[lo : lo + step]
-        obs = obs_from_log(log, rows, index, cfg.users.history_len)
+        obs = obs_from_log(hist_log, rows + n_past, index, cfg.users.history_len)
         group = None if memory is None else memory.read(obs["user"])
         pf = pair_features(obs, group)
         if memory is not None:
@@ -97,10 +99,8 @@ def load_log(path: str | Path, args: TrainCascadeArgs, memory: ClusterMemory | N
     request = log["request_id"] + log["episode"].astype(np.int64) * (1 << 40)
     cut = np.quantile(request, 1 - args.val_share)
     m = int(max(log["streamer_id"].max(), 0)) + 1
-    fol = np.flatnonzero(log["follow"])
-    keys = log["user_id"][fol] * m + log["streamer_id"][fol]
     t = log["timestamp_ms"] / 1000.0
-    uniq, first = np.unique(keys, return_index=True)  # rows are in time order
+    follow_keys, follow_t = _follows(log, t, m)
     return LogData(
         pf=_concat(parts),
         feedback=log_feedback(log),
@@ -109,10 +109,27 @@ def load_log(path: str | Path, args: TrainCascadeArgs, memory: ClusterMemory | N
         streamer=log["streamer_id"],
         live=log["live_id"],
         t=t,
-        follow_keys=uniq,
-        follow_t=t[fol][first],
+        follow_keys=follow_keys,
+        follow_t=follow_t,
         n_streamer_ids=m,
     )
+
+
+def _follows(log: dict[str, np.ndarray], t: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted ``user * m + streamer`` keys of the follows the log shows, and when each
+    began: a follow event's time, or ``-inf`` for a follow from before the log (a row
+    shown as ``followed`` with no follow event of the pair before it)."""
+    key = log["user_id"] * m + log["streamer_id"]
+    fol, was = np.flatnonzero(log["follow"]), np.flatnonzero(log["followed"])
+    keys = np.concatenate([key[fol], key[was]])
+    when = np.concatenate([t[fol], np.full(len(was), -np.inf)])
+    earliest = np.lexsort((when, keys))  # by key, then time
+    keys, when = keys[earliest], when[earliest]
+    first = np.r_[True, keys[1:] != keys[:-1]]
+    events = dict(zip(key[fol].tolist(), t[fol].tolist(), strict=True))
+    # a pair shown as followed after its own follow event began at the event
+    start = np.array([events.get(k, w) for k, w in zip(keys[first].tolist(), when[first])])
+    return keys[first], start.astype(np.float64)
 
 
 def followed_pairs(d: LogData, rows: np.ndarray) -> np.ndarray:

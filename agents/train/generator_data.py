@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agents.logs import read_log_arrays
+from agents.logs.reader import read_log_and_past
 from agents.train.sequences import (
     SequenceConfig,
     SequenceData,
@@ -66,7 +66,7 @@ def load_data(
     the rows before the cut-off (so validation never leaks into the codebooks)."""
     if not args.log:
         raise ValueError("PretrainArgs.log is empty: give an interaction log directory")
-    arrays = read_log_arrays(args.log, LOG_COLUMNS)
+    arrays, past = read_log_and_past(args.log, LOG_COLUMNS)  # histories start with the past
     cutoff = time_cutoff_ms(arrays, args.valid_fraction)
     path = tokenizer_path or (Path(args.tokenizer) if args.tokenizer else None)
     if path is not None:
@@ -91,7 +91,7 @@ def load_data(
     seq = SequenceConfig(
         args.max_history, args.weights, live_window_s=args.live_window_s, negatives=args.negatives
     )
-    data = build_examples(arrays, tok, seq)
+    data = build_examples(arrays, tok, seq, past)
     train, valid = split_by_time(data, cutoff)
     valid = valid.positives()  # validation losses stay comparable: clicks only
     if len(train.positives()) == 0:

@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from agents.align.weights import parse_weights
 from agents.evaluate.tables import markdown_table, write_table
+from agents.logs.reader import read_log_and_past, with_past
 from agents.train.seeding import seed_globals, torch_generator
 from liveenv.atomic import atomic_write
 from liveenv.config import atomic_write_text
@@ -124,7 +125,13 @@ class RewardArgs:
 class LoggedRows:
     """The training rows of a log: model inputs (``R = 1``) and targets."""
 
-    def __init__(self, log: dict[str, np.ndarray], history_len: int, chunk: int = 50_000) -> None:
+    def __init__(
+        self,
+        log: dict[str, np.ndarray],
+        history_len: int,
+        chunk: int = 50_000,
+        past: dict[str, np.ndarray] | None = None,
+    ) -> None:
         self.log, self.history_len = log, int(history_len)
         self.targets = feedback_vectors_from_log(log).astype(np.float32)  # (N, 6)
         self.time_s = log["timestamp_ms"].astype(np.float64) / 1000.0
@@ -132,13 +139,20 @@ class LoggedRows:
             [log["content_emb"], log["pooled_emb"], log["room_stats"]], axis=1
         ).astype(np.float32)  # (N, 2o + S)
         n = len(self.targets)
-        # which log rows form each request's history: computed once by the one mirror
+        hist_log, n_past = with_past(log, past)  # histories start with the past's events
+        self.events = {  # what a history event holds, per row of hist_log
+            "streamer": hist_log["streamer_id"],
+            "content": hist_log["content_emb"],
+            "feedback": feedback_vectors_from_log(hist_log).astype(np.float32),
+            "time_s": hist_log["timestamp_ms"].astype(np.float64) / 1000.0,
+        }
+        # which rows form each request's history: computed once by the one mirror
         self.history_row = (
             np.concatenate(
                 [
-                    history_from_log(log, self.history_len, np.arange(i, min(i + chunk, n)))[
-                        "history_row"
-                    ]
+                    history_from_log(
+                        hist_log, self.history_len, n_past + np.arange(i, min(i + chunk, n))
+                    )["history_row"]
                     for i in range(0, n, chunk)
                 ]
             )
@@ -155,13 +169,14 @@ class LoggedRows:
         hist_row = self.history_row[rows]  # (n, H), -1 padding
         valid = hist_row >= 0
         safe = np.maximum(hist_row, 0)
-        age_h = (self.time_s[rows][:, None] - self.time_s[safe]) / 3600.0
+        ev = self.events
+        age_h = (self.time_s[rows][:, None] - ev["time_s"][safe]) / 3600.0
         return {
             "user": self.log["user_feat"][rows].astype(np.float32),
             "time": time_features(self.time_s[rows]),
-            "history_streamer": np.where(valid, self.log["streamer_id"][safe], -1),
-            "history_content": np.where(valid[..., None], self.log["content_emb"][safe], 0.0),
-            "history_feedback": np.where(valid[..., None], self.targets[safe], 0.0),
+            "history_streamer": np.where(valid, ev["streamer"][safe], -1),
+            "history_content": np.where(valid[..., None], ev["content"][safe], 0.0),
+            "history_feedback": np.where(valid[..., None], ev["feedback"][safe], 0.0),
             "history_age": np.where(valid, np.log1p(np.maximum(age_h, 0.0)), 0.0),
             "history_mask": valid.astype(np.int8),
         }
@@ -304,15 +319,13 @@ def ece_table(cal: pd.DataFrame) -> pd.DataFrame:
 def train_reward_model(args: RewardArgs) -> Path:
     """Train on ``args.log``; write the model, calibration tables, figure and a
     Markdown summary under ``args.out``; return the model path."""
-    from agents.logs import read_log_arrays
-
     torch.set_num_threads(args.threads)
     seed_globals(args.seed)
     t0 = time.perf_counter()
-    log = read_log_arrays(args.log, LOG_COLUMNS)
+    log, past = read_log_and_past(args.log, LOG_COLUMNS)
     if args.max_rows and len(log["request_id"]) > args.max_rows:
         log = {k: v[: args.max_rows] for k, v in log.items()}  # the earliest rows (time order)
-    data = LoggedRows(log, args.history_len)
+    data = LoggedRows(log, args.history_len, past=past)
     if len(data) < 100:
         raise ValueError(f"{args.log}: {len(data)} rows are too few to train a reward model")
     train, valid = data.split_by_time(args.valid_frac)

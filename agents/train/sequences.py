@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from agents.logs.reader import with_past
 from policies.cascade.features import history_last, history_taste, streamer_affinity, taste_match
 from policies.onelive.config import GeneratorBatch
 from policies.onelive.features import (
@@ -249,13 +250,18 @@ def example_weights(log: Any, rows: np.ndarray, scheme: str) -> np.ndarray:
 
 
 def build_examples(
-    log: Any, tokenizer: SIDEncoder, config: SequenceConfig | None = None
+    log: Any,
+    tokenizer: SIDEncoder,
+    config: SequenceConfig | None = None,
+    past: dict[str, np.ndarray] | None = None,
 ) -> SequenceData:
     """Every clicked row of ``log`` as an example (chronological order of the log), and
     with ``config.negatives`` every unclicked row too (``label`` False).
 
     ``log``: a DataFrame (``read_log``) or dict of arrays (``read_log_arrays``).
-    Each shown room is encoded once (its SID at the time); histories gather the clicks.
+    Each shown room is encoded once (its SID at the time); histories gather the clicks,
+    starting with the ``past``'s (``read_log_arrays(..., rows="past")``, same columns;
+    never examples themselves).
     """
     cfg = config or SequenceConfig()
     is_click = log_column(log, "is_click").astype(bool)
@@ -271,7 +277,12 @@ def build_examples(
     sid_rows = tokenizer.encode(content[rows], builder.cache.lookup(streamer), streamer)
     sid_of_row = np.full((len(content), sid_rows.shape[1]), -1, dtype=np.int64)
     sid_of_row[rows] = sid_rows  # histories only ever gather clicked rows
-    hist = history_from_log(log, cfg.max_history, rows=rows)
+    hist_log, n_past = with_past(log, past)  # the past's events first
+    if n_past:
+        ps = past["streamer_id"]
+        sid_past = tokenizer.encode(past["content_emb"], builder.cache.lookup(ps), ps)
+        sid_of_row = np.concatenate([sid_past, sid_of_row])
+    hist = history_from_log(hist_log, cfg.max_history, rows=rows + n_past)
     hist_sid = np.where(hist["history_mask"][..., None] > 0, sid_of_row[hist["history_row"]], -1)
     b = builder.batch_from_obs(hist, hist_sid=hist_sid, update_cache=False)
     live_group = live_self = target_stats = target_content = taste = live_table = None

@@ -325,12 +325,15 @@ def feedback_vectors_from_log(log: Any) -> np.ndarray:
 
 
 def _request_keys(log: Any) -> np.ndarray:
-    """One int64 key per row, ordered by (episode, user) and then request id."""
+    """One int64 key per row, ordered by (episode, user) and then request id (the
+    past's events, negative ids, first)."""
     episode = log_column(log, "episode").astype(np.int64)
     user = log_column(log, "user_id").astype(np.int64)
     request = log_column(log, "request_id").astype(np.int64)
-    if len(request) and (request.min() < 0 or request.max() >= 1 << 32):
-        raise ValueError("request_id must lie in [0, 2**32) to key the history")
+    if len(request):
+        request = request - min(int(request.min()), 0)
+        if request.max() >= 1 << 32:
+            raise ValueError("request ids must span less than 2**32 to key the history")
     _, group = np.unique(np.stack([episode, user], axis=1), axis=0, return_inverse=True)
     return (group.reshape(-1).astype(np.int64) << 32) | request
 

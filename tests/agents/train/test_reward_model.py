@@ -13,6 +13,7 @@ from tiny_run import TINY_WORLD, build_tiny
 
 from agents.align.weights import parse_weights, weights_label, weights_text
 from agents.logs import generate_log, read_log_arrays
+from agents.logs.reader import read_log_and_past
 from agents.train.reward import (
     LOG_COLUMNS,
     LoggedRows,
@@ -29,9 +30,8 @@ from policies.reward_model import RewardModel, RewardModelConfig, RewardModelPol
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory):
-    """The tiny artefacts on a platform without a past (their own copy): the reward
-    model learns from a log, which holds no past (follows, histories before it).
-    Boredom recovery and follow lapses off too: the click tower's margin over the
+    """The tiny artefacts on a platform without a past (their own copy; the margins
+    below were measured there). Boredom recovery and follow lapses off too: the click tower's margin over the
     base rate in this tiny run is within noise (0.5878 against 0.5861 with them)."""
     torch.set_num_threads(1)
     with pytest.MonkeyPatch.context() as mp:
@@ -111,21 +111,24 @@ def test_log_rows_rebuild_the_observation_of_each_request(tmp_path: Path) -> Non
         seen.append({k: v.copy() for k, v in obs.items()})
         return int(rng.integers(int(obs["room_mask"].sum())))
 
-    # a blank platform (no past): a log holds only what happened in it, so the
-    # histories rebuilt from it equal the observed ones only without a past
+    # a platform with a past: the log records it, so histories rebuilt from the log
+    # (the past's events first) equal the observed ones
     generate_log(
         tmp_path / "log",
         "default",
         days=0.5 / 24,
         policy=policy,
         seed=2,
-        overrides={**TINY_WORLD, "users.past_days": 0},
+        overrides={**TINY_WORLD, "users.past_days": 1},
         progress=False,
     )
-    log = read_log_arrays(tmp_path / "log", LOG_COLUMNS)
-    data = LoggedRows(log, history_len=20)
+    log, past = read_log_and_past(tmp_path / "log", LOG_COLUMNS)
+    assert len(past["user_id"]) > 0
+    data = LoggedRows(log, history_len=20, past=past)
     rows = np.arange(len(data))
-    assert len(rows) == len(seen) and data.history_row.max() >= 0  # some history exists
+    assert len(rows) == len(seen)
+    n_past = len(past["user_id"])
+    assert (data.history_row[data.history_row >= 0] < n_past).any()  # past events used
     ctx_log = data.context(rows)
     slots = log["slot"] if "slot" in log else read_log_arrays(tmp_path / "log", ["slot"])["slot"]
     obs = {k: np.stack([o[k] for o in seen]) for k in seen[0]}

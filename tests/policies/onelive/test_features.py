@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from agents.logs import LogRecorder, PlatformPolicy, read_log, read_log_arrays
+from agents.logs import LOG_SCHEMA, LogRecorder, PlatformPolicy, read_log, read_log_arrays
 from agents.logs.generate import make_log_env, run_policy
+from agents.logs.reader import read_log_and_past, with_past
 from agents.train.sequences import SequenceConfig, build_examples
 from liveenv.rhythm import time_features
 from policies.cascade.features import CROSS, pair_features
@@ -30,14 +31,14 @@ from policies.onelive.features import (
 from policies.tokenizer import SIDTokenizer, SIDTokenizerConfig
 
 torch.set_num_threads(1)  # tiny models: threads only contend on a shared CPU
-#: past_days=0: a log holds only what happened in it, so training inputs rebuilt
-#: from the log equal the serving ones only on a platform without a past
+#: past_days=1: the platform has a past, which the log records (agents.logs.past_rows),
+#: so training inputs rebuilt from the log equal the serving ones, past included
 TINY = {
     "users.n_users": 3000,
     "streamers.n_streamers": 300,
     "start_hour": 19.0,
     "max_rooms": 128,
-    "users.past_days": 0,
+    "users.past_days": 1,
 }
 H = 20  # users.history_len of the default world
 
@@ -64,26 +65,34 @@ def tokenizer(logged_run: tuple[Path, list[dict]]) -> SIDTokenizer:
     return SIDTokenizer.fit(read_log_arrays(logged_run[0]), cfg)
 
 
+def _log_and_past(log_dir: Path) -> tuple:
+    """What pretraining reads: the log's impressions and the past before them."""
+    return read_log_and_past(log_dir, LOG_SCHEMA.names)
+
+
 def _stack(seen: list[dict], rows: np.ndarray) -> dict[str, np.ndarray]:
     return {k: np.stack([seen[i][k] for i in rows]) for k in seen[0]}
 
 
 def test_log_history_mirrors_the_observation(logged_run: tuple[Path, list[dict]]) -> None:
     log_dir, seen = logged_run
-    log = read_log(log_dir)
-    assert len(log) == len(seen) and log.is_click.sum() > 100  # one row per request
-    hist = history_from_log(log, H)
+    log, past = read_log_and_past(log_dir, LOG_SCHEMA.names)
+    assert len(log["user_id"]) == len(seen) and log["is_click"].sum() > 100  # a row a request
+    assert len(past["user_id"]) > 1000 and (past["request_id"] < 0).all()
+    every, n_past = with_past(log, past)
+    hist = history_from_log(every, H, rows=n_past + np.arange(len(seen)))
     obs = _stack(seen, np.arange(len(seen)))
     assert obs["history_mask"].sum() > 1000  # many real history events to compare
+    assert (hist["history_row"][hist["history_mask"] > 0] < n_past).mean() > 0.3  # the past
     for key in ("history_streamer", "history_mask", "history_content", "user"):
         np.testing.assert_array_equal(hist[key], obs[key], err_msg=key)
     # float32 minutes vs watch ms rounded to the millisecond; request time in ms
     np.testing.assert_allclose(hist["history_feedback"], obs["history_feedback"], atol=2e-5)
     np.testing.assert_allclose(hist["history_age"], obs["history_age"], atol=1e-5)
     np.testing.assert_allclose(hist["time"], obs["time"], atol=1e-5)
-    # a dict of arrays gives the same as the DataFrame
-    again = history_from_log(read_log_arrays(log_dir), H, rows=np.arange(10, 50))
-    np.testing.assert_array_equal(again["history_row"], hist["history_row"][10:50])
+    # the log alone (no past) rebuilds shorter histories than the policy saw
+    alone = history_from_log(log, H)
+    assert alone["history_mask"].sum() < hist["history_mask"].sum()
 
 
 def test_training_examples_equal_serving_inputs(
@@ -92,17 +101,23 @@ def test_training_examples_equal_serving_inputs(
     """The pretraining example of each click = what the policy builds from that request's
     observation (the observation path encodes every history event itself)."""
     log_dir, seen = logged_run
+    arrays, past = _log_and_past(log_dir)
     log = read_log(log_dir)
-    data = build_examples(log, tokenizer, SequenceConfig(max_history=H))
+    data = build_examples(arrays, tokenizer, SequenceConfig(max_history=H), past)
     rows = data.log_row.numpy()
     np.testing.assert_array_equal(rows, np.flatnonzero(log.is_click.to_numpy()))
     builder = FeatureBuilder(tokenizer, obs_dim=16, max_history=H)
     for obs in seen:  # the serving side sees every room table in turn
         builder.cache.update_from_obs({k: v[None] for k, v in obs.items()})
     served = builder.batch_from_obs(_stack(seen, rows), update_cache=False)
-    assert builder.cache.misses == 0
     trained = data.batch()
-    torch.testing.assert_close(trained.hist_sid, served.hist_sid, rtol=0, atol=0)
+    # a past event's SID reads its streamer's pooled embedding, which the log knows only
+    # for streamers it shows (the serving cache: every room table); compare those
+    hist_streamer = _stack(seen, rows)["history_streamer"]
+    shown = np.isin(hist_streamer, log.streamer_id.to_numpy()) | (hist_streamer < 0)
+    assert (~shown).mean() > 0.05  # past events of streamers the log never shows
+    np.testing.assert_array_equal(trained.hist_sid.numpy()[shown], served.hist_sid.numpy()[shown])
+    assert (trained.hist_sid != served.hist_sid).float().mean() < 0.01  # the rest, mostly
     for name in ("hist_feedback", "hist_mask", "user_feats"):
         assert torch.equal(getattr(trained, name), getattr(served, name)), name
     torch.testing.assert_close(trained.hist_time, served.hist_time, atol=1e-5, rtol=0)
@@ -182,7 +197,9 @@ def test_the_room_prior_reads_the_same_numbers_in_training_and_serving(
     from that request's observation (serving), and the affinity is the cascade's."""
     log_dir, seen = logged_run
     log = read_log(log_dir)
-    data = build_examples(log, tokenizer, SequenceConfig(max_history=H, live_window_s=300))
+    arrays, past = _log_and_past(log_dir)
+    cfg = SequenceConfig(max_history=H, live_window_s=300)
+    data = build_examples(arrays, tokenizer, cfg, past)
     rows = data.log_row.numpy()
     _, _, trained = data.live()
     obs = _stack(seen, rows)
@@ -210,7 +227,9 @@ def test_the_embedding_blocks_match_in_training_and_serving(
     from the log as from the observation; a wrong width is refused."""
     log_dir, seen = logged_run
     log = read_log(log_dir)
-    data = build_examples(log, tokenizer, SequenceConfig(max_history=H, live_window_s=300))
+    arrays, past = _log_and_past(log_dir)
+    cfg = SequenceConfig(max_history=H, live_window_s=300)
+    data = build_examples(arrays, tokenizer, cfg, past)
     rows = data.log_row.numpy()
     _, _, trained = data.live(embed_dim=16)
     obs = _stack(seen, rows)
