@@ -127,12 +127,12 @@ class UserConfig:
         0.3, 0, 100, doc="each follow lapses with chance 1 - exp(-rate * days away) per visit"
     )
     past_days: int = _num(
-        0,
+        2,
         0,
         365,
         integer=True,
-        doc="days the platform ran before an episode (histories, follows, fans); 0: blank "
-        "start (the default until logs record the past, see liveenv.past)",
+        doc="days the platform ran before an episode (histories, follows, fans; see "
+        "liveenv.past); 0: a blank start",
     )
     past_sharpness: float = _num(
         4.0, 0, 100, doc="how sharply the past platform's recommender follows true appeal"

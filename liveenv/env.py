@@ -129,7 +129,7 @@ class LiveStreamEnv(gym.Env):
 
     ## Starting State
 
-    With `users.past_days=d > 0` the platform has run before: `reset(seed=s)`
+    With `users.past_days=d > 0` (default 2) the platform has run before: `reset(seed=s)`
     starts the day (at `start_hour`) after `d` days of the world's own
     dynamics under a good but imperfect past recommender (`liveenv.past`).
     Returning users arrive with their history (`history_*`, times before the
@@ -137,9 +137,9 @@ class LiveStreamEnv(gym.Env):
     return rates; streamers have the fans they earned. The past depends on
     `world_seed` and the config only: it is built once per process and world
     (the first reset pays for it) and copied at each reset. Users and streamers
-    who join during the episode have none. `users.past_days=0` (the default,
-    until logs record the past) starts from a blank platform (no history, no
-    follows, the drawn fans). Boredom fades
+    who join during the episode have none; logs record the past as rows of
+    their own (`agents.logs.past_rows`). `users.past_days=0` starts from a blank
+    platform (no history, no follows, the drawn fans). Boredom fades
     while a user is away (`users.boredom_recovery_per_day`) and follows lapse
     (`users.follow_lapse_per_day`), so days of a multi-day episode look alike.
 

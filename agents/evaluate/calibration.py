@@ -59,6 +59,8 @@ KUAILIVE: dict[str, tuple[float | None, str]] = {
     "exposure_share_18_24": (None, "most"),
     "exposure_noon_peak_ratio": (None, "> 1 (small peak)"),
     "rooms_per_streamer_21d": (26.0, "~26"),
+    "return_user_share": (0.27, "~27 % (21 days)"),
+    "top_streamer_watch_share": (0.36, "~36 % (21 days)"),
 }
 
 #: Table rows: (section, label, figure key, format).
@@ -99,6 +101,12 @@ ROWS: tuple[tuple[str, str, str, str], ...] = (
     ("concentration of gifts", "top-1 % users' share", "gift_top1_users", "pct"),
     ("returns", "users back to a streamer watched before", "return_user_share", "pct"),
     ("returns", "clicks on a streamer watched before", "return_click_share", "pct"),
+    (
+        "returns",
+        "median user's top streamer's share of watch time",
+        "top_streamer_watch_share",
+        "pct",
+    ),
 )
 
 

@@ -124,7 +124,20 @@ def return_figures(log: pd.DataFrame) -> dict[str, float]:
     return {
         "return_user_share": len(np.unique(users[repeat])) / max(n_users, 1),
         "return_click_share": float(repeat.mean()) if len(repeat) else float("nan"),
+        "top_streamer_watch_share": top_streamer_watch_share(log),
     }
+
+
+def top_streamer_watch_share(log: pd.DataFrame, min_clicks: int = 5) -> float:
+    """The median, over users with at least ``min_clicks`` clicks and some watch time,
+    of their most-watched streamer's share of their watch time (KuaiLive: ~36 %)."""
+    c = log.loc[log["is_click"], ["user_id", "streamer_id", "watch_time_ms"]]
+    per = c.groupby(["user_id", "streamer_id"], sort=False)["watch_time_ms"].sum()
+    by_user = per.groupby(level=0)
+    share = by_user.max() / by_user.sum()
+    clicks = c.groupby("user_id").size()
+    keep = (clicks.reindex(share.index) >= min_clicks) & (by_user.sum() > 0)
+    return float(share[keep].median()) if keep.any() else float("nan")
 
 
 def watch_rhythm_figures(log: pd.DataFrame) -> dict[str, float]:

@@ -50,10 +50,9 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import pyarrow.parquet as pq
 
 from agents.logs.behaviour import resolve_policy, split_action
-from agents.logs.reader import log_config, log_parts
+from agents.logs.reader import log_config, read_log_table
 from liveenv.config import EnvConfig
 from liveenv.presets import ENV_IDS, make_config
 
@@ -166,7 +165,7 @@ def export_minari(
         raise ValueError(f"episodes={episodes} must be >= 1 and hours={hours} > 0")
     config = log_config(log)
     if not policy:
-        first = pq.read_table(log_parts(log)[0], columns=["policy"]).column(0)
+        first = read_log_table(log, ["policy"]).column(0)  # impressions, not the past
         policy = str(first[0]) if len(first) else "platform"
     env_id, overrides = env_overrides(config)
     overrides["horizon_hours"] = float(hours)

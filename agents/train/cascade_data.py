@@ -128,7 +128,9 @@ def _follows(log: dict[str, np.ndarray], t: np.ndarray, m: int) -> tuple[np.ndar
     first = np.r_[True, keys[1:] != keys[:-1]]
     events = dict(zip(key[fol].tolist(), t[fol].tolist(), strict=True))
     # a pair shown as followed after its own follow event began at the event
-    start = np.array([events.get(k, w) for k, w in zip(keys[first].tolist(), when[first])])
+    start = np.array(
+        [events.get(k, w) for k, w in zip(keys[first].tolist(), when[first], strict=True)]
+    )
     return keys[first], start.astype(np.float64)
 
 

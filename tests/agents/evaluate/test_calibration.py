@@ -100,6 +100,22 @@ def test_clicks_and_gifts_concentrate_on_few(day: dict[str, float]) -> None:
     assert day["click_gini_streamers"] >= 0.5 and day["click_top1_streamers"] >= 0.08
     assert day["gift_gini_users"] >= 0.9
     assert 0.05 <= day["return_user_share"] <= 0.8
+    # loyalty (KuaiLive over 21 days: ~27 % come back, top streamer ~36 % of watch)
+    assert 0.15 <= day["top_streamer_watch_share"] <= 0.85
+
+
+def test_top_streamer_watch_share_is_the_median_users_favourite() -> None:
+    import pandas as pd
+
+    from agents.evaluate.calibration_stats import top_streamer_watch_share
+
+    rows = []
+    for user, watches in ((1, [60, 20, 20]), (2, [10, 10, 10, 10]), (3, [90, 10])):
+        for k, w in enumerate(watches):
+            rows += [(user, k, w * 1000, True), (user, k, 0, True)]  # two clicks each
+    log = pd.DataFrame(rows, columns=["user_id", "streamer_id", "watch_time_ms", "is_click"])
+    # shares 0.6, 0.25, 0.9 over users with >= 5 clicks (user 3 has 4): median of 0.6, 0.25
+    assert top_streamer_watch_share(log) == pytest.approx((0.6 + 0.25) / 2)
 
 
 def test_gift_prices_are_heavy_tailed() -> None:

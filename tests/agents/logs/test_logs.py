@@ -65,7 +65,11 @@ def test_round_trip_matches_what_the_env_returned(tmp_path: Path) -> None:
     env, seen = record(tmp_path, steps=900, chunk_rows=300)
     log = read_log(tmp_path)
     assert len(log) == 900 and env.rows_written == 900
-    assert [p.name for p in log_parts(tmp_path)] == [f"part-0000{i}.parquet" for i in range(3)]
+    # the world's past first (its own part), then the impressions in chunks
+    assert [p.name for p in log_parts(tmp_path)] == [f"part-0000{i}.parquet" for i in range(4)]
+    past = read_log(tmp_path / "part-00000.parquet", rows="past")
+    assert len(past) == env.past_rows_written > 0 and (past["request_id"] < 0).all()
+    assert len(read_log(tmp_path / "part-00000.parquet")) == 0
     info = [s["info"] for s in seen]
     fb = np.array([i["feedback"] for i in info])
     np.testing.assert_array_equal(log["is_click"], fb[:, 0] > 0)
@@ -164,7 +168,11 @@ def test_a_failed_write_leaves_no_part_and_no_temp(tmp_path: Path, monkeypatch) 
             obs, *_ = env.step_with_propensity(action, prop)
         except OSError:
             break
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["part-00000.parquet"]
+    # the past's part and the first chunk; nothing of the failed second chunk
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "part-00000.parquet",
+        "part-00001.parquet",
+    ]
     assert len(read_log(tmp_path)) == 100
 
 
@@ -178,15 +186,15 @@ def test_a_killed_run_leaves_complete_readable_parts(tmp_path: Path) -> None:
         [sys.executable, "-c", script], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
     )
     deadline = time.monotonic() + 60
-    while len(log_parts(tmp_path)) < 3 and time.monotonic() < deadline:
+    while len(log_parts(tmp_path)) < 4 and time.monotonic() < deadline:
         assert proc.poll() is None, "the log run ended early"
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     parts = log_parts(tmp_path)
-    assert len(parts) >= 3
+    assert len(parts) >= 4
     log = read_log(tmp_path)
-    assert len(log) == 150 * len(parts)
+    assert len(log) == 150 * (len(parts) - 1)  # the first part holds the past
     assert (log["request_id"].to_numpy() == np.arange(len(log))).all()
 
 
@@ -217,7 +225,8 @@ def test_a_used_directory_needs_append(tmp_path: Path) -> None:
     obs, _ = env.reset(seed=3)
     env.step(int(np.flatnonzero(obs["room_mask"])[0]))
     env.close()
-    assert [p.name for p in log_parts(tmp_path)] == ["part-00000.parquet", "part-00001.parquet"]
+    # each run: the past's part, then its impressions
+    assert [p.name for p in log_parts(tmp_path)] == [f"part-0000{i}.parquet" for i in range(4)]
 
 
 def test_generate_log_with_named_and_callable_policies(tmp_path: Path) -> None:
