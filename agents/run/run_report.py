@@ -199,8 +199,8 @@ def write_report(
         _pipeline_table(run, statuses),
         *_results(run, main_preset),
         "## Look at it",
-        f"```bash\nliveenv dashboard --run-dir {run.root}\n```\n\nopens the Streamlit "
-        "dashboard on this run (World, Policies, Reward weights, Stress tests, Playback).",
+        "```bash\nliveenv dashboard --run-dir .\n```\n\nrun in this run directory, opens the "
+        "Streamlit dashboard on it (World, Policies, Reward weights, Stress tests, Playback).",
     ]
     text = "\n\n".join(parts) + "\n"
     return atomic_write_bytes(run.report_path, text.encode())

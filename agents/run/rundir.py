@@ -14,9 +14,11 @@ A *stage* is one unit of work (log, tokenize, pretrain, ...). :meth:`RunDir.run_
 runs it unless its done-marker exists with the same fingerprint (its arguments
 and the fingerprints of its inputs) and every output it recorded is still there
 with its recorded size and checksum. Paths inside the run directory enter a
-fingerprint (and ``config.json``) relative to it, so a moved or copied run
-directory resumes with nothing redone; the paths a marker names must stay inside
-the run directory.
+fingerprint (and ``config.json``) relative to it (``$RUN/...``), and paths in the
+checkpoints and JSON files a stage writes relative to the file's own folder
+(:mod:`agents.run.relocate`), so a moved or copied run directory resumes with
+nothing redone and holds no path of where it was made; the paths a marker names
+must stay inside the run directory.
 
 A run directory is a consistent whole: each marker records the fingerprints of
 the stages it was made from (``upstream``). Redoing a finished stage with other
@@ -54,6 +56,7 @@ from agents.run.markers import (
     fingerprint_of,
     json_bytes,
 )
+from agents.run.relocate import relocate_staged
 from liveenv.atomic import atomic_write_bytes
 
 SUBDIRS = ("logs", "checkpoints", "results", "figures")
@@ -73,6 +76,9 @@ class StageContext:
     stage_dir: Path  # staging root: mirrors the run dir layout, moved into place on success
     checkpoint_dir: Path  # persistent across crashes: resume state of a long stage (create it)
     notes: list[str] = field(default_factory=list)
+    #: run-relative folder the stage copies its checkpoint folder's files into (paths
+    #: into the checkpoint folder are written as paths there; see agents.run.relocate)
+    partial_output: str = ""
 
     def path(self, *parts: str) -> Path:
         """A path in the staging folder (parents created), e.g. ``ctx.path("results", "x.csv")``."""
@@ -314,6 +320,7 @@ class RunDir:
         started = time.time()
         try:
             summary = dict(work(ctx) or {})
+            relocate_staged(ctx)
             outputs = self._commit(staging)
         finally:
             shutil.rmtree(staging, ignore_errors=True)

@@ -251,6 +251,11 @@ def _live_collision_rate(codes: np.ndarray, keys: dict[str, np.ndarray]) -> floa
 
 
 # ----- trainers of other modules --------------------------------------------------
+#: files of a trainer's output folder that are its resume state, not its result (the
+#: stage leaves them in its checkpoint folder): hidden files, checkpoints, request pools
+RESUME_STATE = (".", "ckpt", "pool-")
+
+
 @dataclass(frozen=True)
 class Trainer:
     """Where a trainer sits in a run: ``fit(args_cls(**fields)) -> path`` with its
@@ -294,6 +299,7 @@ def train_stage(run: RunDir, trainer: Trainer, args: Any, force: bool = False) -
         for name in trainer.paths:
             _check_input(Path(getattr(args, name)), name)
         ctx.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        ctx.partial_output = trainer.output
         changes: dict[str, Any] = {"out": str(ctx.checkpoint_dir)}
         if hasattr(args, "resume"):
             changes["resume"] = any(ctx.checkpoint_dir.glob("ckpt*.pt"))
@@ -307,7 +313,7 @@ def train_stage(run: RunDir, trainer: Trainer, args: Any, force: bool = False) -
         target = ctx.path(trainer.output)
         target.mkdir(parents=True, exist_ok=True)
         for item in sorted(ctx.checkpoint_dir.iterdir()):
-            if item.is_file() and not item.name.startswith((".", "ckpt")):
+            if item.is_file() and not item.name.startswith(RESUME_STATE):
                 shutil.copy2(item, target / item.name)
             elif item.is_dir() and not item.name.startswith("."):
                 shutil.copytree(item, target / item.name)
