@@ -152,8 +152,11 @@ class RunDir:
         return self.root.joinpath(name, *parts)
 
     def marker_path(self, stage: str) -> Path:
-        if not stage.replace("_", "").replace("-", "").isalnum():
-            raise ValueError(f"stage={stage!r} is invalid: letters, digits, '_' and '-' only")
+        plain = stage.replace("_", "").replace("-", "").replace(".", "")
+        if not plain.isalnum() or stage.startswith("."):
+            raise ValueError(
+                f"stage={stage!r} is invalid: letters, digits, '_', '-' and '.' (not first) only"
+            )
         return self.root / "stages" / f"{stage}.json"
 
     def exists(self) -> bool:
@@ -195,6 +198,31 @@ class RunDir:
         config["commands"][command] = self.portable(json.loads(json.dumps(dict(args), default=str)))
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.config_path, json_bytes(config))
+
+    def keyed_name(
+        self,
+        name: str,
+        made_with: Mapping[str, Any],
+        force: bool = False,
+        label: str = "",
+        fingerprint: Any = None,
+    ) -> str:
+        """Stage ``name`` when its result here was made with ``made_with`` (or it is not
+        done, is stale, or ``force`` redoes it), else ``<name>-[<label>-]<hash>``: a
+        result made with other arguments lives beside the run's own, keyed by what it
+        was made with (``label``: a readable part of the key). What each was made with
+        is ``config.json``'s entry of its name; a run made before those entries
+        compares the stage's ``fingerprint`` with its marker's instead."""
+        made = self.portable(json.loads(json.dumps(dict(made_with), default=str)))
+        done = self.record(name)
+        if done is None or force or name in self.stale():
+            return name
+        old = self.read_config()["commands"].get(name)
+        if old is None and fingerprint is not None:
+            same = done.fingerprint == fingerprint_of(self.portable(fingerprint))
+        else:
+            same = old is None or old == made
+        return name if same else "-".join([name, *filter(None, [label]), fingerprint_of(made)[:8]])
 
     # ----- stages -------------------------------------------------------
     def record(self, stage: str) -> StageRecord | None:
