@@ -9,9 +9,14 @@ trained (or a policy saved into ``checkpoints/<name>/``) later re-runs it.
 
 The first evaluation of a preset in a run is its evaluation (``<preset>``); one
 with other arguments (seeds, steps, world, policies) goes beside it, keyed by
-what it was made with: stage ``evaluate-<preset>-<hash>``, folder
-``results/eval/<preset>-<hash>/``. ``force`` redoes the preset's own one with the
-new arguments instead.
+what it was made with (:meth:`RunDir.keyed_name`): stage
+``evaluate-<preset>-<hash>``, folder ``results/eval/<preset>-<hash>/``. ``force``
+redoes the preset's own one with the new arguments instead.
+
+Every policy is scored under the world's reward weights; ``summary.md`` and
+``meta.json`` say which (``reward_weights``), and which weights each aligned
+policy (``aligned``, ``aligned-<weights>-<hash>`` beside it) was aligned to
+(``aligned_with``).
 """
 
 from __future__ import annotations

@@ -24,8 +24,10 @@ A run directory is a consistent whole: each marker records the fingerprints of
 the stages it was made from (``upstream``). Redoing a finished stage with other
 arguments or inputs while later stages were made from it is refused, naming
 them, unless ``force``; then those stages are *stale* (:meth:`RunDir.stale`)
-until they are redone. A stage that fails leaves the finished one it would have
-replaced in place. A stage writes its files into a hidden
+until they are redone. Results that differ only in what they were made with
+(an evaluation's arguments, an alignment's reward weights) live side by side
+instead, keyed by it (:meth:`RunDir.keyed_name`). A stage that fails leaves the
+finished one it would have replaced in place. A stage writes its files into a hidden
 staging folder (``ctx.stage_dir``) that mirrors the layout; only when the work
 returns are the files moved into place and then the marker written, so a crash,
 Ctrl-C or a bad input leaves nothing half-written in the run directory.
