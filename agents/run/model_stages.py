@@ -11,6 +11,7 @@ saved as ``checkpoints/<name>/policy.npz`` under its folder's name.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,7 @@ def _aligned_policy(folder: Path, args: Any) -> dict[str, Any]:
     tokenizer = generator.parent / "tokenizer.pt"
     if tokenizer.is_file() and not (folder / "tokenizer.pt").exists():
         (folder / "tokenizer.pt").write_bytes(tokenizer.read_bytes())
-    weights = weights_dict(parse_weights(args.weights))
+    weights = weights_dict(parse_weights(getattr(args, "weights", None)))
     return {**_generator_policy(folder, args), "weights": weights}
 
 
@@ -70,8 +71,9 @@ def weights_label(args: Any) -> str:
     from agents.align.weights import parse_weights
     from liveenv.objectives import DEFAULT_WEIGHTS, weights_dict
 
-    weights = weights_dict(parse_weights(args.weights))
-    return "_".join(f"{k}{v:g}" for k, v in weights.items() if v != DEFAULT_WEIGHTS[k])
+    weights = weights_dict(parse_weights(getattr(args, "weights", None)))
+    label = "_".join(f"{k}{v:g}" for k, v in weights.items() if v != DEFAULT_WEIGHTS[k])
+    return re.sub(r"[^\w.-]", "", label)  # 1e+06 -> 1e06: a stage name's characters
 
 
 def _reward_calibration(folder: Path, args: Any) -> dict[str, Any]:

@@ -303,8 +303,8 @@ def train_stage(run: RunDir, trainer: Trainer, args: Any, force: bool = False) -
     name, output = keyed_stage(run, trainer, args, fp, force)
 
     def work(ctx: StageContext) -> dict[str, Any]:
-        for name in trainer.paths:
-            _check_input(Path(getattr(args, name)), name)
+        for key in trainer.paths:
+            _check_input(Path(getattr(args, key)), key)
         ctx.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         ctx.partial_output = output
         changes: dict[str, Any] = {"out": str(ctx.checkpoint_dir)}

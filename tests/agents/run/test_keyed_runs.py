@@ -188,3 +188,18 @@ def test_a_copied_tiny_run_is_kept_whole_and_names_no_old_path(
     for folder in ("generator", "aligned"):  # each loads with the copy's own tokenizer
         policy = GeneratorPolicy.from_files(copy / "checkpoints" / folder / "model.pt")
         assert policy.tokenizer is not None
+
+
+@pytest.mark.parametrize(
+    ("weights", "label"),
+    [(None, ""), ("gift=0.2", "gift0.2"), ("click=0.25,gift=1000000", "click0.25_gift1e06")],
+)
+def test_the_weights_label_is_readable_and_a_valid_stage_name(
+    weights: str | None, label: str, tmp_path: Path
+) -> None:
+    from types import SimpleNamespace
+
+    from agents.run.model_stages import weights_label
+
+    assert weights_label(SimpleNamespace(weights=weights)) == label
+    RunDir(tmp_path).marker_path(f"align-{label}-0123abcd")  # accepted as a stage name
