@@ -9,6 +9,10 @@ tensors only); the numpy policy files of :mod:`policies.base` check the same
 header with :func:`check_header`. A missing file raises ``FileNotFoundError``;
 a truncated, corrupt, foreign or other-version file raises ``ValueError`` naming
 the path and what was expected.
+
+A path a checkpoint names (a generator's ``extra["tokenizer"]``) is relative to
+the checkpoint's own folder when it is not absolute, so a folder of checkpoints
+(a run directory) can be moved or copied whole; :func:`named_path` reads one back.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 
 from liveenv.atomic import atomic_write_bytes
 
-__all__ = ["check_header", "load_torch", "save_torch"]
+__all__ = ["check_header", "load_torch", "named_path", "save_torch"]
 
 
 def save_torch(
@@ -66,3 +70,16 @@ def check_header(
         raise ValueError(f"{path} is not a {what} (format {found!r}, expected {fmt!r})")
     if meta.get("version") != version:
         raise ValueError(f"{path}: {what} version {meta.get('version')!r}, expected {version}")
+
+
+def named_path(checkpoint: str | os.PathLike[str], value: str | os.PathLike[str]) -> Path:
+    """The file a checkpoint names with ``value``: a relative ``value`` is relative to
+    the checkpoint's folder; an absolute one that is gone falls back to the file of
+    that name beside the checkpoint (a run directory moved before its checkpoints
+    named their inputs relatively)."""
+    here = Path(checkpoint).parent
+    path = Path(value)
+    if not path.is_absolute():
+        return here / path
+    beside = here / path.name
+    return beside if not path.exists() and beside.exists() else path

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from policies.base import as_batch
+from policies.checkpoint import named_path
 from policies.onelive.checkpoint import load_checkpoint
 from policies.onelive.config import GeneratorBatch
 from policies.onelive.decoding import collision_log_share, live_log_prior, sequence_log_prob
@@ -142,10 +143,7 @@ class GeneratorActor(nn.Module):
         tok_path = extra.get("tokenizer")
         if not tok_path:
             raise ValueError(f"{path}: the checkpoint names no tokenizer (extra['tokenizer'])")
-        here = Path(path).parent / "tokenizer.pt"  # a moved run: its own copy beside the model
-        tok = SIDTokenizer.load(
-            tok_path if Path(tok_path).is_file() or not here.is_file() else here
-        )
+        tok = SIDTokenizer.load(named_path(path, tok_path))
         dim = int(obs_dim or tok.content_dim)
         return cls(model, FeatureBuilder(tok, dim, model.config.max_history))
 

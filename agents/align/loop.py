@@ -32,7 +32,7 @@ from liveenv.atomic import atomic_write_bytes
 from liveenv.env import LiveStreamEnv
 from liveenv.objectives import OBJECTIVES
 from liveenv.presets import make_config
-from policies.onelive.checkpoint import load_checkpoint, save_checkpoint
+from policies.onelive.checkpoint import load_checkpoint, save_checkpoint, tokenizer_of
 from policies.reward_model import RewardModel
 
 LossFn = Callable[[AlignArgs, Tensor, Groups], tuple[Tensor, dict[str, float]]]
@@ -415,7 +415,7 @@ def _save_generator(run: Run, path: Path, more: dict[str, Any]) -> Path:
         run.actor.model,
         None,
         {
-            "tokenizer": extra.get("tokenizer", ""),
+            "tokenizer": tokenizer_of(run.args.generator, extra),
             "aligned_from": run.args.generator,
             "align_args": cliargs.to_dict(run.args),
             "iteration": run.iteration,

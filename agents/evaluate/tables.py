@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -68,9 +69,18 @@ def markdown_summary(result: EvalResult) -> str:
     title = (
         f"**{cfg.preset}** preset, seeds {list(result.seeds)}, "
         f"{result.steps_per_seed or 'full-episode'} steps per seed, "
-        f"{len(result.impressions)} impressions, wall time {result.wall_s:.1f} s"
+        f"{len(result.impressions)} impressions, wall time {result.wall_s:.1f} s; "
+        f"every policy scored under the world's reward weights {weights_text(cfg.reward_weights)}"
     )
     return "\n\n".join([title, markdown_table(header, rows), _cohort_table(result)]) + "\n"
+
+
+def weights_text(weights: Mapping[str, float]) -> str:
+    """``click=0.5, watch_time=0.1, ...``: reward weights as a reader sees them (in
+    the objectives' order)."""
+    order = {name: i for i, name in enumerate(OBJECTIVES)}
+    ranked = sorted(weights.items(), key=lambda kv: order.get(kv[0], len(order)))
+    return ", ".join(f"{k}={v:g}" for k, v in ranked)
 
 
 def _cohort_table(result: EvalResult) -> str:

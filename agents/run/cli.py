@@ -96,7 +96,7 @@ def _trainer_command(trainer_name: str) -> Callable[[Any, RunOptions], int]:
                 changes["overrides"] = world.online_overrides(getattr(args, "preset", None))
             return train_stage(run, trainer, dataclasses.replace(args, **changes), opts.force)
 
-        return _report(opts, trainer.stage, args, go)
+        return _report(opts, trainer.stage, args, go, keyed=trainer.label is not None)
 
     return run_command
 
@@ -117,21 +117,27 @@ def _evaluate(args: Any, opts: RunOptions) -> int:
     from agents.run.evaluate_stage import run_evaluate
 
     return _report(  # its arguments are checked and recorded per preset by run_evaluate
-        opts, None, args, lambda run: run_evaluate(run, args, opts.force, opts.progress)
+        opts,
+        "evaluate",
+        args,
+        lambda run: run_evaluate(run, args, opts.force, opts.progress),
+        keyed=True,
     )
 
 
 # ----- shared helpers ---------------------------------------------------------------
 def _report(
     opts: RunOptions,
-    name: str | None,
+    name: str,
     args: Any,
     go: Callable[[RunDir], Any],
     reads: bool = True,
+    keyed: bool = False,
 ) -> int:
-    """Run a pipeline stage (or several) and print what each did. ``name``: the
-    command whose arguments the run keeps (None: ``go`` keeps them); ``reads``: the
-    run directory must exist already."""
+    """Run a pipeline stage (or several) of command ``name`` and print what each did.
+    ``reads``: the run directory must exist already; ``keyed``: results made with other
+    arguments go beside the run's own and ``go`` records the arguments of each (else
+    the run keeps one set of arguments per command)."""
     from agents.run.run_report import describe_stage, note_changes
 
     run = RunDir(opts.run_dir)
@@ -139,24 +145,34 @@ def _report(
         run.require()
     with run.lock():
         run.clean_partials()
-        if name:
+        if not keyed:
             run.check_command(name, cliargs.to_dict(args), opts.force)
         result = go(run)
         statuses = result if isinstance(result, list) else [result]
-        if name:
+        if not keyed:
             run.record_command(name, cliargs.to_dict(args), opts.force)
-        command = f"liveenv {name or 'evaluate'}"
-        note_changes(run, [st.name for st in statuses if st.status == "ran"], command)
+        note_changes(run, [st.name for st in statuses if st.status == "ran"], f"liveenv {name}")
     for st in statuses:
         verb = "done" if st.status == "ran" else "already done, kept (--force redoes it)"
         print(f"{st.name}: {verb}: {describe_stage(st.outcome.record)}")
-        if st.name.startswith("evaluate-"):
-            folder = st.summary.get("folder", f"results/eval/{st.name.removeprefix('evaluate-')}")
-            print(f"results: {run.root / folder / 'summary.md'}")
+        _print_where(run, st)
     for stage, why in run.stale().items():
         print(f"{stage}: stale (made from an older {', '.join(why)}); rerun it to bring it up")
     print(f"run directory: {run.root}")
     return 0
+
+
+def _print_where(run: RunDir, st: Any) -> None:
+    """Where an evaluation's results or a keyed model are (and how to evaluate it)."""
+    if st.name.startswith("evaluate-"):
+        folder = st.summary.get("folder", f"results/eval/{st.name.removeprefix('evaluate-')}")
+        print(f"results: {run.root / folder / 'summary.md'}")
+    elif "-" in st.name and "output" in st.summary:
+        output = str(st.summary["output"])
+        print(
+            f"model: {run.root / output} (beside the run's own; `liveenv evaluate --run-dir "
+            f"{run.root}` evaluates it as policy `{Path(output).name}`)"
+        )
 
 
 def _trained(name: str) -> Callable[[], type]:

@@ -9,9 +9,14 @@ trained (or a policy saved into ``checkpoints/<name>/``) later re-runs it.
 
 The first evaluation of a preset in a run is its evaluation (``<preset>``); one
 with other arguments (seeds, steps, world, policies) goes beside it, keyed by
-what it was made with: stage ``evaluate-<preset>-<hash>``, folder
-``results/eval/<preset>-<hash>/``. ``force`` redoes the preset's own one with the
-new arguments instead.
+what it was made with (:meth:`RunDir.keyed_name`): stage
+``evaluate-<preset>-<hash>``, folder ``results/eval/<preset>-<hash>/``. ``force``
+redoes the preset's own one with the new arguments instead.
+
+Every policy is scored under the world's reward weights; ``summary.md`` and
+``meta.json`` say which (``reward_weights``), and which weights each aligned
+policy (``aligned``, ``aligned-<weights>-<hash>`` beside it) was aligned to
+(``aligned_with``).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import pandas as pd
 
 from agents.run import cliargs
 from agents.run import world as W
-from agents.run.markers import file_digest, fingerprint_of
+from agents.run.markers import file_digest
 from agents.run.model_stages import available_policies, run_policies
 from agents.run.rundir import RunDir, StageContext
 from agents.run.stages import StageStatus, stage_fingerprint, world_of
@@ -107,7 +112,7 @@ def run_evaluate(
     evaluated here with other ones (see the module doc)."""
     world = args.world(run)
     presets = args.presets or (world.preset,)
-    models = [s for s in MODEL_STAGES if run.record(s) is not None]
+    models = model_stages(run)
     statuses = []
     for preset in presets:
         made_with = preset_args(args, world, preset)
@@ -130,6 +135,24 @@ def run_evaluate(
     return statuses
 
 
+def model_stages(run: RunDir) -> list[str]:
+    """The finished model stages of ``run``, with those keyed by other arguments
+    (``align-<label>-<hash>``, see :func:`agents.run.stages.keyed_stage`)."""
+    names = [r.name for r in run.records() if r.name.partition("-")[0] in MODEL_STAGES]
+    return sorted(names, key=lambda n: (MODEL_STAGES.index(n.partition("-")[0]), n))
+
+
+def aligned_with(run: RunDir) -> dict[str, dict[str, float]]:
+    """The reward weights each aligned policy of ``run`` was aligned to: policy -> weights."""
+    out = {}
+    for name in model_stages(run):
+        record = run.record(name)
+        weights = record.summary.get("weights") if record else None
+        if isinstance(weights, dict):
+            out[Path(str(record.summary.get("output", name))).name] = weights
+    return out
+
+
 def preset_args(args: EvaluateArgs, world: WorldArgs, preset: str) -> dict[str, Any]:
     """What the evaluation of one preset is made with (its entry in ``config.json``)."""
     made = {k: v for k, v in cliargs.to_dict(args).items() if k != "presets"}
@@ -138,14 +161,9 @@ def preset_args(args: EvaluateArgs, world: WorldArgs, preset: str) -> dict[str, 
 
 def eval_key(run: RunDir, made_with: dict[str, Any], preset: str, force: bool) -> str:
     """``preset`` when its evaluation here was made with ``made_with`` (or there is
-    none yet, or ``force``), else ``<preset>-<hash of made_with>``."""
-    commands = run.read_config()["commands"]
-    old = commands.get(f"evaluate-{preset}")
-    if old is None or force or old == run.portable(json.loads(json.dumps(made_with))):
-        return preset
-    if f"evaluate-{preset}" in run.stale():  # out of date anyway: redone with these
-        return preset
-    return f"{preset}-{fingerprint_of(run.portable(made_with))[:8]}"
+    none yet, or ``force``), else ``<preset>-<hash of made_with>``
+    (:meth:`RunDir.keyed_name`)."""
+    return run.keyed_name(f"evaluate-{preset}", made_with, force).removeprefix("evaluate-")
 
 
 def _policy_files(run: RunDir) -> dict[str, str | None]:
@@ -183,6 +201,9 @@ def _evaluate_preset(
     )
     out = ctx.path(W.EVAL_DIR, key, "x").parent
     save_report(result, out, figures=False)
+    aligned = {k: v for k, v in aligned_with(run).items() if k in policies}
+    summary_md = markdown_summary(result) + _aligned_note(aligned)
+    atomic_write_bytes(out / "summary.md", summary_md.encode())
     figures = save_figures(result, ctx.path(W.FIGURES, key, "x").parent)
     meta = {
         "preset": preset,
@@ -192,6 +213,8 @@ def _evaluate_preset(
         "steps_per_seed": args.steps,
         "start_hour": args.start_hour,
         "policies": list(result.ranking()),
+        "reward_weights": dict(config.reward_weights),  # what every policy is scored under
+        "aligned_with": aligned,
         "references": result.references,
         "wall_s": result.wall_s,
     }
@@ -200,11 +223,19 @@ def _evaluate_preset(
     return {
         **meta,
         "figures": [f"{W.FIGURES}/{key}/{p.name}" for p in figures],
-        "summary_md": markdown_summary(result),
+        "summary_md": summary_md,
         "oracle_normalised": dict(
             zip(overall["policy"], overall["oracle_normalised_mean"].round(4), strict=True)
         ),
     }
+
+
+def _aligned_note(aligned: dict[str, dict[str, float]]) -> str:
+    """What each aligned policy was aligned to (empty when none is evaluated)."""
+    from agents.evaluate.tables import weights_text
+
+    lines = [f"- `{name}`: {weights_text(w)}" for name, w in sorted(aligned.items())]
+    return "\nAligned to the reward weights:\n\n" + "\n".join(lines) + "\n" if lines else ""
 
 
 def eval_presets(root: str | Path) -> list[str]:

@@ -11,6 +11,7 @@ saved as ``checkpoints/<name>/policy.npz`` under its folder's name.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -51,12 +52,28 @@ def _generator_policy(folder: Path, args: Any) -> dict[str, Any]:
 
 
 def _aligned_policy(folder: Path, args: Any) -> dict[str, Any]:
-    """The aligned generator with the pretrained generator's tokenizer."""
+    """The aligned generator with the pretrained generator's tokenizer, and the
+    reward weights it was aligned to."""
+    from agents.align.weights import parse_weights
+    from liveenv.objectives import weights_dict
+
     generator = Path(args.generator)
     tokenizer = generator.parent / "tokenizer.pt"
     if tokenizer.is_file() and not (folder / "tokenizer.pt").exists():
         (folder / "tokenizer.pt").write_bytes(tokenizer.read_bytes())
-    return _generator_policy(folder, args)
+    weights = weights_dict(parse_weights(getattr(args, "weights", None)))
+    return {**_generator_policy(folder, args), "weights": weights}
+
+
+def weights_label(args: Any) -> str:
+    """The reward weights of ``args`` where they differ from the defaults, as a folder
+    name part: ``gift0.2`` (objectives joined by ``_``; empty for the defaults)."""
+    from agents.align.weights import parse_weights
+    from liveenv.objectives import DEFAULT_WEIGHTS, weights_dict
+
+    weights = weights_dict(parse_weights(getattr(args, "weights", None)))
+    label = "_".join(f"{k}{v:g}" for k, v in weights.items() if v != DEFAULT_WEIGHTS[k])
+    return re.sub(r"[^\w.-]", "", label)  # 1e+06 -> 1e06: a stage name's characters
 
 
 def _reward_calibration(folder: Path, args: Any) -> dict[str, Any]:
@@ -98,6 +115,7 @@ ALIGN = Trainer(
         "reward_model": (f"{W.REWARD_MODEL}/reward_model.pt", "reward"),
     },
     ignore=("out", "resume", "progress", "threads", "stop_at", "tensorboard"),
+    label=weights_label,
 )
 
 

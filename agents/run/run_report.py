@@ -63,13 +63,14 @@ def describe_stage(record: StageRecord) -> str:
     if name == "reward":
         ece = ", ".join(f"{k} {v}" for k, v in s.get("relative_ece", {}).items())
         return f"reward model; relative calibration error per tower: {ece or 'n/a'}"
-    if name == "align":
+    if name.partition("-")[0] == "align":
         first, last = s.get("first", {}), s.get("last", {})
         return (
-            f"{_n(s.get('iterations'))} iterations; expected return of the greedy policy on "
-            f"held-out requests {_n(first.get('env_greedy_return'), 3)} -> "
-            f"{_n(last.get('env_greedy_return'), 3)}, KL to the pretrained "
-            f"{_n(last.get('kl_ref'), 4)}"
+            f"{_n(s.get('iterations'))} iterations to {_weights(s.get('weights'))}; expected "
+            f"return of the greedy policy on held-out requests "
+            f"{_n(first.get('env_greedy_return'), 3)} -> {_n(last.get('env_greedy_return'), 3)}, "
+            f"KL to the pretrained {_n(last.get('kl_ref'), 4)}"
+            + (f"; model in `{s.get('output')}`" if name != "align" else "")
         )
     if name.startswith("cascade"):
         return (
@@ -98,6 +99,21 @@ def describe_stage(record: StageRecord) -> str:
         f"{k} {_n(v, 3) if isinstance(v, float) else v}" for k, v in list(scalars.items())[:6]
     )
     return f"`{s.get('output', '')}`" + (f": {shown}" if shown else "")
+
+
+def _weights(weights: Any) -> str:
+    """``the default reward weights`` or ``reward weights gift=0.2 (others default)``."""
+    from agents.evaluate.tables import weights_text
+    from liveenv.objectives import DEFAULT_WEIGHTS
+
+    if not isinstance(weights, dict):
+        return "the run's reward weights"
+    diff = {k: v for k, v in weights.items() if DEFAULT_WEIGHTS.get(k) != v}
+    return (
+        f"reward weights {weights_text(diff)} (others default)"
+        if diff
+        else ("the default reward weights")
+    )
 
 
 def note_changes(run: RunDir, redone: Sequence[str], command: str) -> None:
@@ -199,8 +215,8 @@ def write_report(
         _pipeline_table(run, statuses),
         *_results(run, main_preset),
         "## Look at it",
-        f"```bash\nliveenv dashboard --run-dir {run.root}\n```\n\nopens the Streamlit "
-        "dashboard on this run (World, Policies, Reward weights, Stress tests, Playback).",
+        "```bash\nliveenv dashboard --run-dir .\n```\n\nrun in this run directory, opens the "
+        "Streamlit dashboard on it (World, Policies, Reward weights, Stress tests, Playback).",
     ]
     text = "\n\n".join(parts) + "\n"
     return atomic_write_bytes(run.report_path, text.encode())

@@ -14,16 +14,20 @@ A *stage* is one unit of work (log, tokenize, pretrain, ...). :meth:`RunDir.run_
 runs it unless its done-marker exists with the same fingerprint (its arguments
 and the fingerprints of its inputs) and every output it recorded is still there
 with its recorded size and checksum. Paths inside the run directory enter a
-fingerprint (and ``config.json``) relative to it, so a moved or copied run
-directory resumes with nothing redone; the paths a marker names must stay inside
-the run directory.
+fingerprint (and ``config.json``) relative to it (``$RUN/...``), and paths in the
+checkpoints and JSON files a stage writes relative to the file's own folder
+(:mod:`agents.run.relocate`), so a moved or copied run directory resumes with
+nothing redone and holds no path of where it was made; the paths a marker names
+must stay inside the run directory.
 
 A run directory is a consistent whole: each marker records the fingerprints of
 the stages it was made from (``upstream``). Redoing a finished stage with other
 arguments or inputs while later stages were made from it is refused, naming
 them, unless ``force``; then those stages are *stale* (:meth:`RunDir.stale`)
-until they are redone. A stage that fails leaves the finished one it would have
-replaced in place. A stage writes its files into a hidden
+until they are redone. Results that differ only in what they were made with
+(an evaluation's arguments, an alignment's reward weights) live side by side
+instead, keyed by it (:meth:`RunDir.keyed_name`). A stage that fails leaves the
+finished one it would have replaced in place. A stage writes its files into a hidden
 staging folder (``ctx.stage_dir``) that mirrors the layout; only when the work
 returns are the files moved into place and then the marker written, so a crash,
 Ctrl-C or a bad input leaves nothing half-written in the run directory.
@@ -54,6 +58,7 @@ from agents.run.markers import (
     fingerprint_of,
     json_bytes,
 )
+from agents.run.relocate import relocate_staged
 from liveenv.atomic import atomic_write_bytes
 
 SUBDIRS = ("logs", "checkpoints", "results", "figures")
@@ -73,6 +78,9 @@ class StageContext:
     stage_dir: Path  # staging root: mirrors the run dir layout, moved into place on success
     checkpoint_dir: Path  # persistent across crashes: resume state of a long stage (create it)
     notes: list[str] = field(default_factory=list)
+    #: run-relative folder the stage copies its checkpoint folder's files into (paths
+    #: into the checkpoint folder are written as paths there; see agents.run.relocate)
+    partial_output: str = ""
 
     def path(self, *parts: str) -> Path:
         """A path in the staging folder (parents created), e.g. ``ctx.path("results", "x.csv")``."""
@@ -146,8 +154,11 @@ class RunDir:
         return self.root.joinpath(name, *parts)
 
     def marker_path(self, stage: str) -> Path:
-        if not stage.replace("_", "").replace("-", "").isalnum():
-            raise ValueError(f"stage={stage!r} is invalid: letters, digits, '_' and '-' only")
+        plain = stage.replace("_", "").replace("-", "").replace(".", "")
+        if not plain.isalnum() or stage.startswith("."):
+            raise ValueError(
+                f"stage={stage!r} is invalid: letters, digits, '_', '-' and '.' (not first) only"
+            )
         return self.root / "stages" / f"{stage}.json"
 
     def exists(self) -> bool:
@@ -189,6 +200,31 @@ class RunDir:
         config["commands"][command] = self.portable(json.loads(json.dumps(dict(args), default=str)))
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.config_path, json_bytes(config))
+
+    def keyed_name(
+        self,
+        name: str,
+        made_with: Mapping[str, Any],
+        force: bool = False,
+        label: str = "",
+        fingerprint: Any = None,
+    ) -> str:
+        """Stage ``name`` when its result here was made with ``made_with`` (or it is not
+        done, is stale, or ``force`` redoes it), else ``<name>-[<label>-]<hash>``: a
+        result made with other arguments lives beside the run's own, keyed by what it
+        was made with (``label``: a readable part of the key). What each was made with
+        is ``config.json``'s entry of its name; a run made before those entries
+        compares the stage's ``fingerprint`` with its marker's instead."""
+        made = self.portable(json.loads(json.dumps(dict(made_with), default=str)))
+        done = self.record(name)
+        if done is None or force or name in self.stale():
+            return name
+        old = self.read_config()["commands"].get(name)
+        if old is None and fingerprint is not None:
+            same = done.fingerprint == fingerprint_of(self.portable(fingerprint))
+        else:
+            same = old is None or old == made
+        return name if same else "-".join([name, *filter(None, [label]), fingerprint_of(made)[:8]])
 
     # ----- stages -------------------------------------------------------
     def record(self, stage: str) -> StageRecord | None:
@@ -314,6 +350,7 @@ class RunDir:
         started = time.time()
         try:
             summary = dict(work(ctx) or {})
+            relocate_staged(ctx)
             outputs = self._commit(staging)
         finally:
             shutil.rmtree(staging, ignore_errors=True)

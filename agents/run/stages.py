@@ -32,6 +32,7 @@ __all__ = [
     "StageStatus",
     "TokenizeStageArgs",
     "check_log",
+    "keyed_stage",
     "registered",
     "run_log",
     "run_tokenize",
@@ -251,6 +252,11 @@ def _live_collision_rate(codes: np.ndarray, keys: dict[str, np.ndarray]) -> floa
 
 
 # ----- trainers of other modules --------------------------------------------------
+#: files of a trainer's output folder that are its resume state, not its result (the
+#: stage leaves them in its checkpoint folder): hidden files, checkpoints, request pools
+RESUME_STATE = (".", "ckpt", "pool-")
+
+
 @dataclass(frozen=True)
 class Trainer:
     """Where a trainer sits in a run: ``fit(args_cls(**fields)) -> path`` with its
@@ -275,6 +281,11 @@ class Trainer:
     #: called with (output folder in the staging area, the args) after the trainer
     #: returned; may add files (a policy file) and returns more summary entries
     finish: Callable[[Path, Any], dict[str, Any]] | None = None
+    #: results made with other arguments live beside the run's own (None: redoing the
+    #: stage with other arguments replaces it): stage ``<stage>-<label>-<hash>`` in
+    #: ``<output>-<label>-<hash>/``, ``label(args)`` a readable part of the key (see
+    #: :meth:`agents.run.rundir.RunDir.keyed_name`)
+    label: Callable[[Any], str] | None = None
 
     def load(self) -> tuple[type, Callable[[Any], Any]]:
         return self.source()
@@ -289,11 +300,13 @@ def train_stage(run: RunDir, trainer: Trainer, args: Any, force: bool = False) -
     _, fn = trainer.load()
     args, upstream = with_run_inputs(run, trainer, args)
     fp = stage_fingerprint(run, args, upstream, trainer.ignore)
+    name, output = keyed_stage(run, trainer, args, fp, force)
 
     def work(ctx: StageContext) -> dict[str, Any]:
-        for name in trainer.paths:
-            _check_input(Path(getattr(args, name)), name)
+        for key in trainer.paths:
+            _check_input(Path(getattr(args, key)), key)
         ctx.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        ctx.partial_output = output
         changes: dict[str, Any] = {"out": str(ctx.checkpoint_dir)}
         if hasattr(args, "resume"):
             changes["resume"] = any(ctx.checkpoint_dir.glob("ckpt*.pt"))
@@ -304,21 +317,35 @@ def train_stage(run: RunDir, trainer: Trainer, args: Any, force: bool = False) -
                 f"{trainer.stage} stopped at step {stop} as asked; its checkpoint is kept in "
                 f"{ctx.checkpoint_dir}: run the command again without the stop option to continue"
             )
-        target = ctx.path(trainer.output)
+        target = ctx.path(output)
         target.mkdir(parents=True, exist_ok=True)
         for item in sorted(ctx.checkpoint_dir.iterdir()):
-            if item.is_file() and not item.name.startswith((".", "ckpt")):
+            if item.is_file() and not item.name.startswith(RESUME_STATE):
                 shutil.copy2(item, target / item.name)
             elif item.is_dir() and not item.name.startswith("."):
                 shutil.copytree(item, target / item.name)
-        summary = _in_run(_read_summary(target), ctx, trainer.output)
-        summary.update(output=trainer.output, result=_relative(result, ctx))
+        summary = _in_run(_read_summary(target), ctx, output)
+        summary.update(output=output, result=_relative(result, ctx))
         if trainer.finish is not None:
             summary.update(trainer.finish(target, args))
         return summary
 
-    outcome = run.run_stage(trainer.stage, work, fp, force)
-    return StageStatus(trainer.stage, "skipped" if outcome.skipped else "ran", outcome=outcome)
+    outcome = run.run_stage(name, work, fp, force)
+    if trainer.label is not None:  # what this key was made with
+        run.record_command(name, fp["args"], force=True)
+    return StageStatus(name, "skipped" if outcome.skipped else "ran", outcome=outcome)
+
+
+def keyed_stage(
+    run: RunDir, trainer: Trainer, args: Any, fp: dict[str, Any], force: bool
+) -> tuple[str, str]:
+    """The stage name and output folder of ``trainer`` for ``args``: its own, or for a
+    keyed trainer made with other arguments, ``-<label>-<hash>`` added to both."""
+    if trainer.label is None:
+        return trainer.stage, trainer.output
+    label = trainer.label(args)
+    name = run.keyed_name(trainer.stage, fp["args"], force, label, fingerprint=fp)
+    return name, trainer.output + name.removeprefix(trainer.stage)
 
 
 def run_inputs(run: RunDir, trainer: Trainer) -> dict[str, str]:

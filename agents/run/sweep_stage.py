@@ -60,6 +60,7 @@ def run_sweep(run: RunDir, args: Any, force: bool = False) -> StageStatus:
 
     def work(ctx: StageContext) -> dict[str, Any]:
         ctx.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        ctx.partial_output = MODELS
         paths = fn(dataclasses.replace(args, out=str(ctx.checkpoint_dir)))
         _keep_models(ctx)
         for name in TABLES:

@@ -47,6 +47,7 @@ from agents.train.generator_objective import (
 from agents.train.sequences import SequenceConfig, batches_per_epoch
 from agents.train.tracking import Tracker
 from liveenv.atomic import atomic_write_bytes
+from policies.checkpoint import named_path
 from policies.onelive.checkpoint import load_checkpoint, save_checkpoint
 from policies.onelive.model import OneLiveGenerator
 
@@ -261,7 +262,9 @@ def pretrain(args: PretrainArgs) -> Path:
     if resume:
         model, saved, opt_state = load_checkpoint(ckpt_path)
         _check_resumable(saved["args"], args)
-        tok, tok_path, train, valid, cutoff = load_data(args, Path(saved["tokenizer"]))
+        tok, tok_path, train, valid, cutoff = load_data(
+            args, named_path(ckpt_path, saved["tokenizer"])
+        )
     else:
         tok, tok_path, train, valid, cutoff = load_data(args)
         torch.manual_seed(args.seed)  # init and dropout draw from torch's default generator

@@ -196,7 +196,7 @@ def make_model(args: SB3GeneratorArgs) -> MaskablePPO:
 
 def train_sb3_generator(args: SB3GeneratorArgs) -> Path:
     """Train; write ``OUT/ppo.zip`` and the aligned generator ``OUT/model.pt``."""
-    from policies.onelive.checkpoint import load_checkpoint, save_checkpoint
+    from policies.onelive.checkpoint import load_checkpoint, save_checkpoint, tokenizer_of
 
     model = make_model(args)
     use_tensorboard_logger(model, args.out, args.tensorboard)
@@ -211,7 +211,7 @@ def train_sb3_generator(args: SB3GeneratorArgs) -> Path:
         model.policy.generator_actor.model,
         None,  # type: ignore[attr-defined]
         {
-            "tokenizer": extra.get("tokenizer", ""),
+            "tokenizer": tokenizer_of(args.generator, extra),
             "aligned_from": args.generator,
             "trainer": "sb3-contrib MaskablePPO",
         },

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from policies.checkpoint import load_torch, save_torch
+from policies.checkpoint import load_torch, named_path, save_torch
 from policies.onelive.config import OneLiveConfig
 from policies.onelive.model import OneLiveGenerator
 
@@ -49,3 +49,10 @@ def load_checkpoint(
         raise ValueError(f"{path}: weights do not match the stored config: {e}") from e
     model.to(map_location).eval()
     return model, payload.get("extra") or {}, payload.get("optimizer")
+
+
+def tokenizer_of(checkpoint: str | os.PathLike[str], extra: dict[str, Any]) -> str:
+    """The absolute path of the tokenizer the generator checkpoint names in ``extra``
+    (``""`` when it names none): what a checkpoint made from it names in turn."""
+    named = extra.get("tokenizer")
+    return str(named_path(checkpoint, named).absolute()) if named else ""

@@ -43,6 +43,7 @@ import torch
 from torch import Tensor
 
 from policies.base import Obs, Policy, PolicyOutput, as_batch
+from policies.checkpoint import named_path
 from policies.onelive.checkpoint import load_checkpoint
 from policies.onelive.config import GeneratorBatch, OneLiveConfig
 from policies.onelive.decoding import (
@@ -125,10 +126,7 @@ class GeneratorPolicy(Policy):
         path = tokenizer if tokenizer is not None else extra.get("tokenizer")
         if not path:
             raise ValueError(f"{checkpoint} names no tokenizer; pass tokenizer=")
-        path = Path(path)
-        beside = Path(checkpoint).parent / path.name
-        if tokenizer is None and not path.is_file() and beside.is_file():
-            path = beside  # a run folder that moved: the tokenizer sits next to the model
+        path = Path(path) if tokenizer is not None else named_path(checkpoint, path)
         return cls.from_parts(model, load_tokenizer(path), **kwargs)
 
     def _attach(self, model: OneLiveGenerator, tokenizer: SIDTokenizer | HybridTokenizer) -> None:

@@ -159,4 +159,40 @@ def tiny_align_args(art: TinyArtefacts, out: str | Path, **changes: Any) -> Any:
     return cls(**base)
 
 
-__all__ = ["TINY_WORLD", "TinyArtefacts", "build_tiny", "tiny_align_args"]
+#: ``liveenv`` commands (after ``--run-dir``) that make a tiny run directory in seconds:
+#: a small log, tokenizer, generator, reward model, aligned model and evaluation
+TINY_RUN_COMMANDS: tuple[tuple[str, ...], ...] = (
+    ("log", "--n-users", "600", "--n-streamers", "60", "--days", "0.04", "--start-hour", "20"),
+    ("tokenize", "--epochs", "1", "--codebook-sizes", "4", "4"),
+    ("pretrain", "--max-steps", "4", "--batch-size", "16", "--d-model", "16", "--n-head", "2",
+     "--n-layer", "1", "--warmup-steps", "1", "--eval-every", "2"),
+    ("reward", "--epochs", "1", "--hidden", "8", "--fusion-hidden", "8", "--no-figure"),
+    ("align", "--iterations", "2", "--requests-per-iter", "4", "--group-size", "4",
+     "--pool-requests", "32", "--pool-steps-per-seed", "32", "--eval-requests", "8",
+     "--no-figures"),
+    ("evaluate", "--seeds", "0", "--steps", "10", "--no-expected"),
+)  # fmt: skip
+
+
+def build_tiny_run(root: str | Path, upto: str = "evaluate") -> Path:
+    """Run :data:`TINY_RUN_COMMANDS` (up to and including ``upto``) in the run
+    directory ``root`` through the ``liveenv`` command line; return ``root``."""
+    from agents.run.cli import main
+
+    for command in TINY_RUN_COMMANDS:
+        argv = [command[0], "--run-dir", str(root), "--no-progress", *command[1:]]
+        if main(argv) != 0:
+            raise RuntimeError(f"liveenv {' '.join(argv)} failed")
+        if command[0] == upto:
+            break
+    return Path(root)
+
+
+__all__ = [
+    "TINY_RUN_COMMANDS",
+    "TINY_WORLD",
+    "TinyArtefacts",
+    "build_tiny",
+    "build_tiny_run",
+    "tiny_align_args",
+]

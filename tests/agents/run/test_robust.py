@@ -192,6 +192,8 @@ def test_a_copied_tiny_demo_resumes_with_every_stage_kept(
     out = capsys.readouterr().out
     assert out.count("already done, kept") == len(stages) and " done (" not in out, out
     assert took < 60, took
+    for path in (p for p in (tmp_path / "y").rglob("*") if p.is_file()):
+        assert str(first).encode() not in path.read_bytes(), path  # no path of the original
     results = (tmp_path / "y" / "results" / "sweep" / "results.csv").read_text()
     assert "sweep.partial" not in results and str(tmp_path) not in results
     for line in results.splitlines()[1:]:
