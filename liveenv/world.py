@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
+from liveenv import serve_kernel
 from liveenv.config import EnvConfig
 from liveenv.draws import DrawStream
 from liveenv.history import HistoryStore
@@ -67,11 +68,11 @@ from liveenv.response import (
     Impressions,
     click_probability,
     expected_feedback,
-    sample_feedback,
 )
 from liveenv.rhythm import DAY_S, SEGMENT_S, rhythm_at, time_features
 from liveenv.rooms import Rooms
 from liveenv.schedule import BroadcastPlan
+from liveenv.serve_kernel import sample_feedback
 
 USER_COHORTS = ("new", "light", "heavy")
 STREAMER_COHORTS = ("new", "established")
@@ -378,14 +379,23 @@ class World:
         broadcast views of this tick's table."""
         b = len(users)
         table, streamer, mask = self.table_parts()
-        obs = self.history.gather(users, now)
+        if serve_kernel.backend() == "kernel":
+            obs, user, time = serve_kernel.observe_parts(
+                self.history, self.users, users, now, self.cfg
+            )
+        else:
+            obs, user, time = (
+                self.history.gather(users, now),
+                self.user_features(users, now),
+                time_features(now),
+            )
         obs.update(
-            user=self.user_features(users, now),
+            user=user,
             rooms=_repeat_view(table, b),
             room_followed=self.followed_mask(users).view(np.int8),
             room_streamer=_repeat_view(streamer, b),
             room_mask=_repeat_view(mask, b),
-            time=time_features(now),
+            time=time,
         )
         return obs
 
