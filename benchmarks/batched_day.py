@@ -195,10 +195,9 @@ def breakdown(env: BatchedLiveEnv, seed: int) -> tuple[Run, dict[str, float]]:
     """One more day with timers around the parts."""
     s = Sections()
     draws = "serve: response draws (click, watch, interactions)"
-    features = "observe: history, user, time (one kernel call)"
     with (
         patched(world_module, "sample_feedback", draws, s),
-        patched(serve_kernel, "observe_parts", features, s),
+        patched(world_module, "time_features", "observe: time features", s),
     ):
         return serve_day(env, seed, s)
 

@@ -36,9 +36,7 @@ from typing import Any
 import numpy as np
 
 from liveenv.config import EnvConfig
-from liveenv.history import HistoryStore
 from liveenv.objectives import N_OBJECTIVES
-from liveenv.population import N_AGE, N_GENDER, N_REGION, USER_FEATURES
 from liveenv.response import (
     U_BOUNCE,
     U_BOUNCE_T,
@@ -49,14 +47,12 @@ from liveenv.response import (
     Impressions,
 )
 from liveenv.response import sample_feedback as sample_feedback_reference
-from liveenv.rhythm import DAY_S, SEGMENT_S, TIME_FEATURES
-from liveenv.soa import SoA
+from liveenv.rhythm import SEGMENT_S
 
 BACKENDS = ("kernel", "reference")
 _ENV_VAR = "LIVEENV_SERVE"
 _backend = os.environ.get(_ENV_VAR, "kernel")
 _kernel: Callable[..., None] | None = None
-_observe_kernel: Callable[..., None] | None = None
 
 
 def _check_backend(name: str) -> str:
@@ -251,103 +247,3 @@ def _feedback_rows(
                 idx += 1
             fb[i, 5] = prices[idx]
         watch[i] = w
-
-
-# ----- the observation ------------------------------------------------------
-def observe_parts(
-    history: HistoryStore, users_table: SoA, users: np.ndarray, now: np.ndarray, cfg: EnvConfig
-) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """The history keys, ``(B, USER_FEATURES)`` user features and ``(B, 4)`` time
-    features of a batch's observation, as :meth:`HistoryStore.gather`,
-    :meth:`liveenv.world.World.user_features` and :func:`liveenv.rhythm.time_features`
-    compute them, in one kernel call (whatever the backend: the world picks)."""
-    b, h, t = len(users), history.length, history.t
-    rows = history.rows(users)
-    hist = {
-        "history_streamer": np.empty((b, h), dtype=np.int64),
-        "history_content": np.empty((b, h, t.content.shape[2]), dtype=np.float32),
-        "history_feedback": np.empty((b, h, N_OBJECTIVES), dtype=np.float32),
-        "history_age": np.empty((b, h), dtype=np.float32),
-        "history_mask": np.empty((b, h), dtype=np.int8),
-    }
-    user = np.zeros((b, USER_FEATURES), dtype=np.float32)
-    time = np.empty((b, TIME_FEATURES), dtype=np.float32)
-    u = users_table
-    _get_observe_kernel()(
-        np.ascontiguousarray(users, dtype=np.int64),
-        np.ascontiguousarray(now, dtype=np.float64),
-        rows,
-        t.streamer,
-        t.content,
-        t.feedback,
-        t.time,
-        t.mask,
-        u.demo,
-        u.join_t,
-        u.visits,
-        u.n_follows,
-        float(cfg.users.new_days * DAY_S),
-        *hist.values(),
-        user,
-        time,
-    )
-    return hist, user, time
-
-
-def _get_observe_kernel() -> Callable[..., None]:
-    global _observe_kernel
-    if _observe_kernel is None:
-        import numba
-
-        _observe_kernel = numba.njit(cache=True, nogil=True, error_model="numpy")(_observe_rows)
-    return _observe_kernel
-
-
-def _observe_rows(
-    users: Any,
-    now: Any,
-    rows: Any,
-    h_streamer: Any,
-    h_content: Any,
-    h_feedback: Any,
-    h_time: Any,
-    h_mask: Any,
-    demo: Any,
-    join_t: Any,
-    visits: Any,
-    n_follows: Any,
-    new_user_s: float,
-    out_streamer: Any,
-    out_content: Any,
-    out_feedback: Any,
-    out_age: Any,
-    out_mask: Any,
-    out_user: Any,
-    out_time: Any,
-) -> None:
-    """Fill the history, user and time features row by row (``out_user`` zeroed);
-    the numba-compiled body (plain Python too)."""
-    k = N_AGE + N_GENDER + N_REGION
-    day, week = DAY_S, 7 * DAY_S
-    for i in range(len(users)):
-        r, user, t = rows[i], users[i], now[i]
-        out_streamer[i] = h_streamer[r]
-        out_content[i] = h_content[r]
-        out_feedback[i] = h_feedback[r]
-        out_mask[i] = h_mask[r]
-        for j in range(h_time.shape[1]):
-            out_age[i, j] = np.log1p(max(t - h_time[r, j], 0.0) * (1.0 / 3600.0))
-        out_user[i, demo[user, 0]] = 1.0
-        out_user[i, N_AGE + demo[user, 1]] = 1.0
-        out_user[i, N_AGE + N_GENDER + demo[user, 2]] = 1.0
-        age_s = t - join_t[user]
-        out_user[i, k] = 1.0 if age_s < new_user_s else 0.0
-        out_user[i, k + 1] = np.log1p(np.float64(visits[user])) / 5.0
-        out_user[i, k + 2] = np.log1p(max(age_s, 0.0) / day) / 3.0
-        out_user[i, k + 3] = min(n_follows[user], 10) / 10.0
-        a_day = (t % day) * (2 * np.pi / day)
-        a_week = (t % week) * (2 * np.pi / week)
-        out_time[i, 0] = np.sin(a_day)
-        out_time[i, 1] = np.sin(a_day + np.pi / 2)  # cos, as time_features computes it
-        out_time[i, 2] = np.sin(a_week)
-        out_time[i, 3] = np.sin(a_week + np.pi / 2)

@@ -41,7 +41,6 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from liveenv import serve_kernel
 from liveenv.config import EnvConfig
 from liveenv.draws import DrawStream
 from liveenv.history import HistoryStore
@@ -379,23 +378,14 @@ class World:
         broadcast views of this tick's table."""
         b = len(users)
         table, streamer, mask = self.table_parts()
-        if serve_kernel.backend() == "kernel":
-            obs, user, time = serve_kernel.observe_parts(
-                self.history, self.users, users, now, self.cfg
-            )
-        else:
-            obs, user, time = (
-                self.history.gather(users, now),
-                self.user_features(users, now),
-                time_features(now),
-            )
+        obs = self.history.gather(users, now)
         obs.update(
-            user=user,
+            user=self.user_features(users, now),
             rooms=_repeat_view(table, b),
             room_followed=self.followed_mask(users).view(np.int8),
             room_streamer=_repeat_view(streamer, b),
             room_mask=_repeat_view(mask, b),
-            time=time,
+            time=time_features(now),
         )
         return obs
 

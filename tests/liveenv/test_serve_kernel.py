@@ -87,23 +87,3 @@ def test_dispatch_follows_the_backend(tiny_config):
         fb_ref, _ = sample_feedback(imp, a0, clicked, u, cfg)
     fb, _ = sample_feedback(imp, a0, clicked, u, cfg)
     np.testing.assert_allclose(fb, fb_ref, rtol=1e-12, atol=1e-12)
-
-
-def test_observation_kernel_matches_the_numpy_path_bit_for_bit(tiny_config):
-    """Every key of every batch's observation, kernel vs numpy, over an episode."""
-    env = BatchedLiveEnv(tiny_config.replace(horizon_hours=1.0, start_hour=19.0), batch_size=4096)
-    obs, _ = env.reset(seed=4)
-    rng = np.random.default_rng(4)
-    batches = 0
-    while True:
-        with use_backend("reference"):
-            ref = env.world.observe(env._users, env._times)
-        assert list(obs) == list(ref)
-        for key, value in obs.items():
-            assert value.dtype == ref[key].dtype, key
-            np.testing.assert_array_equal(value, ref[key], err_msg=key)
-        obs, _, truncated, _ = env.step(rng.integers(0, env.world.n_live, len(obs["user"])))
-        batches += 1
-        if truncated:
-            break
-    assert batches > 100 and obs["history_mask"].any()
