@@ -1,6 +1,6 @@
 """A whole simulated day on the batched path, and where its time goes.
 
-    python benchmarks/batched_day.py [--preset default] [--hours 24] [--repeats 3]
+    python benchmarks/batched_day.py [--preset default] [--hours 24] [--start-hour 0] [--repeats 3]
         [--batch-size 4096] [--cartpole-steps 100000] [--backend both|kernel|reference]
 
 Serves every request of ``--hours`` simulated hours (a whole ``default`` day by
@@ -22,7 +22,7 @@ request, one ``Generator.integers`` call per batch), and prints, per repeat:
 * the world alone (its 30-s clock with nobody served), the floor of the path.
 
 ``--backend`` picks the batched path's backend (:mod:`liveenv.serve_kernel`):
-the numba kernels, the plain numpy reference (the path before the kernels), or
+the numba kernel, the plain numpy reference (the path before the kernel), or
 both in one run (the default: each repeat serves a day under each, and their
 ratio is taken repeat by repeat).
 """
@@ -163,9 +163,9 @@ def instrument(w: World, s: Sections) -> None:
     s.wrap(w, "end_sessions", "serve: end sessions")
 
 
-def world_alone(preset: str, hours: float, seed: int) -> float:
+def world_alone(preset: str, hours: float, start_hour: float, seed: int) -> float:
     """CPU seconds of the world's 30-s clock over ``hours`` with nobody served."""
-    world = World(make_config(preset), np.random.default_rng(seed))
+    world = World(make_config(preset, start_hour=start_hour), np.random.default_rng(seed))
     world._start_sessions = lambda users, times: None  # visits start nowhere
     t0 = world.sim.now
     t = time.process_time()
@@ -243,7 +243,10 @@ def measure(args: argparse.Namespace, names: Sequence[str]) -> dict[str, dict[st
     for name in names:
         with serve_kernel.use_backend(name):
             envs[name] = BatchedLiveEnv(
-                args.preset, batch_size=args.batch_size, horizon_hours=args.hours
+                args.preset,
+                batch_size=args.batch_size,
+                horizon_hours=args.hours,
+                start_hour=args.start_hour,
             )
             serve_day(envs[name], args.seed)  # warm-up (numba compiles or loads its cache)
     out: dict[str, dict[str, Any]] = {n: {"runs": [], "refs": []} for n in names}
@@ -253,7 +256,7 @@ def measure(args: argparse.Namespace, names: Sequence[str]) -> dict[str, dict[st
             with serve_kernel.use_backend(name):
                 out[name]["runs"].append(serve_day(envs[name], args.seed)[0])
             out[name]["refs"].append(ref)
-    alone = world_alone(args.preset, args.hours, args.seed)
+    alone = world_alone(args.preset, args.hours, args.start_hour, args.seed)
     for name in names:
         with serve_kernel.use_backend(name):
             out[name]["parts"] = breakdown(envs[name], args.seed)[1]
@@ -265,7 +268,8 @@ def measure(args: argparse.Namespace, names: Sequence[str]) -> dict[str, dict[st
 def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--preset", default="default")
-    p.add_argument("--hours", type=float, default=24.0, help="simulated hours from 00:00")
+    p.add_argument("--hours", type=float, default=24.0, help="simulated hours served")
+    p.add_argument("--start-hour", type=float, default=0.0, help="the day's hour to start at")
     p.add_argument("--batch-size", type=int, default=4096)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
