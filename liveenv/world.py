@@ -67,11 +67,11 @@ from liveenv.response import (
     Impressions,
     click_probability,
     expected_feedback,
-    sample_feedback,
 )
 from liveenv.rhythm import DAY_S, SEGMENT_S, rhythm_at, time_features
 from liveenv.rooms import Rooms
 from liveenv.schedule import BroadcastPlan
+from liveenv.serve_kernel import sample_feedback
 
 USER_COHORTS = ("new", "light", "heavy")
 STREAMER_COHORTS = ("new", "established")
