@@ -260,7 +260,7 @@ def pareto_points(sweep: pd.DataFrame, x: str, y: str, nearest: int | None) -> p
     :func:`sweep_rate`), ``name`` (the weights that vary), ``role`` (pretrained, swept or
     nearest to the user's weights), ``front`` (not dominated) and ``label``: a number per
     cell, the numbers of cells that coincide on the plot joined, so none overlaps."""
-    from agents.align.pareto import REFERENCE, pareto_mask
+    from agents.align.pareto import REFERENCE, nearby_groups, pareto_mask
 
     xs, ys = sweep_rate(sweep, x)[0].to_numpy(), sweep_rate(sweep, y)[0].to_numpy()
     labels = sweep["label"].astype(str) if "label" in sweep else pd.Series([""] * len(sweep))
@@ -277,15 +277,11 @@ def pareto_points(sweep: pd.DataFrame, x: str, y: str, nearest: int | None) -> p
     if nearest is not None:
         points.loc[nearest, "role"] = "nearest to your weights"
     points["front"] = pareto_mask(np.column_stack([xs, ys]))
-    span = np.ptp(xs) or 1.0, np.ptp(ys) or 1.0
-    # cells closer than 2 % of the axes' spans share one place on the plot, and one label
-    where = pd.Series(
-        [f"{a:.2f} {b:.2f}" for a, b in zip(xs / span[0], ys / span[1], strict=True)],
-        index=points.index,
-    )
-    joined = points.groupby(where)["number"].agg(lambda n: ",".join(map(str, n)))
-    first = ~where.duplicated()
-    points["label"] = [joined[w] if f else "" for w, f in zip(where, first, strict=True)]
+    # cells that would overlap on the plot share one place and one label
+    points["label"] = ""
+    for members in nearby_groups(xs, ys):
+        first = points.index[members[0]]
+        points.loc[first, "label"] = ",".join(str(k + 1) for k in members)
     points["side"] = np.where(xs > np.median(xs), "right", "left") if len(xs) else []
     return points
 
