@@ -56,7 +56,7 @@ def render() -> None:
 
 def _overall(summary: pd.DataFrame, metric: str, order: list[str]) -> None:
     st.subheader("Overall")
-    table = overall_table(summary, order)
+    table = overall_table(summary, order).drop(columns="impressions", errors="ignore")
     st.dataframe(_interval_text(table), hide_index=True, width="stretch", column_config=_formats())
     st.subheader(f"{metric} per impression")
     bars = intervals(summary, metric, policies=order)
@@ -81,11 +81,8 @@ def _interval_text(table: pd.DataFrame) -> pd.DataFrame:
 
 def _formats() -> dict[str, object]:
     number = st.column_config.NumberColumn(format="%.3f")
-    out: dict[str, object] = {
-        c: number for c in ("weighted return", "oracle-normalised", *OBJECTIVES, "gini", "coverage")
-    }
-    out["impressions"] = st.column_config.NumberColumn(format="%d")
-    return out
+    cols = ("weighted return", "oracle-normalised", *OBJECTIVES, "gini", "coverage")
+    return {c: number for c in cols}
 
 
 def _breakdown(summary: pd.DataFrame, metric: str, breakdown: str, order: list[str]) -> None:
