@@ -18,12 +18,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from agents.evaluate.tables import GROUP_ORDER
+from agents.evaluate.tables import GROUP_ORDER, NONNEGATIVE, clip_low
 from agents.run import world as W
 from agents.run.evaluate_stage import eval_presets, load_eval
 from liveenv.objectives import DEFAULT_WEIGHTS, OBJECTIVES, as_weight_vector
 
 SAMPLE_RUN = Path(__file__).resolve().parent / "sample_run"
+#: sweep columns read as plain names (``gift`` for ``gift_mean``)
+RENAMED = (*OBJECTIVES, "weighted_return", "oracle_normalised", "kl_ref")
 ENV_VAR = "LIVEENV_RUN_DIR"
 BREAKDOWN_LABELS = {
     "user_cohort": "user cohort",
@@ -34,8 +36,10 @@ BREAKDOWN_LABELS = {
 
 __all__ = [
     "RunChoice",
+    "best_contender",
     "breakdown_table",
     "choose_run",
+    "intervals",
     "nearest_swept",
     "overall_table",
     "playback",
@@ -89,8 +93,62 @@ def overall_table(summary: pd.DataFrame, policies: list[str] | None = None) -> p
         "coverage_mean": "coverage",
         "n_impressions": "impressions",
     }
+    if "weighted_return_lo" in s:
+        s["weighted_return_lo"] = clip_low("weighted_return", s["weighted_return_lo"])
     out = s[["policy", *[c for c in cols if c in s]]].rename(columns=cols)
     return out.sort_values("weighted return", ascending=False).reset_index(drop=True)
+
+
+def ranking(summary: pd.DataFrame) -> list[str]:
+    """The policies in the order of :func:`overall_table` (best weighted return first)."""
+    return overall_table(summary)["policy"].tolist()
+
+
+def intervals(
+    summary: pd.DataFrame,
+    metric: str,
+    breakdown: str = "all",
+    policies: list[str] | None = None,
+) -> pd.DataFrame:
+    """``policy``, ``group``, ``mean``, ``lo``, ``hi`` of ``metric`` for one breakdown
+    (``all``: one row per policy), the low end clipped at 0 where ``metric`` cannot be
+    negative (see :data:`agents.evaluate.tables.NONNEGATIVE`)."""
+    s = summary[summary["breakdown"] == breakdown]
+    if policies:
+        s = s[s["policy"].isin(policies)]
+    out = pd.DataFrame(
+        {
+            "policy": s["policy"].to_numpy(),
+            "group": s["group"].astype(str).to_numpy(),
+            "mean": s[f"{metric}_mean"].to_numpy(dtype=float),
+        }
+    )
+    if f"{metric}_lo" in s:
+        out["lo"] = clip_low(metric, s[f"{metric}_lo"].to_numpy(dtype=float))
+        out["hi"] = s[f"{metric}_hi"].to_numpy(dtype=float)
+    return out
+
+
+def clipped_note(metric: str) -> str:
+    """What a page says under an interval of ``metric``."""
+    if metric in NONNEGATIVE:
+        return f"Intervals: 95 % across seeds; {metric} cannot be negative, so they start at 0."
+    return "Intervals: 95 % across seeds."
+
+
+def interval_note(frame: pd.DataFrame, metric: str) -> str:
+    """What the intervals of ``frame`` (from :func:`intervals`) are."""
+    if "lo" not in frame or frame["lo"].isna().all():
+        return "One evaluation seed: no intervals (evaluate on more seeds to get them)."
+    return clipped_note(metric)
+
+
+def group_order(breakdown: str, groups: list[str]) -> list[str]:
+    """Groups in their natural order: cohorts and phases as defined, hours numerically."""
+    if breakdown == "hour":
+        return sorted(groups, key=int)
+    known = list(GROUP_ORDER.get(breakdown, ()))
+    return sorted(groups, key=lambda g: (known.index(g) if g in known else len(known), g))
 
 
 def breakdown_table(
@@ -104,15 +162,10 @@ def breakdown_table(
     if policies:
         s = s[s["policy"].isin(policies)]
     table = s.pivot_table(index="group", columns="policy", values=f"{metric}_mean")
-    if breakdown == "hour":
-        table = table.sort_index(key=lambda idx: idx.astype(int))
-    else:
-        known = list(GROUP_ORDER.get(breakdown, ()))
-        groups = sorted(
-            map(str, table.index), key=lambda g: (known.index(g) if g in known else len(known), g)
-        )
-        table = table.reindex(groups)
-    return table
+    table.index = table.index.astype(str)
+    table = table.reindex(group_order(breakdown, table.index.tolist()))
+    order = [p for p in ranking(summary) if p in table.columns]
+    return table[order + [c for c in table.columns if c not in order]]
 
 
 def stress_table(
@@ -121,24 +174,16 @@ def stress_table(
     metric: str = "weighted_return",
     presets: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Long table (preset, policy, group, mean, lo, hi) of one breakdown across presets."""
+    """Long table (preset, policy, group, mean, lo, hi) of one breakdown across presets
+    (``lo`` clipped at 0 where ``metric`` cannot be negative)."""
     frames = []
     for preset in presets or eval_presets(root):
         s = load_eval(root, preset)["summary"]
-        s = s[s["breakdown"] == breakdown]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "preset": preset,
-                    "policy": s["policy"],
-                    "group": s["group"].astype(str),
-                    "mean": s[f"{metric}_mean"],
-                    "lo": s[f"{metric}_lo"],
-                    "hi": s[f"{metric}_hi"],
-                }
-            )
-        )
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        frames.append(intervals(s, metric, breakdown).assign(preset=preset))
+    if not frames:
+        return pd.DataFrame()
+    out = pd.concat(frames, ignore_index=True)
+    return out[["preset", "policy", "group", "mean", *[c for c in ("lo", "hi") if c in out]]]
 
 
 def cold_start_gap(root: str | Path, metric: str = "weighted_return") -> pd.DataFrame:
@@ -155,6 +200,20 @@ def cold_start_gap(root: str | Path, metric: str = "weighted_return") -> pd.Data
 
 
 # ----- reward weights ------------------------------------------------------------------
+def privileged_policies() -> set[str]:
+    """Policies that read the world's hidden state (the oracle): references, not
+    recommenders, so never "the best policy"."""
+    from policies.registry import baseline_names
+
+    return set(baseline_names()) - set(baseline_names(privileged=False))
+
+
+def best_contender(scored: pd.DataFrame) -> pd.Series:
+    """The first row of ``scored`` (ranked) whose policy is not privileged."""
+    mine = scored[~scored["policy"].isin(privileged_policies())]
+    return (mine if len(mine) else scored).iloc[0]
+
+
 def rescore(summary: pd.DataFrame, weights: dict[str, float] | np.ndarray) -> pd.DataFrame:
     """Each policy's weighted return per impression under ``weights``, from its objective
     rates (linear in the rates, so exact for the evaluated traffic)."""
@@ -171,20 +230,60 @@ def sweep_table(root: str | Path) -> pd.DataFrame | None:
     folder = Path(root) / W.SWEEP_DIR
     if (folder / "summary.csv").is_file():
         df = pd.read_csv(folder / "summary.csv")
-        df = df.rename(
-            columns={
-                f"{m}_mean": m
-                for m in (*OBJECTIVES, "weighted_return", "oracle_normalised", "kl_ref")
-            }
-        )
+        df = df.rename(columns={f"{m}_mean": m for m in RENAMED})
     elif (folder / "results.csv").is_file():
-        df = pd.read_csv(folder / "results.csv")
+        from agents.align.pareto import summarise
+
+        df = summarise(pd.read_csv(folder / "results.csv"))
+        df = df.rename(columns={f"{m}_mean": m for m in RENAMED})
     else:
         return None
     missing = [c for c in (*[f"w_{m}" for m in OBJECTIVES], *OBJECTIVES) if c not in df]
     if missing:
         raise ValueError(f"{folder}: the sweep table lacks columns {missing}")
     return df
+
+
+def sweep_rate(sweep: pd.DataFrame, objective: str) -> tuple[pd.Series, str]:
+    """``objective``'s rate per row of :func:`sweep_table` and its name, from the column
+    ``figures/sweep_pareto.png`` plots (:func:`agents.align.pareto.rate_column`: the
+    expected rate when every cell has it, else the realised one)."""
+    from agents.align.pareto import rate_column
+
+    col = rate_column(sweep, objective)
+    values = sweep[f"{col}_mean"] if col != objective else sweep[objective]
+    return values.astype(float), col.replace("_", " ")
+
+
+def pareto_points(sweep: pd.DataFrame, x: str, y: str, nearest: int | None) -> pd.DataFrame:
+    """The sweep as points of the Pareto plot: ``x``, ``y`` (the rates of
+    :func:`sweep_rate`), ``name`` (the weights that vary), ``role`` (pretrained, swept or
+    nearest to the user's weights), ``front`` (not dominated) and ``label``: a number per
+    cell, the numbers of cells that coincide on the plot joined, so none overlaps."""
+    from agents.align.pareto import REFERENCE, nearby_groups, pareto_mask
+
+    xs, ys = sweep_rate(sweep, x)[0].to_numpy(), sweep_rate(sweep, y)[0].to_numpy()
+    labels = sweep["label"].astype(str) if "label" in sweep else pd.Series([""] * len(sweep))
+    points = pd.DataFrame(
+        {
+            "number": range(1, len(sweep) + 1),
+            "name": short_labels(sweep),
+            "x": xs,
+            "y": ys,
+            "role": np.where(labels.to_numpy() == REFERENCE, "pretrained", "swept"),
+        },
+        index=sweep.index,
+    )
+    if nearest is not None:
+        points.loc[nearest, "role"] = "nearest to your weights"
+    points["front"] = pareto_mask(np.column_stack([xs, ys]))
+    # cells that would overlap on the plot share one place and one label
+    points["label"] = ""
+    for members in nearby_groups(xs, ys):
+        first = points.index[members[0]]
+        points.loc[first, "label"] = ",".join(str(k + 1) for k in members)
+    points["side"] = np.where(xs > np.median(xs), "right", "left") if len(xs) else []
+    return points
 
 
 def short_labels(sweep: pd.DataFrame) -> list[str]:
@@ -200,7 +299,12 @@ def short_labels(sweep: pd.DataFrame) -> list[str]:
 
 def nearest_swept(sweep: pd.DataFrame, weights: dict[str, float]) -> int:
     """Row of ``sweep`` whose weight vector is closest to ``weights`` (each objective
-    scaled by its default weight, so every axis counts alike)."""
+    scaled by its default weight, so every axis counts alike), among the aligned cells
+    (the pretrained reference was aligned to nothing)."""
+    from agents.align.pareto import REFERENCE
+
+    if "label" in sweep and (sweep["label"] != REFERENCE).any():
+        sweep = sweep[sweep["label"] != REFERENCE]
     scale = np.array([DEFAULT_WEIGHTS[m] for m in OBJECTIVES])
     target = as_weight_vector(weights) / scale
     grid = sweep[[f"w_{m}" for m in OBJECTIVES]].to_numpy(dtype=float) / scale

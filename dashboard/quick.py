@@ -192,4 +192,23 @@ def _evaluate(
         "oracle_normalised_mean",
         *[f"{m}_mean" for m in OBJECTIVES],
     ]
-    return o[cols].rename(columns=lambda c: c.removesuffix("_mean"))
+    table = o[cols].rename(columns=lambda c: c.removesuffix("_mean"))
+    low, high = request_interval(res.impressions, table["policy"])
+    table.insert(2, "low (95 %)", low)
+    table.insert(3, "high (95 %)", high)
+    return table
+
+
+def request_interval(impressions: pd.DataFrame, policies: pd.Series) -> tuple[list, list]:
+    """A 95 % interval of each policy's weighted return per impression across the requests
+    of the quick evaluation (one day: requests treated as independent, so it is narrower
+    than the spread across days), clipped at 0 (the return cannot be negative)."""
+    from agents.evaluate.metrics import mean_ci
+    from agents.evaluate.tables import clip_low
+
+    low, high = [], []
+    for name in policies:
+        _, lo, hi = mean_ci(impressions.loc[impressions["policy"] == name, "weighted_return"])
+        low.append(float(clip_low("weighted_return", lo)))
+        high.append(hi)
+    return low, high

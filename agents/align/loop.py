@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from agents.align.actor import GeneratorActor
 from agents.align.args import RESUMABLE, AlignArgs
 from agents.align.objective import Groups, exact_kl, group_advantages
 from agents.align.pool import RequestPool, collect_pool, make_behaviour, sample_slots
 from agents.align.weights import parse_weights
+from agents.progress import progress_bar
 from agents.run import cliargs
 from agents.train.curves import plot_curves, write_curves
 from agents.train.seeding import rng_restore, rng_snapshot, seed_globals
@@ -334,13 +334,13 @@ def train(
         run.rows.append({"iteration": 0, "wall_s": 0.0, **policy_metrics(run)})
         keep_best(run)
         tracker.log(run.rows[-1], 0, f"{name}/", exclude=("iteration",))
-    bar = tqdm(
+    bar = progress_bar(
         total=end,
         initial=run.iteration,
         desc=name,
         unit="it",
         mininterval=1.0,
-        disable=None if args.progress else True,
+        enabled=args.progress,
     )
     t0 = time.perf_counter() - float(run.rows[-1].get("wall_s", 0.0))
     acc: list[dict[str, float]] = []

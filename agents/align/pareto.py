@@ -106,7 +106,7 @@ def pareto_figure(summary: pd.DataFrame, x: str, y: str, path: Path) -> Path:
 
     from liveenv.atomic import atomic_write
 
-    fig = Figure(figsize=(6.4, 4.6))
+    fig = Figure(figsize=(6.4, 5.0))
     ax = fig.add_subplot(1, 1, 1)
     cells = summary[summary["label"] != REFERENCE].reset_index(drop=True)
     cx, cy = rate_column(summary, x), rate_column(summary, y)
@@ -125,23 +125,58 @@ def pareto_figure(summary: pd.DataFrame, x: str, y: str, path: Path) -> Path:
     front = pareto_mask(np.column_stack([xs, ys]))
     order = np.argsort(xs[front])
     ax.plot(xs[front][order], ys[front][order], "-", lw=1.2, alpha=0.7, label="Pareto front")
-    for i, row in cells.iterrows():
-        changed = [f"{k}={row[f'w_{k}']:g}" for k in OBJECTIVES if k in (x, y)]
+    for i, text in _point_labels(cells, xs, ys, (x, y)).items():
+        right = len(xs) > 1 and xs[i] > np.median(xs)  # turned away from the nearer edge
         ax.annotate(
-            ", ".join(changed),
+            text,
             (xs[i], ys[i]),
             fontsize=7,
-            xytext=(4, 4),
+            xytext=(-4 if right else 4, 4),
             textcoords="offset points",
+            ha="right" if right else "left",
         )
     ref = summary[summary["label"] == REFERENCE]
     if len(ref):
         ax.plot(ref[f"{cx}_mean"], ref[f"{cy}_mean"], "*", ms=12, label="pretrained")
     ax.set_xlabel(f"{cx.replace('_', ' ')} per impression")
     ax.set_ylabel(f"{cy.replace('_', ' ')} per impression")
-    ax.legend(fontsize=8)
-    fig.subplots_adjust(left=0.12, right=0.97, bottom=0.11, top=0.96)
+    ax.margins(0.15)  # room for the labels inside the axes
+    # under the axes, never over the points or their labels
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, frameon=False)
+    fig.subplots_adjust(left=0.12, right=0.97, bottom=0.2, top=0.96)
     return atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=120))
+
+
+def nearby_groups(xs: np.ndarray, ys: np.ndarray, tol: float = 0.04) -> list[list[int]]:
+    """The points ``(xs, ys)`` in groups that would overlap on a plot: a point joins the
+    first group whose first point is within ``tol`` of the axes' spans on both axes."""
+    xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+    span = (np.ptp(xs) if len(xs) else 0.0) or 1.0, (np.ptp(ys) if len(ys) else 0.0) or 1.0
+    groups: list[list[int]] = []
+    for i in range(len(xs)):
+        for g in groups:
+            j = g[0]
+            if abs(xs[i] - xs[j]) <= tol * span[0] and abs(ys[i] - ys[j]) <= tol * span[1]:
+                g.append(i)
+                break
+        else:
+            groups.append([i])
+    return groups
+
+
+def _point_labels(
+    cells: pd.DataFrame, xs: np.ndarray, ys: np.ndarray, shown: tuple[str, str]
+) -> dict[int, str]:
+    """One label per place on the plot (:func:`nearby_groups`), the weights of the cells
+    there joined with ``;``, so labels never overlap one another."""
+    out = {}
+    for members in nearby_groups(xs, ys):
+        names = [
+            ", ".join(f"{k}={cells.loc[i, f'w_{k}']:g}" for k in OBJECTIVES if k in shown)
+            for i in members
+        ]
+        out[members[0]] = "; ".join(names)
+    return out
 
 
 def write_outputs(
@@ -211,6 +246,7 @@ def write_outputs(
 
 __all__ = [
     "REFERENCE",
+    "nearby_groups",
     "pareto_figure",
     "pareto_mask",
     "rate_column",

@@ -40,9 +40,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from agents.align.actor import EncodedRequests, GeneratorActor
+from agents.progress import progress_bar
 from liveenv.atomic import atomic_write_bytes
 from liveenv.env import LiveStreamEnv
 from policies.reward_model import RewardModel
@@ -187,10 +187,10 @@ def collect_pool(
     (a truncated episode moves to the next seed) until ``n_requests`` are kept."""
     parts: list[RequestPool] = []
     buf: list[tuple[dict[str, np.ndarray], np.ndarray, str]] = []
-    bar = tqdm(
+    bar = progress_bar(
         total=n_requests,
         desc="collect requests",
-        disable=None if progress else True,
+        enabled=progress,
         leave=False,
         mininterval=1.0,
     )

@@ -37,11 +37,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from agents.align.pareto import REFERENCE, write_outputs
 from agents.align.weights import parse_weights, weights_label, weights_text
 from agents.evaluate.episodes import EXPECTED_OBJECTIVES
+from agents.progress import progress_bar
 from liveenv.atomic import atomic_write_bytes
 from liveenv.objectives import OBJECTIVES, as_weight_vector
 
@@ -280,7 +280,7 @@ def _evaluate_cell(spec: dict[str, Any], model: str) -> dict[str, Any]:
 def run_local(specs: list[dict[str, Any]], workers: int, progress: bool) -> list[dict[str, Any]]:
     """Cells in ``workers`` spawned processes (results in completion order)."""
     rows: list[dict[str, Any]] = []
-    bar = tqdm(total=len(specs), desc="sweep", unit="cell", disable=None if progress else True)
+    bar = progress_bar(total=len(specs), desc="sweep", unit="cell", enabled=progress)
     if workers == 1:
         for spec in specs:
             rows.append(run_cell(spec))
@@ -316,7 +316,7 @@ def run_ray(specs: list[dict[str, Any]], address: str, progress: bool) -> list[d
         task = ray.remote(num_cpus=1)(run_cell)
         pending = [task.remote(s) for s in specs]
         rows = []
-        bar = tqdm(total=len(specs), desc="sweep (ray)", disable=None if progress else True)
+        bar = progress_bar(total=len(specs), desc="sweep (ray)", enabled=progress)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             rows.extend(ray.get(done))

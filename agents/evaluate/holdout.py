@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from agents.evaluate.offline import offline_metrics
 from agents.logs import log_config, read_log_arrays
 from agents.logs.behaviour import resolve_policy, split_action
+from agents.progress import progress_bar
 from liveenv.atomic import atomic_write_bytes
 from liveenv.env import LiveStreamEnv
 from policies.onelive.features import PooledCache
@@ -144,12 +144,12 @@ def capture_holdout(
     keep, tables, table_of = {k: [] for k in PER_REQUEST}, [], []
     wanted, last = set(want.tolist()), int(want[-1])
     seen = PooledCache(cfg.obs_dim)  # pooled embedding of every streamer seen live
-    bar = tqdm(
+    bar = progress_bar(
         total=last + 1,
         desc="replay",
         unit="req",
         mininterval=1.0,
-        disable=None if progress else True,
+        enabled=progress,
     )
     for i in range(last + 1):
         action, _ = split_action(fn(obs, env))
@@ -186,11 +186,11 @@ def offline_rank_metrics(
 ) -> pd.DataFrame:
     """HR@K and MRR@K (click and long-view targets) of ``score`` on the held-out requests."""
     parts = []
-    for i in tqdm(
+    for i in progress_bar(
         range(0, len(holdout), batch_size),
         desc="offline",
         mininterval=1.0,
-        disable=None if progress else True,
+        enabled=progress,
     ):
         idx = np.arange(i, min(i + batch_size, len(holdout)))
         obs = holdout.observations(idx)

@@ -35,7 +35,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from agents.evaluate.episodes import (
     BREAKDOWNS,
@@ -46,6 +45,7 @@ from agents.evaluate.episodes import (
 )
 from agents.evaluate.metrics import coverage, gini, mean_ci, oracle_normalised_score
 from agents.evaluate.offline import offline_metrics
+from agents.progress import progress_bar
 from liveenv.config import EnvConfig
 from liveenv.objectives import OBJECTIVES
 from liveenv.presets import make_config
@@ -214,13 +214,13 @@ def evaluate(
     done = store.load(tasks) if store else {}
     todo = [t for t in tasks if t not in done]
     parallel = int(workers) > 1 and len(todo) > 1
-    with tqdm(
+    with progress_bar(
         total=total,
-        disable=None if progress else True,
+        enabled=progress,
         desc="evaluate",
         unit="step",
         mininterval=1.0,
-    ) as bar:  # None: no bar when stderr is not a terminal
+    ) as bar:  # a bar on a terminal, a line a minute in a log
         bar.update(sum(len(f) for f, _ in done.values()))
         episodes = (
             play_episodes_parallel(runs, cfg, todo, steps_per_seed, expected, int(workers))

@@ -22,6 +22,26 @@ if TYPE_CHECKING:
 
 BREAKDOWN_FIGURES = ("user_cohort", "streamer_cohort", "phase", "hour")
 GROUP_ORDER = {"user_cohort": USER_COHORTS, "streamer_cohort": STREAMER_COHORTS, "phase": PHASES}
+#: Quantities that cannot be negative (feedback is non-negative and so are the reward
+#: weights): their intervals are shown clipped at 0. The normalised scores and paired
+#: differences can be negative and are shown as computed.
+NONNEGATIVE = frozenset(
+    {
+        "weighted_return",
+        "expected_return",
+        *OBJECTIVES,
+        *(f"expected_{m}" for m in OBJECTIVES),
+        "gini",
+        "coverage",
+    }
+)
+CLIPPED_NOTE = "intervals of quantities that cannot be negative are clipped at 0"
+
+
+def clip_low(metric: str, low: np.ndarray | float) -> np.ndarray | float:
+    """The lower end of an interval of ``metric`` as shown: clipped at 0 when the
+    quantity cannot be negative (a Student-t interval over few seeds can reach below)."""
+    return np.maximum(low, 0.0) if metric in NONNEGATIVE else low
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
@@ -40,6 +60,7 @@ def _fmt(x: float, digits: int = 3) -> str:
 
 def _with_ci(row: pd.Series, metric: str, digits: int = 3) -> str:
     mean, lo, hi = row[f"{metric}_mean"], row[f"{metric}_lo"], row[f"{metric}_hi"]
+    lo = lo if math.isnan(lo) else float(clip_low(metric, lo))
     if math.isnan(lo):
         return _fmt(mean, digits)
     return f"{_fmt(mean, digits)} [{_fmt(lo, digits)}, {_fmt(hi, digits)}]"
@@ -72,7 +93,8 @@ def markdown_summary(result: EvalResult) -> str:
         f"{len(result.impressions)} impressions, wall time {result.wall_s:.1f} s; "
         f"every policy scored under the world's reward weights {weights_text(cfg.reward_weights)}"
     )
-    return "\n\n".join([title, markdown_table(header, rows), _cohort_table(result)]) + "\n"
+    note = f"95 % intervals across seeds; {CLIPPED_NOTE}."
+    return "\n\n".join([title, markdown_table(header, rows), note, _cohort_table(result)]) + "\n"
 
 
 def weights_text(weights: Mapping[str, float]) -> str:
@@ -112,8 +134,10 @@ def _bar(
     offset: float = 0.0,
     width: float = 0.8,
     label: str | None = None,
+    metric: str = "",
 ) -> None:
-    err = np.vstack([mean - lo, hi - mean])
+    lo = clip_low(metric, lo)
+    err = np.maximum(np.vstack([mean - lo, hi - mean]), 0.0)
     err = np.where(np.isnan(err), 0.0, err)
     x = np.arange(len(labels)) + offset
     ax.bar(x, mean, width, yerr=err, capsize=3, label=label)
@@ -124,11 +148,19 @@ def figure_overall(result: EvalResult, metric: str = "weighted_return") -> Figur
     o = result.overall()
     fig = Figure(figsize=(max(4.0, 1.2 * len(o)), 3.5), layout="constrained")
     ax = fig.add_subplot()
-    _bar(ax, o["policy"].tolist(), *(o[f"{metric}_{s}"].to_numpy() for s in ("mean", "lo", "hi")))
-    ax.set_xticks(np.arange(len(o)), o["policy"].tolist(), rotation=20)
+    cols = (o[f"{metric}_{s}"].to_numpy(dtype=float) for s in ("mean", "lo", "hi"))
+    _bar(ax, o["policy"].tolist(), *cols, metric=metric)
+    ax.set_xticks(np.arange(len(o)), o["policy"].tolist(), rotation=20, ha="right")
     ax.set_ylabel(f"{metric} per impression")
-    ax.set_title(f"{result.config.preset}: {metric} (95 % CI over {len(result.seeds)} seeds)")
+    ax.set_title(f"{result.config.preset}: {metric} ({_ci_text(metric, len(result.seeds))})")
+    if metric in NONNEGATIVE:
+        ax.set_ylim(bottom=0)
     return fig
+
+
+def _ci_text(metric: str, n_seeds: int) -> str:
+    clipped = ", clipped at 0" if metric in NONNEGATIVE else ""
+    return f"95 % CI over {n_seeds} seeds{clipped}"
 
 
 def _ordered(breakdown: str, groups: list[str]) -> list[str]:
@@ -145,7 +177,7 @@ def figure_breakdown(result: EvalResult, breakdown: str, metric: str = "weighted
     groups = _ordered(breakdown, s["group"].unique().tolist())
     policies = result.ranking()
     fig = Figure(
-        figsize=(max(5.0, 0.4 * len(groups) * len(policies) / 2), 3.5), layout="constrained"
+        figsize=(max(5.0, 0.4 * len(groups) * len(policies) / 2) + 1.8, 3.5), layout="constrained"
     )
     ax = fig.add_subplot()
     width = 0.8 / max(len(policies), 1)
@@ -162,13 +194,18 @@ def figure_breakdown(result: EvalResult, breakdown: str, metric: str = "weighted
                 offset=(i - (len(policies) - 1) / 2) * width,
                 width=width,
                 label=p,
+                metric=metric,
             )
     if breakdown != "hour":
         ax.set_xticks(np.arange(len(groups)), groups)
-    ax.set_xlabel(breakdown)
-    ax.set_title(f"{result.config.preset}: {metric} by {breakdown} (95 % CI)")
+    if metric in NONNEGATIVE:
+        ax.set_ylim(bottom=0)
+    ax.set_xlabel(breakdown.replace("_", " "))
+    how = "means" if breakdown == "hour" else _ci_text(metric, len(result.seeds))
+    ax.set_title(f"{result.config.preset}: {metric} by {breakdown} ({how})", fontsize="medium")
     ax.set_ylabel(f"{metric} per impression")
-    ax.legend(fontsize="small")
+    # beside the axes, never over the bars
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig
 
 

@@ -14,12 +14,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from agents.logs.batch_behaviour import BATCH_BEHAVIOURS, batch_behaviour
 from agents.logs.batched import BatchLogRecorder
 from agents.logs.behaviour import PolicyFn, resolve_policy, split_action
 from agents.logs.recorder import LogRecorder
+from agents.progress import progress_bar
 from liveenv.batched import BatchedLiveEnv
 from liveenv.env import LiveStreamEnv
 from liveenv.presets import make_config
@@ -165,12 +164,12 @@ def _generate_batched(
 
 def _sim_bar(minutes: int, desc: str, progress: bool) -> Any:
     """A progress bar over simulated minutes."""
-    return tqdm(
+    return progress_bar(
         total=minutes,
         unit="sim-min",
         desc=desc,
         leave=False,
-        disable=None if progress else True,
+        enabled=progress,
         mininterval=1.0,
     )
 

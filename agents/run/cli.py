@@ -42,7 +42,9 @@ class RunOptions:
     force: bool = field(
         default=False, metadata={"help": "redo the command's stages even when they are done"}
     )
-    progress: bool = field(default=True, metadata={"help": "progress bars (on a terminal)"})
+    progress: bool = field(
+        default=True, metadata={"help": "show progress: a bar on a terminal, else a line a minute"}
+    )
 
 
 @dataclass(frozen=True)

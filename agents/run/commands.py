@@ -172,7 +172,32 @@ def dashboard(args: DashboardArgs, opts: RunOptions) -> int:
         str(opts.run_dir),
     ]
     print(f"dashboard on http://{args.address}:{args.port} for {opts.run_dir} (Ctrl-C to stop)")
-    return subprocess.call(cmd)
+    return serve(cmd)
+
+
+def serve(cmd: list[str]) -> int:
+    """Run ``cmd`` (the Streamlit server) until it exits, passing SIGTERM, SIGINT and SIGHUP
+    on to it, so that stopping ``liveenv dashboard`` stops the server too. Its exit code
+    (128 + the signal's number when a signal stopped it, as a shell reports it)."""
+    import signal
+
+    child = subprocess.Popen(cmd)
+
+    def forward(signum: int, _frame: object) -> None:
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    caught = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    previous = {s: signal.signal(s, forward) for s in caught}
+    try:
+        code = child.wait()
+    finally:
+        if child.poll() is None:  # this process is going down some other way
+            child.kill()
+            child.wait()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return 128 - code if code < 0 else code
 
 
 def export(args: Any, opts: RunOptions) -> int:

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
+from agents.progress import progress_bar
 from agents.run import cliargs
 from agents.train.generator_data import load_data, model_config
 from agents.train.generator_objective import (
@@ -303,13 +303,13 @@ def pretrain(args: PretrainArgs) -> Path:
     tracker = Tracker(out, args.tensorboard, purge_step=step + 1 if resume else None)
     acc = {"loss": 0.0, "per": torch.zeros(n_levels), "gn": 0.0, "n": 0, "tok": 0}
     train_s, tokens_total = 0.0, 0
-    bar = tqdm(
+    bar = progress_bar(
         total=end,
         initial=step,
         desc="pretrain",
         unit="step",
         mininterval=1.0,
-        disable=None if args.progress else True,
+        enabled=args.progress,
     )
     while step < end:
         t0 = time.perf_counter()

@@ -31,11 +31,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from agents.align.weights import parse_weights
 from agents.evaluate.tables import markdown_table, write_table
 from agents.logs.reader import read_log_and_past, with_past
+from agents.progress import progress_bar
 from agents.train.seeding import seed_globals, torch_generator
 from liveenv.atomic import atomic_write
 from liveenv.config import atomic_write_text
@@ -336,9 +336,7 @@ def train_reward_model(args: RewardArgs) -> Path:
     base = torch.tensor(model.config.reward_weights, dtype=torch.float32)
     best, best_state, curve = math.inf, None, []
     steps = args.epochs * math.ceil(len(train) / args.batch_size)
-    bar = tqdm(
-        total=steps, desc="reward model", disable=None if args.progress else True, mininterval=1.0
-    )
+    bar = progress_bar(total=steps, desc="reward model", enabled=args.progress, mininterval=1.0)
     for epoch in range(args.epochs):
         perm = train[torch.randperm(len(train), generator=gen).numpy()]
         run = np.zeros(N_OBJECTIVES)

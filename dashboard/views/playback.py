@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
 from agents.run.model_stages import available_policies, run_policies
 from agents.run.rundir import RunDir
+from dashboard.charts import NUMBER
 from dashboard.data import busiest_users, playback
 from dashboard.views.common import current_run, world_of_run
 from liveenv.objectives import OBJECTIVES, as_weight_vector
@@ -65,17 +67,57 @@ def render() -> None:
     _one_request(session.iloc[i], len(session), i)
     st.subheader("The whole session")
     st.dataframe(
-        session.style.highlight_between(
-            subset=["step"], left=session.loc[i, "step"], right=session.loc[i, "step"]
-        ),
+        session_table(session, i),
         hide_index=True,
         width="stretch",
+        column_config={
+            "reward": st.column_config.NumberColumn(format="%.3f"),
+            "viewers": st.column_config.NumberColumn(format="%d"),
+        },
+    )
+
+
+def clock(hour: float) -> str:
+    """``19.14`` -> ``19:08`` (hours past midnight of the first day; later days wrap)."""
+    minutes = round(float(hour) * 60)
+    return f"{minutes // 60 % 24:02d}:{minutes % 60:02d}"
+
+
+def what_happened(row: pd.Series) -> str:
+    """``watched 3.2 min; like, gift 5.0`` or ``swiped away``."""
+    if row["click"] <= 0:
+        return "swiped away"
+    done = [a if a != "gift" else f"gift {row['gift']:.1f}" for a in ACTIONS if row[a] > 0]
+    return f"watched {row['watch_time']:.1f} min" + (f"; {', '.join(done)}" if done else "")
+
+
+def session_table(session: pd.DataFrame, current: int) -> pd.DataFrame:
+    """One readable row per request of a session, the one on screen marked."""
+    return pd.DataFrame(
+        {
+            "": ["▶" if k == current else "" for k in range(len(session))],
+            "step": session["step"],
+            "time": session["hour"].map(clock),
+            "rooms live": session["live_rooms"],
+            "streamer": session["streamer"],
+            "cohort": session["streamer_cohort"],
+            "phase": session["phase"],
+            "viewers": session["viewers"].round().astype(int),
+            "followed": session["followed"],
+            "rank": [
+                f"{r} of {n}"
+                for r, n in zip(session["oracle_rank"], session["live_rooms"], strict=True)
+            ],
+            "history": session["history_len"],
+            "what the user did": session.apply(what_happened, axis=1),
+            "reward": session["reward"],
+        }
     )
 
 
 def _one_request(row: pd.Series, n: int, i: int) -> None:
     st.markdown(
-        f"**Request {i + 1} of {n}** at {row['hour']:.2f} h, user cohort "
+        f"**Request {i + 1} of {n}** at {clock(row['hour'])}, user cohort "
         f"`{row['user_cohort']}`, {row['history_len']} past visits in the history, "
         f"{row['live_rooms']} rooms live."
     )
@@ -83,21 +125,38 @@ def _one_request(row: pd.Series, n: int, i: int) -> None:
     left.markdown("**Recommended**")
     left.write(
         f"streamer {row['streamer']} ({row['streamer_cohort']}), room in its "
-        f"{row['phase']} phase, {int(row['viewers'])} viewers"
+        f"{row['phase']} phase, {int(row['viewers']):,} viewers"
         f"{', followed by the user' if row['followed'] else ''}"
     )
     left.metric("rank by true expected utility", f"{row['oracle_rank']} of {row['live_rooms']}")
     mid.markdown("**What the user did**")
-    if row["click"] > 0:
-        done = [a for a in ACTIONS if row[a] > 0]
-        mid.write(
-            f"entered and watched {row['watch_time']:.1f} min"
-            + (f"; {', '.join(done)}" if done else "")
-        )
-    else:
-        mid.write("swiped away")
+    mid.write(what_happened(row))
     mid.metric("weighted reward", f"{row['reward']:.3f}")
     right.markdown("**Reward vector (weight x feedback)**")
     w = as_weight_vector(None)
-    parts = pd.Series({m: float(row[m]) * float(w[k]) for k, m in enumerate(OBJECTIVES)})
-    right.bar_chart(parts, y_label="contribution")
+    parts = pd.DataFrame(
+        {
+            "objective": list(OBJECTIVES),
+            "contribution": [float(row[m]) * float(w[k]) for k, m in enumerate(OBJECTIVES)],
+        }
+    )
+    right.altair_chart(contribution_chart(parts), width="stretch")
+
+
+def contribution_chart(parts: pd.DataFrame) -> alt.Chart:
+    """One horizontal bar per objective, in the objectives' order."""
+    return (
+        alt.Chart(parts)
+        .mark_bar()
+        .encode(
+            y=alt.Y("objective:N", sort=list(OBJECTIVES), title=None),
+            x=alt.X(
+                "contribution:Q",
+                title="weight x feedback",
+                axis=alt.Axis(format=NUMBER),
+                scale=alt.Scale(domainMin=0),
+            ),
+            tooltip=["objective", alt.Tooltip("contribution:Q", format=NUMBER)],
+        )
+        .properties(height=alt.Step(24))
+    )

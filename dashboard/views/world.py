@@ -5,6 +5,7 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
+from dashboard.charts import lines, stacked_area
 from dashboard.views.common import current_run, tokenizer_file, world_of_run
 from dashboard.world_trace import (
     WorldTrace,
@@ -79,14 +80,24 @@ def _overview(trace: WorldTrace) -> None:
     m[3].metric("requests served", f"{int(trace.requests['requests'].sum()):,}")
     left, right = st.columns(2)
     left.subheader("Live rooms by lifecycle phase")
-    left.area_chart(live_by_phase(trace), x_label="hours", y_label="rooms")
+    phases = live_by_phase(trace)
+    long = phases.rename_axis("x").reset_index().melt("x", var_name="series", value_name="value")
+    left.altair_chart(
+        stacked_area(long, list(phases.columns), "hours simulated", "rooms live"),
+        width="stretch",
+    )
+    left.caption(
+        f"Stacked: the top edge is every live room ({int(phases.iloc[-1].sum())} at the end, "
+        "the number above)."
+    )
     right.subheader("Viewers of the busiest rooms")
     top = busiest_rooms(trace, 8)
     viewers = rooms[rooms["room_id"].isin(top)].pivot_table(
         index="time_h", columns="room_id", values="viewers"
     )
     viewers.columns = [f"room {c}" for c in viewers.columns]
-    right.line_chart(viewers, x_label="hours", y_label="viewers")
+    long = viewers.rename_axis("x").reset_index().melt("x", var_name="series", value_name="value")
+    right.altair_chart(lines(long.dropna(), "hours simulated", "viewers"), width="stretch")
     st.subheader("Requests by user cohort")
     st.bar_chart(cohort_shares(trace), x_label="hours", y_label="requests per 15 min")
 
@@ -103,8 +114,9 @@ def _drift(trace: WorldTrace, has_tokenizer: bool) -> None:
     left.line_chart(
         drift.set_index("time_h")["similarity_to_start"],
         x_label="hours",
-        y_label="cosine similarity to the first segment",
+        y_label="similarity to its start",
     )
+    left.caption("Cosine similarity of each 30-s content segment to the room's first one.")
     color = "sid:N" if has_tokenizer else "time_h:Q"
     chart = (
         alt.Chart(drift)
@@ -126,4 +138,9 @@ def _drift(trace: WorldTrace, has_tokenizer: bool) -> None:
         f"SID of room {room}: {drift['sid'].nunique()} distinct over "
         f"{len(drift)} ticks; it changed {int(drift['sid_changed'].sum())} times."
     )
-    st.dataframe(changes.round(3), hide_index=True, width="stretch")
+    st.dataframe(
+        changes.rename(columns={"time_h": "hours simulated"}),
+        hide_index=True,
+        width="stretch",
+        column_config={"hours simulated": st.column_config.NumberColumn(format="%.2f")},
+    )

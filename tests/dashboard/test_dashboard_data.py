@@ -11,15 +11,23 @@ import torch
 
 from agents.align.pareto import pareto_mask
 from agents.run.world import scaled_config
+from dashboard.charts import ranked_bars
 from dashboard.data import (
     SAMPLE_RUN,
+    best_contender,
     breakdown_table,
     busiest_users,
     choose_run,
+    interval_note,
+    intervals,
     nearest_swept,
     overall_table,
+    pareto_points,
     playback,
+    privileged_policies,
+    ranking,
     rescore,
+    sweep_rate,
 )
 from dashboard.world_trace import (
     busiest_rooms,
@@ -161,3 +169,65 @@ def test_quick_alignment_runs_in_chunks_and_evaluates(tmp_path: Path) -> None:
     )
     assert set(table["policy"]) >= {"pretrained", "aligned", "random", "oracle"}
     assert seen == sorted(seen) and len(seen) >= 3  # progress after each chunk, then evaluation
+    low, high = table["low (95 %)"], table["high (95 %)"]  # the quick look says how sure
+    assert (low >= 0).all() and (low <= table["weighted_return"]).all()
+    assert (table["weighted_return"] <= high).all()
+
+
+def test_intervals_of_non_negative_quantities_start_at_zero() -> None:
+    s = _summary()
+    s.loc[s["policy"] == "a", "weighted_return_lo"] = -0.7  # a t-interval over two seeds
+    s["oracle_normalised_lo"], s["oracle_normalised_hi"] = -0.3, 0.9
+    assert (intervals(s, "weighted_return")["lo"] >= 0).all()
+    assert (intervals(s, "weighted_return", "user_cohort")["lo"] >= 0).all()
+    assert (overall_table(s)["lo"] >= 0).all()
+    assert (intervals(s, "oracle_normalised")["lo"] == -0.3).all()  # a score can be negative
+    assert "start at 0" in interval_note(intervals(s, "weighted_return"), "weighted_return")
+    one_seed = intervals(s, "weighted_return").assign(lo=np.nan, hi=np.nan)
+    assert "no intervals" in interval_note(one_seed, "weighted_return")
+
+
+def test_tables_and_charts_share_the_ranked_order() -> None:
+    s = _summary()
+    assert ranking(s) == ["b", "a"] == overall_table(s)["policy"].tolist()
+    assert breakdown_table(s, "user_cohort").columns.tolist() == ["b", "a"]
+    chart = ranked_bars(intervals(s, "weighted_return"), ranking(s), "", "w").to_dict()
+    assert chart["layer"][0]["encoding"]["y"]["sort"] == ["b", "a"]
+    assert chart["layer"][0]["encoding"]["y"]["axis"]["labelOverlap"] is False
+
+
+def test_the_oracle_is_never_the_best_policy() -> None:
+    scored = pd.DataFrame({"policy": ["oracle", "popular", "random"], "weighted return": [3, 2, 1]})
+    assert "oracle" in privileged_policies()
+    assert best_contender(scored)["policy"] == "popular"
+
+
+def test_pareto_points_read_the_figures_columns_and_never_overlap_labels() -> None:
+    base = {f"w_{m}": DEFAULT_WEIGHTS[m] for m in OBJECTIVES}
+    rows = []
+    for label, gift, wt, exp_gift in (
+        ("g1", 0.005, 1.0, 0.10),
+        ("g2", 0.08, 1.0, 0.10),  # the same place on the plot as g1
+        ("g3", 0.32, 0.5, 0.30),
+        ("pretrained", 0.02, 0.9, 0.20),
+    ):
+        rates = {m: 0.0 for m in OBJECTIVES} | {"gift": 9.0, "watch_time": wt}
+        expected = {f"expected_{m}_mean": 0.0 for m in OBJECTIVES}
+        expected |= {"expected_gift_mean": exp_gift, "expected_watch_time_mean": wt}
+        rows.append({"label": label, **base, "w_gift": gift, **rates, **expected})
+    sweep = pd.DataFrame(rows)
+    nearest = nearest_swept(sweep, DEFAULT_WEIGHTS)
+    assert sweep.loc[nearest, "label"] != "pretrained"  # a reference, aligned to nothing
+    points = pareto_points(sweep, "watch_time", "gift", nearest)
+    assert points["y"].tolist() == [0.10, 0.10, 0.30, 0.20]  # expected rates, as the figure
+    assert sweep_rate(sweep, "gift")[1] == "expected gift"
+    assert points["label"].tolist() == ["1,2", "", "3", "4"]
+    assert points["role"].tolist()[3] == "pretrained"
+
+
+def test_weight_sliders_reach_past_the_sweep_and_ten_times_the_default() -> None:
+    from dashboard.views.weights import slider_max
+
+    assert slider_max("gift", None) >= 0.2
+    sweep = pd.DataFrame({"w_gift": [0.02, 0.5]})
+    assert slider_max("gift", sweep) >= 1.0

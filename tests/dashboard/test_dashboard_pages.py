@@ -3,6 +3,7 @@ no exception, its key elements, and a widget change that changes what it shows."
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -45,6 +46,26 @@ def _chart_data(at: AppTest, index: int) -> list[dict[str, object]]:
     return pa.ipc.open_stream(dataset).read_all().to_pylist()
 
 
+def _chart_spec(at: AppTest, index: int) -> dict[str, object]:
+    charts = [*at.get("vega_lite_chart"), *at.get("arrow_vega_lite_chart")]
+    return json.loads(charts[index].proto.spec)
+
+
+def _y_sorts(spec: object) -> list[list[str]]:
+    """Every explicit sort of a ``y`` (or faceted) encoding in a Vega-Lite spec."""
+    found: list[list[str]] = []
+    if isinstance(spec, dict):
+        y = spec.get("encoding", {}).get("y") if isinstance(spec.get("encoding"), dict) else None
+        if isinstance(y, dict) and isinstance(y.get("sort"), list):
+            found.append(y["sort"])
+        for value in spec.values():
+            found += _y_sorts(value)
+    elif isinstance(spec, list):
+        for value in spec:
+            found += _y_sorts(value)
+    return found
+
+
 def _nearest(at: AppTest) -> str:
     return next(c.value for c in at.caption if "Nearest to your weights" in c.value)
 
@@ -68,6 +89,12 @@ def test_world_shows_rooms_cohorts_and_a_drifting_room() -> None:
     assert _charts(at) >= 3
     assert any("One room's content" in s.value for s in at.subheader)
     assert any("SID of room" in m.value for m in at.markdown)  # the sample run has a tokenizer
+    live = int(at.metric[0].value)  # the stacked phase chart ends at the same number
+    areas = _chart_data(at, 0)
+    last = max(r["x"] for r in areas)
+    assert sum(r["value"] for r in areas if r["x"] == last) == live
+    assert {r["series"] for r in areas} >= {"peak"}
+    assert _chart_spec(at, 0)["encoding"]["y"]["stack"] == "zero"
     served = at.metric[3].value
     at.slider(key="world_hours").set_value(1.0).run()
     _ok(at)
@@ -81,6 +108,13 @@ def test_policies_shows_tables_and_breakdowns_side_by_side() -> None:
     overall = at.dataframe[0].value
     assert {"random", "oracle", "pretrained"} <= set(overall["policy"])
     assert _charts(at) == 2
+    ranked = overall["policy"].tolist()  # the bars in the table's order, every name shown
+    assert _y_sorts(_chart_spec(at, 0)) and all(o == ranked for o in _y_sorts(_chart_spec(at, 0)))
+    assert all(o == ranked for o in _y_sorts(_chart_spec(at, 1)))
+    assert at.dataframe[1].value.columns.tolist() == ranked  # the cohort table too
+    for chart in (0, 1):  # weighted return cannot be negative: nor can its interval
+        rows = _chart_data(at, chart)
+        assert all(r["lo"] is None or r["lo"] >= 0 for r in rows)
     at.multiselect[0].set_value(["random", "oracle"]).run()
     _ok(at)
     assert set(at.dataframe[0].value["policy"]) == {"random", "oracle"}
@@ -100,6 +134,9 @@ def test_reward_weights_rescore_and_show_the_front() -> None:
         "gift",
     ]
     before = at.dataframe[0].value.set_index("policy")["weighted return"]
+    assert before.idxmax() == "oracle" and at.metric[0].value != "oracle"  # never the best
+    assert at.metric[0].value == before.drop("oracle").idxmax()
+    assert at.slider(key="w_gift").max >= 0.2  # a gift weight of 0.2 can be set
     assert any("Pareto" in s.value for s in at.subheader) and _charts(at) >= 2
     # the sample's sweep (`make sample-run`, the demo budget): watch_time 0.02 / 0.1 / 0.5
     assert "**watch_time=0.1**" in _nearest(at)
@@ -119,10 +156,14 @@ def test_reward_weights_rescore_and_show_the_front() -> None:
 def test_stress_tests_compare_presets() -> None:
     at = page("stress")
     _ok(at)
-    assert _charts(at) == 1
     table = at.dataframe[0].value
     presets = set(table.index.get_level_values("preset"))
     assert {"default", "cold_start"} <= presets
+    assert _charts(at) == len(presets)  # a chart per preset
+    for chart in range(len(presets)):  # every policy named on its axis, none dropped
+        spec = _chart_spec(at, chart)
+        assert set(_y_sorts(spec)[0]) == set(table.columns)
+        assert '"labelOverlap": false' in json.dumps(spec)
     at.radio[0].set_value("phase").run()
     _ok(at)
     groups = set(at.dataframe[0].value.index.get_level_values("group"))
@@ -140,7 +181,9 @@ def test_playback_steps_through_one_users_session() -> None:
         _ok(at)
         assert at.markdown[0].value.startswith("**Request 2 of") and at.markdown[0].value != first
     session = at.dataframe[0].value
-    assert {"streamer", "click", "watch_time", "gift", "reward"} <= set(session.columns)
+    assert {"streamer", "time", "what the user did", "reward"} <= set(session.columns)
+    assert session["time"].str.fullmatch(r"\d\d:\d\d").all()  # 19:08, not 19.140000
+    assert len(session.columns) <= 13  # fits a laptop's width
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,14 @@ import torch
 from tiny_run import TINY_WORLD, build_tiny
 
 from agents.align.grpo import align
-from agents.align.pareto import REFERENCE, pareto_mask, steering, summarise
+from agents.align.pareto import (
+    REFERENCE,
+    nearby_groups,
+    pareto_figure,
+    pareto_mask,
+    steering,
+    summarise,
+)
 from agents.align.sweep import DONE, RESULT, SweepArgs, cell_align_args, cell_specs, sweep
 from liveenv.objectives import OBJECTIVES
 
@@ -172,3 +179,24 @@ def test_sweep_on_a_local_ray_instance(tiny, tmp_path: Path) -> None:
     pytest.importorskip("ray", reason="Ray is an optional extra (pip install ray)")
     paths = sweep(_args(tiny, tmp_path / "ray", ray_address="local"))
     assert len(pd.read_csv(paths["results"])) == 3
+
+
+def test_pareto_figure_labels_points_that_would_overlap_once(tmp_path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    assert nearby_groups(np.array([1.0, 1.01, 2.0]), np.array([5.0, 5.0, 1.0])) == [[0, 1], [2]]
+    assert nearby_groups(np.array([]), np.array([])) == []
+    saved: list[Figure] = []
+    rows = []
+    for w, gift in ((0.005, 0.30), (0.08, 0.30), (0.32, 0.10)):
+        rates = {f"{k}_mean": 1.0 for k in OBJECTIVES} | {"gift_mean": gift}
+        rows.append({"label": f"g{w}", **{f"w_{k}": 1.0 for k in OBJECTIVES}, "w_gift": w, **rates})
+    summary = pd.DataFrame(rows).assign(**{f"{k}_sd": np.nan for k in OBJECTIVES})
+    original = Figure.savefig
+    try:
+        Figure.savefig = lambda self, *a, **k: (saved.append(self), original(self, *a, **k))[1]
+        pareto_figure(summary, "watch_time", "gift", tmp_path / "pareto.png")
+    finally:
+        Figure.savefig = original
+    texts = [t.get_text() for t in saved[0].axes[0].texts]
+    assert texts == ["watch_time=1, gift=0.005; watch_time=1, gift=0.08", "watch_time=1, gift=0.32"]

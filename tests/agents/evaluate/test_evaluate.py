@@ -8,7 +8,7 @@ import pytest
 
 from agents.evaluate.episodes import BREAKDOWNS, run_episode
 from agents.evaluate.online import evaluate
-from agents.evaluate.tables import markdown_summary
+from agents.evaluate.tables import clip_low, figure_breakdown, figure_overall, markdown_summary
 from liveenv.env import LiveStreamEnv
 from liveenv.objectives import OBJECTIVES
 from liveenv.presets import make_config
@@ -173,3 +173,26 @@ def test_episode_store_resumes_without_replaying(tmp_path) -> None:
     )
     fresh = evaluate({"pop": PopularPolicy()}, seeds=(0, 1, 2), **{**kwargs, "episode_dir": None})
     pd.testing.assert_frame_equal(more.table, fresh.table)
+
+
+def test_figures_clip_intervals_at_zero_and_keep_legends_off_the_bars(result) -> None:
+    """With two seeds the Student-t interval of a rate can reach far below 0; the figures
+    show it from 0 (the rate cannot be negative) and put the legend beside the axes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.container import ErrorbarContainer
+
+    assert clip_low("weighted_return", -3.0) == 0.0 and clip_low("gift", -1.0) == 0.0
+    assert clip_low("oracle_normalised", -0.5) == -0.5  # a score can be negative
+    for fig in (figure_overall(result), figure_breakdown(result, "phase")):
+        ax = fig.axes[0]
+        bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+        segs = [
+            np.reshape(s, (-1, 2)) for c in bars for col in c.lines[2] for s in col.get_segments()
+        ]
+        lows = [s[:, 1].min() for s in segs if len(s)]
+        assert lows and min(lows) >= 0.0
+        assert ax.get_ylim()[0] == 0.0
+    fig = figure_breakdown(result, "phase")
+    FigureCanvasAgg(fig).draw()
+    ax, legend = fig.axes[0], fig.axes[0].get_legend()
+    assert legend.get_window_extent().x0 >= ax.get_window_extent().x1  # beside, not on top
