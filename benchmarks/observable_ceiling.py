@@ -10,7 +10,9 @@ cannot tell (noise in the observed content, hidden tastes) and what a model
 fails to learn. This script measures the first.
 
 * **Training days** (seeds 1000...), the first ``--steps`` requests of each,
-  acted by a behaviour policy (``random``: a uniform live room; ``platform``:
+  acted by a behaviour policy (``random``: a uniform live room; ``past``: the
+  past platform's recommender, :func:`liveenv.past.platform_choice`, a softmax
+  of the rooms' true appeal; ``platform``:
   :class:`agents.logs.behaviour.PlatformPolicy`). For every (request, live room)
   pair (``--rooms-per-request`` live rooms drawn per request) it keeps a feature
   vector of everything the observation holds that bears on that room
@@ -35,7 +37,8 @@ fails to learn. This script measures the first.
   ``(policy - random) / (oracle - random)``, mean and 95 % t interval over days.
   The fitted model (and, with ``--ablations``, models fitted without a feature
   group) are also scored on the random chooser's days, request by request on
-  the same states: the cheap paired comparison the ablation table uses.
+  the same states, normalised by the best room of those states: the cheap
+  paired comparison the ablation table uses.
 
 The first reset of a process with ``users.past_days > 0`` builds the world's
 past once (tens of seconds).
@@ -143,9 +146,17 @@ class Pairs:
 
 
 def behaviour_fn(name: str, seed: int) -> Callable[[dict, LiveStreamEnv], int]:
+    rng = np.random.default_rng(seed)
     if name == "random":
-        rng = np.random.default_rng(seed)
         return lambda obs, env: int(rng.integers(env.world.n_live))
+    if name == "past":  # the past platform's recommender: softmax of the true appeal
+        from liveenv.past import platform_choice
+
+        return lambda obs, env: int(
+            platform_choice(
+                env.world, np.array([env._user_id]), rng, env.config.users.past_sharpness
+            )[0]
+        )
     from agents.logs.behaviour import resolve_policy, split_action
 
     fn, _ = resolve_policy(name, seed=seed)
@@ -269,6 +280,7 @@ def play_day(
         elif chooser == "random":
             slot = int(rng.integers(n))
             got[chooser].append(float(util.mean()))
+            got.setdefault("best", []).append(float(util.max()))
         elif chooser == "popular":
             slot = int(popular.act(obs).action(0))
             got[chooser].append(float(util[slot]))
@@ -314,6 +326,7 @@ def evaluate(
     for i, seed in enumerate(seeds):
         r = play_day(cfg, env, seed, steps, "random", None, also)
         own["random"].append(r["random"])
+        on_random.setdefault("oracle", []).append(r["best"])
         for k in also:
             on_random.setdefault(k, []).append(r[k])
         for chooser in ("oracle", "popular", "fitted"):
@@ -339,8 +352,8 @@ def summarise(ev: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, float
     for k, v in own.items():
         m, lo, hi = t_interval(normalised(v, o, r))
         out[k] = {"expected_return": float(v.mean()), "normalised": m, "lo": lo, "hi": hi}
-    for k, v in on_r.items():
-        m, lo, hi = t_interval(normalised(v, o, r))
+    for k, v in on_r.items():  # normalised by the best room of the same states
+        m, lo, hi = t_interval(normalised(v, on_r["oracle"], r))
         out[f"{k} (on random's days)"] = {
             "expected_return": float(v.mean()),
             "normalised": m,
@@ -397,7 +410,11 @@ def main() -> None:
     ap.add_argument("--train-days", type=int, default=40)
     ap.add_argument("--test-days", type=int, default=100)
     ap.add_argument("--steps", type=int, default=300, help="requests per day")
-    ap.add_argument("--behaviour", default="random", help="random or platform")
+    ap.add_argument(
+        "--behaviour",
+        default="random",
+        help="random, past (the past platform's softmax of the true appeal) or platform",
+    )
     ap.add_argument("--rooms-per-request", type=int, default=32, help="0: all live rooms")
     ap.add_argument("--max-iter", type=int, default=300, help="boosting rounds")
     ap.add_argument(
