@@ -68,7 +68,7 @@ from policies.registry import make_baseline
 HISTORY_CROSS = tuple(c for c in CROSS if c != "followed")
 
 
-def feature_names(user_dim: int, time_dim: int, o: int) -> list[str]:
+def feature_names(user_dim: int, time_dim: int, o: int, privileged: bool = False) -> list[str]:
     """Column names of :func:`pair_matrix` (the last is the streamer target encoding)."""
     return [
         *(f"user_{i}" for i in range(user_dim)),
@@ -80,6 +80,7 @@ def feature_names(user_dim: int, time_dim: int, o: int) -> list[str]:
         *(f"last_{i}" for i in range(o)),
         *(f"content_{i}" for i in range(o)),
         *(f"pooled_{i}" for i in range(o)),
+        *(["privileged_appeal"] if privileged else []),
         "streamer_prior",
     ]
 
@@ -100,14 +101,33 @@ GROUPS: dict[str, Callable[[str], bool]] = {
 }
 
 
-def pair_matrix(obs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def pair_matrix(
+    obs: dict[str, np.ndarray], env: LiveStreamEnv | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``(n_live, D - 1)`` features of every live room of one observation (without
-    the streamer encoding) and ``(n_live,)`` their streamer ids."""
+    the streamer encoding) and ``(n_live,)`` their streamer ids. With ``env``, a
+    privileged last column: the rooms' true appeal to the user (a diagnostic, not
+    part of the observation)."""
     b = as_batch(obs)
     f = pair_features(b)
     x = f.ranker_input(None, raw_embeddings=True)[0]  # (R, D - 1)
     live = np.flatnonzero(f.mask[0])
-    return x[live], np.asarray(b["room_streamer"][0])[live]
+    x = x[live]
+    if env is not None:
+        x = np.concatenate([x, true_appeal(env)[:, None]], axis=1)
+    return x, np.asarray(b["room_streamer"][0])[live]
+
+
+def true_appeal(env: LiveStreamEnv) -> np.ndarray:
+    """Privileged ``(n_live,)``: the user's hidden interest (less boredom) against the
+    rooms' latent content, plus the room's appeal bias (what
+    :func:`liveenv.past.platform_choice` ranks by)."""
+    w = env.world
+    slots, rt = w.table_slots, w.rooms.t
+    j = w.tick % w.rooms.ring
+    user = env._user_id
+    vec = w.users.interest[user] - w.cfg.response.boredom_weight * w.users.boredom[user]
+    return (rt.content[slots, j] @ vec + rt.bias[slots, j]).astype(np.float32)
 
 
 @dataclass
@@ -164,7 +184,12 @@ def behaviour_fn(name: str, seed: int) -> Callable[[dict, LiveStreamEnv], int]:
 
 
 def collect(
-    cfg: EnvConfig, seeds: Sequence[int], steps: int, behaviour: str, rooms_per_request: int
+    cfg: EnvConfig,
+    seeds: Sequence[int],
+    steps: int,
+    behaviour: str,
+    rooms_per_request: int,
+    privileged: bool = False,
 ) -> Pairs:
     """(request, live room) features and centred true utilities on ``seeds``."""
     env = LiveStreamEnv(cfg)
@@ -175,7 +200,7 @@ def collect(
         act = behaviour_fn(behaviour, seed)
         rng = np.random.default_rng(seed + 7)
         for _ in range(steps):
-            x, streamer = pair_matrix(obs)
+            x, streamer = pair_matrix(obs, env if privileged else None)
             util = env.oracle_utilities()[: len(x)]
             keep = np.arange(len(x))
             if rooms_per_request and len(x) > rooms_per_request:
@@ -199,6 +224,10 @@ class Ceiling:
     prior: StreamerPrior
     keep: np.ndarray  # (D,) bool: the columns it reads
     names: list[str]
+
+    @property
+    def privileged(self) -> bool:
+        return "privileged_appeal" in self.names
 
     def scores(self, x: np.ndarray, streamer: np.ndarray) -> np.ndarray:
         full = np.concatenate([x, self.prior(streamer)[:, None]], axis=1)
@@ -285,11 +314,12 @@ def play_day(
             slot = int(popular.act(obs).action(0))
             got[chooser].append(float(util[slot]))
         else:
-            x, streamer = pair_matrix(obs)
+            x, streamer = pair_matrix(obs, env if model.privileged else None)
             slot = int(np.argmax(model.scores(x, streamer)))
             got[chooser].append(float(util[slot]))
         if also:
-            x, streamer = pair_matrix(obs)
+            first = next(iter(also.values()))
+            x, streamer = pair_matrix(obs, env if first.privileged else None)
             for name, m in also.items():
                 got[name].append(float(util[int(np.argmax(m.scores(x, streamer)))]))
         obs, *_ = env.step(slot)
@@ -351,7 +381,13 @@ def summarise(ev: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, float
     out: dict[str, dict[str, float]] = {}
     for k, v in own.items():
         m, lo, hi = t_interval(normalised(v, o, r))
-        out[k] = {"expected_return": float(v.mean()), "normalised": m, "lo": lo, "hi": hi}
+        out[k] = {
+            "expected_return": float(v.mean()),
+            "normalised": m,
+            "lo": lo,
+            "hi": hi,
+            "share": float(np.mean(v / o)),  # policy / oracle, as prior_ceiling.py
+        }
     for k, v in on_r.items():  # normalised by the best room of the same states
         m, lo, hi = t_interval(normalised(v, on_r["oracle"], r))
         out[f"{k} (on random's days)"] = {
@@ -359,6 +395,7 @@ def summarise(ev: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, float
             "normalised": m,
             "lo": lo,
             "hi": hi,
+            "share": float(np.mean(v / on_r["oracle"])),
         }
     return out
 
@@ -373,14 +410,17 @@ def run(
     ablations: Sequence[str] = (),
     max_iter: int = 300,
     progress: bool = False,
+    privileged: bool = False,
 ) -> dict:
     """The whole measurement; returns the figures (see :func:`main`)."""
     t0 = time.perf_counter()
-    data = collect(cfg, range(1000, 1000 + train_days), steps, behaviour, rooms_per_request)
+    data = collect(
+        cfg, range(1000, 1000 + train_days), steps, behaviour, rooms_per_request, privileged
+    )
     t_collect = time.perf_counter() - t0
     o = cfg.obs_dim
     probe = LiveStreamEnv(cfg).observation_space
-    names = feature_names(probe["user"].shape[0], probe["time"].shape[0], o)
+    names = feature_names(probe["user"].shape[0], probe["time"].shape[0], o, privileged)
     assert len(names) == data.x.shape[1] + 1, (len(names), data.x.shape)
     model = fit(data, names, max_iter=max_iter)
     ablated = {f"fitted - {g}": fit(data, names, drop=(g,), max_iter=max_iter) for g in ablations}
@@ -424,6 +464,11 @@ def main() -> None:
         choices=sorted(GROUPS),
         help="feature groups to drop, one refit each",
     )
+    ap.add_argument(
+        "--privileged",
+        action="store_true",
+        help="diagnostic: add the rooms' true appeal to the user (hidden taste) as a feature",
+    )
     ap.add_argument("--threads", type=int, default=1, help="OpenMP threads of the trees")
     ap.add_argument("--out", default=None, help="write the figures as JSON here")
     args = ap.parse_args()
@@ -447,6 +492,7 @@ def main() -> None:
             args.ablations,
             args.max_iter,
             progress=True,
+            privileged=args.privileged,
         )
     res["args"] = vars(args)
     ins = res["in_sample"]
@@ -458,11 +504,15 @@ def main() -> None:
         f"\n{args.preset} {' '.join(args.overrides)}: {args.test_days} unseen days x "
         f"{args.steps} requests, {res['seconds']:.0f} s\n"
     )
-    print("| chooser | expected return | normalised (policy - random) / (oracle - random) |")
-    print("|---|---|---|")
+    print(
+        "| chooser | expected return | normalised (policy - random) / (oracle - random), "
+        "95 % CI | share of the oracle |"
+    )
+    print("|---|---|---|---|")
     for k, s in res["summary"].items():
         print(
-            f"| {k} | {s['expected_return']:.3f} | {s['normalised']:.3f} [{s['lo']:.3f}, {s['hi']:.3f}] |"
+            f"| {k} | {s['expected_return']:.3f} | {s['normalised']:.3f} "
+            f"[{s['lo']:.3f}, {s['hi']:.3f}] | {s['share']:.3f} |"
         )
     f = res["summary"]["fitted"]
     print(
