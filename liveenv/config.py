@@ -82,7 +82,7 @@ class StreamerConfig:
     warmup_share: float = _num(0.1, 0, 1, doc="first share of a broadcast that is warm-up")
     decline_start: float = _num(0.65, 0, 1, doc="share of a broadcast after which it declines")
     gift_pull_sigma: float = _num(
-        0.0, 0, 5, doc="log-normal sigma of gift pull, gifts per minute watched (PK, selling)"
+        0.7, 0, 5, doc="log-normal sigma of gift pull, gifts per minute watched (PK, selling)"
     )
 
     def __post_init__(self) -> None:
@@ -158,7 +158,7 @@ class ResponseConfig:
     leave_bias: float = _num(0.1, -20, 20, doc="leave logit at each 30-s boundary")
     leave_slope: float = _num(8.0, 0, 50, doc="leave logit lost per unit of appeal")
     gift_hold_cost: float = _num(
-        0.0, 0, 10, doc="leave logit added per unit of log gift pull of the room's streamer"
+        0.4, 0, 10, doc="leave logit added per unit of log gift pull of the room's streamer"
     )
     like_per_min: float = _num(0.0035, 0, 10, doc="like rate per minute watched")
     comment_per_min: float = _num(0.0037, 0, 10, doc="comment rate per minute watched")

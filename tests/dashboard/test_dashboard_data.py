@@ -114,7 +114,8 @@ def test_world_trace_follows_rooms_and_their_content() -> None:
     config = scaled_config("default", **TINY, start_hour=20.0)
     trace = trace_world(config, hours=0.5, seed=0)
     rooms = trace.rooms
-    assert rooms["time_h"].nunique() == 60  # one snapshot per 30-s tick
+    # one snapshot per 30-s tick that served a request: nearly all 60 in an evening
+    assert 55 <= rooms["time_h"].nunique() <= 60
     assert set(rooms["phase"]) <= {"warmup", "peak", "decline"} and (rooms["viewers"] >= 0).all()
     assert live_by_phase(trace).to_numpy().sum() == len(rooms)
     assert cohort_shares(trace).to_numpy().sum() == trace.requests["requests"].sum() > 0

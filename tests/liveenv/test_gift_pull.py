@@ -1,8 +1,8 @@
 """Gift pull: streamers that draw more gifts per minute watched but hold viewers less.
 
-Off by default (``gift_pull_sigma = gift_hold_cost = 0``), and then the world is
-the same bit for bit; on in the ``gift_tradeoff`` preset, where gifts and
-watch time favour different rooms.
+On by default (``gift_pull_sigma`` 0.7, ``gift_hold_cost`` 0.4), stronger in the
+``gift_tradeoff`` preset, where gifts and watch time favour different rooms; with
+``gift_pull_sigma = 0`` every pull is 1 and no hold cost changes anything.
 """
 
 from __future__ import annotations
@@ -41,27 +41,33 @@ def advance(world: World, ticks: int) -> None:
         world.sim.step()
 
 
-def test_default_world_has_no_gift_pull_and_is_unchanged(tiny_config):
-    cfg = tiny_config.replace(**{"streamers.new_streamers_per_day": 3000.0})
+def test_without_gift_pull_the_hold_cost_changes_nothing(tiny_config):
+    off = tiny_config.replace(**{"streamers.gift_pull_sigma": 0.0})
+    cfg = off.replace(**{"streamers.new_streamers_per_day": 3000.0})
     world = World(cfg, np.random.default_rng(0))
     n0 = world.streamers.n
     advance(world, 45)  # two growth rounds: new creators joined
     assert world.streamers.n > n0
     assert np.all(world.streamers.gift_pull == 1.0)
-    base = rollout(tiny_config)
-    zeros = {"streamers.gift_pull_sigma": 0.0, "response.gift_hold_cost": 0.0}
-    # a hold cost on pulls of 1 changes nothing either: log(1) = 0 exactly
-    for overrides in (zeros, {"response.gift_hold_cost": 0.7}):
-        other = rollout(tiny_config.replace(**overrides))
+    base = rollout(off)
+    # a hold cost on pulls of 1 changes nothing: log(1) = 0 exactly
+    for overrides in ({"response.gift_hold_cost": 0.0}, {"response.gift_hold_cost": 0.7}):
+        other = rollout(off.replace(**overrides))
         assert len(other) == len(base)
         for x, y in zip(base, other, strict=True):
             np.testing.assert_array_equal(x, y)
 
 
-def test_gift_tradeoff_preset_is_the_default_world_with_gift_pull():
+def test_gift_tradeoff_preset_is_the_default_world_with_a_stronger_gift_pull():
     cfg, default = make_config("gift_tradeoff"), make_config("default")
-    assert cfg.streamers.gift_pull_sigma > 0 and cfg.response.gift_hold_cost > 0
-    same = cfg.replace(**{"streamers.gift_pull_sigma": 0.0, "response.gift_hold_cost": 0.0})
+    assert cfg.streamers.gift_pull_sigma > default.streamers.gift_pull_sigma > 0
+    assert cfg.response.gift_hold_cost > default.response.gift_hold_cost > 0
+    same = cfg.replace(
+        **{
+            "streamers.gift_pull_sigma": default.streamers.gift_pull_sigma,
+            "response.gift_hold_cost": default.response.gift_hold_cost,
+        }
+    )
     assert same.replace(preset="default") == default
 
 

@@ -48,7 +48,9 @@ def _rollout(cfg, seed: int, steps: int = 200) -> list[float]:
 
 
 def test_blank_start_is_the_old_start():
-    cfg = make_config("default", **{**SMALL, "users.past_days": 0})
+    # no past and no gift pull (both on by default since): the world of 820621d
+    blank = {"users.past_days": 0, "streamers.gift_pull_sigma": 0.0}
+    cfg = make_config("default", **{**SMALL, **blank})
     env = LiveStreamEnv(cfg)
     assert _first_obs_digest(env, 3) == BLANK_START
     w = env.world

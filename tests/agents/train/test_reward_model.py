@@ -37,6 +37,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as mp:
         for key in (
             "users.past_days",
+            "streamers.gift_pull_sigma",  # the margins were measured without it
             "users.boredom_recovery_per_day",
             "users.follow_lapse_per_day",
         ):
