@@ -26,59 +26,35 @@ first call only, and the compiled kernel is cached on disk.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
 
 from liveenv.config import EnvConfig
+from liveenv.kernels import Backend, LazyKernel, hold_logit, segment_appeal, watch_window
 from liveenv.objectives import N_OBJECTIVES
 from liveenv.response import Impressions
 from liveenv.rhythm import SEGMENT_S
 
-BACKENDS = ("kernel", "reference")
 #: Default survival below which the kernel stops an impression's boundary sum:
 #: the mass left (always < tol) is counted as a full watch, so the error of one
 #: impression is below ``tol`` times its longest watch (240 min by default).
 KERNEL_TOL = 1e-10
 
 _ENV_VAR = "LIVEENV_ORACLE"
-_backend = os.environ.get(_ENV_VAR, "kernel")
-_kernel: Callable[..., None] | None = None
-
-
-def _check_backend(name: str) -> str:
-    if name not in BACKENDS:
-        raise ValueError(f"oracle backend {name!r} is unknown; allowed: {list(BACKENDS)}")
-    return name
+_BACKEND = Backend("oracle", _ENV_VAR)
 
 
 def backend() -> str:
-    """The backend :func:`expected_feedback` uses now (``"kernel"`` or ``"reference"``)."""
-    return _check_backend(_backend)
+    """The backend in use now (``"kernel"`` or ``"reference"``)."""
+    return _BACKEND.get()
 
 
-@contextmanager
-def use_backend(name: str) -> Iterator[None]:
-    """Use ``name`` (``"kernel"`` or ``"reference"``) inside the block.
-
-    Also sets ``LIVEENV_ORACLE`` for the block, so worker processes spawned
-    inside it (``agents.evaluate.evaluate(workers=N)``) use the same backend.
-    """
-    global _backend
-    old, old_env = _backend, os.environ.get(_ENV_VAR)
-    _backend = _check_backend(name)
-    os.environ[_ENV_VAR] = name
-    try:
-        yield
-    finally:
-        _backend = old
-        if old_env is None:
-            os.environ.pop(_ENV_VAR, None)
-        else:
-            os.environ[_ENV_VAR] = old_env
+def use_backend(name: str) -> AbstractContextManager[None]:
+    """Use ``name`` (``"kernel"`` or ``"reference"``) inside the block; worker
+    processes spawned inside it (``LIVEENV_ORACLE`` is set) use it too."""
+    return _BACKEND.use(name)
 
 
 def expected_feedback(imp: Impressions, cfg: EnvConfig, tol: float | None = None) -> np.ndarray:
@@ -123,7 +99,7 @@ def expected_feedback_kernel(
         ],
         dtype=np.float64,
     )
-    _get_kernel()(
+    _KERNEL(
         np.ascontiguousarray(imp.t, dtype=np.float64),
         np.ascontiguousarray(imp.vec),
         np.ascontiguousarray(imp.like_prop, dtype=np.float64),
@@ -141,15 +117,6 @@ def expected_feedback_kernel(
         out,
     )
     return out
-
-
-def _get_kernel() -> Callable[..., None]:
-    global _kernel
-    if _kernel is None:
-        import numba
-
-        _kernel = numba.njit(cache=True, nogil=True, error_model="numpy")(_expected_rows)
-    return _kernel
 
 
 def _expected_rows(
@@ -173,30 +140,23 @@ def _expected_rows(
     click_bias, click_slope, bounce_bias, bounce_slope = params[0], params[1], params[2], params[3]
     mu, leave_bias, leave_slope, hold_cost = params[4], params[5], params[6], params[7]
     eng, mean_price, follow_bonus = params[12], params[13], params[14]
-    ring, d = content.shape[1], content.shape[2]
+    ring = content.shape[1]
     seg = SEGMENT_S
     base = np.empty(4)
     inter = np.empty(4)
     stay = np.empty(4)
     for i in range(len(t)):
         s = slot[i]
-        tick = np.int64(np.floor(t[i] / seg))
-        tau = (tick + 1) * seg - t[i]  # to the first boundary, in (0, 30]
-        rest = max(end_t[i] - t[i] - tau, 0.0)
-        n_b = min(np.int64(np.ceil(rest / seg)), max_seg)
-        full = max(min(end_t[i] - t[i], tau + seg * (max_seg - 1)), 0.0)
+        tick, tau, n_b, full = watch_window(t[i], end_t[i], max_seg)
         fol = follow_bonus if followed[i] else 0.0
         base[0] = params[8] * like_prop[i]
         base[1] = params[9] * comment_prop[i]
         base[2] = 0.0 if followed[i] else params[10]
         base[3] = params[11] * gift_prop[i] * gift_pull[i]
-        hold = leave_bias + hold_cost * np.log(gift_pull[i]) if hold_cost != 0.0 else leave_bias
+        hold = hold_logit(leave_bias, hold_cost, gift_pull[i])
         # appeal of the segment playing at the request
         pos = tick % ring
-        acc = 0.0
-        for j in range(d):
-            acc += np.float64(vec[i, j]) * np.float64(content[s, pos, j])
-        a0 = acc + np.float64(bias[s, pos]) + fol
+        a0 = segment_appeal(vec, content, bias, i, s, pos, fol)
         # bounce: W = min(Exp(mu), cut)
         cut = min(tau, full)
         boost = np.exp(eng * a0) / 60.0
@@ -217,10 +177,7 @@ def _expected_rows(
             pos += 1
             if pos == ring:
                 pos = 0
-            acc = 0.0
-            for j in range(d):
-                acc += np.float64(vec[i, j]) * np.float64(content[s, pos, j])
-            a = acc + np.float64(bias[s, pos]) + fol
+            a = segment_appeal(vec, content, bias, i, s, pos, fol)
             h = 1.0 / (1.0 + np.exp(-(hold - leave_slope * a)))
             p_leave = surv * h
             w_k = tau + seg * (k - 1)
@@ -243,3 +200,6 @@ def _expected_rows(
         for j in range(3):
             out[i, 2 + j] = pc * (inter[j] + (1.0 - p_b) * stay[j])
         out[i, 5] = pc * (inter[3] + (1.0 - p_b) * stay[3]) * mean_price
+
+
+_KERNEL = LazyKernel(_expected_rows)

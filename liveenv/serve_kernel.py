@@ -28,14 +28,13 @@ cached on disk.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
 
 from liveenv.config import EnvConfig
+from liveenv.kernels import Backend, LazyKernel, hold_logit, segment_appeal, watch_window
 from liveenv.objectives import N_OBJECTIVES
 from liveenv.response import (
     U_BOUNCE,
@@ -49,39 +48,19 @@ from liveenv.response import (
 from liveenv.response import sample_feedback as sample_feedback_reference
 from liveenv.rhythm import SEGMENT_S
 
-BACKENDS = ("kernel", "reference")
 _ENV_VAR = "LIVEENV_SERVE"
-_backend = os.environ.get(_ENV_VAR, "kernel")
-_kernel: Callable[..., None] | None = None
-
-
-def _check_backend(name: str) -> str:
-    if name not in BACKENDS:
-        raise ValueError(f"serve backend {name!r} is unknown; allowed: {list(BACKENDS)}")
-    return name
+_BACKEND = Backend("serve", _ENV_VAR)
 
 
 def backend() -> str:
-    """The backend :func:`sample_feedback` uses now (``"kernel"`` or ``"reference"``)."""
-    return _check_backend(_backend)
+    """The backend in use now (``"kernel"`` or ``"reference"``)."""
+    return _BACKEND.get()
 
 
-@contextmanager
-def use_backend(name: str) -> Iterator[None]:
-    """Use ``name`` (``"kernel"`` or ``"reference"``) inside the block (and set
-    ``LIVEENV_SERVE`` for worker processes spawned inside it)."""
-    global _backend
-    old, old_env = _backend, os.environ.get(_ENV_VAR)
-    _backend = _check_backend(name)
-    os.environ[_ENV_VAR] = name
-    try:
-        yield
-    finally:
-        _backend = old
-        if old_env is None:
-            os.environ.pop(_ENV_VAR, None)
-        else:
-            os.environ[_ENV_VAR] = old_env
+def use_backend(name: str) -> AbstractContextManager[None]:
+    """Use ``name`` (``"kernel"`` or ``"reference"``) inside the block; worker
+    processes spawned inside it (``LIVEENV_SERVE`` is set) use it too."""
+    return _BACKEND.use(name)
 
 
 def sample_feedback(
@@ -126,7 +105,7 @@ def sample_feedback_kernel(
     if b == 0 or not clicked.any():
         return fb, watch
     r = cfg.response
-    _get_kernel()(
+    _KERNEL(
         np.ascontiguousarray(imp.t, dtype=np.float64),
         np.ascontiguousarray(imp.vec),
         np.ascontiguousarray(imp.like_prop, dtype=np.float64),
@@ -149,15 +128,6 @@ def sample_feedback_kernel(
         watch,
     )
     return fb, watch
-
-
-def _get_kernel() -> Callable[..., None]:
-    global _kernel
-    if _kernel is None:
-        import numba
-
-        _kernel = numba.njit(cache=True, nogil=True, error_model="numpy")(_feedback_rows)
-    return _kernel
 
 
 def _feedback_rows(
@@ -187,18 +157,14 @@ def _feedback_rows(
     bounce_bias, bounce_slope, mu = params[0], params[1], params[2]
     leave_bias, leave_slope, hold_cost = params[3], params[4], params[5]
     eng, follow_bonus = params[10], params[11]
-    ring, d = content.shape[1], content.shape[2]
+    ring = content.shape[1]
     seg = SEGMENT_S
     rate = np.empty(4)
     for i in range(len(t)):
         if not clicked[i]:
             continue
         s = slot[i]
-        tick = np.int64(np.floor(t[i] / seg))
-        tau = (tick + 1) * seg - t[i]  # to the first boundary, in (0, 30]
-        rest = max(end_t[i] - t[i] - tau, 0.0)
-        n_b = min(np.int64(np.ceil(rest / seg)), max_seg)
-        full = max(min(end_t[i] - t[i], tau + seg * (max_seg - 1)), 0.0)
+        tick, tau, n_b, full = watch_window(t[i], end_t[i], max_seg)
         a0 = appeal0[i]
         w = min(min(-mu * np.log1p(-u[i, U_BOUNCE_T]), tau), full)  # a bounce
         mean_a = a0
@@ -207,11 +173,7 @@ def _feedback_rows(
             w = full
             if n_b > 0:
                 fol = follow_bonus if followed[i] else 0.0
-                hold = (
-                    leave_bias + hold_cost * np.log(gift_pull[i])
-                    if hold_cost != 0.0
-                    else leave_bias
-                )
+                hold = hold_logit(leave_bias, hold_cost, gift_pull[i])
                 need = -np.log(max(u[i, U_LEAVE], 1e-300))
                 cum, a_sum, pos = 0.0, a0, tick % ring
                 k = 1
@@ -219,10 +181,7 @@ def _feedback_rows(
                     pos += 1
                     if pos == ring:
                         pos = 0
-                    acc = 0.0
-                    for j in range(d):
-                        acc += np.float64(vec[i, j]) * np.float64(content[s, pos, j])
-                    a = acc + np.float64(bias[s, pos]) + fol
+                    a = segment_appeal(vec, content, bias, i, s, pos, fol)
                     x = hold - leave_slope * a
                     cum += max(x, 0.0) + np.log1p(np.exp(-abs(x)))  # -log(1 - hazard)
                     if cum >= need:
@@ -247,3 +206,6 @@ def _feedback_rows(
                 idx += 1
             fb[i, 5] = prices[idx]
         watch[i] = w
+
+
+_KERNEL = LazyKernel(_feedback_rows)
