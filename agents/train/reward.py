@@ -140,11 +140,14 @@ class LoggedRows:
         ).astype(np.float32)  # (N, 2o + S)
         n = len(self.targets)
         hist_log, n_past = with_past(log, past)  # histories start with the past's events
+        head = {k: v[:n_past] for k, v in hist_log.items()}  # the past's rows
         self.events = {  # what a history event holds, per row of hist_log
             "streamer": hist_log["streamer_id"],
             "content": hist_log["content_emb"],
-            "feedback": feedback_vectors_from_log(hist_log).astype(np.float32),
-            "time_s": hist_log["timestamp_ms"].astype(np.float64) / 1000.0,
+            "feedback": np.concatenate(
+                [feedback_vectors_from_log(head).astype(np.float32), self.targets]
+            ),
+            "time_s": np.concatenate([head["timestamp_ms"] / 1000.0, self.time_s]),
         }
         # which rows form each request's history: computed once by the one mirror
         self.history_row = (
