@@ -26,7 +26,6 @@ first call only, and the compiled kernel is cached on disk.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -44,17 +43,8 @@ KERNEL_TOL = 1e-10
 
 _ENV_VAR = "LIVEENV_ORACLE"
 _BACKEND = Backend("oracle", _ENV_VAR)
-
-
-def backend() -> str:
-    """The backend in use now (``"kernel"`` or ``"reference"``)."""
-    return _BACKEND.get()
-
-
-def use_backend(name: str) -> AbstractContextManager[None]:
-    """Use ``name`` (``"kernel"`` or ``"reference"``) inside the block; worker
-    processes spawned inside it (``LIVEENV_ORACLE`` is set) use it too."""
-    return _BACKEND.use(name)
+#: The backend in use now, and a block that uses another (``kernels.Backend``).
+backend, use_backend = _BACKEND.get, _BACKEND.use
 
 
 def expected_feedback(imp: Impressions, cfg: EnvConfig, tol: float | None = None) -> np.ndarray:

@@ -28,7 +28,6 @@ cached on disk.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -50,17 +49,8 @@ from liveenv.rhythm import SEGMENT_S
 
 _ENV_VAR = "LIVEENV_SERVE"
 _BACKEND = Backend("serve", _ENV_VAR)
-
-
-def backend() -> str:
-    """The backend in use now (``"kernel"`` or ``"reference"``)."""
-    return _BACKEND.get()
-
-
-def use_backend(name: str) -> AbstractContextManager[None]:
-    """Use ``name`` (``"kernel"`` or ``"reference"``) inside the block; worker
-    processes spawned inside it (``LIVEENV_SERVE`` is set) use it too."""
-    return _BACKEND.use(name)
+#: The backend in use now, and a block that uses another (``kernels.Backend``).
+backend, use_backend = _BACKEND.get, _BACKEND.use
 
 
 def sample_feedback(
